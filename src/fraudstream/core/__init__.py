@@ -1,0 +1,1 @@
+"""The pure, vectorized core: no network, disk or clock reads happen below this package."""

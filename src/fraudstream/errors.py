@@ -1,0 +1,105 @@
+"""The one exception hierarchy of fraudstream: each message says what happened and what to do."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+__all__ = [
+    "ConfigError",
+    "FieldError",
+    "FraudstreamError",
+    "ModelError",
+    "RuleError",
+    "SinkError",
+    "StateError",
+    "ValidationError",
+]
+
+
+class FraudstreamError(Exception):
+    """Base of every error fraudstream raises on purpose."""
+
+
+@dataclass(frozen=True)
+class FieldError:
+    """One problem with one field of one input row, machine-readable.
+
+    >>> print(FieldError("amount", "must be greater than 0", "a finite number > 0", -5).message)
+    amount: must be greater than 0 (got -5; allowed: a finite number > 0)
+    """
+
+    field: str
+    problem: str
+    allowed: str
+    value: object = None
+
+    @property
+    def message(self) -> str:
+        return f"{self.field}: {self.problem} (got {self.value!r}; allowed: {self.allowed})"
+
+    def as_dict(self) -> dict[str, object]:
+        value = (
+            self.value
+            if isinstance(self.value, int | float | str | bool) or self.value is None
+            else repr(self.value)
+        )
+        if isinstance(value, str) and len(value) > 200:
+            value = value[:200] + "..."
+        return {"field": self.field, "problem": self.problem, "allowed": self.allowed, "value": value}
+
+
+class ValidationError(FraudstreamError):
+    """Input that does not follow the transaction schema; `errors` names each field."""
+
+    def __init__(self, errors: list[FieldError], index: int | None = None) -> None:
+        self.errors = errors
+        self.index = index
+        where = f"row {index}: " if index is not None else ""
+        super().__init__(where + "; ".join(e.message for e in errors))
+
+
+@dataclass
+class RuleErrorDetail:
+    """Where a rule is wrong: its code, the 1-based column in its expression, and why."""
+
+    rule: str
+    position: int | None
+    reason: str
+    expression: str = field(default="")
+
+
+class RuleError(FraudstreamError):
+    """A rule or rule set that cannot be loaded; the previous rule set stays in force."""
+
+    def __init__(self, rule: str, reason: str, position: int | None = None, expression: str = "") -> None:
+        self.detail = RuleErrorDetail(rule=rule, position=position, reason=reason, expression=expression)
+        at = f" at column {position}" if position is not None else ""
+        super().__init__(f"rule {rule!r}{at}: {reason}")
+
+    @property
+    def rule(self) -> str:
+        return self.detail.rule
+
+    @property
+    def position(self) -> int | None:
+        return self.detail.position
+
+    @property
+    def reason(self) -> str:
+        return self.detail.reason
+
+
+class ModelError(FraudstreamError):
+    """A model artifact that cannot be loaded or does not fit the engine's features."""
+
+
+class ConfigError(FraudstreamError):
+    """A configuration value that is missing or out of range."""
+
+
+class SinkError(FraudstreamError):
+    """A sink (database, Redis, Kafka, lake, webhook) that refused a write."""
+
+
+class StateError(FraudstreamError):
+    """Feature state that cannot be restored (wrong format version, corrupt bytes, other config)."""
