@@ -142,7 +142,7 @@ class TransactionBatch:
     def strings(self, name: str) -> pa.StringArray:
         """A string column as an Arrow array (nulls where absent)."""
         col = self.data.column(name)
-        return col  # type: ignore[return-value]
+        return col
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_batches([self.data])
@@ -226,7 +226,7 @@ class LabelBatch:
         return LabelBatch(self.data.take(pa.array(np.asarray(indices, dtype=np.int64))))
 
     def strings(self, name: str) -> pa.StringArray:
-        return self.data.column(name)  # type: ignore[return-value]
+        return self.data.column(name)
 
     def times_ms(self, name: str) -> npt.NDArray[np.int64]:
         return np.asarray(self.data.column(name).cast(pa.int64()).to_numpy(), dtype=np.int64)

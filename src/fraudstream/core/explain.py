@@ -1,0 +1,100 @@
+"""Human sentences for feature values, used when a model contribution becomes a reason."""
+
+from __future__ import annotations
+
+import math
+import re
+from typing import Final
+
+__all__ = ["describe_feature", "window_words"]
+
+_WINDOW_UNITS: Final = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
+_ENTITY_WORDS: Final = {
+    "user": "user",
+    "card": "card",
+    "merchant": "merchant",
+    "terminal": "terminal",
+    "device": "device",
+    "ip": "IP address",
+}
+_WINDOWED = re.compile(r"^(?P<entity>[a-z]+)\.(?P<measure>[a-z_]+?)_(?P<window>[0-9]+[smhd])$")
+
+
+def window_words(window: str) -> str:
+    """``"30s"`` → ``"30 seconds"``, ``"24h"`` → ``"24 hours"``, ``"1h"`` → ``"1 hour"``.
+
+    >>> window_words("30d"), window_words("1h")
+    ('30 days', '1 hour')
+    """
+    number, unit = int(window[:-1]), _WINDOW_UNITS[window[-1]]
+    return f"{number} {unit}{'' if number == 1 else 's'}"
+
+
+def _fixed(name: str, value: float) -> str | None:
+    if name == "amount":
+        return f"amount {value:,.2f}"
+    if name == "hour_of_day":
+        return f"made at {value:02.0f}:00 UTC"
+    if name == "geo.speed_kmh":
+        return f"travel at {value:,.0f} km/h from the previous location"
+    if name == "geo.distance_km":
+        return f"{value:,.0f} km from the previous location"
+    flags = {
+        "user.new_merchant": "merchant",
+        "user.new_terminal": "terminal",
+        "user.new_device": "device",
+        "user.new_country": "country",
+    }
+    if name in flags:
+        seen = "new" if value >= 0.5 else "known"
+        return f"{seen} {flags[name]} for this user"
+    if name == "user.distinct_merchants_24h":
+        return f"{value:.0f} different merchants in 24 hours"
+    if name == "user.distinct_countries_24h":
+        return f"{value:.0f} different countries in 24 hours"
+    if name.endswith(".seconds_since_last"):
+        entity = _ENTITY_WORDS.get(name.split(".", 1)[0], name.split(".", 1)[0])
+        return f"{value:,.0f} s since this {entity}'s previous transaction"
+    return None
+
+
+def describe_feature(name: str, value: float) -> str:
+    """One short sentence about a feature's value for one transaction.
+
+    >>> describe_feature("user.amount_ratio_30d", 38.2)
+    "amount 38x this user's 30-day average"
+    >>> describe_feature("user.count_30s", 7)
+    '7 transactions by this user in 30 seconds'
+    >>> describe_feature("terminal.fraud_rate_7d", 0.25)
+    "25% of this terminal's transactions in 7 days confirmed as fraud"
+    """
+    if math.isnan(value):
+        return f"{name} unknown"
+    fixed = _fixed(name, value)
+    if fixed is not None:
+        return fixed
+    match = _WINDOWED.match(name)
+    if match is None:
+        return f"{name} = {value:,.4g}"
+    entity = _ENTITY_WORDS.get(match["entity"], match["entity"])
+    measure, window = match["measure"], match["window"]
+    span = window_words(window)
+    per = {"user": "by this user", "card": "on this card"}.get(match["entity"], f"at this {entity}")
+    if measure == "count":
+        return f"{value:.0f} transactions {per} in {span}"
+    if measure == "amount_sum":
+        return f"{value:,.2f} spent {per} in {span}"
+    if measure == "amount_mean":
+        return f"average amount {value:,.2f} {per} in {span}"
+    if measure == "amount_max":
+        return f"largest amount {value:,.2f} {per} in {span}"
+    if measure == "amount_ratio":
+        adjective = f"{window[:-1]}-{_WINDOW_UNITS[window[-1]]}"
+        return f"amount {value:.0f}x this {entity}'s {adjective} average"
+    if measure == "amount_zscore":
+        return f"amount {value:.1f} standard deviations from this {entity}'s {span} average"
+    if measure == "fraud_rate":
+        return f"{value:.0%} of this {entity}'s transactions in {span} confirmed as fraud"
+    if measure == "fraud_count":
+        return f"{value:.0f} confirmed frauds at this {entity} in {span}"
+    return f"{name} = {value:,.4g}"

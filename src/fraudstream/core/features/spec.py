@@ -1,0 +1,183 @@
+"""What the feature state computes: entities, windows, and the stable names of every feature."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+from typing import Final
+
+from fraudstream.errors import ConfigError
+
+__all__ = [
+    "DEFAULT_ENTITIES",
+    "ENTITY_COLUMNS",
+    "EntitySpec",
+    "FeatureConfig",
+    "parse_duration_ms",
+]
+
+_UNITS_MS: Final = {"s": 1_000, "m": 60_000, "h": 3_600_000, "d": 86_400_000}
+_DURATION = re.compile(r"^([1-9][0-9]*)([smhd])$")
+
+#: The transaction column that keys each entity kind.
+ENTITY_COLUMNS: Final = {
+    "user": "user_id",
+    "card": "card_fingerprint",
+    "merchant": "merchant_id",
+    "terminal": "terminal_id",
+    "device": "device_id",
+    "ip": "ip",
+}
+
+
+def parse_duration_ms(text: str) -> int:
+    """Turn a window name such as ``30s``, ``10m``, ``24h`` or ``7d`` into milliseconds.
+
+    >>> parse_duration_ms("10m"), parse_duration_ms("7d")
+    (600000, 604800000)
+    """
+    match = _DURATION.match(text)
+    if match is None:
+        raise ConfigError(
+            f"window {text!r}: expected a whole number and a unit s, m, h or d, e.g. '30s' or '7d'"
+        )
+    return int(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+@dataclass(frozen=True)
+class EntitySpec:
+    """One entity kind whose history the state keeps: its name, key column and windows."""
+
+    name: str
+    windows: tuple[str, ...]
+    labels: bool = False
+
+    @property
+    def column(self) -> str:
+        return ENTITY_COLUMNS[self.name]
+
+    @property
+    def window_ms(self) -> tuple[int, ...]:
+        return tuple(parse_duration_ms(w) for w in self.windows)
+
+    @property
+    def longest(self) -> str:
+        return max(self.windows, key=parse_duration_ms)
+
+
+DEFAULT_ENTITIES: Final = (
+    EntitySpec("user", ("30s", "10m", "1h", "24h", "7d", "30d")),
+    EntitySpec("card", ("10m", "1h", "24h", "30d")),
+    EntitySpec("merchant", ("1h", "24h", "7d", "28d"), labels=True),
+    EntitySpec("terminal", ("1h", "24h", "7d", "28d"), labels=True),
+    EntitySpec("device", ("10m", "1h", "24h", "30d")),
+    EntitySpec("ip", ("10m", "1h", "24h")),
+)
+
+
+@dataclass(frozen=True)
+class FeatureConfig:
+    """Which entities and windows the state keeps, and its bounds.
+
+    ``buckets`` splits every window into that many equal buckets: a window of length W covers the
+    bucket holding the entity's latest event and the ``buckets - 1`` before it, i.e. between
+    ``W * (buckets - 1) / buckets`` and ``W`` of history. More buckets: sharper edges, more bytes.
+
+    >>> config = FeatureConfig()
+    >>> "user.count_30s" in config.feature_names and "geo.speed_kmh" in config.feature_names
+    True
+    """
+
+    entities: tuple[EntitySpec, ...] = DEFAULT_ENTITIES
+    buckets: int = 6
+    label_windows: tuple[str, ...] = ("7d", "28d")
+    #: An entity with no event for this long is forgotten (its state slot is reused).
+    idle_expiry: str = "45d"
+    #: Events up to this far behind an entity's latest event are "late" but fully counted; later ones
+    #: are scored and counted in the windows that still cover them, and flagged.
+    allowed_lateness: str = "10m"
+    recent_merchants: int = 8
+    recent_terminals: int = 8
+    recent_devices: int = 4
+    recent_countries: int = 4
+    feature_names: tuple[str, ...] = field(init=False)
+
+    def __post_init__(self) -> None:
+        if not 2 <= self.buckets <= 64:
+            raise ConfigError(f"buckets={self.buckets}: allowed 2..64 buckets per window")
+        names = [e.name for e in self.entities]
+        if len(set(names)) != len(names) or "user" not in names:
+            raise ConfigError(f"entities {names}: each kind at most once, and 'user' is required")
+        for e in self.entities:
+            if e.name not in ENTITY_COLUMNS:
+                raise ConfigError(f"entity {e.name!r}: allowed kinds are {sorted(ENTITY_COLUMNS)}")
+            if not e.windows:
+                raise ConfigError(f"entity {e.name!r}: give at least one window")
+            e.window_ms  # noqa: B018 - validates every window name
+            if e.labels and not set(self.label_windows) <= set(e.windows):
+                raise ConfigError(
+                    f"entity {e.name!r} tracks labels over {self.label_windows}, "
+                    "so its windows must include them"
+                )
+        for name in (self.idle_expiry, self.allowed_lateness, *self.label_windows):
+            parse_duration_ms(name)
+        longest = max(max(e.window_ms) for e in self.entities)
+        if parse_duration_ms(self.idle_expiry) <= longest:
+            raise ConfigError(f"idle_expiry={self.idle_expiry} must be longer than the longest window")
+        object.__setattr__(self, "feature_names", tuple(self._names()))
+
+    def entity(self, name: str) -> EntitySpec | None:
+        return next((e for e in self.entities if e.name == name), None)
+
+    def entity_feature_names(self, spec: EntitySpec) -> list[str]:
+        """Feature names of one entity, in the column order the kernel writes them."""
+        e = spec.name
+        names = []
+        for w in spec.windows:
+            names += [f"{e}.count_{w}", f"{e}.amount_sum_{w}", f"{e}.amount_mean_{w}", f"{e}.amount_max_{w}"]
+        names += [
+            f"{e}.seconds_since_last",
+            f"{e}.amount_ratio_{spec.longest}",
+            f"{e}.amount_zscore_{spec.longest}",
+        ]
+        if spec.labels:
+            for w in self.label_windows:
+                names += [f"{e}.fraud_count_{w}", f"{e}.fraud_rate_{w}"]
+        return names
+
+    def _names(self) -> list[str]:
+        names = ["amount", "hour_of_day"]
+        for spec in self.entities:
+            names += self.entity_feature_names(spec)
+        names += USER_EXTRA_FEATURES
+        return names
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "entities": [
+                {"name": e.name, "windows": list(e.windows), "labels": e.labels} for e in self.entities
+            ],
+            "buckets": self.buckets,
+            "label_windows": list(self.label_windows),
+            "idle_expiry": self.idle_expiry,
+            "allowed_lateness": self.allowed_lateness,
+            "recent": [
+                self.recent_merchants,
+                self.recent_terminals,
+                self.recent_devices,
+                self.recent_countries,
+            ],
+        }
+
+
+#: Per-user features that look across kinds: first-seen flags, distinct counts and travel.
+USER_EXTRA_FEATURES: Final = [
+    "user.new_merchant",
+    "user.new_terminal",
+    "user.new_device",
+    "user.new_country",
+    "user.distinct_merchants_24h",
+    "user.distinct_countries_24h",
+    "geo.distance_km",
+    "geo.speed_kmh",
+]

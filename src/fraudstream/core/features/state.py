@@ -1,0 +1,357 @@
+"""Per-entity feature state: bounded arrays the kernels update, with expiry and snapshot/restore."""
+
+from __future__ import annotations
+
+import io
+import json
+import struct
+from dataclasses import dataclass
+from typing import Final
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+
+from fraudstream.core.batch import LabelBatch, TransactionBatch
+from fraudstream.core.features import kernels
+from fraudstream.core.features.spec import EntitySpec, FeatureConfig, parse_duration_ms
+from fraudstream.errors import StateError
+
+__all__ = ["FORMAT_VERSION", "FeatureMatrix", "FeatureState", "hash_keys"]
+
+#: Version of the snapshot layout; restore refuses any other.
+FORMAT_VERSION: Final = 1
+_MAGIC: Final = b"FSTATE"
+_HEADER = struct.Struct("<6sHI")  # magic, format version, JSON header length
+
+F32 = npt.NDArray[np.float32]
+I64 = npt.NDArray[np.int64]
+U64 = npt.NDArray[np.uint64]
+
+
+def hash_keys(column: pa.Array) -> U64:
+    """Hash every string of an Arrow array to a non-zero uint64 (0 for null or empty).
+
+    >>> hash_keys(pa.array(["a", None, "a", ""]))[[0, 2]].tolist() == [hash_keys(pa.array(["a"]))[0]] * 2
+    True
+    """
+    if not pa.types.is_string(column.type):
+        column = column.cast(pa.string())
+    n = len(column)
+    out = np.zeros(n, dtype=np.uint64)
+    if n == 0 or column.null_count == n:
+        return out
+    buffers = column.buffers()
+    offsets = np.frombuffer(buffers[1], dtype=np.int32)[column.offset : column.offset + n + 1]
+    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, np.uint8)
+    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
+    valid &= offsets[1:] > offsets[:-1]
+    kernels.hash_strings(offsets, data, valid, out)
+    return out
+
+
+@dataclass(frozen=True)
+class FeatureMatrix:
+    """Feature values of a batch: one float32 row per transaction, NaN where unknown."""
+
+    names: tuple[str, ...]
+    values: F32
+    late: npt.NDArray[np.bool_]
+
+    def column(self, name: str) -> F32:
+        return self.values[:, self.index[name]]
+
+    @property
+    def index(self) -> dict[str, int]:
+        return {n: i for i, n in enumerate(self.names)}
+
+    def select(self, names: tuple[str, ...]) -> F32:
+        """The columns ``names`` in that order, as one contiguous matrix (a model's input)."""
+        position = self.index
+        return np.ascontiguousarray(self.values[:, [position[n] for n in names]])
+
+
+class _EntityArrays:
+    """The state arrays of one entity kind, grown by doubling and compacted on expiry."""
+
+    def __init__(self, spec: EntitySpec, config: FeatureConfig, capacity: int) -> None:
+        self.spec = spec
+        self.gran = np.array([w // config.buckets for w in spec.window_ms], dtype=np.int64)
+        self.longest = int(np.argmax(spec.window_ms))
+        label_windows = [spec.windows.index(w) for w in config.label_windows] if spec.labels else []
+        self.label_windows = np.array(label_windows, dtype=np.int64)
+        self.n_used = np.zeros(1, dtype=np.int64)
+        self.is_user = spec.name == "user"
+        self._config = config
+        self._allocate(capacity)
+        self._build_table(capacity)
+
+    def _allocate(self, capacity: int) -> None:
+        b = self._config.buckets
+        w = len(self.spec.windows)
+        self.keys = np.zeros(capacity, dtype=np.uint64)
+        self.last_ts = np.zeros(capacity, dtype=np.int64)
+        self.heads = np.zeros((capacity, w), dtype=np.int64)
+        self.agg = np.zeros((capacity, w, b, 3), dtype=np.float32)
+        self.sumsq = np.zeros((capacity, b), dtype=np.float32)
+        self.fraud = np.zeros(
+            (capacity if self.spec.labels else 1, len(self.label_windows), b), dtype=np.float32
+        )
+        if self.is_user:
+            c = self._config
+            self.geo = np.full((capacity, 2), np.nan, dtype=np.float64)
+            self.geo_ts = np.zeros(capacity, dtype=np.int64)
+            self.recent = {
+                kind: (
+                    np.zeros((capacity, size), dtype=np.uint64),
+                    np.zeros((capacity, size), dtype=np.int64),
+                )
+                for kind, size in (
+                    ("merchant", c.recent_merchants),
+                    ("terminal", c.recent_terminals),
+                    ("device", c.recent_devices),
+                    ("country", c.recent_countries),
+                )
+            }
+
+    def _build_table(self, capacity: int) -> None:
+        size = 1 << max(4, int(2 * capacity - 1).bit_length())
+        self.tkeys = np.zeros(size, dtype=np.uint64)
+        self.tslots = np.full(size, -1, dtype=np.int64)
+        kernels.rebuild_table(self.keys, int(self.n_used[0]), self.tkeys, self.tslots)
+
+    def per_slot_arrays(self) -> dict[str, np.ndarray]:
+        arrays: dict[str, np.ndarray] = {
+            "keys": self.keys,
+            "last_ts": self.last_ts,
+            "heads": self.heads,
+            "agg": self.agg,
+            "sumsq": self.sumsq,
+        }
+        if self.spec.labels:
+            arrays["fraud"] = self.fraud
+        if self.is_user:
+            arrays["geo"] = self.geo
+            arrays["geo_ts"] = self.geo_ts
+            for kind, (h, t) in self.recent.items():
+                arrays[f"recent_{kind}_h"] = h
+                arrays[f"recent_{kind}_t"] = t
+        return arrays
+
+    @property
+    def capacity(self) -> int:
+        return int(self.keys.shape[0])
+
+    def reserve(self, extra: int) -> None:
+        """Make room for ``extra`` new entities without reallocating during a kernel call."""
+        need = int(self.n_used[0]) + extra
+        if need <= self.capacity:
+            return
+        capacity = max(need, 2 * self.capacity)
+        old = self.per_slot_arrays()
+        used = int(self.n_used[0])
+        self._allocate(capacity)
+        new = self.per_slot_arrays()
+        for name, array in old.items():
+            new[name][:used] = array[:used]
+        self._build_table(capacity)
+
+    def expire(self, cutoff_ms: int) -> int:
+        """Forget entities whose latest event is older than ``cutoff_ms``; return how many."""
+        used = int(self.n_used[0])
+        keep = np.flatnonzero(self.last_ts[:used] >= cutoff_ms)
+        dropped = used - len(keep)
+        if dropped == 0:
+            return 0
+        for array in self.per_slot_arrays().values():
+            array[: len(keep)] = array[keep]
+            array[len(keep) : used] = 0
+        self.n_used[0] = len(keep)
+        self._build_table(self.capacity)
+        return dropped
+
+    def bytes_per_entity(self) -> int:
+        slot_bytes = sum(a.nbytes // max(1, a.shape[0]) for a in self.per_slot_arrays().values())
+        table_bytes = (self.tkeys.nbytes + self.tslots.nbytes) // max(1, self.capacity)
+        return int(slot_bytes + table_bytes)
+
+
+class FeatureState:
+    """Everything the engine remembers about entities, and the features it computes from it.
+
+    >>> state = FeatureState(FeatureConfig())
+    >>> batch = TransactionBatch.from_pydict({"transaction_id": ["a", "b"], "timestamp": [0, 10_000],
+    ...     "user_id": ["u1", "u1"], "amount": [50.0, 5000.0], "currency": ["USD", "USD"]})
+    >>> features = state.compute(batch)
+    >>> features.column("user.count_30s").tolist(), features.column("user.amount_ratio_30d")[1]
+    ([1.0, 2.0], np.float32(100.0))
+    """
+
+    def __init__(self, config: FeatureConfig, capacity: int = 1024) -> None:
+        self.config = config
+        self.entities = {spec.name: _EntityArrays(spec, config, capacity) for spec in config.entities}
+        self.clock_ms = np.iinfo(np.int64).min
+        self._idle_ms = parse_duration_ms(config.idle_expiry)
+        self._lateness_ms = parse_duration_ms(config.allowed_lateness)
+        self._columns: dict[str, int] = {}
+        col = 2
+        for spec in config.entities:
+            self._columns[spec.name] = col
+            col += len(config.entity_feature_names(spec))
+        self._extras_col = col
+
+    @property
+    def feature_names(self) -> tuple[str, ...]:
+        return self.config.feature_names
+
+    def compute(self, batch: TransactionBatch) -> FeatureMatrix:
+        """Features of each transaction from the state before it, then fold it into the state."""
+        n = len(batch)
+        ts = batch.timestamp_ms
+        amount = batch.amount
+        out = np.empty((n, len(self.config.feature_names)), dtype=np.float32)
+        out[:, 0] = amount
+        out[:, 1] = (ts // 3_600_000) % 24
+        late = np.zeros(n, dtype=np.bool_)
+        slots = np.full(n, -1, dtype=np.int64)
+        fresh = np.zeros(n, dtype=np.bool_)
+        hashes: dict[str, U64] = {}
+        for name, arrays in self.entities.items():
+            keys = hash_keys(batch.strings(arrays.spec.column))
+            hashes[name] = keys
+            arrays.reserve(n)
+            entity_late = np.zeros(n, dtype=np.bool_)
+            entity_slots = np.empty(n, dtype=np.int64)
+            entity_fresh = np.empty(n, dtype=np.bool_)
+            kernels.entity_kernel(
+                keys, ts, amount, arrays.gran, self.config.buckets, arrays.longest, arrays.label_windows,
+                self._idle_ms, self._lateness_ms, arrays.tkeys, arrays.tslots, arrays.keys, arrays.n_used,
+                arrays.last_ts, arrays.heads, arrays.agg, arrays.sumsq, arrays.fraud, out,
+                self._columns[name], entity_slots, entity_fresh, entity_late,
+            )  # fmt: skip
+            if arrays.is_user:
+                late, slots, fresh = entity_late, entity_slots, entity_fresh
+        self._user_extras(batch, hashes, slots, fresh, out)
+        if n:
+            self.clock_ms = max(self.clock_ms, int(ts.max()))
+        return FeatureMatrix(self.config.feature_names, out, late)
+
+    def _user_extras(
+        self,
+        batch: TransactionBatch,
+        hashes: dict[str, U64],
+        slots: I64,
+        fresh: npt.NDArray[np.bool_],
+        out: F32,
+    ) -> None:
+        user = self.entities["user"]
+        none = np.zeros(len(batch), dtype=np.uint64)
+        r = user.recent
+        kernels.user_extras_kernel(
+            slots, fresh, batch.timestamp_ms, batch.lat, batch.lon,
+            hashes.get("merchant", none), hashes.get("terminal", none), hashes.get("device", none),
+            hash_keys(batch.strings("country")), user.geo, user.geo_ts,
+            r["merchant"][0], r["merchant"][1], r["terminal"][0], r["terminal"][1],
+            r["device"][0], r["device"][1], r["country"][0], r["country"][1],
+            out, self._extras_col,
+        )  # fmt: skip
+
+    def apply_labels(self, labels: LabelBatch) -> None:
+        """Count confirmed frauds for the labelled transactions' merchants and terminals from now on."""
+        tx_ts = labels.times_ms("transaction_time")
+        is_fraud = labels.is_fraud
+        for arrays in self.entities.values():
+            if not arrays.spec.labels:
+                continue
+            keys = hash_keys(labels.strings(arrays.spec.column))
+            kernels.label_kernel(
+                keys, tx_ts, is_fraud, arrays.gran, self.config.buckets, arrays.label_windows,
+                arrays.tkeys, arrays.tslots, arrays.heads, arrays.fraud,
+            )  # fmt: skip
+
+    def expire(self) -> int:
+        """Forget entities idle for longer than ``idle_expiry`` before the latest event time seen."""
+        if self.clock_ms == np.iinfo(np.int64).min:
+            return 0
+        cutoff = self.clock_ms - self._idle_ms - self._lateness_ms
+        return sum(arrays.expire(cutoff) for arrays in self.entities.values())
+
+    def entity_counts(self) -> dict[str, int]:
+        return {name: int(arrays.n_used[0]) for name, arrays in self.entities.items()}
+
+    def bytes_per_entity(self) -> dict[str, int]:
+        """Bytes of state per remembered entity of each kind (arrays plus hash-table share)."""
+        return {name: arrays.bytes_per_entity() for name, arrays in self.entities.items()}
+
+    def snapshot(self) -> bytes:
+        """The whole state as bytes: a versioned header, then the used part of every array."""
+        header: dict[str, object] = {
+            "config": self.config.to_dict(),
+            "clock_ms": int(self.clock_ms),
+            "arrays": [],
+        }
+        body = io.BytesIO()
+        listing: list[dict[str, object]] = []
+        for name, arrays in self.entities.items():
+            used = int(arrays.n_used[0])
+            for field_name, array in arrays.per_slot_arrays().items():
+                part = np.ascontiguousarray(array[:used])
+                listing.append(
+                    {
+                        "entity": name,
+                        "field": field_name,
+                        "dtype": part.dtype.str,
+                        "shape": list(part.shape),
+                        "offset": body.tell(),
+                    }
+                )
+                body.write(part.tobytes())
+        header["arrays"] = listing
+        encoded = json.dumps(header, sort_keys=True).encode()
+        return _HEADER.pack(_MAGIC, FORMAT_VERSION, len(encoded)) + encoded + body.getvalue()
+
+    @classmethod
+    def restore(cls, data: bytes, config: FeatureConfig) -> FeatureState:
+        """Rebuild the state from ``snapshot()`` bytes taken with the same feature configuration."""
+        if len(data) < _HEADER.size:
+            raise StateError("feature snapshot is truncated: shorter than its header")
+        magic, version, length = _HEADER.unpack_from(data)
+        if magic != _MAGIC:
+            raise StateError("not a fraudstream feature snapshot (bad magic bytes)")
+        if version != FORMAT_VERSION:
+            raise StateError(
+                f"feature snapshot format {version} cannot be read by this version (reads {FORMAT_VERSION}); "
+                "start from an empty state and replay the event log"
+            )
+        try:
+            header = json.loads(data[_HEADER.size : _HEADER.size + length])
+        except ValueError as exc:
+            raise StateError(f"feature snapshot header is corrupt: {exc}") from exc
+        if header["config"] != config.to_dict():
+            raise StateError(
+                "feature snapshot was taken with another feature configuration "
+                f"({header['config']}); restore with that configuration or replay the event log"
+            )
+        body = memoryview(data)[_HEADER.size + length :]
+        used: dict[str, int] = {}
+        by_entity: dict[str, dict[str, np.ndarray]] = {}
+        for item in header["arrays"]:
+            dtype = np.dtype(item["dtype"])
+            shape = tuple(item["shape"])
+            size = int(np.prod(shape)) * dtype.itemsize
+            start = item["offset"]
+            if start + size > len(body):
+                raise StateError("feature snapshot is truncated: an array runs past the end")
+            array = np.frombuffer(body[start : start + size], dtype=dtype).reshape(shape)
+            by_entity.setdefault(item["entity"], {})[item["field"]] = array
+            used[item["entity"]] = shape[0]
+        state = cls(config, capacity=max([1024, *used.values()]))
+        for name, arrays in state.entities.items():
+            n = used.get(name, 0)
+            target = arrays.per_slot_arrays()
+            for field_name, array in by_entity.get(name, {}).items():
+                target[field_name][:n] = array
+            arrays.n_used[0] = n
+            arrays._build_table(arrays.capacity)
+        state.clock_ms = int(header["clock_ms"])
+        return state
