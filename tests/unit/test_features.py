@@ -260,3 +260,19 @@ def test_hashing_reads_sliced_arrow_arrays_correctly() -> None:
     values = pa.array(["a", "bb", None, "a", "ccc"])
     assert hash_keys(values.slice(3, 2)).tolist() == hash_keys(pa.array(["a", "ccc"])).tolist()
     assert hash_keys(values)[2] == 0
+
+
+@settings(max_examples=20, deadline=None)
+@given(seed=st.integers(0, 10_000), at=st.integers(1, 80), size=st.integers(1, 5))
+def test_preview_gives_the_features_of_compute_and_leaves_the_state_untouched(
+    seed: int, at: int, size: int
+) -> None:
+    batch = make_stream(seed, 100, users=6)
+    config = FeatureConfig()
+    state = FeatureState(config, capacity=2)
+    state.compute(batch.slice(0, at))
+    before = state.snapshot()
+    probe = batch.slice(at, at + size)
+    previewed = state.preview(probe)
+    assert state.snapshot() == before
+    np.testing.assert_array_equal(previewed.values, state.compute(probe).values)

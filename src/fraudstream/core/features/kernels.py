@@ -14,6 +14,8 @@ from numba import njit
 
 __all__ = [
     "entity_kernel",
+    "find_slots",
+    "forget_newest",
     "hash_strings",
     "label_kernel",
     "rebuild_table",
@@ -51,6 +53,27 @@ def _find(h, tkeys, tslots):  # type: ignore[no-untyped-def]
         if k == 0:
             return -1, pos
         pos = (pos + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def find_slots(hashes, tkeys, tslots, out):  # type: ignore[no-untyped-def]
+    """The state slot of each key, or -1 where the key is null or not remembered."""
+    for i in range(hashes.shape[0]):
+        out[i] = -1 if hashes[i] == 0 else _find(hashes[i], tkeys, tslots)[0]
+
+
+@njit(cache=True, nogil=True)
+def forget_newest(keys, n_keep, n_used, tkeys, tslots):  # type: ignore[no-untyped-def]
+    """Remove the keys of slots ``n_keep..n_used`` from the table, newest first.
+
+    Deleting in reverse insertion order is safe for linear probing: any key whose probe passed
+    over a deleted position was inserted after it, and so is already gone.
+    """
+    for slot in range(n_used - 1, n_keep - 1, -1):
+        _, pos = _find(keys[slot], tkeys, tslots)
+        tkeys[pos] = 0
+        tslots[pos] = -1
+        keys[slot] = 0
 
 
 @njit(cache=True, nogil=True)

@@ -256,6 +256,35 @@ class FeatureState:
             out, self._extras_col,
         )  # fmt: skip
 
+    def preview(self, batch: TransactionBatch) -> FeatureMatrix:
+        """The features ``compute`` would give, leaving the state exactly as it was before.
+
+        Saves the rows of the entities the batch touches, computes, then puts those rows back and
+        forgets entities the batch created. Cost grows with the batch, not with the state.
+        """
+        saved = []
+        for arrays in self.entities.values():
+            keys = hash_keys(batch.strings(arrays.spec.column))
+            slots = np.empty(len(keys), dtype=np.int64)
+            kernels.find_slots(keys, arrays.tkeys, arrays.tslots, slots)
+            slots = np.unique(slots[slots >= 0])
+            rows = {name: array[slots].copy() for name, array in arrays.per_slot_arrays().items()}
+            saved.append((arrays, int(arrays.n_used[0]), slots, rows))
+        clock = self.clock_ms
+        try:
+            return self.compute(batch)
+        finally:
+            self.clock_ms = clock
+            for arrays, n_keep, slots, rows in saved:
+                current = arrays.per_slot_arrays()
+                for name, values in rows.items():
+                    current[name][slots] = values
+                n_used = int(arrays.n_used[0])
+                kernels.forget_newest(arrays.keys, n_keep, n_used, arrays.tkeys, arrays.tslots)
+                for array in current.values():
+                    array[n_keep:n_used] = 0
+                arrays.n_used[0] = n_keep
+
     def apply_labels(self, labels: LabelBatch) -> None:
         """Count confirmed frauds for the labelled transactions' merchants and terminals from now on."""
         tx_ts = labels.times_ms("transaction_time")
