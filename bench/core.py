@@ -1,0 +1,198 @@
+"""Core engine throughput and latency against the model's own cost and a one-at-a-time baseline.
+
+Run: ``.venv/bin/python bench/core.py`` (add ``--events 200000`` for a quicker run).
+
+Prints, for 1,000,000 synthetic events over 100,000 users with the default features, rules and a
+LightGBM model: events/s at batch sizes 1, 64, 1024 and 8192; single-event p50/p99 latency; state
+bytes per entity; and, measured in the same run, (a) the ceiling: the same model's bare ``predict``
+on an already-built feature matrix, and (b) the baseline: the same work one event at a time as the
+systems users come from do it (json.loads, dict state in Python, 1-row pandas DataFrame,
+scikit-learn IsolationForest predict).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from collections import defaultdict, deque
+from typing import Any
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+from sklearn.ensemble import IsolationForest
+
+from fraudstream.core.batch import TransactionBatch
+from fraudstream.core.engine import Engine, EngineConfig
+from fraudstream.core.models import fit_model
+
+DAY_MS = 86_400_000
+
+
+def synthetic_events(n: int, users: int, seed: int = 7) -> tuple[TransactionBatch, np.ndarray]:
+    """Transactions over 30 days with every entity present, and a fraud label per event."""
+    rng = np.random.default_rng(seed)
+    ts = np.sort(rng.integers(1_750_000_000_000, 1_750_000_000_000 + 30 * DAY_MS, n))
+    user = rng.integers(0, users, n)
+    base = rng.lognormal(3.5, 0.8, users)[user]
+    fraud = rng.random(n) < 0.01
+    amount = np.where(fraud, base * rng.uniform(5, 40, n), base * rng.lognormal(0, 0.4, n)).round(2)
+    home = rng.integers(0, 50, users)[user]
+    city = np.where(fraud & (rng.random(n) < 0.5), rng.integers(0, 50, n), home)
+    lat = (np.linspace(-40, 60, 50) + 0.01)[city]
+    lon = np.linspace(-170, 170, 50)[city]
+
+    def ids(prefix: str, values: np.ndarray) -> pa.Array:
+        return pa.array(np.char.add(prefix, values.astype(str)))
+
+    device = np.where(fraud & (rng.random(n) < 0.5), rng.integers(10**6, 2 * 10**6, n), user * 2 + (ts % 2))
+    batch = TransactionBatch.from_pydict(
+        {
+            "transaction_id": ids("t", np.arange(n)),
+            "timestamp": ts,
+            "user_id": ids("u", user),
+            "amount": amount,
+            "currency": pa.array(np.full(n, "USD")),
+            "merchant_id": ids("m", rng.integers(0, 5_000, n)),
+            "terminal_id": ids("T", rng.integers(0, 20_000, n)),
+            "device_id": ids("d", device),
+            "ip": ids("ip", rng.integers(0, 120_000, n)),
+            "card_fingerprint": ids("c", user),
+            "country": ids("C", city),
+            "lat": lat,
+            "lon": lon,
+        }
+    )
+    return batch, fraud
+
+
+def throughput(engine_factory: Any, batch: TransactionBatch, size: int, limit: int) -> float:
+    engine = engine_factory()
+    engine.score(batch.slice(0, 1))
+    n = min(limit, len(batch))
+    start = time.perf_counter()
+    for i in range(0, n, size):
+        engine.score(batch.slice(i, min(i + size, n)))
+    return n / (time.perf_counter() - start)
+
+
+def one_at_a_time_baseline(batch: TransactionBatch, n: int) -> float:
+    """Seed-style: decode JSON, update dict state, build a 1-row DataFrame, IsolationForest.predict."""
+    rows = batch.slice(0, n).to_table().drop_columns(["timestamp"]).to_pylist()
+    ts = batch.timestamp_ms[:n]
+    messages = [json.dumps({**r, "timestamp": int(t)}) for r, t in zip(rows, ts)]
+    rng = np.random.default_rng(0)
+    forest = IsolationForest(n_estimators=100, random_state=0).fit(rng.lognormal(3.5, 1, (2000, 4)))
+    history: dict[str, deque[tuple[int, float]]] = defaultdict(lambda: deque(maxlen=100))
+    start = time.perf_counter()
+    for message in messages:
+        event = json.loads(message)
+        past = history[event["user_id"]]
+        amounts = [a for _, a in past]
+        mean = sum(amounts) / len(amounts) if amounts else event["amount"]
+        recent = sum(1 for t, _ in past if event["timestamp"] - t < 30_000)
+        frame = pd.DataFrame(
+            [{"amount": event["amount"], "mean": mean, "count": len(past), "recent": recent}]
+        )
+        forest.predict(frame.values)
+        past.append((event["timestamp"], event["amount"]))
+    return len(messages) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--users", type=int, default=100_000)
+    parser.add_argument("--trees", type=int, default=100)
+    parser.add_argument("--baseline-events", type=int, default=2_000)
+    args = parser.parse_args()
+
+    print(f"building {args.events:,} synthetic events over {args.users:,} users ...", flush=True)
+    batch, fraud = synthetic_events(args.events, args.users)
+
+    # Train the model on features replayed through the engine over the first 20% of the stream.
+    config = EngineConfig()
+    warm = Engine(config)
+    train_n = max(1_000, args.events // 5)
+    features = warm.score(batch.slice(0, train_n)).features
+    model = fit_model(
+        "lightgbm",
+        features.values,
+        fraud[:train_n].astype(np.int8),
+        features.names,
+        version="bench",
+        created="2026-01-01T00:00:00Z",
+        training_fingerprint="bench",
+        params={"num_trees": args.trees},
+    )
+
+    def make_engine() -> Engine:
+        return Engine(config, model=model)
+
+    results: dict[str, Any] = {"events": args.events, "users": args.users, "trees": args.trees}
+    for size in (1, 64, 1024, 8192):
+        limit = {1: 5_000, 64: 100_000}.get(size, args.events)
+        rate = throughput(make_engine, batch, size, limit)
+        results[f"engine_batch_{size}"] = rate
+        print(f"engine  batch {size:>5}: {rate:>12,.0f} events/s", flush=True)
+
+    engine = make_engine()
+    engine.score(batch.slice(0, 100_000))
+    latencies = []
+    for i in range(100_000, 103_000):
+        start = time.perf_counter()
+        engine.score(batch.slice(i, i + 1))
+        latencies.append((time.perf_counter() - start) * 1000)
+    latencies.sort()
+    results["single_p50_ms"] = statistics.median(latencies)
+    results["single_p99_ms"] = latencies[int(len(latencies) * 0.99)]
+    print(
+        f"single event latency: p50 {results['single_p50_ms']:.3f} ms, p99 {results['single_p99_ms']:.3f} ms"
+    )
+
+    full = Engine(config, model=model)
+    decisions = None
+    for i in range(0, args.events, 8192):
+        decisions = full.score(batch.slice(i, i + 8192))
+    sizes = full.state.bytes_per_entity()
+    results["bytes_per_entity"] = sizes
+    results["entities"] = full.state.entity_counts()
+    print(f"state bytes per entity: {sizes}")
+    print(f"entities remembered: {results['entities']}")
+    assert decisions is not None
+
+    matrix = decisions.features.select(model.feature_names)
+    reps = np.concatenate([matrix] * max(1, 1_000_000 // len(matrix)))[: min(args.events, 1_000_000)]
+    start = time.perf_counter()
+    for i in range(0, len(reps), 1024):
+        model.predict_proba(reps[i : i + 1024])
+    ceiling = len(reps) / (time.perf_counter() - start)
+    results["model_ceiling_batch_1024"] = ceiling
+    print(f"ceiling: bare model predict, batch 1024: {ceiling:,.0f} events/s")
+
+    baseline = one_at_a_time_baseline(batch, args.baseline_events)
+    results["one_at_a_time_baseline"] = baseline
+    print(
+        f"baseline: one event at a time (json, dict state, pandas, IsolationForest): {baseline:,.0f} events/s"
+    )
+
+    best = max(results["engine_batch_1024"], results["engine_batch_8192"])
+    print()
+    print(f"engine batch 1024 / ceiling : {results['engine_batch_1024'] / ceiling:6.1%}  (target >= 60%)")
+    print(f"engine batch 8192 / ceiling : {results['engine_batch_8192'] / ceiling:6.1%}")
+    print(f"engine / one-at-a-time       : {best / baseline:8,.0f}x (target >= 1,000x)")
+    print(f"single-event p99             : {results['single_p99_ms']:.3f} ms (target <= 2 ms)")
+    if os.environ.get("BENCH_JSON"):
+        json.dump(results, sys.stdout)
+
+
+if __name__ == "__main__":
+    main()

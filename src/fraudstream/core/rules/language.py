@@ -1,0 +1,406 @@
+"""The rule expression language: parsed to an allow-listed AST, evaluated vectorized over a batch.
+
+Expressions read like Python comparisons over feature names and transaction fields::
+
+    amount > 10000
+    user.count_30s > 5 and geo.speed_kmh > 900
+    device_id in list('blocked_devices') or country in ('KP', 'IR')
+    abs(user.amount_zscore_30d) > 4 and not is_missing(device_id)
+
+Nothing is ever ``eval``-ed: the text is parsed with :func:`ast.parse`, every node is checked against
+an allow-list, and the tree is compiled into small NumPy / Arrow operations over whole columns.
+A comparison with a missing value (NaN or null) is false, so ``not (x > 5)`` is true when x is
+missing; ``is_missing(x)`` and ``coalesce(x, default)`` say what to do about missing values.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any, Literal, Protocol
+
+import numpy as np
+import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+
+from fraudstream.errors import RuleError
+
+__all__ = ["ColumnSource", "Expression", "Kind", "ListSource", "compile_expression"]
+
+Kind = Literal["number", "string"]
+_Type = Literal["number", "string", "bool", "values", "list"]
+
+
+class ColumnSource(Protocol):
+    """Columns by name: numbers as float arrays (NaN = missing), strings as Arrow arrays (null)."""
+
+    def __len__(self) -> int: ...
+
+    def column(self, name: str) -> npt.NDArray[np.floating[Any]] | pa.Array: ...
+
+
+class ListSource(Protocol):
+    """Named lists by name, as Arrow arrays of strings."""
+
+    def get(self, name: str) -> pa.Array: ...
+
+
+@dataclass(frozen=True)
+class _Context:
+    columns: ColumnSource
+    lists: ListSource
+    n: int
+
+
+@dataclass(frozen=True)
+class _Node:
+    type: _Type
+    run: Callable[[_Context], Any]
+
+
+_FUNCTIONS = ("abs", "min", "max", "is_missing", "coalesce", "list")
+
+
+class Expression:
+    """A compiled expression: ``evaluate(columns, lists)`` gives a boolean mask over the batch.
+
+    >>> import numpy as np
+    >>> class Cols:
+    ...     def __init__(self, **c): self.c = c
+    ...     def __len__(self): return 3
+    ...     def column(self, name): return self.c[name]
+    >>> e = compile_expression("amount > 100 and user.count_30s >= 2", {"amount": "number",
+    ...     "user.count_30s": "number"}, rule="demo")
+    >>> e.evaluate(Cols(amount=np.array([50.0, 500.0, 500.0]),
+    ...     **{"user.count_30s": np.array([3.0, 1.0, np.nan])}), None).tolist()
+    [False, False, False]
+    """
+
+    def __init__(self, text: str, node: _Node, names: frozenset[str], lists: frozenset[str]) -> None:
+        self.text = text
+        self._node = node
+        self.names = names
+        self.lists = lists
+
+    def evaluate(self, columns: ColumnSource, lists: ListSource | None) -> npt.NDArray[np.bool_]:
+        n = len(columns)
+        result = self._node.run(_Context(columns, lists if lists is not None else _NoLists(), n))
+        return np.broadcast_to(_as_bool(result), (n,)).copy()
+
+
+class _NoLists:
+    def get(self, name: str) -> pa.Array:
+        return pa.array([], type=pa.string())
+
+
+def _as_bool(value: Any) -> npt.NDArray[np.bool_]:
+    if isinstance(value, pa.Array | pa.ChunkedArray):
+        return np.asarray(value.fill_null(False).to_numpy(zero_copy_only=False), dtype=np.bool_)
+    return np.asarray(value, dtype=np.bool_)
+
+
+class _Compiler:
+    def __init__(self, text: str, names: Mapping[str, Kind], rule: str) -> None:
+        self.text = text
+        self.names = names
+        self.rule = rule
+        self.used: set[str] = set()
+        self.lists: set[str] = set()
+
+    def fail(self, node: ast.AST | None, reason: str) -> RuleError:
+        position = getattr(node, "col_offset", None)
+        return RuleError(self.rule, reason, None if position is None else position + 1, self.text)
+
+    def compile(self, node: ast.AST) -> _Node:
+        method = getattr(self, f"_{type(node).__name__}", None)
+        if method is None:
+            raise self.fail(node, f"{_describe(node)} is not allowed in a rule expression")
+        result: _Node = method(node)
+        return result
+
+    def expect(self, node: ast.AST, *types: _Type) -> _Node:
+        compiled = self.compile(node)
+        if compiled.type not in types:
+            wanted = " or ".join(types)
+            raise self.fail(node, f"expected a {wanted} here, found a {compiled.type}")
+        return compiled
+
+    def _Expression(self, node: ast.Expression) -> _Node:
+        return self.expect(node.body, "bool")
+
+    def _Constant(self, node: ast.Constant) -> _Node:
+        value = node.value
+        if isinstance(value, bool):
+            return _Node("bool", lambda ctx: np.bool_(value))
+        if isinstance(value, int | float):
+            number = float(value)
+            return _Node("number", lambda ctx: number)
+        if isinstance(value, str):
+            return _Node("string", lambda ctx: value)
+        raise self.fail(node, f"the literal {value!r} is not allowed (numbers, 'strings', True, False)")
+
+    def _name(self, node: ast.AST, name: str) -> _Node:
+        kind = self.names.get(name)
+        if kind is None:
+            close = difflib.get_close_matches(name, list(self.names), n=3)
+            hint = f"; did you mean {', '.join(close)}?" if close else ""
+            raise self.fail(node, f"unknown name {name!r}{hint}")
+        self.used.add(name)
+        if kind == "number":
+            return _Node("number", lambda ctx: np.asarray(ctx.columns.column(name), dtype=np.float64))
+        return _Node("string", lambda ctx: ctx.columns.column(name))
+
+    def _Name(self, node: ast.Name) -> _Node:
+        return self._name(node, node.id)
+
+    def _Attribute(self, node: ast.Attribute) -> _Node:
+        if not isinstance(node.value, ast.Name):
+            raise self.fail(node, "only feature names of the form entity.feature are allowed")
+        return self._name(node, f"{node.value.id}.{node.attr}")
+
+    def _BoolOp(self, node: ast.BoolOp) -> _Node:
+        parts = [self.expect(v, "bool") for v in node.values]
+        combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+
+        def run(ctx: _Context) -> Any:
+            result = _as_bool(parts[0].run(ctx))
+            for part in parts[1:]:
+                result = combine(result, _as_bool(part.run(ctx)))
+            return result
+
+        return _Node("bool", run)
+
+    def _UnaryOp(self, node: ast.UnaryOp) -> _Node:
+        if isinstance(node.op, ast.Not):
+            inner = self.expect(node.operand, "bool")
+            return _Node("bool", lambda ctx: np.logical_not(_as_bool(inner.run(ctx))))
+        if isinstance(node.op, ast.USub | ast.UAdd):
+            operand = self.expect(node.operand, "number")
+            sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
+            return _Node("number", lambda ctx: sign * operand.run(ctx))
+        raise self.fail(node, "only 'not', '-' and '+' are allowed as unary operators")
+
+    def _BinOp(self, node: ast.BinOp) -> _Node:
+        ops: dict[type, Callable[[Any, Any], Any]] = {
+            ast.Add: np.add,
+            ast.Sub: np.subtract,
+            ast.Mult: np.multiply,
+            ast.Div: _divide,
+        }
+        op = ops.get(type(node.op))
+        if op is None:
+            raise self.fail(node, "only + - * / are allowed as arithmetic")
+        left = self.expect(node.left, "number")
+        right = self.expect(node.right, "number")
+        return _Node("number", lambda ctx: op(left.run(ctx), right.run(ctx)))
+
+    def _Tuple(self, node: ast.Tuple | ast.List) -> _Node:
+        values = []
+        for element in node.elts:
+            if not isinstance(element, ast.Constant) or isinstance(element.value, bool):
+                raise self.fail(element, "a list in a rule holds only literal numbers or 'strings'")
+            values.append(element.value)
+        kinds = {isinstance(v, str) for v in values}
+        if len(kinds) > 1:
+            raise self.fail(node, "a list in a rule holds either numbers or strings, not both")
+        frozen = tuple(values)
+        return _Node("values", lambda ctx: frozen)
+
+    _List = _Tuple
+
+    def _Call(self, node: ast.Call) -> _Node:
+        if not isinstance(node.func, ast.Name) or node.func.id not in _FUNCTIONS:
+            raise self.fail(node, f"only the functions {', '.join(_FUNCTIONS)} may be called")
+        if node.keywords:
+            raise self.fail(node, "functions in rules take no keyword arguments")
+        name = node.func.id
+        args = node.args
+        if name == "list":
+            if len(args) != 1 or not isinstance(args[0], ast.Constant) or not isinstance(args[0].value, str):
+                raise self.fail(
+                    node, "list() takes the name of a declared list, e.g. list('blocked_devices')"
+                )
+            list_name = args[0].value
+            self.lists.add(list_name)
+            return _Node("list", lambda ctx: ctx.lists.get(list_name))
+        if name == "is_missing":
+            if len(args) != 1:
+                raise self.fail(node, "is_missing() takes one name")
+            inner = self.compile(args[0])
+            if inner.type == "number":
+                return _Node("bool", lambda ctx: np.isnan(inner.run(ctx)))
+            if inner.type == "string":
+                return _Node("bool", lambda ctx: _as_bool(pc.is_null(_arrow(inner.run(ctx), ctx.n))))
+            raise self.fail(args[0], "is_missing() takes a field or feature name")
+        if name == "abs":
+            if len(args) != 1:
+                raise self.fail(node, "abs() takes one number")
+            inner = self.expect(args[0], "number")
+            return _Node("number", lambda ctx: np.abs(inner.run(ctx)))
+        if name == "coalesce":
+            if len(args) != 2:
+                raise self.fail(node, "coalesce() takes a number and the default to use when it is missing")
+            value, default = self.expect(args[0], "number"), self.expect(args[1], "number")
+            return _Node("number", lambda ctx: _coalesce(value.run(ctx), default.run(ctx)))
+        if len(args) < 2:
+            raise self.fail(node, f"{name}() takes two or more numbers")
+        parts = [self.expect(a, "number") for a in args]
+        reduce = np.minimum if name == "min" else np.maximum
+
+        def run(ctx: _Context) -> Any:
+            result = parts[0].run(ctx)
+            for part in parts[1:]:
+                result = reduce(result, part.run(ctx))
+            return result
+
+        return _Node("number", run)
+
+    def _Compare(self, node: ast.Compare) -> _Node:
+        checks = []
+        left_node = node.left
+        for op, right_node in zip(node.ops, node.comparators):
+            checks.append(self._comparison(node, op, left_node, right_node))
+            left_node = right_node
+
+        def run(ctx: _Context) -> Any:
+            result = _as_bool(checks[0].run(ctx))
+            for check in checks[1:]:
+                result = np.logical_and(result, _as_bool(check.run(ctx)))
+            return result
+
+        return _Node("bool", run)
+
+    def _comparison(
+        self, node: ast.Compare, op: ast.cmpop, left_node: ast.expr, right_node: ast.expr
+    ) -> _Node:
+        left = self.compile(left_node)
+        if isinstance(op, ast.In | ast.NotIn):
+            return self._membership(node, op, left, right_node)
+        right = self.compile(right_node)
+        if left.type == "number" and right.type == "number":
+            return _Node("bool", _numeric_compare(op, left, right))
+        if left.type == "string" and right.type == "string":
+            if not isinstance(op, ast.Eq | ast.NotEq):
+                raise self.fail(node, "text compares only with ==, != and in")
+            return _Node("bool", _string_compare(op, left, right))
+        raise self.fail(node, f"cannot compare a {left.type} with a {right.type}")
+
+    def _membership(self, node: ast.Compare, op: ast.cmpop, left: _Node, right_node: ast.expr) -> _Node:
+        right = self.compile(right_node)
+        if right.type not in ("values", "list"):
+            raise self.fail(right_node, "'in' needs a list of literals such as ('NG', 'RU') or list('name')")
+        negate = isinstance(op, ast.NotIn)
+        if left.type == "string":
+
+            def run_strings(ctx: _Context) -> Any:
+                column = _arrow(left.run(ctx), ctx.n)
+                values = right.run(ctx)
+                value_set = (
+                    values if isinstance(values, pa.Array) else pa.array(list(values), type=pa.string())
+                )
+                found = pc.is_in(column, value_set=value_set.cast(pa.string()))
+                if negate:
+                    found = pc.invert(found)
+                # A missing value is in no list and not outside one either.
+                return _as_bool(pc.and_kleene(found, pc.is_valid(column)))
+
+            return _Node("bool", run_strings)
+        if left.type == "number" and right.type == "values":
+
+            def run_numbers(ctx: _Context) -> Any:
+                values = np.asarray(left.run(ctx), dtype=np.float64)
+                found = np.isin(values, np.asarray(right.run(ctx), dtype=np.float64))
+                return (~found if negate else found) & ~np.isnan(values)
+
+            return _Node("bool", run_numbers)
+        raise self.fail(node, f"cannot look up a {left.type} in a list of this kind")
+
+
+def _divide(a: Any, b: Any) -> Any:
+    with np.errstate(divide="ignore", invalid="ignore"):
+        result = np.divide(a, b)
+    return np.where(np.isfinite(result), result, np.nan)
+
+
+def _coalesce(value: Any, default: Any) -> Any:
+    return np.where(np.isnan(value), default, value)
+
+
+def _arrow(value: Any, n: int) -> pa.Array:
+    if isinstance(value, str):
+        return pa.array([value] * n, type=pa.string())
+    if isinstance(value, pa.ChunkedArray):
+        return value.combine_chunks()
+    return value
+
+
+def _numeric_compare(op: ast.cmpop, left: _Node, right: _Node) -> Callable[[_Context], Any]:
+    ops: dict[type, Callable[[Any, Any], Any]] = {
+        ast.Lt: np.less,
+        ast.LtE: np.less_equal,
+        ast.Gt: np.greater,
+        ast.GtE: np.greater_equal,
+        ast.Eq: np.equal,
+        ast.NotEq: np.not_equal,
+    }
+    compare = ops[type(op)]
+
+    def run(ctx: _Context) -> Any:
+        a, b = left.run(ctx), right.run(ctx)
+        with np.errstate(invalid="ignore"):
+            result = compare(a, b)
+        # NaN != x is true in IEEE arithmetic; a missing value compares false here, always.
+        return np.logical_and(result, ~(np.isnan(a) | np.isnan(b)))
+
+    return run
+
+
+def _string_compare(op: ast.cmpop, left: _Node, right: _Node) -> Callable[[_Context], Any]:
+    compare = pc.equal if isinstance(op, ast.Eq) else pc.not_equal
+
+    def run(ctx: _Context) -> Any:
+        a, b = left.run(ctx), right.run(ctx)
+        if isinstance(a, str) and isinstance(b, str):
+            return np.bool_(compare(pa.scalar(a), pa.scalar(b)).as_py())
+        return _as_bool(compare(_arrow(a, ctx.n), b if isinstance(b, str) else _arrow(b, ctx.n)))
+
+    return run
+
+
+def _describe(node: ast.AST) -> str:
+    names = {
+        "Subscript": "indexing with [...]",
+        "Lambda": "a lambda",
+        "ListComp": "a comprehension",
+        "GeneratorExp": "a generator",
+        "SetComp": "a comprehension",
+        "DictComp": "a comprehension",
+        "Dict": "a dict",
+        "Set": "a set",
+        "IfExp": "an if-expression",
+        "NamedExpr": "an assignment",
+        "Starred": "unpacking with *",
+        "JoinedStr": "an f-string",
+        "Await": "await",
+        "Yield": "yield",
+    }
+    return names.get(type(node).__name__, f"the construct {type(node).__name__}")
+
+
+def compile_expression(text: str, names: Mapping[str, Kind], *, rule: str) -> Expression:
+    """Parse and type-check ``text``; raise :class:`RuleError` with the 1-based column on failure."""
+    if not text or not text.strip():
+        raise RuleError(rule, "the expression is empty", None, text)
+    if len(text) > 2000:
+        raise RuleError(rule, "the expression is longer than 2000 characters", None, text)
+    try:
+        tree = ast.parse(text.strip(), mode="eval")
+    except SyntaxError as exc:
+        reason = exc.msg or "invalid syntax"
+        raise RuleError(rule, f"syntax error: {reason}", exc.offset, text) from None
+    compiler = _Compiler(text.strip(), names, rule)
+    node = compiler.compile(tree)
+    return Expression(text.strip(), node, frozenset(compiler.used), frozenset(compiler.lists))

@@ -1,0 +1,288 @@
+"""Rule sets: versioned YAML of rules and lists, validated on load, evaluated over whole batches.
+
+Actions, as payment teams know them from card-network rule engines, in precedence order:
+
+- ``allow``: trusted (an allow-listed user, card or device); the transaction is approved whatever
+  else hits.
+- ``decline``: refuse the payment.
+- ``challenge``: ask for step-up authentication (3-D Secure, one-time code).
+- ``review``: approve or hold for an analyst, and raise an alert.
+- ``tag``: only record that the rule hit.
+
+A ``shadow`` rule is evaluated and recorded but never acts: the way to try a rule on live traffic.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+from typing import Any, Final
+
+import numpy as np
+import numpy.typing as npt
+import yaml
+
+from fraudstream.core.rules.language import ColumnSource, Expression, Kind, ListSource, compile_expression
+from fraudstream.errors import RuleError
+
+__all__ = ["ACTIONS", "ListDeclaration", "Rule", "RuleHits", "RuleSet", "load_ruleset"]
+
+#: Actions by index, least to most overriding; rule action codes index into this tuple.
+ACTIONS: Final = ("tag", "review", "challenge", "decline", "allow")
+
+_CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^{}]*))?\}")
+_RULE_KEYS: Final = {"code", "description", "expression", "action", "weight", "enabled", "shadow"}
+
+
+@dataclass(frozen=True)
+class ListDeclaration:
+    """A named list a rule set uses: the column it is meant for and its starting contents."""
+
+    kind: str
+    values: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One rule: when ``expression`` holds, ``action`` applies and ``weight`` points add to the score."""
+
+    code: str
+    description: str
+    expression: str
+    action: str
+    weight: float = 0.0
+    enabled: bool = True
+    shadow: bool = False
+    compiled: Expression | None = field(default=None, compare=False, repr=False)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "code": self.code,
+            "description": self.description,
+            "expression": self.expression,
+            "action": self.action,
+            "weight": self.weight,
+            "enabled": self.enabled,
+            "shadow": self.shadow,
+        }
+
+
+@dataclass(frozen=True)
+class RuleHits:
+    """Which enabled rules hit which rows: ``hits`` is (rules, rows)."""
+
+    codes: tuple[str, ...]
+    hits: npt.NDArray[np.bool_]
+    actions: npt.NDArray[np.int8]
+    weights: npt.NDArray[np.float32]
+    shadow: npt.NDArray[np.bool_]
+
+    def counts(self) -> dict[str, int]:
+        """Hits per rule code over the batch."""
+        return dict(zip(self.codes, self.hits.sum(axis=1).tolist()))
+
+
+@dataclass(frozen=True)
+class RuleSet:
+    """A versioned, validated set of rules and the lists they use."""
+
+    version: int
+    rules: tuple[Rule, ...]
+    lists: Mapping[str, ListDeclaration] = field(default_factory=dict)
+    description: str = ""
+
+    def __post_init__(self) -> None:
+        enabled = [r for r in self.rules if r.enabled]
+        object.__setattr__(self, "_enabled", tuple(enabled))
+        object.__setattr__(self, "_by_code", {r.code: r for r in self.rules})
+        object.__setattr__(
+            self, "_actions", np.array([ACTIONS.index(r.action) for r in enabled], dtype=np.int8)
+        )
+        object.__setattr__(self, "_weights", np.array([r.weight for r in enabled], dtype=np.float32))
+        object.__setattr__(self, "_shadow", np.array([r.shadow for r in enabled], dtype=np.bool_))
+
+    def evaluate(self, columns: ColumnSource, lists: ListSource) -> RuleHits:
+        """Every enabled rule over the whole batch at once."""
+        enabled: tuple[Rule, ...] = self._enabled  # type: ignore[attr-defined]
+        hits = np.zeros((len(enabled), len(columns)), dtype=np.bool_)
+        for i, rule in enumerate(enabled):
+            assert rule.compiled is not None
+            hits[i] = rule.compiled.evaluate(columns, lists)
+        return RuleHits(
+            codes=tuple(r.code for r in enabled),
+            hits=hits,
+            actions=self._actions,  # type: ignore[attr-defined]
+            weights=self._weights,  # type: ignore[attr-defined]
+            shadow=self._shadow,  # type: ignore[attr-defined]
+        )
+
+    def rule(self, code: str) -> Rule:
+        found: Rule | None = self._by_code.get(code)  # type: ignore[attr-defined]
+        if found is None:
+            raise RuleError(code, f"no rule with this code in rule set version {self.version}")
+        return found
+
+    def names_used(self, code: str) -> tuple[str, ...]:
+        compiled = self.rule(code).compiled
+        return tuple(sorted(compiled.names)) if compiled is not None else ()
+
+    def describe(self, code: str, values: Mapping[str, object]) -> str:
+        """The rule's description with ``{name}`` / ``{name:format}`` filled from ``values``.
+
+        >>> rs = load_ruleset("version: 1\\nrules:\\n  - {code: big, expression: 'amount > 5',"
+        ...     " action: review, description: 'Amount {amount:,.2f} is over 5'}", {"amount": "number"})
+        >>> rs.describe("big", {"amount": 5000.0})
+        'Amount 5,000.00 is over 5'
+        """
+
+        def fill(match: re.Match[str]) -> str:
+            value = values.get(match.group(1))
+            if value is None or (isinstance(value, float) and np.isnan(value)):
+                return "unknown"
+            try:
+                return format(value, match.group(2) or "")
+            except (TypeError, ValueError):
+                return str(value)
+
+        return _PLACEHOLDER.sub(fill, self.rule(code).description)
+
+    def with_rule(self, rule: Rule, names: Mapping[str, Kind]) -> RuleSet:
+        """A new version with ``rule`` added or replacing the rule of the same code."""
+        rules = [r for r in self.rules if r.code != rule.code]
+        position = next((i for i, r in enumerate(self.rules) if r.code == rule.code), len(rules))
+        rules.insert(position, rule)
+        return load_ruleset(_dump(self.version + 1, rules, self.lists, self.description), names)
+
+    def with_flags(
+        self, code: str, names: Mapping[str, Kind], *, enabled: bool | None = None, shadow: bool | None = None
+    ) -> RuleSet:
+        """A new version with ``enabled``/``shadow`` of one rule changed."""
+        rule = self.rule(code)
+        changed = replace(
+            rule,
+            enabled=rule.enabled if enabled is None else enabled,
+            shadow=rule.shadow if shadow is None else shadow,
+        )
+        return self.with_rule(changed, names)
+
+    def to_yaml(self) -> str:
+        return _dump(self.version, list(self.rules), self.lists, self.description)
+
+
+def _dump(version: int, rules: list[Rule], lists: Mapping[str, ListDeclaration], description: str) -> str:
+    document: dict[str, Any] = {"version": version}
+    if description:
+        document["description"] = description
+    if lists:
+        document["lists"] = {n: {"kind": d.kind, "values": list(d.values)} for n, d in lists.items()}
+    document["rules"] = [r.as_dict() for r in rules]
+    return yaml.safe_dump(document, sort_keys=False, allow_unicode=True, width=110)
+
+
+def _yaml_error(exc: yaml.YAMLError) -> RuleError:
+    mark = getattr(exc, "problem_mark", None)
+    where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark is not None else ""
+    problem = getattr(exc, "problem", None) or str(exc)
+    column = mark.column + 1 if mark is not None else None
+    return RuleError("<rule set>", f"not valid YAML{where}: {problem}", column)
+
+
+def _check_lists(raw: object) -> dict[str, ListDeclaration]:
+    if raw is None:
+        return {}
+    if not isinstance(raw, dict):
+        raise RuleError("<rule set>", "'lists' must map list names to {kind: ..., values: [...]}")
+    lists = {}
+    for name, body in raw.items():
+        if not isinstance(name, str) or not _CODE.match(name):
+            raise RuleError(str(name), "list names are lower_snake_case, e.g. blocked_devices")
+        if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+            raise RuleError(name, "a list needs a kind naming the column it is for, e.g. {kind: device_id}")
+        values = body.get("values") or []
+        if not isinstance(values, list):
+            raise RuleError(name, "a list's values must be a YAML list of strings")
+        lists[name] = ListDeclaration(body["kind"], tuple(str(v) for v in values))
+    return lists
+
+
+def _check_rule(
+    raw: object, index: int, names: Mapping[str, Kind], lists: Mapping[str, ListDeclaration]
+) -> Rule:
+    if not isinstance(raw, dict):
+        raise RuleError(f"#{index + 1}", "each rule is a mapping with code, expression, action, ...")
+    code = raw.get("code")
+    if not isinstance(code, str) or not _CODE.match(code):
+        raise RuleError(str(code or f"#{index + 1}"), "code must be lower_snake_case, 1-64 characters")
+    unknown = set(raw) - _RULE_KEYS
+    if unknown:
+        raise RuleError(code, f"unknown keys {sorted(unknown)}; allowed: {sorted(_RULE_KEYS)}")
+    expression = raw.get("expression")
+    if not isinstance(expression, str):
+        raise RuleError(code, 'expression is required and must be text, e.g. "amount > 10000"')
+    action = raw.get("action")
+    if action not in ACTIONS:
+        raise RuleError(code, f"action {action!r} is not one of {', '.join(ACTIONS)}")
+    weight = raw.get("weight", 0)
+    if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 100:
+        raise RuleError(code, f"weight {weight!r} must be a number of score points from 0 to 100")
+    for flag in ("enabled", "shadow"):
+        if not isinstance(raw.get(flag, True), bool):
+            raise RuleError(code, f"{flag} must be true or false")
+    description = raw.get("description", code)
+    if not isinstance(description, str):
+        raise RuleError(code, "description must be text")
+    for match in _PLACEHOLDER.finditer(description):
+        if match.group(1) not in names:
+            raise RuleError(code, f"description uses {{{match.group(1)}}}, which is not a known name")
+    compiled = compile_expression(expression, names, rule=code)
+    undeclared = sorted(compiled.lists - set(lists))
+    if undeclared:
+        raise RuleError(code, f"list {undeclared[0]!r} is not declared under 'lists:' in this rule set")
+    return Rule(
+        code=code,
+        description=description,
+        expression=compiled.text,
+        action=action,
+        weight=float(weight),
+        enabled=raw.get("enabled", True),
+        shadow=raw.get("shadow", False),
+        compiled=compiled,
+    )
+
+
+def load_ruleset(text: str, names: Mapping[str, Kind]) -> RuleSet:
+    """Parse and validate a YAML rule set; the first problem raises :class:`RuleError`.
+
+    >>> load_ruleset("version: 1\\nrules:\\n  - {code: big, expression: 'amount >> 5', action: review}",
+    ...              {"amount": "number"})
+    Traceback (most recent call last):
+    ...
+    fraudstream.errors.RuleError: rule 'big' at column 1: only + - * / are allowed as arithmetic
+    """
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        raise _yaml_error(exc) from None
+    if not isinstance(document, dict):
+        raise RuleError("<rule set>", "a rule set is a YAML mapping with version, rules and optional lists")
+    unknown = set(document) - {"version", "description", "lists", "rules"}
+    if unknown:
+        raise RuleError("<rule set>", f"unknown top-level keys {sorted(unknown)}")
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        raise RuleError("<rule set>", f"version {version!r} must be a whole number >= 1")
+    lists = _check_lists(document.get("lists"))
+    raw_rules = document.get("rules")
+    if not isinstance(raw_rules, list):
+        raise RuleError("<rule set>", "'rules' must be a YAML list of rules")
+    rules = [_check_rule(raw, i, names, lists) for i, raw in enumerate(raw_rules)]
+    seen: set[str] = set()
+    for rule in rules:
+        if rule.code in seen:
+            raise RuleError(rule.code, "two rules have this code; codes must be unique")
+        seen.add(rule.code)
+    return RuleSet(
+        version=version, rules=tuple(rules), lists=lists, description=str(document.get("description", ""))
+    )

@@ -1,0 +1,216 @@
+"""The engine facade: decisions, reasons, batching, snapshots, labels and models end to end."""
+
+from __future__ import annotations
+
+import itertools
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from fraudstream.core.batch import LabelBatch, TransactionBatch
+from fraudstream.core.engine import Engine, EngineConfig, default_names
+from fraudstream.core.features import FeatureConfig
+from fraudstream.core.models import fit_model
+from fraudstream.core.policy import PolicyConfig
+from fraudstream.core.replay import replay
+from fraudstream.core.rules import load_ruleset
+from fraudstream.errors import ModelError
+
+MINUTE = 60_000
+DAY = 86_400_000
+
+
+def stream(seed: int, n: int, users: int = 6) -> tuple[TransactionBatch, np.ndarray]:
+    rng = np.random.default_rng(seed)
+    ts = np.cumsum(rng.exponential(40_000, n)).astype(np.int64) + 1_760_000_000_000
+    fraud = rng.random(n) < 0.1
+    amount = np.where(fraud, rng.uniform(2_000, 20_000, n), rng.lognormal(3.5, 0.6, n)).round(2)
+    batch = TransactionBatch.from_pydict(
+        {
+            "transaction_id": [f"t{i}" for i in range(n)],
+            "timestamp": ts.tolist(),
+            "user_id": [f"u{k}" for k in rng.integers(0, users, n)],
+            "amount": amount.tolist(),
+            "currency": ["USD"] * n,
+            "terminal_id": [f"T{k}" for k in rng.integers(0, 3, n)],
+            "merchant_id": [f"m{k}" for k in rng.integers(0, 4, n)],
+            "device_id": [f"d{k}" for k in rng.integers(0, 9, n)],
+        }
+    )
+    return batch, fraud
+
+
+def trained_model(seed: int = 1) -> object:
+    batch, fraud = stream(seed, 600, users=20)
+    features = Engine().score(batch).features
+    return fit_model(
+        "lightgbm",
+        features.values,
+        fraud.astype(np.int8),
+        features.names,
+        version="test-1",
+        created="2026-11-24T00:00:00Z",
+        training_fingerprint="test",
+        params={"num_trees": 20},
+    )
+
+
+def tx(ts: int, amount: float, user: str = "user-test-123", **extra: object) -> TransactionBatch:
+    columns: dict[str, list[object]] = {
+        "transaction_id": [f"{user}-{ts}-{amount}"],
+        "timestamp": [ts],
+        "user_id": [user],
+        "amount": [amount],
+        "currency": ["USD"],
+    }
+    columns.update({k: [v] for k, v in extra.items()})
+    return TransactionBatch.from_pydict(columns)
+
+
+def test_a_large_jump_over_the_users_average_is_flagged_with_a_readable_reason() -> None:
+    engine = Engine()
+    first = engine.score(tx(0, 50.0))
+    second = engine.score(tx(MINUTE, 5000.0))
+    assert first.decisions == ["approve"]
+    assert second.decisions[0] in {"review", "decline"}
+    assert bool(second.is_alert[0])
+    reasons = second.reasons(0)
+    assert reasons[0].code == "amount_spike"
+    assert "5,000.00" in reasons[0].text or "100" in reasons[0].text
+
+
+def test_six_transactions_in_thirty_seconds_trip_high_velocity() -> None:
+    engine = Engine()
+    decisions = [engine.score(tx(5 * 1000 * i, 20.0, user="burst")) for i in range(6)]
+    assert "high_velocity" not in decisions[4].rules_hit(0)
+    assert "high_velocity" in decisions[5].rules_hit(0)
+
+
+def test_new_york_to_tokyo_in_ten_minutes_trips_geo_velocity() -> None:
+    engine = Engine()
+    engine.score(tx(0, 40.0, user="traveller", lat=40.71, lon=-74.01))
+    tokyo = engine.score(tx(10 * MINUTE, 40.0, user="traveller", lat=35.68, lon=139.69))
+    assert "geo_velocity" in tokyo.rules_hit(0)
+    assert tokyo.decisions[0] in {"review", "decline"}
+
+
+def test_a_single_event_is_a_batch_of_one_and_gives_the_decisions_of_a_whole_batch() -> None:
+    batch, _ = stream(3, 120)
+    model = trained_model()
+    whole = Engine(model=model).score(batch)
+    engine = Engine(model=model)
+    singles = [engine.score(batch.slice(i, i + 1)) for i in range(len(batch))]
+    assert [int(d.score[0]) for d in singles] == whole.score.tolist()
+    assert list(itertools.chain.from_iterable(d.decisions for d in singles)) == whole.decisions
+    assert [d.reasons(0) for d in singles] == [whole.reasons(i) for i in range(len(batch))]
+
+
+@settings(max_examples=15, deadline=None)
+@given(seed=st.integers(0, 1000), cuts=st.lists(st.integers(1, 149), max_size=6))
+def test_splitting_into_batches_gives_identical_decisions(seed: int, cuts: list[int]) -> None:
+    batch, _ = stream(seed, 150)
+    whole = Engine().score(batch)
+    engine = Engine()
+    bounds = [0, *sorted(set(cuts)), 150]
+    parts = [engine.score(batch.slice(a, b)) for a, b in itertools.pairwise(bounds)]
+    assert np.concatenate([p.score for p in parts]).tolist() == whole.score.tolist()
+    assert list(itertools.chain.from_iterable(p.decisions for p in parts)) == whole.decisions
+
+
+def test_snapshot_restore_continue_equals_an_uninterrupted_run_with_lists() -> None:
+    batch, _ = stream(9, 200)
+    straight = Engine()
+    straight.update_list("blocked_devices", ["d3"])
+    expected = straight.score(batch).score.tolist()
+
+    first = Engine()
+    first.update_list("blocked_devices", ["d3"])
+    head = first.score(batch.slice(0, 80)).score.tolist()
+    second = Engine()
+    second.restore(first.snapshot())
+    assert head + second.score(batch.slice(80, 200)).score.tolist() == expected
+
+
+def test_a_blocked_device_is_declined_from_the_next_batch_without_reloading_rules() -> None:
+    engine = Engine()
+    assert engine.score(tx(0, 10.0, device_id="bad-device")).decisions == ["approve"]
+    engine.update_list("blocked_devices", ["bad-device"])
+    assert engine.score(tx(MINUTE, 10.0, device_id="bad-device")).decisions == ["decline"]
+
+
+def test_shadow_rules_are_recorded_and_never_act() -> None:
+    names = default_names(FeatureConfig())
+    rules = load_ruleset(
+        "version: 1\nrules:\n"
+        "  - {code: any_amount, description: 'any amount', expression: 'amount > 0', action: decline,"
+        " weight: 100, shadow: true}\n",
+        names,
+    )
+    decisions = Engine(rules=rules).score(tx(0, 10.0))
+    assert decisions.decisions == ["approve"]
+    assert decisions.rules_hit(0, shadow=True) == ["any_amount"]
+    assert decisions.rules_hit(0) == []
+
+
+def test_model_reasons_explain_non_approved_transactions_only() -> None:
+    model = trained_model()
+    engine = Engine(EngineConfig(policy=PolicyConfig(review_threshold=30, decline_threshold=95)), model=model)
+    batch, _ = stream(4, 300)
+    decisions = engine.score(batch)
+    assert set(decisions.explained_rows.tolist()) == set(
+        np.flatnonzero(decisions.decision_code != 0).tolist()
+    )
+    for row in decisions.explained_rows[:5]:
+        model_reasons = [r for r in decisions.reasons(int(row)) if r.kind == "model"]
+        assert all(r.contribution > 0 and r.text for r in model_reasons)
+
+
+def test_a_model_needing_unknown_features_is_refused_with_the_names() -> None:
+    model = fit_model(
+        "logistic",
+        np.random.default_rng(0).normal(size=(200, 2)).astype(np.float32),
+        (np.arange(200) % 7 == 0).astype(np.int8),
+        ("amount", "user.count_99s"),
+        version="bad",
+        created="2026-11-24T00:00:00Z",
+        training_fingerprint="x",
+    )
+    with pytest.raises(ModelError, match=r"user\.count_99s"):
+        Engine(model=model)
+
+
+@settings(max_examples=10, deadline=None)
+@given(seed=st.integers(0, 1000), delay=st.sampled_from([MINUTE, DAY, 5 * DAY]))
+def test_no_label_from_the_future_changes_a_score(seed: int, delay: int) -> None:
+    batch, fraud = stream(seed, 200)
+    ts = batch.timestamp_ms
+    labelled = np.flatnonzero(fraud)
+    labels = LabelBatch.from_pydict(
+        {
+            "transaction_id": [f"t{i}" for i in labelled],
+            "is_fraud": [True] * len(labelled),
+            "label_time": (ts[labelled] + delay).tolist(),
+            "transaction_time": ts[labelled].tolist(),
+            "terminal_id": batch.strings("terminal_id").take(labelled).to_pylist(),
+            "merchant_id": batch.strings("merchant_id").take(labelled).to_pylist(),
+        }
+    )
+    with_labels = np.concatenate([d.score for _, d in replay(Engine(), batch, labels, batch_size=37)])
+    rates = np.concatenate(
+        [
+            d.features.column("terminal.fraud_count_28d")
+            for _, d in replay(Engine(), batch, labels, batch_size=37)
+        ]
+    )
+    # Reference: the fraud count of each event's terminal, counting only labels known before it.
+    label_times = ts[labelled] + delay
+    terminals = batch.strings("terminal_id").to_pylist()
+    for i in range(len(batch)):
+        known = [j for j, lt in zip(labelled, label_times) if lt <= ts[i] and terminals[j] == terminals[i]]
+        assert rates[i] == len([j for j in known if ts[i] - ts[j] < 20 * DAY])
+    without = np.concatenate([d.score for _, d in replay(Engine(), batch, None, batch_size=37)])
+    first_known = label_times.min() if len(label_times) else np.inf
+    early = ts < first_known
+    assert with_labels[early].tolist() == without[early].tolist()
