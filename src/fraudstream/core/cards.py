@@ -1,15 +1,39 @@
-"""Card numbers at the edge: Luhn check, keyed fingerprint, BIN and last four; the number goes no further."""
+"""Card numbers at the edge: Luhn check, keyed fingerprint, BIN and last four; the number goes no further.
+
+A fingerprint is ``HMAC-SHA256(key, digits)`` in hex, cut to its first 32 characters (128 bits: no
+collision in any realistic card population). The key comes from configuration, so nobody without it
+can link a fingerprint to a card by hashing every possible number, and two deployments with
+different keys cannot link their cards. The validator computes it once per distinct card of a batch.
+"""
 
 from __future__ import annotations
 
 import hashlib
 import hmac
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Final
 
-__all__ = ["CardToken", "card_fingerprint", "luhn_valid", "mask_card", "normalise_card_number"]
+import numpy as np
+import numpy.typing as npt
 
+from fraudstream.errors import FieldError, ValidationError
+
+__all__ = [
+    "CARD_ALLOWED",
+    "CardToken",
+    "card_fingerprint",
+    "card_tokens",
+    "luhn_valid",
+    "luhn_valid_many",
+    "mask_card",
+    "normalise_card_number",
+]
+
+CARD_ALLOWED: Final = "12-19 digits (spaces or dashes allowed) passing the Luhn check"
 _SEPARATORS = re.compile(r"[\s-]")
+_MAX_DIGITS = 19
 
 
 @dataclass(frozen=True)
@@ -28,7 +52,7 @@ def normalise_card_number(number: str) -> str | None:
     ('4242424242424242', None)
     """
     digits = _SEPARATORS.sub("", number)
-    if not digits.isdigit() or not 12 <= len(digits) <= 19:
+    if not (digits.isascii() and digits.isdigit()) or not 12 <= len(digits) <= _MAX_DIGITS:
         return None
     return digits
 
@@ -48,6 +72,28 @@ def luhn_valid(digits: str) -> bool:
     return total % 10 == 0
 
 
+def luhn_valid_many(numbers: Sequence[str]) -> npt.NDArray[np.bool_]:
+    """Luhn check of many digit strings (up to 19 digits each) at once, on a digits matrix.
+
+    >>> luhn_valid_many(["4242424242424242", "4242424242424241", "79927398713"]).tolist()
+    [True, False, True]
+    """
+    n = len(numbers)
+    if n == 0:
+        return np.zeros(0, dtype=bool)
+    packed = np.array(numbers, dtype=f"S{_MAX_DIGITS}")
+    lengths = np.char.str_len(packed)
+    matrix = np.frombuffer(packed.tobytes(), dtype=np.uint8).reshape(n, _MAX_DIGITS).astype(np.int16) - 48
+    column = np.arange(_MAX_DIGITS)
+    inside = column[None, :] < lengths[:, None]
+    matrix = np.where(inside, matrix, 0)
+    # Every second digit counted from the right is doubled (and 9 taken off when it exceeds 9).
+    doubled = ((lengths[:, None] - 1 - column[None, :]) % 2 == 1) & inside
+    matrix = np.where(doubled, matrix * 2 - 9 * (matrix > 4), matrix)
+    valid: npt.NDArray[np.bool_] = matrix.sum(axis=1) % 10 == 0
+    return valid
+
+
 def mask_card(number: str) -> str:
     """A card number safe to show: BIN and last four, the middle starred.
 
@@ -60,15 +106,30 @@ def mask_card(number: str) -> str:
     return digits[:6] + "*" * (len(digits) - 10) + digits[-4:]
 
 
-def card_fingerprint(digits: str, key: bytes) -> CardToken:
-    """HMAC-SHA256 of the digits under ``key`` (first 32 hex characters), the BIN and the last four.
+def _hmac_hex(digits: str, key: bytes) -> str:
+    return hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()[:32]
 
-    The key comes from configuration, so a fingerprint cannot be reversed by hashing every possible
-    card number without it, and two deployments with different keys cannot link their cards.
 
-    >>> token = card_fingerprint("4242424242424242", b"k")
+def card_fingerprint(number: str, key: bytes) -> CardToken:
+    """Fingerprint (HMAC-SHA256 under ``key``, first 32 hex characters), BIN and last four of a card.
+
+    Raises `ValidationError` (showing the number masked) when it is not a Luhn-valid card number.
+
+    >>> token = card_fingerprint("4242 4242 4242 4242", b"k")
     >>> token.bin, token.last4, len(token.fingerprint)
     ('424242', '4242', 32)
     """
-    fingerprint = hmac.new(key, digits.encode(), hashlib.sha256).hexdigest()[:32]
-    return CardToken(fingerprint=fingerprint, bin=digits[:6], last4=digits[-4:])
+    digits = normalise_card_number(number)
+    if digits is None or not luhn_valid(digits):
+        problem = "is not a card number" if digits is None else "fails the Luhn check"
+        raise ValidationError([FieldError("card_number", problem, CARD_ALLOWED, mask_card(number))])
+    return CardToken(fingerprint=_hmac_hex(digits, key), bin=digits[:6], last4=digits[-4:])
+
+
+def card_tokens(digits: Sequence[str], key: bytes) -> list[str]:
+    """Fingerprints of already-normalised, valid digit strings (call it on the distinct cards only).
+
+    >>> card_tokens(["4242424242424242"], b"k") == [card_fingerprint("4242424242424242", b"k").fingerprint]
+    True
+    """
+    return [_hmac_hex(d, key) for d in digits]

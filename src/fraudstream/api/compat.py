@@ -1,0 +1,144 @@
+"""Routes and payloads of the systems users migrate from, so their clients keep working unchanged."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query, Request
+from fastapi.responses import HTMLResponse, JSONResponse
+
+from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.api.routes.transactions import outcome_response
+from fraudstream.runtime.embedded import ScoringService
+from fraudstream.web import dashboard_html
+
+router = APIRouter(tags=["compatibility"])
+
+
+def _object(body: Any) -> dict[str, Any]:
+    from fraudstream.errors import FieldError, ValidationError
+
+    if not isinstance(body, dict):
+        raise ValidationError([FieldError("body", f"is a {type(body).__name__}", "a JSON object")])
+    return body
+
+
+async def _score_one(svc: ScoringService, record: dict[str, Any]) -> tuple[int, dict[str, Any]]:
+    (outcome,) = await svc.score([record])
+    return outcome_response(outcome)
+
+
+@router.post("/transaction", summary="Submit a transaction (FastAPI + Flink + Redis style payload)")
+async def submit_transaction(
+    request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
+) -> JSONResponse:
+    record = _object(await read_json(request))
+    status, body = await _score_one(svc, record)
+    if status >= 400:
+        return JSONResponse(body, status)
+    return JSONResponse({"status": "accepted", "is_fraud": body["is_alert"], **body}, status)
+
+
+@router.post("/api/v1/transactions", summary="Submit {userId, amount, currency, location}")
+async def submit_api_v1(
+    request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
+) -> JSONResponse:
+    record = _object(await read_json(request))
+    if not any(k in record for k in ("transactionId", "transaction_id", "id")):
+        record = {**record, "transactionId": str(uuid.uuid4())}
+    status, body = await _score_one(svc, record)
+    if status >= 400:
+        return JSONResponse({"status": "error", **body}, status)
+    return JSONResponse(
+        {"status": "success", "transactionId": body["transaction_id"], "fraud": body["is_alert"], **body},
+        status,
+    )
+
+
+def _health(svc: ScoringService) -> JSONResponse:
+    health = svc.health()
+    body = {
+        **health,
+        "consumer": health["engine"] == "ready",
+        "producer": True,
+        "redis": "not used (embedded)",
+    }
+    return JSONResponse(body, 200 if health["status"] == "healthy" else 503)
+
+
+@router.get("/api/v1/health", summary="Health of the transaction service")
+async def api_v1_health(svc: ScoringService = Depends(service)) -> JSONResponse:
+    return _health(svc)
+
+
+@router.get("/health", summary="Health of the detection service")
+async def health(svc: ScoringService = Depends(service)) -> JSONResponse:
+    return _health(svc)
+
+
+@router.get(
+    "/", summary="JSON health message for API clients; the dashboard for browsers", response_model=None
+)
+async def root(request: Request, svc: ScoringService = Depends(service)) -> JSONResponse | HTMLResponse:
+    accept = request.headers.get("accept", "")
+    if "text/html" in accept:
+        return HTMLResponse(dashboard_html())
+    return JSONResponse(
+        {"message": "fraudstream is running", "status": svc.health()["status"], "docs": "/docs"}
+    )
+
+
+@router.get("/transactions", summary="Recent transactions {items, meta} with aggregate totals")
+async def recent(
+    svc: ScoringService = Depends(service),
+    _: Caller = Depends(require("read")),
+    n: int = Query(20, ge=1, le=1000),
+) -> dict[str, Any]:
+    items, _cursor = svc.store.list_transactions(limit=n)
+    stats = svc.store.stats(0)
+    flat = [
+        {
+            **{k: v for k, v in item.items() if k != "decision"},
+            "status": item["decision"]["decision"],
+            "is_fraud": item["decision"]["is_alert"],
+            "score": item["decision"]["score"],
+            "fraud_reason": ", ".join(item["decision"]["rules"]) or None,
+            "reasons": item["decision"]["reasons"],
+        }
+        for item in items
+    ]
+    meta = {
+        "returned": len(flat),
+        "total": stats["transactions"],
+        "fraud": stats["alerts"],
+        "legit": stats["transactions"] - stats["alerts"],
+        "by_decision": stats["decisions"],
+    }
+    return {"items": flat, "meta": meta}
+
+
+@router.post("/predict", summary="Score one transaction payload (stored like any other)")
+async def predict(
+    request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
+) -> JSONResponse:
+    record = _object(await read_json(request))
+    if not any(k in record for k in ("transactionId", "transaction_id", "id")):
+        record = {**record, "transaction_id": str(uuid.uuid4())}
+    status, body = await _score_one(svc, record)
+    if status >= 400:
+        return JSONResponse(body, status)
+    prediction = {"prediction": "fraud" if body["is_alert"] else "legit", "is_fraud": body["is_alert"]}
+    return JSONResponse({**prediction, **body}, status)
+
+
+@router.post("/validate-transaction", summary="What-if check {user_id, amount, location}: nothing stored")
+async def validate_transaction(
+    request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
+) -> dict[str, Any]:
+    record = _object(await read_json(request))
+    if not any(k in record for k in ("transactionId", "transaction_id", "id")):
+        record = {**record, "transaction_id": f"check-{uuid.uuid4()}"}
+    result = await svc.preview(record)
+    verdict = "fraud" if result["is_alert"] else "legit"
+    return {"verdict": verdict, "is_fraud": result["is_alert"], **result}

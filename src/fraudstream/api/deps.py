@@ -1,0 +1,80 @@
+"""Dependencies shared by the routes: the running service, the caller and the caller's role."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from fastapi import Depends, HTTPException, Request
+
+from fraudstream.runtime.embedded import ScoringService
+
+__all__ = ["Caller", "read_json", "require", "service"]
+
+#: Which roles may do what: ingest only submits; viewers read; analysts also work alerts; admins all.
+_ALLOWED = {
+    "read": {"viewer", "analyst", "admin"},
+    "ingest": {"ingest", "analyst", "admin"},
+    "review": {"analyst", "admin"},
+    "labels": {"ingest", "analyst", "admin"},
+    "admin": {"admin"},
+}
+
+
+@dataclass(frozen=True)
+class Caller:
+    name: str
+    role: str
+
+
+def service(request: Request) -> ScoringService:
+    found: ScoringService = request.app.state.service
+    return found
+
+
+def _key(request: Request) -> str | None:
+    header = request.headers.get("x-api-key")
+    if header:
+        return header
+    authorization = request.headers.get("authorization", "")
+    if authorization.lower().startswith("bearer "):
+        return authorization[7:].strip()
+    return request.cookies.get("fraudstream_key")
+
+
+def require(permission: str) -> Callable[..., Any]:
+    """A dependency that lets the request through only for roles with ``permission``."""
+
+    def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
+        if not svc.settings.keys_required:
+            return Caller("demo", "admin")
+        key = _key(request)
+        if key is None:
+            raise HTTPException(401, "an API key is required: send it as X-API-Key or Authorization: Bearer")
+        found = svc.store.authenticate(key)
+        if found is None:
+            raise HTTPException(401, "this API key is not valid or was revoked")
+        name, role = found
+        if role not in _ALLOWED[permission]:
+            raise HTTPException(
+                403, f"the role {role!r} may not {permission}; allowed: {sorted(_ALLOWED[permission])}"
+            )
+        return Caller(name, role)
+
+    return check
+
+
+class MalformedJSONError(Exception):
+    def __init__(self, detail: str) -> None:
+        self.detail = detail
+
+
+async def read_json(request: Request) -> Any:
+    """The request body as JSON; malformed JSON becomes a 400 that says where it broke."""
+    body = await request.body()
+    try:
+        return orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSONError(str(exc)) from None

@@ -1,0 +1,108 @@
+"""Every error answer is JSON that names the field and the problem; bad input is never a 500."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fraudstream.api.deps import MalformedJSONError
+from fraudstream.errors import RuleError, SinkError, ValidationError
+
+__all__ = ["BodyLimit", "install"]
+
+
+def _fields(exc: RequestValidationError) -> list[dict[str, Any]]:
+    errors = []
+    for error in exc.errors():
+        location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
+        errors.append({"field": ".".join(location) or "body", "problem": error.get("msg", "is invalid")})
+    return errors
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(MalformedJSONError)
+    async def malformed(_: Request, exc: MalformedJSONError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "malformed_json", "detail": f"the body is not valid JSON: {exc.detail}"}, 400
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
+        json_error = next((e for e in exc.errors() if e.get("type") == "json_invalid"), None)
+        if json_error is not None:
+            detail = f"the body is not valid JSON: {json_error.get('ctx', {}).get('error', 'parse error')}"
+            return JSONResponse({"error": "malformed_json", "detail": detail}, 400)
+        return JSONResponse({"error": "invalid_request", "errors": _fields(exc)}, 422)
+
+    @app.exception_handler(ValidationError)
+    async def invalid_transaction(_: Request, exc: ValidationError) -> JSONResponse:
+        return JSONResponse(
+            {"error": "invalid_transaction", "errors": [e.as_dict() for e in exc.errors]}, 422
+        )
+
+    @app.exception_handler(RuleError)
+    async def invalid_rules(_: Request, exc: RuleError) -> JSONResponse:
+        detail = {"rule": exc.rule, "position": exc.position, "reason": exc.reason}
+        return JSONResponse({"error": "invalid_rules", "detail": str(exc), **detail}, 422)
+
+    @app.exception_handler(SinkError)
+    async def unavailable(_: Request, exc: SinkError) -> JSONResponse:
+        return JSONResponse({"error": "storage_unavailable", "detail": str(exc)}, 503)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        return JSONResponse(
+            {"error": "http_error", "detail": exc.detail}, exc.status_code, headers=exc.headers
+        )
+
+
+class BodyLimit:
+    """Refuse bodies over the limit with 413, with or without a Content-Length header."""
+
+    def __init__(self, app: ASGIApp, limit: int) -> None:
+        self.app = app
+        self.limit = limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope.get("headers", [])).get(b"content-length")
+        if declared is not None and declared.isdigit() and int(declared) > self.limit:
+            await self._refuse(send)
+            return
+        seen = 0
+
+        async def limited() -> Message:
+            nonlocal seen
+            message = await receive()
+            if message["type"] == "http.request":
+                seen += len(message.get("body", b""))
+                if seen > self.limit:
+                    raise _TooLargeError
+            return message
+
+        try:
+            await self.app(scope, limited, send)
+        except _TooLargeError:
+            await self._refuse(send)
+
+    async def _refuse(self, send: Send) -> None:
+        body = b'{"error":"body_too_large","detail":"the request body is larger than %d bytes"}' % self.limit
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 413,
+                "headers": [(b"content-type", b"application/json")],
+            }
+        )
+        await send({"type": "http.response.body", "body": body})
+
+
+class _TooLargeError(Exception):
+    pass

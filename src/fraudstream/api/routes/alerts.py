@@ -1,0 +1,56 @@
+"""/v1/alerts: the review queue and analysts' verdicts (which become labels)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from fastapi import APIRouter, Depends, HTTPException, Query
+from pydantic import BaseModel, Field
+
+from fraudstream.api.deps import Caller, require, service
+from fraudstream.runtime.embedded import ScoringService
+
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+
+
+class Review(BaseModel):
+    verdict: Literal["fraud", "legit"] | None = Field(None, description="Confirmed fraud or false positive")
+    note: str | None = Field(None, max_length=2000)
+    status: Literal["open", "in_review", "closed"] = "closed"
+
+
+@router.get("", summary="Alerts, riskiest first")
+async def list_alerts(
+    svc: ScoringService = Depends(service),
+    _: Caller = Depends(require("read")),
+    status: Literal["open", "in_review", "closed"] | None = None,
+    cursor: int = Query(0, ge=0),
+    limit: int = Query(50, ge=1, le=500),
+) -> dict[str, Any]:
+    items = svc.store.list_alerts(status=status, cursor=cursor, limit=limit)
+    return {"items": items, "next_cursor": cursor + limit if len(items) == limit else None}
+
+
+@router.post("/{transaction_id}/review", summary="Record an analyst's verdict")
+async def review(
+    transaction_id: str,
+    body: Review,
+    svc: ScoringService = Depends(service),
+    caller: Caller = Depends(require("review")),
+) -> dict[str, Any]:
+    try:
+        label = await svc.review(transaction_id, body.verdict, body.note, caller.name, body.status)
+    except KeyError:
+        raise HTTPException(404, f"no alert for transaction {transaction_id!r}") from None
+    return {"transaction_id": transaction_id, "status": body.status, "verdict": body.verdict, "label": label}
+
+
+@router.post("/{transaction_id}/assign", summary="Take an alert: status in_review, assigned to you")
+async def assign(
+    transaction_id: str, svc: ScoringService = Depends(service), caller: Caller = Depends(require("review"))
+) -> dict[str, Any]:
+    try:
+        await svc.assign(transaction_id, caller.name)
+    except KeyError:
+        raise HTTPException(404, f"no alert for transaction {transaction_id!r}") from None
+    return {"transaction_id": transaction_id, "status": "in_review", "assignee": caller.name}

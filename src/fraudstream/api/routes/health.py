@@ -1,0 +1,24 @@
+"""Liveness and readiness."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends
+from fastapi.responses import JSONResponse
+
+from fraudstream.api.deps import service
+from fraudstream.runtime.embedded import ScoringService
+
+router = APIRouter(tags=["health"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, Any]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", summary="The database answers and the engine is loaded")
+async def readyz(svc: ScoringService = Depends(service)) -> JSONResponse:
+    health = svc.health()
+    return JSONResponse(health, 200 if health["status"] == "healthy" else 503)

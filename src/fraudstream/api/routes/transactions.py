@@ -1,0 +1,141 @@
+"""/v1/transactions: score one transaction or a list, and read them back."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, Field
+
+from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.runtime.embedded import Outcome, ScoringService
+
+router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+
+
+class TransactionIn(BaseModel):
+    """A payment to score. Aliases such as userId, transactionId are accepted too; extra fields are kept."""
+
+    transaction_id: str = Field(examples=["txn_001"], max_length=128)
+    user_id: str = Field(examples=["user-123"], max_length=128)
+    amount: float = Field(gt=0, examples=[50.0])
+    currency: str = Field("USD", examples=["USD"])
+    timestamp: str | None = Field(None, examples=["2025-07-15T10:00:00Z"])
+    merchant_id: str | None = None
+    merchant_category: str | None = None
+    terminal_id: str | None = None
+    channel: str | None = Field(None, examples=["online"])
+    location: str | None = Field(None, examples=["New York"])
+    lat: float | None = None
+    lon: float | None = None
+    country: str | None = Field(None, examples=["US"])
+    device_id: str | None = None
+    ip: str | None = None
+    card_number: str | None = Field(None, examples=["4242-4242-4242-4242"])
+
+
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "oneOf": [
+                        {"$ref": "#/components/schemas/TransactionIn"},
+                        {"type": "array", "items": {"$ref": "#/components/schemas/TransactionIn"}},
+                    ]
+                }
+            }
+        },
+    }
+}
+
+
+def outcome_response(outcome: Outcome) -> tuple[int, dict[str, Any]]:
+    """HTTP status and body for one outcome (shared with the compatibility routes)."""
+    if outcome.status == "scored":
+        return 201, outcome.decision or {}
+    if outcome.status == "duplicate":
+        return 200, outcome.decision or {}
+    if outcome.status == "conflict":
+        return 409, {
+            "error": "conflict",
+            "detail": f"transaction_id {outcome.transaction_id!r} was already scored with a different body; "
+            "send the same body to get the stored decision, or use a new transaction_id",
+        }
+    return 422, {
+        "error": "invalid_transaction",
+        "transaction_id": outcome.transaction_id,
+        "errors": outcome.errors,
+    }
+
+
+@router.post("", openapi_extra=_BODY_DOC, summary="Score one transaction or a list of them")
+async def score(
+    request: Request,
+    svc: ScoringService = Depends(service),
+    caller: Caller = Depends(require("ingest")),
+) -> JSONResponse:
+    """Returns the decision after the transaction and its decision are stored.
+
+    201 for a new transaction, 200 with the same body for a repeated one, 409 for a different body under
+    an id already scored, 422 naming each invalid field. A list gets one result per item.
+    """
+    body = await read_json(request)
+    if isinstance(body, list):
+        if len(body) > svc.settings.max_batch:
+            raise HTTPException(
+                413, f"a list holds at most {svc.settings.max_batch} transactions (FRAUDSTREAM_MAX_BATCH)"
+            )
+        outcomes = await svc.score(body)
+        results = []
+        for outcome in outcomes:
+            status, item = outcome_response(outcome)
+            results.append({"status": outcome.status, "http_status": status, **item})
+        summary = {
+            s: sum(1 for o in outcomes if o.status == s)
+            for s in ("scored", "duplicate", "conflict", "invalid")
+        }
+        return JSONResponse({"results": results, "summary": summary}, 200)
+    (outcome,) = await svc.score([body])
+    status, item = outcome_response(outcome)
+    return JSONResponse(item, status)
+
+
+def _ms(value: datetime | None) -> int | None:
+    return int(value.timestamp() * 1000) if value is not None else None
+
+
+@router.get("", summary="Transactions with their decisions, filtered, newest first")
+async def list_transactions(
+    svc: ScoringService = Depends(service),
+    _: Caller = Depends(require("read")),
+    user: str | None = None,
+    decision: str | None = Query(None, pattern="^(approve|challenge|review|decline)$"),
+    start: datetime | None = Query(None, alias="from", description="RFC 3339"),
+    end: datetime | None = Query(None, alias="to", description="RFC 3339"),
+    min_score: int | None = Query(None, ge=0, le=100),
+    max_score: int | None = Query(None, ge=0, le=100),
+    rule: str | None = None,
+    cursor: int | None = None,
+    limit: int = Query(50, ge=1, le=500),
+    order: str = Query("newest", pattern="^(newest|oldest)$"),
+) -> dict[str, Any]:
+    items, next_cursor = svc.store.list_transactions(
+        user_id=user, decision=decision, from_ms=_ms(start), to_ms=_ms(end), min_score=min_score,
+        max_score=max_score, rule=rule, cursor=cursor, limit=limit, order=order,
+    )  # fmt: skip
+    return {"items": items, "next_cursor": next_cursor}
+
+
+@router.get("/{transaction_id}", summary="One transaction with its decision, alert and labels")
+async def get_transaction(
+    transaction_id: str, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
+) -> dict[str, Any]:
+    found = svc.store.get_transaction(transaction_id)
+    if found is None:
+        raise HTTPException(404, f"no transaction {transaction_id!r}")
+    found["audit"] = svc.store.audit_entries(subject=transaction_id, limit=20)
+    return found

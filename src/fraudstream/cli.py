@@ -1,0 +1,291 @@
+"""The `fraudstream` command: serve, demo, score files, rules, configuration, database, simulation."""
+
+from __future__ import annotations
+
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from fraudstream import __version__
+
+app = typer.Typer(
+    name="fraudstream",
+    help="Real-time transaction fraud detection.\n\nStart with `fraudstream demo`, then open http://127.0.0.1:8000",
+    no_args_is_help=True,
+    add_completion=False,
+    rich_markup_mode="markdown",
+)
+rules_app = typer.Typer(help="Validate and show rule sets.", no_args_is_help=True)
+config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
+db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
+app.add_typer(rules_app, name="rules")
+app.add_typer(config_app, name="config")
+app.add_typer(db_app, name="db")
+
+console = Console(stderr=True)
+out = Console()
+
+
+def _version(value: bool) -> None:
+    if value:
+        out.print(f"fraudstream {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """Real-time transaction fraud detection."""
+
+
+def _settings(**overrides: Any) -> Any:
+    from pydantic import ValidationError as SettingsError
+
+    from fraudstream.config import Settings
+
+    try:
+        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+    except SettingsError as exc:
+        for error in exc.errors():
+            console.print(
+                f"[red]configuration error[/red] {'.'.join(map(str, error['loc']))}: {error['msg']}"
+            )
+        raise typer.Exit(2) from None
+
+
+@app.command()
+def serve(
+    host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
+    port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+) -> None:
+    """Run the API server (engine + SQLite under FRAUDSTREAM_DATA_DIR).
+
+    Example: `FRAUDSTREAM_CARD_KEY=... fraudstream serve --port 8000`
+    """
+    import uvicorn
+
+    from fraudstream.api import create_app
+    from fraudstream.logs import configure_logging
+
+    settings = _settings(host=host, port=port)
+    configure_logging(settings.log_format)
+    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+
+
+@app.command()
+def demo(
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
+    rate: Annotated[float, typer.Option(help="Simulated transactions per second.")] = 20.0,
+    data_dir: Annotated[Path, typer.Option(help="Where the demo keeps its database.")] = Path("data/demo"),
+) -> None:
+    """Start the whole system with live simulated traffic and fraud scenarios.
+
+    Example: `fraudstream demo --rate 50`, then open http://127.0.0.1:8000
+    """
+    from fraudstream.demo import run_demo
+
+    settings = _settings(demo=True, port=port, data_dir=data_dir, snapshot_interval_s=10.0)
+    run_demo(settings, rate)
+
+
+def _read_records(path: str) -> list[Any] | pa.Table:
+    if path == "-":
+        text = sys.stdin.read()
+        return _parse_json_text(text)
+    file = Path(path)
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(file)
+    if file.suffix == ".csv":
+        import pyarrow.csv as pv
+
+        return pv.read_csv(file)
+    return _parse_json_text(file.read_text(encoding="utf-8"))
+
+
+def _parse_json_text(text: str) -> list[Any]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        loaded: list[Any] = json.loads(stripped)
+        return loaded
+    if stripped.startswith("{") and "\n" not in stripped:
+        return [json.loads(stripped)]
+    return [json.loads(line) for line in stripped.splitlines() if line.strip()]
+
+
+@app.command()
+def score(
+    source: Annotated[str, typer.Argument(help="JSON, JSONL, CSV or Parquet file, or - for stdin.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write decisions (.jsonl/.csv/.parquet).")
+    ] = None,
+    card_key: Annotated[
+        str | None, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")
+    ] = None,
+) -> None:
+    """Score transactions from a file with the engine, in file order (nothing is stored).
+
+    Example: `fraudstream score transactions.jsonl -o decisions.parquet`
+    """
+    from fraudstream.config import DEMO_CARD_KEY
+    from fraudstream.core.engine import Engine
+    from fraudstream.core.schema import Validator
+    from fraudstream.reference import load_reference
+
+    validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
+    data = _read_records(source)
+    now = int(time.time() * 1000)
+    result = (
+        validator.table(data, received_at_ms=now)
+        if isinstance(data, pa.Table)
+        else validator.records(data, received_at_ms=now)
+    )
+    for error in result.errors[:20]:
+        console.print(
+            f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
+        )
+    engine = Engine()
+    records = []
+    for start in range(0, len(result.batch), 8192):
+        records += engine.score(result.batch.slice(start, start + 8192)).to_records()
+    if output is None:
+        table = Table("transaction", "decision", "score", "reasons")
+        for record in records[:200]:
+            reasons = "; ".join(r["text"] for r in record["reasons"][:2])
+            table.add_row(record["transaction_id"], record["decision"], str(record["score"]), reasons)
+        out.print(table)
+    else:
+        _write(records, output)
+        console.print(f"wrote {len(records)} decisions to {output}")
+    console.print(f"{len(records)} scored, {len(result.errors)} invalid")
+
+
+def _write(records: list[dict[str, Any]], path: Path) -> None:
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return
+    flat = [{**r, "reasons": json.dumps(r["reasons"]), "rules": ",".join(r["rules"]),
+             "shadow_rules": ",".join(r["shadow_rules"])} for r in records]  # fmt: skip
+    table = pa.Table.from_pylist(flat)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    else:
+        import pyarrow.csv as pv
+
+        pv.write_csv(table, path)
+
+
+@rules_app.command("validate")
+def rules_validate(path: Annotated[Path, typer.Argument(help="YAML rule set.")]) -> None:
+    """Check a rule set; on error, print the rule, the column and the reason.
+
+    Example: `fraudstream rules validate my-rules.yaml`
+    """
+    from fraudstream.core.engine import default_names
+    from fraudstream.core.features import FeatureConfig
+    from fraudstream.core.rules import load_ruleset
+    from fraudstream.errors import RuleError
+
+    try:
+        rules = load_ruleset(path.read_text(encoding="utf-8"), default_names(FeatureConfig()))
+    except RuleError as exc:
+        console.print(f"[red]invalid[/red] {exc}")
+        raise typer.Exit(1) from None
+    out.print(f"valid: version {rules.version}, {len(rules.rules)} rules, {len(rules.lists)} lists")
+
+
+@rules_app.command("show")
+def rules_show(
+    path: Annotated[Path | None, typer.Argument(help="YAML rule set (default: the built-in).")] = None,
+) -> None:
+    """List the rules of a rule set (the built-in default when no file is given).
+
+    Example: `fraudstream rules show`
+    """
+    from fraudstream.core.engine import default_names, default_ruleset
+    from fraudstream.core.features import FeatureConfig
+    from fraudstream.core.rules import load_ruleset
+
+    config = FeatureConfig()
+    rules = load_ruleset(path.read_text(), default_names(config)) if path else default_ruleset(config)
+    table = Table(
+        "code", "action", "weight", "expression", "flags", title=f"rule set version {rules.version}"
+    )
+    for rule in rules.rules:
+        flags = ", ".join(f for f, on in (("shadow", rule.shadow), ("disabled", not rule.enabled)) if on)
+        table.add_row(rule.code, rule.action, f"{rule.weight:g}", rule.expression, flags)
+    out.print(table)
+
+
+@config_app.command("show")
+def config_show() -> None:
+    """Print the effective configuration, secrets masked.
+
+    Example: `FRAUDSTREAM_PORT=9000 fraudstream config show`
+    """
+    settings = _settings()
+    out.print_json(json.dumps(settings.masked(), default=str))
+
+
+@db_app.command("upgrade")
+def db_upgrade() -> None:
+    """Create or migrate the database to the newest schema version.
+
+    Example: `FRAUDSTREAM_DATABASE_URL=postgresql+psycopg://user@host/db fraudstream db upgrade`
+    """
+    from fraudstream.storage import Store
+
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    Store(settings.effective_database_url).upgrade()
+    out.print(f"database at the newest schema: {settings.masked()['database_url']}")
+
+
+@app.command()
+def simulate(
+    count: Annotated[int, typer.Option(help="How many transactions.")] = 10_000,
+    seed: Annotated[int, typer.Option(help="Same seed, same traffic.")] = 7,
+    fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.01,
+    days: Annotated[float, typer.Option(help="Time span of the traffic, in days.")] = 7.0,
+    to: Annotated[
+        str, typer.Option(help="Output: a .parquet/.csv/.jsonl file, or http://host:port")
+    ] = "sim.parquet",
+    labels: Annotated[Path | None, typer.Option(help="Also write delayed label events to this file.")] = None,
+    rate: Annotated[
+        float, typer.Option(help="With --to http: transactions per second (0 = as fast as possible).")
+    ] = 0,
+) -> None:
+    """Generate labelled traffic with fraud scenarios, to a file or a running server.
+
+    Example: `fraudstream simulate --count 100000 --to sim.parquet --labels labels.parquet`
+    """
+    from fraudstream.sim.generator import SimulationConfig, labels_for
+    from fraudstream.sim.generator import simulate as generate
+    from fraudstream.sim.output import send_http, write_table
+
+    config = SimulationConfig(
+        count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=int(days * 86_400_000)
+    )
+    table = generate(config)
+    if to.startswith(("http://", "https://")):
+        sent = send_http(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate)
+        console.print(f"sent {sent} transactions to {to}")
+    else:
+        write_table(table, Path(to))
+        console.print(f"wrote {table.num_rows} transactions to {to}")
+    if labels is not None:
+        write_table(labels_for(table, seed), labels)
+        console.print(f"wrote label events to {labels}")

@@ -1,0 +1,150 @@
+"""All configuration in one Settings object: FRAUDSTREAM_* environment variables or a config file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from fraudstream.errors import ConfigError
+
+__all__ = ["DEMO_CARD_KEY", "Settings"]
+
+#: Used only in demo mode, so that `make demo` needs no secret; never for real traffic.
+DEMO_CARD_KEY = "fraudstream-demo-key-not-secret"
+
+
+class _FileSource(PydanticBaseSettingsSource):
+    """Values from the YAML/TOML file named by FRAUDSTREAM_CONFIG (environment variables win)."""
+
+    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
+        return None, field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        path = os.environ.get("FRAUDSTREAM_CONFIG")
+        if not path:
+            return {}
+        file = Path(path)
+        if not file.is_file():
+            raise ConfigError(f"FRAUDSTREAM_CONFIG={path}: no such file")
+        text = file.read_text(encoding="utf-8")
+        if file.suffix == ".toml":
+            import tomllib
+
+            data = tomllib.loads(text)
+        else:
+            data = yaml.safe_load(text) or {}
+        if not isinstance(data, dict):
+            raise ConfigError(f"{path}: expected a mapping of setting names to values")
+        return data
+
+
+class Settings(BaseSettings):
+    """Every setting, with its default; `fraudstream config show` prints the effective values."""
+
+    model_config = SettingsConfigDict(env_prefix="FRAUDSTREAM_", extra="forbid")
+
+    data_dir: Path = Field(Path("data"), description="Database file, snapshots and models live here")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default sqlite:///{data_dir}/fraudstream.db"
+    )
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=1, le=65535)
+    demo: bool = Field(False, description="Demo mode: no API keys, a built-in card key, simulated traffic")
+    card_key: SecretStr | None = Field(
+        None, description="HMAC key for card fingerprints (required outside demo)"
+    )
+    api_keys_enabled: bool | None = Field(None, description="Require API keys; default: on, off in demo mode")
+    admin_key: SecretStr | None = Field(None, description="Bootstrap admin API key (created at start if set)")
+    max_batch: int = Field(1000, ge=1, le=100_000, description="Largest list POST /v1/transactions accepts")
+    max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body, in bytes (413 above)")
+    batch_wait_ms: float = Field(
+        2.0, ge=0, le=100, description="Group commit: longest wait to gather a batch"
+    )
+    snapshot_interval_s: float = Field(30.0, gt=0, description="Seconds between engine state snapshots")
+    review_threshold: float = Field(60.0, ge=0, le=100)
+    decline_threshold: float = Field(90.0, ge=0, le=100)
+    challenge_threshold: float | None = Field(None, ge=0, le=100)
+    rules_path: Path | None = Field(
+        None, description="YAML rule set to start with (default: the packaged set)"
+    )
+    model_path: Path | None = Field(
+        None, description="Model artifact directory (default: {data_dir}/models/champion)"
+    )
+    log_format: Literal["json", "console", "auto"] = "auto"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return init_settings, env_settings, _FileSource(settings_cls)
+
+    @field_validator("data_dir")
+    @classmethod
+    def _absolute(cls, value: Path) -> Path:
+        return value.expanduser().resolve()
+
+    @model_validator(mode="after")
+    def _coherent(self) -> Settings:
+        low = self.challenge_threshold if self.challenge_threshold is not None else -1
+        if not low < self.review_threshold < self.decline_threshold:
+            raise ValueError(
+                "thresholds must rise: FRAUDSTREAM_CHALLENGE_THRESHOLD < FRAUDSTREAM_REVIEW_THRESHOLD < "
+                "FRAUDSTREAM_DECLINE_THRESHOLD"
+            )
+        if self.card_key is None and not self.demo:
+            raise ValueError(
+                "FRAUDSTREAM_CARD_KEY is required (a long random secret for card fingerprints), "
+                "e.g. export FRAUDSTREAM_CARD_KEY=$(openssl rand -hex 32); "
+                "or run `fraudstream demo` to try it without one"
+            )
+        return self
+
+    @property
+    def effective_database_url(self) -> str:
+        return self.database_url or f"sqlite:///{self.data_dir / 'fraudstream.db'}"
+
+    @property
+    def keys_required(self) -> bool:
+        return (not self.demo) if self.api_keys_enabled is None else self.api_keys_enabled
+
+    @property
+    def card_key_bytes(self) -> bytes:
+        if self.card_key is not None:
+            return self.card_key.get_secret_value().encode()
+        return DEMO_CARD_KEY.encode()
+
+    @property
+    def snapshots_dir(self) -> Path:
+        return self.data_dir / "snapshots"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.data_dir / "models"
+
+    def masked(self) -> dict[str, Any]:
+        """The effective settings with secrets (and passwords in URLs) shown as ****."""
+        values = self.model_dump()
+        for name, value in values.items():
+            if isinstance(getattr(self, name), SecretStr):
+                values[name] = "****"
+            elif isinstance(value, Path):
+                values[name] = str(value)
+        url = self.effective_database_url
+        if "@" in url and "://" in url:
+            scheme, rest = url.split("://", 1)
+            credentials, host = rest.rsplit("@", 1)
+            user = credentials.split(":", 1)[0]
+            url = f"{scheme}://{user}:****@{host}"
+        values["database_url"] = url
+        values["api_keys_required"] = self.keys_required
+        return values

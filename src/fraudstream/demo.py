@@ -1,0 +1,112 @@
+"""`fraudstream demo`: the server plus live simulated traffic, with a one-line summary in the terminal."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import time
+
+import numpy as np
+import pyarrow as pa
+import uvicorn
+from rich.console import Console
+
+from fraudstream.api import create_app
+from fraudstream.config import Settings
+from fraudstream.logs import configure_logging
+from fraudstream.runtime.embedded import ScoringService
+from fraudstream.sim.generator import SimulationConfig, simulate
+from fraudstream.sim.output import records_for_http
+
+__all__ = ["run_demo"]
+
+console = Console(stderr=True)
+
+
+async def _traffic(service: ScoringService, rate: float, stop: asyncio.Event) -> None:
+    """Simulated traffic replayed at ``rate`` per second, its clock moved to now."""
+    try:
+        await _send_traffic(service, rate, stop)
+    except Exception as exc:  # the demo keeps serving even if its traffic generator fails
+        console.print(f"[red]simulated traffic stopped:[/red] {exc!r}")
+
+
+async def _send_traffic(service: ScoringService, rate: float, stop: asyncio.Event) -> None:
+    run = secrets.token_hex(3)
+    while not service.ready and not stop.is_set():
+        await asyncio.sleep(0.1)
+    count = 20_000
+    # The simulated clock runs at the speed of the wall clock: `count` transactions over count/rate s.
+    config = SimulationConfig(
+        count=count,
+        seed=int(time.time()) % 1000,
+        duration_ms=int(count / rate * 1000),
+        users=1500,
+        fraud_rate=0.02,
+    )
+    table = simulate(config)
+    ids = pa.array([f"demo-{run}-{i}" for i in range(table.num_rows)])
+    table = table.set_column(0, "transaction_id", ids).drop_columns(["is_fraud", "fraud_scenario"])
+    times = table.column("timestamp").cast(pa.int64()).to_numpy()
+    records = records_for_http(table)
+    started, origin = time.monotonic(), int(times[0])
+    now_ms = int(time.time() * 1000)
+    position = 0
+    while not stop.is_set() and position < len(records):
+        elapsed_sim = (time.monotonic() - started) * 1000.0
+        due = int(np.searchsorted(times, origin + elapsed_sim, side="right"))
+        batch = records[position:due]
+        for record, t in zip(batch, times[position:due].tolist()):
+            record["timestamp"] = (now_ms + (t - origin)) / 1000.0
+        if batch:
+            await service.score(batch)
+            position = due
+        await asyncio.sleep(0.05)
+
+
+async def _summary(service: ScoringService, url: str, stop: asyncio.Event) -> None:
+    while not service.ready and not stop.is_set():
+        await asyncio.sleep(0.1)
+    console.print(
+        f"[bold green]fraudstream demo is live:[/bold green] {url}  (API docs: {url}/docs; Ctrl-C to stop)"
+    )
+    while not stop.is_set():
+        await asyncio.sleep(2)
+        stats = await asyncio.to_thread(service.stats)
+        latency = stats["live_latency_ms"]
+        console.print(
+            f"transactions {stats['transactions']:>7,}  alerts {stats['alerts']:>5,}  "
+            f"decisions/s {stats['decisions_per_second']:>6}  p99 {latency['p99'] or 0:.1f} ms",
+            highlight=False,
+        )
+
+
+async def _main(settings: Settings, rate: float) -> None:
+    app = create_app(settings)
+    service: ScoringService = app.state.service
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    stop = asyncio.Event()
+    url = f"http://{settings.host}:{settings.port}"
+    helpers = [
+        asyncio.create_task(_traffic(service, rate, stop)),
+        asyncio.create_task(_summary(service, url, stop)),
+    ]
+    try:
+        await server.serve()
+    finally:
+        stop.set()
+        for task in helpers:
+            task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await asyncio.gather(*helpers)
+
+
+def run_demo(settings: Settings, rate: float) -> None:
+    configure_logging("console")
+    console.print(
+        "[yellow]demo mode:[/yellow] no API keys and a built-in card key; do not use for real payments"
+    )
+    with contextlib.suppress(KeyboardInterrupt):
+        asyncio.run(_main(settings, rate))
+    console.print("stopped cleanly")

@@ -1,0 +1,1 @@
+"""Runtimes: the embedded single-process server and (later) Kafka workers, around the same core."""

@@ -1,0 +1,507 @@
+"""The embedded runtime: group-committed scoring, durable decisions, snapshots and replay on restart.
+
+Concurrent requests are gathered for at most ``batch_wait_ms`` into one group, validated together,
+scored with one engine call and written in one database transaction; only then does any request of
+the group get its answer. The engine is snapshotted every ``snapshot_interval_s`` and on shutdown; at
+start the newest snapshot is restored and the transactions stored after it are replayed from the
+database, so features survive a restart, including kill -9.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import hashlib
+import os
+import threading
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+
+from fraudstream.config import Settings
+from fraudstream.core.batch import TransactionBatch
+from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig, default_names, default_ruleset
+from fraudstream.core.models import Model, load_model
+from fraudstream.core.policy import PolicyConfig
+from fraudstream.core.rules import RuleSet, load_ruleset
+from fraudstream.core.schema import Validator, label_batch
+from fraudstream.errors import FraudstreamError, SinkError, ValidationError
+from fraudstream.reference import load_reference
+from fraudstream.runtime.embedded.alerts import AlertHub
+from fraudstream.runtime.embedded.metrics import Metrics
+from fraudstream.storage import Store
+from fraudstream.storage.store import EVENT_COLUMNS
+
+__all__ = ["Outcome", "ScoringService", "load_champion"]
+
+log = structlog.get_logger("fraudstream.embedded")
+
+
+def now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class Outcome:
+    """What happened to one submitted transaction."""
+
+    status: str  # "scored" | "duplicate" | "conflict" | "invalid"
+    transaction_id: str | None
+    decision: dict[str, Any] | None = None
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+
+@dataclass
+class _Request:
+    records: list[Any]
+    received_at_ms: int
+    started: float
+    future: asyncio.Future[list[Outcome]]
+
+
+def body_hash(record: Any) -> str:
+    """Same JSON object (whatever the key order) → same hash: tells a retry from a conflict."""
+    return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def load_champion(settings: Settings) -> Model | None:
+    """The model in ``model_path`` (or ``{data_dir}/models/champion``), if there is one."""
+    directory = settings.model_path or settings.models_dir / "champion"
+    if not (directory / "metadata.json").is_file():
+        return None
+    files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
+    return load_model(files, EngineConfig().features.feature_names)
+
+
+class ScoringService:
+    """Everything the API and the CLI need from the running engine and its database."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.store = Store(settings.effective_database_url)
+        self.validator = Validator(load_reference(), settings.card_key_bytes)
+        policy = PolicyConfig(
+            review_threshold=settings.review_threshold,
+            decline_threshold=settings.decline_threshold,
+            challenge_threshold=settings.challenge_threshold,
+        )
+        self.config = EngineConfig(policy=policy)
+        self.names = default_names(self.config.features)
+        self.engine = Engine(self.config)
+        self.alerts = AlertHub()
+        self.metrics = Metrics()
+        # One thread at a time touches the engine and writes: the order of the log is the order of
+        # the engine, which is what makes replay after a crash exact.
+        self._lock = threading.Lock()
+        self._queue: asyncio.Queue[_Request] | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.ready = False
+
+    # --- life cycle ------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(self._prepare)
+        loop = asyncio.get_running_loop()
+        self.alerts.bind(loop)
+        self._queue = asyncio.Queue()
+        self._tasks = [
+            asyncio.create_task(self._batcher(), name="fraudstream-batcher"),
+            asyncio.create_task(self._snapshotter(), name="fraudstream-snapshots"),
+        ]
+        self.ready = True
+
+    async def stop(self) -> None:
+        self.ready = False
+        queue = self._queue
+        if queue is not None:
+            while not queue.empty():
+                await asyncio.sleep(0.01)
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.to_thread(self.snapshot)
+        self.store.close()
+
+    def _prepare(self) -> None:
+        self.store.upgrade()
+        self.engine.set_rules(self._initial_rules())
+        for name, (kind, items) in self.store.saved_lists().items():
+            self.engine.lists.declare(name, kind)
+            self.engine.update_list(name, items)
+        model = load_champion(self.settings)
+        self.engine.set_model(model)
+        self._restore_and_replay()
+        if self.settings.admin_key is not None:
+            self.store.create_api_key("admin", "admin", now_ms(), self.settings.admin_key.get_secret_value())
+        log.info(
+            "engine ready",
+            rules_version=self.engine.rules.version,
+            model=model.metadata.version if model else None,
+            entities=self.engine.state.entity_counts(),
+        )
+
+    def _initial_rules(self) -> RuleSet:
+        active = self.store.active_ruleset()
+        if active is not None:
+            version, text = active
+            return dataclasses.replace(load_ruleset(text, self.names), version=version)
+        if self.settings.rules_path is not None:
+            rules = load_ruleset(self.settings.rules_path.read_text(encoding="utf-8"), self.names)
+        else:
+            rules = default_ruleset(self.config.features)
+        self.store.save_ruleset(rules.version, rules.to_yaml(), "system", now_ms())
+        return rules
+
+    def _restore_and_replay(self) -> None:
+        seq, label_id = 0, 0
+        snapshot = self.store.last_snapshot()
+        if snapshot is not None and Path(snapshot["path"]).is_file():
+            try:
+                self.engine.restore(Path(snapshot["path"]).read_bytes())
+                seq, label_id = int(snapshot["last_seq"]), int(snapshot["last_label_id"])
+            except FraudstreamError as exc:
+                log.warning("snapshot unusable, replaying the whole log", error=str(exc))
+                self.engine = Engine(self.config, rules=self.engine.rules, model=self.engine.model)
+        replayed = 0
+        while True:
+            rows = self.store.events_after(seq, 20_000)
+            if not rows:
+                break
+            self.engine.score(batch_from_rows(rows))
+            seq = int(rows[-1]["seq"])
+            replayed += len(rows)
+        labels = self.store.labels_after(label_id)
+        if labels:
+            self.engine.apply_labels(label_batch(labels))
+        log.info("state restored", snapshot=snapshot["path"] if snapshot else None, replayed=replayed)
+
+    def snapshot(self) -> Path:
+        """Write the engine state to a file and record from which log position it holds."""
+        with self._lock:
+            data = self.engine.snapshot()
+            seq, label_id = self.store.last_seq(), self.store.last_label_id()
+        path = self.settings.snapshots_dir / f"state-{seq:012d}.bin"
+        temporary = path.with_suffix(".tmp")
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+        self.store.record_snapshot(str(path), seq, label_id, now_ms())
+        for old in sorted(self.settings.snapshots_dir.glob("state-*.bin"))[:-2]:
+            old.unlink(missing_ok=True)
+        return path
+
+    async def _snapshotter(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.snapshot_interval_s)
+            try:
+                await asyncio.to_thread(self.snapshot)
+                await asyncio.to_thread(self.engine.expire)
+            except (OSError, FraudstreamError) as exc:
+                log.error("snapshot failed", error=str(exc))
+
+    # --- scoring -----------------------------------------------------------------------------
+
+    async def score(self, records: Sequence[Any]) -> list[Outcome]:
+        """Score transactions; returns once they and their decisions are committed."""
+        if self._queue is None:
+            raise SinkError("the scoring service is not started")
+        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+        await self._queue.put(_Request(list(records), now_ms(), time.perf_counter(), future))
+        return await future
+
+    async def _batcher(self) -> None:
+        assert self._queue is not None
+        queue = self._queue
+        wait = self.settings.batch_wait_ms / 1000.0
+        while True:
+            group = [await queue.get()]
+            size = len(group[0].records)
+            deadline = time.perf_counter() + wait
+            while size < self.settings.max_batch:
+                remaining = deadline - time.perf_counter()
+                if remaining <= 0 and queue.empty():
+                    break
+                try:
+                    request = (
+                        queue.get_nowait()
+                        if remaining <= 0
+                        else await asyncio.wait_for(queue.get(), remaining)
+                    )
+                except (TimeoutError, asyncio.QueueEmpty):
+                    break
+                group.append(request)
+                size += len(request.records)
+            try:
+                results = await asyncio.to_thread(self._process, group)
+            except Exception as exc:  # every waiting request must hear about the failure
+                log.error("scoring group failed", error=str(exc), requests=len(group))
+                for request in group:
+                    if not request.future.done():
+                        request.future.set_exception(exc)
+                continue
+            for request, outcomes in zip(group, results):
+                if not request.future.done():
+                    request.future.set_result(outcomes)
+
+    def _process(self, group: list[_Request]) -> list[list[Outcome]]:
+        records = [r for request in group for r in request.records]
+        owners = [i for i, request in enumerate(group) for _ in request.records]
+        hashes = [body_hash(r) for r in records]
+        received = [group[i].received_at_ms for i in owners]
+        outcomes: list[Outcome | None] = [None] * len(records)
+        result = self.validator.records(records, received_at_ms=min(received))
+        for error in result.errors:
+            outcomes[error.index] = Outcome(
+                "invalid", error.transaction_id, errors=[e.as_dict() for e in error.errors]
+            )
+        with self._lock:
+            ids = result.batch.transaction_id.to_pylist()
+            stored = self.store.existing(ids)
+            first_seen: dict[str, int] = {}
+            fresh: list[int] = []
+            repeats: list[tuple[int, int, str]] = []
+            for position, (row, transaction_id) in enumerate(zip(result.rows.tolist(), ids)):
+                if transaction_id in stored or transaction_id in first_seen:
+                    repeats.append((row, position, transaction_id))
+                else:
+                    first_seen[transaction_id] = row
+                    fresh.append(position)
+            written = self._score_and_write(result.batch.take(fresh), [int(result.rows[p]) for p in fresh],
+                                            hashes, received, group, owners) if fresh else {}  # fmt: skip
+        for row, _, transaction_id in repeats:
+            previous_hash, decision = stored.get(transaction_id) or (
+                hashes[first_seen[transaction_id]],
+                written[transaction_id],
+            )
+            same = previous_hash == hashes[row]
+            outcomes[row] = Outcome(
+                "duplicate" if same else "conflict", transaction_id, decision if same else None
+            )
+        for transaction_id, row in first_seen.items():
+            outcomes[row] = Outcome("scored", transaction_id, written[transaction_id])
+        self.metrics.invalid += len(result.errors)
+        self.metrics.record_repeat(
+            sum(1 for o in outcomes if o and o.status == "duplicate"),
+            sum(1 for o in outcomes if o and o.status == "conflict"),
+        )
+        grouped: list[list[Outcome]] = [[] for _ in group]
+        for owner, outcome in zip(owners, outcomes):
+            assert outcome is not None
+            grouped[owner].append(outcome)
+        return grouped
+
+    def _score_and_write(
+        self,
+        batch: TransactionBatch,
+        rows: list[int],
+        hashes: list[str],
+        received: list[int],
+        group: list[_Request],
+        owners: list[int],
+    ) -> dict[str, dict[str, Any]]:
+        decisions = self.engine.score(batch)
+        decided_at = now_ms()
+        records = decisions.to_records()
+        transaction_rows = transaction_rows_of(batch, [hashes[r] for r in rows], [received[r] for r in rows])
+        decision_rows: list[dict[str, Any]] = []
+        alert_rows: list[dict[str, Any]] = []
+        results: dict[str, dict[str, Any]] = {}
+        elapsed = [(time.perf_counter() - group[owners[r]].started) * 1000 for r in rows]
+        for i, record in enumerate(records):
+            row = decision_row(record, decisions, i, elapsed[i], decided_at)
+            decision_rows.append(row)
+            results[record["transaction_id"]] = stored_decision(row)
+            if record["is_alert"]:
+                alert_rows.append(alert_row(record, transaction_rows[i], decided_at))
+        try:
+            self.store.write_scored(transaction_rows, decision_rows, alert_rows)
+        except SinkError:
+            # The engine has seen events that are not stored: rebuild it from the stored log.
+            self.engine = Engine(self.config, rules=self.engine.rules, model=self.engine.model)
+            self._restore_and_replay()
+            raise
+        self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts())
+        self.alerts.publish_threadsafe([alert_event(a) for a in alert_rows])
+        return results
+
+    async def preview(self, record: Any) -> dict[str, Any]:
+        """Verdict and reasons for a what-if transaction; nothing is stored, the state is untouched."""
+        result = self.validator.records([record], received_at_ms=now_ms())
+        if result.errors:
+            raise ValidationError(list(result.errors[0].errors))
+
+        def run() -> DecisionBatch:
+            with self._lock:
+                return self.engine.preview(result.batch)
+
+        decisions = await asyncio.to_thread(run)
+        decision = decisions.to_records()[0]
+        decision["features"] = decisions.key_features(0)
+        user = result.batch.user_id[0].as_py()
+        history = await asyncio.to_thread(self.store.user_history, user, 10)
+        return {**decision, "user_history": history}
+
+    # --- analysts ----------------------------------------------------------------------------
+
+    async def review(
+        self, transaction_id: str, verdict: str | None, note: str | None, actor: str, status: str = "closed"
+    ) -> dict[str, Any] | None:
+        """Close (or update) an alert; a verdict becomes a label the engine learns from at once."""
+
+        def run() -> dict[str, Any] | None:
+            with self._lock:
+                label = self.store.review_alert(
+                    transaction_id, verdict=verdict, note=note, actor=actor, status=status, now_ms=now_ms()
+                )
+                if label is not None:
+                    self.engine.apply_labels(label_batch([label]))
+                return label
+
+        return await asyncio.to_thread(run)
+
+    async def assign(self, transaction_id: str, actor: str) -> None:
+        await asyncio.to_thread(self.store.assign_alert, transaction_id, actor, now_ms())
+
+    async def add_labels(self, records: Sequence[Any], actor: str) -> dict[str, Any]:
+        """Bulk chargebacks and confirmed frauds: stored, then fed to the engine."""
+        good, bad = self.validator.labels(records, received_at_ms=now_ms())
+
+        def run() -> tuple[list[dict[str, Any]], list[str]]:
+            with self._lock:
+                enriched, unknown = self.store.add_labels(
+                    good, source="chargeback", actor=actor, now_ms=now_ms()
+                )
+                if enriched:
+                    self.engine.apply_labels(label_batch(enriched))
+                return enriched, unknown
+
+        enriched, unknown = await asyncio.to_thread(run)
+        return {
+            "accepted": len(enriched),
+            "unknown_transactions": unknown,
+            "invalid": [e.as_dict() for e in bad],
+        }
+
+    async def set_rules(self, text: str, actor: str) -> RuleSet:
+        """Validate, store as the next version and hot-swap; a RuleError leaves everything as it was."""
+        parsed = load_ruleset(text, self.names)
+
+        def run() -> RuleSet:
+            with self._lock:
+                version = max(parsed.version, self.engine.rules.version + 1)
+                rules = dataclasses.replace(parsed, version=version)
+                self.store.save_ruleset(version, rules.to_yaml(), actor, now_ms())
+                self.engine.set_rules(rules)
+                return rules
+
+        return await asyncio.to_thread(run)
+
+    async def update_list(self, name: str, items: list[str], actor: str) -> None:
+        def run() -> None:
+            with self._lock:
+                self.engine.update_list(name, items)
+                kind = self.engine.lists.names()[name]
+                self.store.save_list(name, kind, items, actor, now_ms())
+
+        await asyncio.to_thread(run)
+
+    # --- reading -------------------------------------------------------------------------------
+
+    def stats(self) -> dict[str, Any]:
+        stats = self.store.stats(now_ms())
+        stats["decisions_per_second"] = self.metrics.rate()
+        stats["live_latency_ms"] = self.metrics.latency()
+        stats["top_rules"] = [{"rule": r, "hits": n} for r, n in self.metrics.rule_hits.most_common(10)]
+        stats["uptime_s"] = round(time.time() - self.metrics.started, 1)
+        return stats
+
+    def health(self) -> dict[str, Any]:
+        try:
+            database = "connected" if self.store.ping() else "down"
+        except Exception as exc:  # any database failure means "not healthy", reported, never raised
+            database = f"down: {type(exc).__name__}"
+        healthy = database == "connected" and self.ready
+        return {
+            "status": "healthy" if healthy else "degraded",
+            "database": database,
+            "engine": "ready" if self.ready else "starting",
+            "model": self.engine.model.metadata.version if self.engine.model else None,
+            "rules_version": self.engine.rules.version,
+            "alert_subscribers": self.alerts.subscribers,
+        }
+
+
+def batch_from_rows(rows: Sequence[dict[str, Any]]) -> TransactionBatch:
+    columns: dict[str, Sequence[object]] = {name: [r[name] for r in rows] for name in EVENT_COLUMNS}
+    columns["timestamp"] = columns.pop("timestamp_ms")
+    return TransactionBatch.from_pydict(columns)
+
+
+def transaction_rows_of(
+    batch: TransactionBatch, hashes: list[str], received: list[int]
+) -> list[dict[str, Any]]:
+    table = batch.data.to_pydict()
+    table["timestamp_ms"] = batch.timestamp_ms.tolist()
+    del table["timestamp"]
+    names = list(table)
+    return [
+        {**{name: table[name][i] for name in names}, "body_hash": hashes[i], "received_at_ms": received[i]}
+        for i in range(len(batch))
+    ]
+
+
+def decision_row(
+    record: dict[str, Any], decisions: DecisionBatch, row: int, latency_ms: float, decided_at: int
+) -> dict[str, Any]:
+    return {
+        "transaction_id": record["transaction_id"],
+        "decision": record["decision"],
+        "score": record["score"],
+        "probability": record["probability"],
+        "is_alert": record["is_alert"],
+        "reasons": orjson.dumps(record["reasons"]).decode(),
+        "rules": orjson.dumps(record["rules"]).decode(),
+        "shadow_rules": orjson.dumps(record["shadow_rules"]).decode(),
+        "features": orjson.dumps(decisions.key_features(row)).decode(),
+        "model_version": record["model_version"],
+        "ruleset_version": record["ruleset_version"],
+        "latency_ms": round(latency_ms, 3),
+        "decided_at_ms": decided_at,
+    }
+
+
+def stored_decision(row: dict[str, Any]) -> dict[str, Any]:
+    """The decision as the database holds it, so a retry gets byte-for-byte the same answer."""
+    from fraudstream.storage.store import decision_record
+
+    return decision_record(row)
+
+
+def alert_row(record: dict[str, Any], transaction: dict[str, Any], at_ms: int) -> dict[str, Any]:
+    return {
+        "transaction_id": record["transaction_id"],
+        "user_id": transaction["user_id"],
+        "amount": transaction["amount"],
+        "score": record["score"],
+        "decision": record["decision"],
+        "reasons": orjson.dumps(record["reasons"][:3]).decode(),
+        "status": "open",
+        "assignee": None,
+        "verdict": None,
+        "note": None,
+        "created_at_ms": at_ms,
+        "updated_at_ms": at_ms,
+    }
+
+
+def alert_event(row: dict[str, Any]) -> dict[str, Any]:
+    return {**row, "reasons": orjson.loads(row["reasons"]), "type": "fraud_alert"}

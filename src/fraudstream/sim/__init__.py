@@ -1,0 +1,1 @@
+"""Simulated, labelled payment traffic with named fraud scenarios."""

@@ -1,0 +1,69 @@
+"""Where simulated traffic goes: Parquet/CSV/JSONL files, or a running server over HTTP."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import httpx
+import pyarrow as pa
+
+__all__ = ["records_for_http", "send_http", "write_table"]
+
+
+def write_table(table: pa.Table, path: Path) -> None:
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    elif path.suffix == ".csv":
+        import pyarrow.csv as pv
+
+        pv.write_csv(table, path)
+    elif path.suffix in (".jsonl", ".json"):
+        with path.open("w", encoding="utf-8") as file:
+            for record in records_for_http(table):
+                file.write(json.dumps(record) + "\n")
+    else:
+        raise ValueError(f"{path}: write .parquet, .csv or .jsonl")
+
+
+def records_for_http(table: pa.Table) -> list[dict[str, object]]:
+    """Rows as the JSON objects a client would send: RFC 3339 times, no empty fields."""
+    times = (
+        table.column("timestamp").cast(pa.int64()).to_pylist() if "timestamp" in table.column_names else None
+    )
+    rows = table.drop_columns(["timestamp"]).to_pylist() if times is not None else table.to_pylist()
+    records = []
+    for i, row in enumerate(rows):
+        record = {k: v for k, v in row.items() if v is not None}
+        if times is not None:
+            record["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(times[i] / 1000)) + (
+                f".{times[i] % 1000:03d}Z"
+            )
+        records.append(record)
+    return records
+
+
+def send_http(table: pa.Table, url: str, rate: float, batch: int = 50, api_key: str | None = None) -> int:
+    """POST the rows to ``{url}/v1/transactions`` in small lists, paced at ``rate`` per second.
+
+    Pacing follows a monotonic schedule (each batch has a due time from the start), so delays do not
+    accumulate into drift.
+    """
+    headers = {"X-API-Key": api_key} if api_key else {}
+    records = records_for_http(table)
+    start = time.monotonic()
+    sent = 0
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30) as client:
+        for offset in range(0, len(records), batch):
+            if rate > 0:
+                due = start + offset / rate
+                pause = due - time.monotonic()
+                if pause > 0:
+                    time.sleep(pause)
+            response = client.post("/v1/transactions", json=records[offset : offset + batch])
+            response.raise_for_status()
+            sent += len(records[offset : offset + batch])
+    return sent

@@ -1,0 +1,590 @@
+"""The queries the runtimes need, set-based and parameterized, the same on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from collections.abc import Iterable, Mapping, Sequence
+from importlib import resources
+from typing import Any
+
+import sqlalchemy as sa
+from alembic import command
+from alembic.config import Config
+from sqlalchemy.engine import Connection, Engine
+
+from fraudstream.errors import SinkError
+from fraudstream.storage.tables import (
+    alerts,
+    api_keys,
+    audit_log,
+    decisions,
+    labels,
+    lists,
+    rule_sets,
+    snapshots,
+    transactions,
+)
+
+__all__ = ["ROLES", "Store"]
+
+ROLES = ("admin", "analyst", "ingest", "viewer")
+
+#: The transaction columns a decision batch is rebuilt from when the event log is replayed.
+EVENT_COLUMNS = (
+    "transaction_id",
+    "timestamp_ms",
+    "user_id",
+    "amount",
+    "currency",
+    "merchant_id",
+    "merchant_category",
+    "terminal_id",
+    "channel",
+    "location",
+    "lat",
+    "lon",
+    "country",
+    "device_id",
+    "ip",
+    "card_fingerprint",
+    "card_bin",
+    "card_last4",
+    "attributes",
+)
+
+
+def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    # WAL lets readers (dashboard, stats) run while the scorer writes; synchronous=FULL makes each
+    # commit durable on power loss, which is the promise behind every returned decision.
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA synchronous=FULL")
+    cursor.execute("PRAGMA busy_timeout=10000")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.close()
+
+
+def _hash_key(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+class Store:
+    """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        kwargs: dict[str, Any] = {"future": True}
+        if url.startswith("sqlite"):
+            kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
+        else:
+            kwargs["pool_pre_ping"] = True
+        self.engine: Engine = sa.create_engine(url, **kwargs)
+        if self.engine.dialect.name == "sqlite":
+            sa.event.listen(self.engine, "connect", _sqlite_pragmas)
+
+    @property
+    def dialect(self) -> str:
+        return str(self.engine.dialect.name)
+
+    def upgrade(self) -> None:
+        """Run the versioned migrations up to the newest; a no-op when already there."""
+        config = Config()
+        config.set_main_option("script_location", str(resources.files("fraudstream.storage") / "migrations"))
+        with self.engine.begin() as connection:
+            config.attributes["connection"] = connection
+            command.upgrade(config, "head")
+
+    def ping(self) -> bool:
+        with self.engine.connect() as connection:
+            connection.execute(sa.text("SELECT 1"))
+        return True
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    def _insert_ignore(self, table: sa.Table) -> Any:
+        """INSERT that skips rows whose key already exists: a replay never duplicates."""
+        if self.dialect == "postgresql":
+            from sqlalchemy.dialects.postgresql import insert
+        else:
+            from sqlalchemy.dialects.sqlite import insert
+        return insert(table).on_conflict_do_nothing()
+
+    # --- scoring ---------------------------------------------------------------------------
+
+    def existing(self, transaction_ids: Sequence[str]) -> dict[str, tuple[str, dict[str, Any]]]:
+        """For ids already stored: their body hash and stored decision record."""
+        if not transaction_ids:
+            return {}
+        query = (
+            sa.select(transactions.c.transaction_id, transactions.c.body_hash, decisions)
+            .join(decisions, decisions.c.transaction_id == transactions.c.transaction_id)
+            .where(transactions.c.transaction_id.in_(list(set(transaction_ids))))
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return {r["transaction_id"]: (r["body_hash"], decision_record(r)) for r in rows}
+
+    def write_scored(
+        self,
+        transaction_rows: Sequence[Mapping[str, Any]],
+        decision_rows: Sequence[Mapping[str, Any]],
+        alert_rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Transactions, their decisions and alerts in ONE database transaction; ids seen before are
+        skipped, so a retried or replayed write never duplicates anything."""
+        try:
+            with self.engine.begin() as connection:
+                if transaction_rows:
+                    connection.execute(self._insert_ignore(transactions), list(transaction_rows))
+                if decision_rows:
+                    connection.execute(self._insert_ignore(decisions), list(decision_rows))
+                if alert_rows:
+                    connection.execute(self._insert_ignore(alerts), list(alert_rows))
+        except sa.exc.SQLAlchemyError as exc:
+            raise SinkError(f"could not store {len(transaction_rows)} scored transactions: {exc}") from exc
+
+    def events_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Stored transactions after ``seq`` in log order, for replay after a snapshot."""
+        columns = [transactions.c.seq, *(transactions.c[name] for name in EVENT_COLUMNS)]
+        query = sa.select(*columns).where(transactions.c.seq > seq).order_by(transactions.c.seq).limit(limit)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    def last_seq(self) -> int:
+        with self.engine.connect() as connection:
+            return int(
+                connection.execute(sa.select(sa.func.coalesce(sa.func.max(transactions.c.seq), 0))).scalar()
+            )
+
+    # --- reading ---------------------------------------------------------------------------
+
+    def get_transaction(self, transaction_id: str) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(
+                    sa.select(transactions, decisions)
+                    .join(
+                        decisions, decisions.c.transaction_id == transactions.c.transaction_id, isouter=True
+                    )
+                    .where(transactions.c.transaction_id == transaction_id)
+                )
+                .mappings()
+                .first()
+            )
+            if row is None:
+                return None
+            alert = connection.execute(
+                sa.select(alerts).where(alerts.c.transaction_id == transaction_id)
+            ).mappings()
+            label_rows = connection.execute(
+                sa.select(labels).where(labels.c.transaction_id == transaction_id).order_by(labels.c.id)
+            ).mappings()
+            result = transaction_record(row)
+            result["decision"] = decision_record(row) if row["decision"] is not None else None
+            found = alert.first()
+            result["alert"] = alert_record(found) if found is not None else None
+            result["labels"] = [dict(r) for r in label_rows]
+            return result
+
+    def list_transactions(
+        self,
+        *,
+        user_id: str | None = None,
+        decision: str | None = None,
+        from_ms: int | None = None,
+        to_ms: int | None = None,
+        min_score: int | None = None,
+        max_score: int | None = None,
+        rule: str | None = None,
+        cursor: int | None = None,
+        limit: int = 50,
+        order: str = "newest",
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """Transactions with their decisions, filtered; returns the page and the next cursor."""
+        query = sa.select(transactions, decisions).join(
+            decisions, decisions.c.transaction_id == transactions.c.transaction_id
+        )
+        conditions = []
+        if user_id is not None:
+            conditions.append(transactions.c.user_id == user_id)
+        if decision is not None:
+            conditions.append(decisions.c.decision == decision)
+        if from_ms is not None:
+            conditions.append(transactions.c.timestamp_ms >= from_ms)
+        if to_ms is not None:
+            conditions.append(transactions.c.timestamp_ms < to_ms)
+        if min_score is not None:
+            conditions.append(decisions.c.score >= min_score)
+        if max_score is not None:
+            conditions.append(decisions.c.score <= max_score)
+        if rule is not None:
+            conditions.append(decisions.c.rules.like(f'%"{rule}"%'))
+        newest = order == "newest"
+        if cursor is not None:
+            conditions.append(transactions.c.seq < cursor if newest else transactions.c.seq > cursor)
+        query = (
+            query.where(*conditions)
+            .order_by(transactions.c.seq.desc() if newest else transactions.c.seq.asc())
+            .limit(limit + 1)
+        )
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        page = rows[:limit]
+        items = [{**transaction_record(r), "decision": decision_record(r)} for r in page]
+        next_cursor = int(page[-1]["seq"]) if len(rows) > limit else None
+        return items, next_cursor
+
+    def user_history(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
+        items, _ = self.list_transactions(user_id=user_id, limit=limit)
+        return items
+
+    def list_alerts(
+        self, *, status: str | None = None, cursor: int | None = None, limit: int = 50
+    ) -> list[dict[str, Any]]:
+        """Alerts, the riskiest first (score, then amount); ``cursor`` is an offset."""
+        query = sa.select(alerts)
+        if status is not None:
+            query = query.where(alerts.c.status == status)
+        query = query.order_by(alerts.c.score.desc(), alerts.c.amount.desc(), alerts.c.created_at_ms.desc())
+        query = query.offset(cursor or 0).limit(limit)
+        with self.engine.connect() as connection:
+            return [alert_record(r) for r in connection.execute(query).mappings()]
+
+    # --- analyst work ----------------------------------------------------------------------
+
+    def review_alert(
+        self,
+        transaction_id: str,
+        *,
+        verdict: str | None,
+        note: str | None,
+        actor: str,
+        status: str,
+        now_ms: int,
+    ) -> dict[str, Any] | None:
+        """Set an alert's status (and verdict); a verdict also records a label. One transaction,
+        audited. Returns the label row enriched for the engine, or None when there is no verdict."""
+        with self.engine.begin() as connection:
+            found = connection.execute(
+                sa.update(alerts)
+                .where(alerts.c.transaction_id == transaction_id)
+                .values(
+                    status=status,
+                    verdict=verdict,
+                    note=note,
+                    updated_at_ms=now_ms,
+                    assignee=sa.func.coalesce(alerts.c.assignee, actor),
+                )
+            ).rowcount
+            if not found:
+                raise KeyError(transaction_id)
+            details = {"verdict": verdict, "status": status, "note": note}
+            self._audit(connection, actor, "review_alert", transaction_id, details, now_ms)
+            if verdict is None:
+                return None
+            label = {
+                "transaction_id": transaction_id,
+                "is_fraud": verdict == "fraud",
+                "label_time_ms": now_ms,
+                "source": "review",
+                "note": note,
+                "actor": actor,
+            }
+            connection.execute(sa.insert(labels), [label])
+            return self._enrich(connection, [label])[0]
+
+    def assign_alert(self, transaction_id: str, actor: str, now_ms: int) -> None:
+        with self.engine.begin() as connection:
+            found = connection.execute(
+                sa.update(alerts)
+                .where(alerts.c.transaction_id == transaction_id)
+                .values(status="in_review", assignee=actor, updated_at_ms=now_ms)
+            ).rowcount
+            if not found:
+                raise KeyError(transaction_id)
+            self._audit(connection, actor, "assign_alert", transaction_id, {}, now_ms)
+
+    def add_labels(
+        self, rows: Sequence[Mapping[str, Any]], *, source: str, actor: str, now_ms: int
+    ) -> tuple[list[dict[str, Any]], list[str]]:
+        """Store labels for known transactions; return them enriched for the engine, and unknown ids."""
+        with self.engine.begin() as connection:
+            ids = [r["transaction_id"] for r in rows]
+            known = set(
+                connection.execute(
+                    sa.select(transactions.c.transaction_id).where(transactions.c.transaction_id.in_(ids))
+                ).scalars()
+            )
+            stored = [
+                {
+                    "transaction_id": r["transaction_id"],
+                    "is_fraud": bool(r["is_fraud"]),
+                    "label_time_ms": int(r["label_time"]),
+                    "source": source,
+                    "note": r.get("note"),
+                    "actor": actor,
+                }
+                for r in rows
+                if r["transaction_id"] in known
+            ]
+            if stored:
+                connection.execute(sa.insert(labels), stored)
+                self._audit(connection, actor, "add_labels", None, {"count": len(stored)}, now_ms)
+            return self._enrich(connection, stored), sorted(set(ids) - known)
+
+    def labels_after(self, label_id: int) -> list[dict[str, Any]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(labels).where(labels.c.id > label_id).order_by(labels.c.id))
+            return self._enrich(connection, [dict(r) for r in rows.mappings()])
+
+    def last_label_id(self) -> int:
+        with self.engine.connect() as connection:
+            return int(connection.execute(sa.select(sa.func.coalesce(sa.func.max(labels.c.id), 0))).scalar())
+
+    @staticmethod
+    def _enrich(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+        """Add the labelled transactions' time and entity keys, which the engine needs."""
+        if not rows:
+            return []
+        keys = ("user_id", "merchant_id", "terminal_id", "card_fingerprint", "device_id", "ip")
+        found = connection.execute(
+            sa.select(
+                transactions.c.transaction_id, transactions.c.timestamp_ms, *(transactions.c[k] for k in keys)
+            ).where(transactions.c.transaction_id.in_([r["transaction_id"] for r in rows]))
+        ).mappings()
+        by_id = {r["transaction_id"]: r for r in found}
+        enriched = []
+        for row in rows:
+            tx = by_id[row["transaction_id"]]
+            enriched.append(
+                {
+                    "transaction_id": row["transaction_id"],
+                    "is_fraud": bool(row["is_fraud"]),
+                    "label_time": int(row["label_time_ms"]),
+                    "transaction_time": int(tx["timestamp_ms"]),
+                    **{k: tx[k] for k in keys},
+                }
+            )
+        return enriched
+
+    # --- rules, lists, snapshots, keys, audit ----------------------------------------------
+
+    def save_ruleset(self, version: int, text: str, actor: str, now_ms: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(sa.update(rule_sets).values(active=False))
+            connection.execute(
+                self._insert_ignore(rule_sets),
+                [{"version": version, "yaml": text, "created_at_ms": now_ms, "actor": actor, "active": True}],
+            )
+            connection.execute(sa.update(rule_sets).where(rule_sets.c.version == version).values(active=True))
+            self._audit(connection, actor, "save_rules", f"version {version}", {}, now_ms)
+
+    def active_ruleset(self) -> tuple[int, str] | None:
+        with self.engine.connect() as connection:
+            row = connection.execute(sa.select(rule_sets).where(rule_sets.c.active)).mappings().first()
+        return (int(row["version"]), str(row["yaml"])) if row is not None else None
+
+    def ruleset_versions(self) -> list[dict[str, Any]]:
+        query = sa.select(
+            rule_sets.c.version, rule_sets.c.created_at_ms, rule_sets.c.actor, rule_sets.c.active
+        )
+        with self.engine.connect() as connection:
+            return [
+                dict(r) for r in connection.execute(query.order_by(rule_sets.c.version.desc())).mappings()
+            ]
+
+    def save_list(self, name: str, kind: str, items: Iterable[str], actor: str, now_ms: int) -> None:
+        values = json.dumps(sorted(set(items)))
+        with self.engine.begin() as connection:
+            connection.execute(sa.delete(lists).where(lists.c.name == name))
+            connection.execute(
+                sa.insert(lists), [{"name": name, "kind": kind, "items": values, "updated_at_ms": now_ms}]
+            )
+            self._audit(connection, actor, "update_list", name, {"size": len(json.loads(values))}, now_ms)
+
+    def saved_lists(self) -> dict[str, tuple[str, list[str]]]:
+        with self.engine.connect() as connection:
+            rows = connection.execute(sa.select(lists)).mappings()
+            return {r["name"]: (r["kind"], json.loads(r["items"])) for r in rows}
+
+    def record_snapshot(self, path: str, last_seq: int, last_label_id: int, now_ms: int) -> None:
+        with self.engine.begin() as connection:
+            connection.execute(
+                sa.insert(snapshots),
+                [
+                    {
+                        "path": path,
+                        "last_seq": last_seq,
+                        "last_label_id": last_label_id,
+                        "created_at_ms": now_ms,
+                    }
+                ],
+            )
+
+    def last_snapshot(self) -> dict[str, Any] | None:
+        with self.engine.connect() as connection:
+            row = (
+                connection.execute(sa.select(snapshots).order_by(snapshots.c.id.desc()).limit(1))
+                .mappings()
+                .first()
+            )
+        return dict(row) if row is not None else None
+
+    def create_api_key(self, name: str, role: str, now_ms: int, raw: str | None = None) -> str:
+        """A new key for ``role``; only its hash is stored, so the raw key is shown once."""
+        if role not in ROLES:
+            raise ValueError(f"role {role!r}: allowed {', '.join(ROLES)}")
+        key = raw or "fs_" + secrets.token_urlsafe(24)
+        with self.engine.begin() as connection:
+            connection.execute(
+                self._insert_ignore(api_keys),
+                [
+                    {
+                        "name": name,
+                        "role": role,
+                        "key_hash": _hash_key(key),
+                        "created_at_ms": now_ms,
+                        "revoked": False,
+                    }
+                ],
+            )
+        return key
+
+    def authenticate(self, raw: str) -> tuple[str, str] | None:
+        """(name, role) of a valid key, else None."""
+        query = sa.select(api_keys.c.name, api_keys.c.role).where(
+            api_keys.c.key_hash == _hash_key(raw), sa.not_(api_keys.c.revoked)
+        )
+        with self.engine.connect() as connection:
+            row = connection.execute(query).first()
+        return (str(row[0]), str(row[1])) if row is not None else None
+
+    def audit(
+        self, actor: str, action: str, subject: str | None, details: Mapping[str, Any], now_ms: int
+    ) -> None:
+        with self.engine.begin() as connection:
+            self._audit(connection, actor, action, subject, details, now_ms)
+
+    @staticmethod
+    def _audit(
+        connection: Connection,
+        actor: str,
+        action: str,
+        subject: str | None,
+        details: Mapping[str, Any],
+        now_ms: int,
+    ) -> None:
+        row = {
+            "at_ms": now_ms,
+            "actor": actor,
+            "action": action,
+            "subject": subject,
+            "details": json.dumps(details),
+        }
+        connection.execute(sa.insert(audit_log), [row])
+
+    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
+        query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
+        if subject is not None:
+            query = query.where(audit_log.c.subject == subject)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    # --- statistics ------------------------------------------------------------------------
+
+    def stats(self, now_ms: int) -> dict[str, Any]:
+        """Totals, decision mix, alerts, labelled fraud rate and a per-minute series of the last hour."""
+        hour_ago = now_ms - 3_600_000
+        minute = (decisions.c.decided_at_ms / 60_000).cast(sa.BigInteger)
+        with self.engine.connect() as connection:
+            mix = dict(
+                connection.execute(
+                    sa.select(decisions.c.decision, sa.func.count()).group_by(decisions.c.decision)
+                ).all()
+            )
+            alert_count = connection.execute(sa.select(sa.func.count()).select_from(alerts)).scalar()
+            open_alerts = connection.execute(
+                sa.select(sa.func.count()).select_from(alerts).where(alerts.c.status != "closed")
+            ).scalar()
+            fraud = connection.execute(
+                sa.select(sa.func.count(sa.distinct(labels.c.transaction_id))).where(labels.c.is_fraud)
+            ).scalar()
+            labelled = connection.execute(
+                sa.select(sa.func.count(sa.distinct(labels.c.transaction_id)))
+            ).scalar()
+            series = connection.execute(
+                sa.select(
+                    minute.label("minute"),
+                    sa.func.count(),
+                    sa.func.sum(sa.cast(decisions.c.is_alert, sa.Integer)),
+                )
+                .where(decisions.c.decided_at_ms >= hour_ago)
+                .group_by(minute)
+                .order_by(minute)
+            ).all()
+            latencies = [
+                float(v)
+                for v in connection.execute(
+                    sa.select(decisions.c.latency_ms)
+                    .where(decisions.c.decided_at_ms >= now_ms - 300_000)
+                    .order_by(decisions.c.decided_at_ms.desc())
+                    .limit(5000)
+                ).scalars()
+            ]
+        total = sum(int(v) for v in mix.values())
+        latencies.sort()
+
+        def pct(q: float) -> float | None:
+            return (
+                round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3) if latencies else None
+            )
+
+        return {
+            "transactions": total,
+            "decisions": {d: int(mix.get(d, 0)) for d in ("approve", "challenge", "review", "decline")},
+            "alerts": int(alert_count or 0),
+            "open_alerts": int(open_alerts or 0),
+            "labelled": int(labelled or 0),
+            "confirmed_fraud": int(fraud or 0),
+            "fraud_rate": round(int(fraud or 0) / total, 6) if total else 0.0,
+            "latency_ms": {"p50": pct(0.5), "p99": pct(0.99)},
+            "per_minute": [
+                {"minute_ms": int(m) * 60_000, "transactions": int(c), "alerts": int(a or 0)}
+                for m, c, a in series
+            ],
+        }
+
+
+def transaction_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    keys = ("seq", *EVENT_COLUMNS, "received_at_ms")
+    record = {k: row[k] for k in keys if k in row}
+    attributes = record.get("attributes")
+    record["attributes"] = json.loads(attributes) if attributes else {}
+    return record
+
+
+def decision_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    return {
+        "transaction_id": row["transaction_id"],
+        "decision": row["decision"],
+        "score": int(row["score"]),
+        "probability": row["probability"],
+        "is_alert": bool(row["is_alert"]),
+        "reasons": json.loads(row["reasons"]),
+        "rules": json.loads(row["rules"]),
+        "shadow_rules": json.loads(row["shadow_rules"]),
+        "features": json.loads(row["features"]),
+        "model_version": row["model_version"],
+        "ruleset_version": row["ruleset_version"],
+        "latency_ms": row["latency_ms"],
+        "decided_at_ms": row["decided_at_ms"],
+    }
+
+
+def alert_record(row: Mapping[str, Any]) -> dict[str, Any]:
+    record = dict(row)
+    record["reasons"] = json.loads(record["reasons"])
+    return record

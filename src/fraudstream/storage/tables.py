@@ -1,0 +1,169 @@
+"""The database schema (SQLAlchemy Core): the same tables on SQLite and PostgreSQL.
+
+Times are integer milliseconds since the Unix epoch (UTC). No column ever holds a card number: only
+the keyed fingerprint, the BIN and the last four digits.
+"""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Boolean,
+    Column,
+    Float,
+    Index,
+    Integer,
+    MetaData,
+    SmallInteger,
+    String,
+    Table,
+    Text,
+)
+
+__all__ = [
+    "alerts",
+    "api_keys",
+    "audit_log",
+    "decisions",
+    "labels",
+    "lists",
+    "metadata",
+    "rule_sets",
+    "snapshots",
+    "transactions",
+]
+
+metadata = MetaData()
+
+#: SQLite only auto-increments an INTEGER PRIMARY KEY; PostgreSQL gets a BIGINT.
+_SEQ = BigInteger().with_variant(Integer, "sqlite")
+_ID = String(128)
+
+transactions = Table(
+    "transactions",
+    metadata,
+    Column("seq", _SEQ, primary_key=True, autoincrement=True),
+    Column("transaction_id", _ID, nullable=False, unique=True),
+    Column("user_id", _ID, nullable=False),
+    Column("timestamp_ms", BigInteger, nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("currency", String(3), nullable=False),
+    Column("merchant_id", _ID),
+    Column("merchant_category", _ID),
+    Column("terminal_id", _ID),
+    Column("channel", String(16)),
+    Column("location", _ID),
+    Column("lat", Float),
+    Column("lon", Float),
+    Column("country", String(2)),
+    Column("device_id", _ID),
+    Column("ip", String(64)),
+    Column("card_fingerprint", String(64)),
+    Column("card_bin", String(8)),
+    Column("card_last4", String(4)),
+    Column("attributes", Text),
+    Column("body_hash", String(64), nullable=False),
+    Column("received_at_ms", BigInteger, nullable=False),
+    Index("ix_transactions_user_time", "user_id", "timestamp_ms"),
+    Index("ix_transactions_time", "timestamp_ms"),
+)
+
+decisions = Table(
+    "decisions",
+    metadata,
+    Column("transaction_id", _ID, primary_key=True),
+    Column("decision", String(16), nullable=False),
+    Column("score", SmallInteger, nullable=False),
+    Column("probability", Float),
+    Column("is_alert", Boolean, nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("rules", Text, nullable=False),
+    Column("shadow_rules", Text, nullable=False),
+    Column("features", Text, nullable=False),
+    Column("model_version", String(64)),
+    Column("ruleset_version", Integer),
+    Column("latency_ms", Float, nullable=False),
+    Column("decided_at_ms", BigInteger, nullable=False),
+    Index("ix_decisions_decided", "decided_at_ms"),
+)
+
+alerts = Table(
+    "alerts",
+    metadata,
+    Column("transaction_id", _ID, primary_key=True),
+    Column("user_id", _ID, nullable=False),
+    Column("amount", Float, nullable=False),
+    Column("score", SmallInteger, nullable=False),
+    Column("decision", String(16), nullable=False),
+    Column("reasons", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("assignee", String(128)),
+    Column("verdict", String(16)),
+    Column("note", Text),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Index("ix_alerts_status_score", "status", "score"),
+)
+
+labels = Table(
+    "labels",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("transaction_id", _ID, nullable=False, index=True),
+    Column("is_fraud", Boolean, nullable=False),
+    Column("label_time_ms", BigInteger, nullable=False),
+    Column("source", String(16), nullable=False),
+    Column("note", Text),
+    Column("actor", String(128)),
+)
+
+rule_sets = Table(
+    "rule_sets",
+    metadata,
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("yaml", Text, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("actor", String(128)),
+    Column("active", Boolean, nullable=False),
+)
+
+lists = Table(
+    "lists",
+    metadata,
+    Column("name", String(64), primary_key=True),
+    Column("kind", String(64), nullable=False),
+    Column("items", Text, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+audit_log = Table(
+    "audit_log",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("actor", String(128), nullable=False),
+    Column("action", String(64), nullable=False),
+    Column("subject", String(256)),
+    Column("details", Text),
+)
+
+api_keys = Table(
+    "api_keys",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("name", String(128), nullable=False),
+    Column("role", String(16), nullable=False),
+    Column("key_hash", String(64), nullable=False, unique=True),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("revoked", Boolean, nullable=False),
+)
+
+snapshots = Table(
+    "snapshots",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("path", Text, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("last_label_id", BigInteger, nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+)
