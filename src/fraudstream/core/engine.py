@@ -166,7 +166,7 @@ class DecisionBatch:
     def key_features(self, row: int) -> dict[str, float | None]:
         """The feature values that mattered for this row: the model's top features and a few basics."""
         index = self.features.index
-        names = ["amount", "user.count_30s", "user.amount_ratio_30d", "geo.speed_kmh"]
+        names = ["amount", "user.count_30s", "user.count_24h", "user.amount_ratio_30d", "geo.speed_kmh"]
         where = np.flatnonzero(self.explained_rows == row)
         if len(where):
             top = np.argsort(-self.contributions[where[0]])[: self.max_reasons]
