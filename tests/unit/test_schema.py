@@ -1,18 +1,21 @@
-"""Validation at the edge: aliases, bounds, card handling, and errors that name the field."""
+"""Validation of JSON-like records: aliases, bounds, card handling, and errors that name the field."""
 
 from __future__ import annotations
 
 import math
 
 import numpy as np
+import orjson
 import pyarrow as pa
 import pytest
 
-from fraudstream.core.cards import card_fingerprint, luhn_valid
-from fraudstream.core.schema import ReferenceData, Validator
+from fraudstream.core.geo import DictPlaceLookup
+from fraudstream.core.schema import ALIASES, CHANNELS, FIELDS, ReferenceData, Validator
+from fraudstream.errors import FieldError
 from fraudstream.reference import load_reference
 
 PAN = "4242-4242-4242-4242"
+DIGITS = "4242424242424242"
 
 
 @pytest.fixture(scope="module")
@@ -26,43 +29,71 @@ def good(**overrides: object) -> dict[str, object]:
     return record
 
 
-def field_errors(validator: Validator, record: object) -> dict[str, str]:
+def only_errors(validator: Validator, record: object) -> dict[str, FieldError]:
     result = validator.records([record], received_at_ms=1_000)
-    assert len(result.batch) == 0
-    return {e.field: e.problem for e in result.errors[0].errors}
+    assert len(result.batch) == 0, "the row should have been refused"
+    return {e.field: e for e in result.errors[0].errors}
 
 
 @pytest.mark.parametrize(
     ("override", "field", "problem"),
     [
         ({"transaction_id": None}, "transaction_id", "is required"),
+        ({"user_id": None}, "user_id", "is required"),
+        ({"amount": None}, "amount", "is required"),
         ({"user_id": ""}, "user_id", "is empty"),
+        ({"transaction_id": "   "}, "transaction_id", "is empty"),
         ({"user_id": "x" * 129}, "user_id", "129 characters"),
         ({"user_id": ["u"]}, "user_id", "has type list"),
+        ({"user_id": 1.5}, "user_id", "has type float"),
+        ({"merchant_id": {"id": 1}}, "merchant_id", "has type dict"),
         ({"amount": -5}, "amount", "greater than 0"),
         ({"amount": 0}, "amount", "greater than 0"),
         ({"amount": "NaN"}, "amount", "not finite"),
+        ({"amount": float("nan")}, "amount", "not finite"),
         ({"amount": float("inf")}, "amount", "not finite"),
         ({"amount": 1e12}, "amount", "larger than allowed"),
         ({"amount": "fifty"}, "amount", "not a number"),
         ({"amount": True}, "amount", "has type bool"),
         ({"currency": "XXY"}, "currency", "not a known code"),
+        ({"currency": 840}, "currency", "has type int"),
         ({"timestamp": "2025-07-15T10:00:00"}, "timestamp", "no time zone"),
+        ({"timestamp": "2025-07-15"}, "timestamp", "no time zone"),
         ({"timestamp": "yesterday"}, "timestamp", "not an RFC 3339"),
+        ({"timestamp": "2025-02-30T10:00:00Z"}, "timestamp", "not an RFC 3339"),
+        ({"timestamp": -1}, "timestamp", "not a valid Unix time"),
+        ({"timestamp": [2025]}, "timestamp", "has type list"),
         ({"lat": 95.0, "lon": 10.0}, "lat", "out of range"),
-        ({"lat": 45.0}, "lat/lon", "only one"),
+        ({"lat": 10.0, "lon": -180.5}, "lon", "out of range"),
+        ({"lat": 45.0}, "lon", "missing while lat is given"),
+        ({"lon": 45.0}, "lat", "missing while lon is given"),
         ({"country": "USA"}, "country", "not a known code"),
         ({"channel": "carrier-pigeon"}, "channel", "not a known channel"),
         ({"ip": "999.1.1.1"}, "ip", "not an IP address"),
+        ({"ip": "::g"}, "ip", "not an IP address"),
         ({"card_number": "4242424242424241"}, "card_number", "Luhn"),
+        ({"card_number": "4242"}, "card_number", "not a card number"),
+        ({"card_number": 4.2}, "card_number", "has type float"),
     ],
 )
-def test_each_bad_value_is_reported_with_its_field_and_problem(
+def test_each_bad_value_is_reported_with_its_field_problem_and_what_is_allowed(
     validator: Validator, override: dict[str, object], field: str, problem: str
 ) -> None:
-    errors = field_errors(validator, good(**override))
+    errors = only_errors(validator, good(**override))
     assert field in errors, errors
-    assert problem in errors[field]
+    assert problem in errors[field].problem
+    assert errors[field].allowed, "every error says what is allowed"
+    assert errors[field].message.startswith(f"{field}: ")
+
+
+def test_a_naive_timestamp_error_tells_how_to_fix_it(validator: Validator) -> None:
+    error = only_errors(validator, good(timestamp="2025-07-15T10:00:00"))["timestamp"]
+    assert "add Z" in error.problem
+
+
+def test_a_row_reports_all_its_problems_not_only_the_first(validator: Validator) -> None:
+    errors = only_errors(validator, good(user_id="", amount=-1, currency="EURO", ip="x"))
+    assert set(errors) == {"user_id", "amount", "currency", "ip"}
 
 
 def test_a_mixed_batch_keeps_the_good_rows_in_order_and_maps_them_back(validator: Validator) -> None:
@@ -71,94 +102,245 @@ def test_a_mixed_batch_keeps_the_good_rows_in_order_and_maps_them_back(validator
         good(transaction_id="b", amount=-1),
         "not an object",
         good(transaction_id="d"),
+        good(transaction_id="e", currency="nope"),
+        good(transaction_id="f"),
     ]
     result = validator.records(records, received_at_ms=0)
-    assert result.batch.transaction_id.to_pylist() == ["a", "d"]
-    assert result.rows.tolist() == [0, 3]
-    assert [e.index for e in result.errors] == [1, 2]
+    assert result.batch.transaction_id.to_pylist() == ["a", "d", "f"]
+    assert result.rows.tolist() == [0, 3, 5]
+    assert [e.index for e in result.errors] == [1, 2, 4]
+    assert [e.transaction_id for e in result.errors] == ["b", None, "e"]
     assert result.errors[1].errors[0].field == "body"
+    assert result.errors[0].as_dict()["errors"] == [
+        {
+            "field": "amount",
+            "problem": "must be greater than 0",
+            "allowed": result.errors[0].errors[0].allowed,
+            "value": -1,
+        }
+    ]
 
 
 def test_aliases_of_the_seed_systems_map_to_canonical_fields(validator: Validator) -> None:
+    record = {
+        "transactionId": "t9",
+        "customerId": 1087,
+        "amount": "1500",
+        "currency": "usd",
+        "created_at": "2025-07-15T10:00:00Z",
+        "merchantId": "m1",
+        "mcc": 5411,
+        "terminalId": "T7",
+        "deviceId": "d1",
+        "ip_address": "203.0.113.7",
+        "latitude": 40.7,
+        "longitude": -74.0,
+        "cardNumber": PAN,
+        "channel": "ONLINE",
+        "country": "us",
+    }
+    result = validator.records([record], received_at_ms=42_000)
+    assert not result.errors
+    row = result.batch.data.to_pylist()[0]
+    assert row["transaction_id"] == "t9"
+    assert row["user_id"] == "1087"
+    assert row["amount"] == 1500.0
+    assert row["currency"] == "USD"
+    assert row["merchant_id"] == "m1"
+    assert row["merchant_category"] == "5411"
+    assert row["terminal_id"] == "T7"
+    assert row["device_id"] == "d1"
+    assert row["ip"] == "203.0.113.7"
+    assert (row["lat"], row["lon"]) == (40.7, -74.0)
+    assert row["channel"] == "online"
+    assert row["country"] == "US"
+    assert row["card_last4"] == "4242"
+    assert row["attributes"] is None
+    assert result.batch.timestamp_ms.tolist() == [1752573600000]
+
+
+@pytest.mark.parametrize("alias", sorted(ALIASES))
+def test_every_alias_lands_in_its_field(validator: Validator, alias: str) -> None:
+    field = ALIASES[alias]
+    values = {
+        "timestamp": "2025-07-15T10:00:00Z",
+        "amount": 12.0,
+        "currency": "EUR",
+        "channel": "pos",
+        "lat": 1.0,
+        "lon": 1.0,
+        "country": "FR",
+        "ip": "10.0.0.1",
+        "card_number": DIGITS,
+    }
+    record = {k: v for k, v in good().items() if k != field}
+    record[alias] = values.get(field, "x1")
+    if field in ("lat", "lon"):
+        record["lon" if field == "lat" else "lat"] = 1.0
+    result = validator.records([record], received_at_ms=0)
+    assert not result.errors, result.errors
+    assert result.batch.data.column("attributes").to_pylist() == [None]
+
+
+def test_ids_and_codes_are_trimmed_and_normalised(validator: Validator) -> None:
     result = validator.records(
-        [
-            {
-                "transactionId": "t9",
-                "userId": 1087,
-                "amount": "1500",
-                "currency": "usd",
-                "location": "Hyderabad",
-            }
-        ],
-        received_at_ms=42_000,
+        [good(user_id="  u1 ", currency=" eur ", channel=" Mobile", country="fr", ip="2001:DB8:0:0::1")],
+        received_at_ms=0,
     )
-    batch = result.batch
-    assert batch.user_id.to_pylist() == ["1087"]
-    assert batch.amount.tolist() == [1500.0]
-    assert batch.strings("currency").to_pylist() == ["USD"]
-    assert batch.timestamp_ms.tolist() == [42_000]
-    assert batch.lat[0] == pytest.approx(17.38, abs=0.01)
-    assert batch.strings("country").to_pylist() == ["IN"]
+    row = result.batch.data.to_pylist()[0]
+    assert (row["user_id"], row["currency"], row["channel"], row["country"]) == ("u1", "EUR", "mobile", "FR")
+    assert row["ip"] == "2001:db8::1"
+    assert {"pos", "online", "atm", "mobile", "moto", "other"} == CHANNELS
 
 
-def test_timestamps_accept_zones_and_unix_times(validator: Validator) -> None:
+def test_currency_defaults_to_usd_and_a_missing_timestamp_is_the_receive_time(validator: Validator) -> None:
+    result = validator.records([good()], received_at_ms=1_752_573_600_123)
+    assert result.batch.data.column("currency").to_pylist() == ["USD"]
+    assert result.batch.timestamp_ms.tolist() == [1_752_573_600_123]
+
+
+def test_timestamps_accept_zones_and_unix_seconds_or_milliseconds(validator: Validator) -> None:
     result = validator.records(
         [
             good(transaction_id="z", timestamp="2025-07-15T10:00:00Z"),
             good(transaction_id="o", timestamp="2025-07-15T15:30:00+05:30"),
+            good(transaction_id="lower", timestamp="2025-07-15t10:00:00z"),
+            good(transaction_id="space", timestamp="2025-07-15 06:00:00-04:00"),
             good(transaction_id="s", timestamp=1752573600),
             good(transaction_id="m", timestamp=1752573600000),
+            good(transaction_id="fs", timestamp=1752573600.0),
         ],
         received_at_ms=0,
     )
+    assert not result.errors
     assert set(result.batch.timestamp_ms.tolist()) == {1752573600000}
+    fraction = validator.records([good(timestamp="2025-07-15T10:00:00.123456789Z")], received_at_ms=0)
+    assert fraction.batch.timestamp_ms.tolist() == [1752573600123]
 
 
-def test_an_unknown_place_has_no_location_and_is_not_an_error(validator: Validator) -> None:
-    result = validator.records([good(location="Online")], received_at_ms=0)
+def test_unix_time_below_ten_to_the_eleven_is_seconds(validator: Validator) -> None:
+    result = validator.records(
+        [
+            good(transaction_id="s", timestamp=99_999_999_999),
+            good(transaction_id="m", timestamp=100_000_000_000),
+        ],
+        received_at_ms=0,
+    )
+    assert result.batch.timestamp_ms.tolist() == [99_999_999_999_000, 100_000_000_000]
+
+
+def test_numeric_text_amounts_are_accepted_and_the_maximum_is_configurable() -> None:
+    small = Validator(
+        ReferenceData(frozenset({"USD"}), frozenset(), DictPlaceLookup({})), b"k", max_amount=100
+    )
+    result = small.records([good(amount=" 50.00 "), good(amount="1e2"), good(amount=100.5)], received_at_ms=0)
+    assert result.batch.amount.tolist() == [50.0, 100.0]
+    assert result.errors[0].errors[0].problem == "is larger than allowed"
+
+
+def test_places_resolve_to_coordinates_and_fill_a_missing_country(validator: Validator) -> None:
+    result = validator.records(
+        [
+            good(transaction_id="a", location="Hyderabad"),
+            good(transaction_id="b", location="New York", country="CA"),
+            good(transaction_id="c", location="London", lat=1.0, lon=2.0),
+        ],
+        received_at_ms=0,
+    )
+    batch = result.batch
+    assert batch.lat[0] == pytest.approx(17.38, abs=0.01)
+    assert batch.lat[1] == pytest.approx(40.71, abs=0.01)
+    assert batch.data.column("country").to_pylist() == ["IN", "CA", None]
+    assert (batch.lat[2], batch.lon[2]) == (1.0, 2.0), "given coordinates win over the place name"
+
+
+@pytest.mark.parametrize("place", ["Online", "web", "Nowhereville-on-Sea"])
+def test_an_unknown_place_has_no_location_and_is_not_an_error(validator: Validator, place: str) -> None:
+    result = validator.records([good(location=place)], received_at_ms=0)
     assert not result.errors
     assert math.isnan(result.batch.lat[0])
+    assert result.batch.data.column("lat").null_count == 1
+    assert result.batch.data.column("location").to_pylist() == [place]
 
 
-def test_the_card_number_is_never_kept_and_errors_show_it_masked(validator: Validator) -> None:
-    result = validator.records([good(card_number=PAN, note=PAN)], received_at_ms=0)
-    digits = PAN.replace("-", "")
+def test_extra_fields_are_kept_as_compact_json_attributes(validator: Validator) -> None:
+    result = validator.records(
+        [good(risk_segment="gold", tags=["a", 1], nested={"k": 2}), good(transaction_id="t2")],
+        received_at_ms=0,
+    )
+    attributes = result.batch.data.column("attributes").to_pylist()
+    assert attributes[1] is None
+    assert orjson.loads(attributes[0]) == {"risk_segment": "gold", "tags": ["a", 1], "nested": {"k": 2}}
+    assert " " not in attributes[0]
+
+
+def _arrow_bytes(result_batch: pa.RecordBatch) -> bytes:
     sink = pa.BufferOutputStream()
-    with pa.ipc.new_stream(sink, result.batch.data.schema) as writer:
-        writer.write_batch(result.batch.data)
-    raw = sink.getvalue().to_pybytes()
-    assert digits.encode() not in raw
-    assert PAN.encode() not in raw
-    assert result.batch.strings("card_last4").to_pylist() == ["4242"]
-    assert result.batch.strings("card_bin").to_pylist() == ["424242"]
-    bad = validator.records([good(card_number="4242424242424241")], received_at_ms=0)
-    assert "4242424242424241" not in str(bad.errors[0].as_dict())
+    with pa.ipc.new_stream(sink, result_batch.schema) as writer:
+        writer.write_batch(result_batch)
+    return bytes(sink.getvalue().to_pybytes())
 
 
-def test_fingerprints_are_keyed() -> None:
-    assert card_fingerprint("4242424242424242", b"a") != card_fingerprint("4242424242424242", b"b")
-    assert luhn_valid("79927398713")
+def test_the_card_number_appears_nowhere_in_the_batch_attributes_or_errors(validator: Validator) -> None:
+    result = validator.records(
+        [
+            good(transaction_id="a", card_number=PAN, note=PAN, nested={"pan": int(DIGITS)}),
+            good(transaction_id="b", card_number="4242 4242 4242 4241"),
+            good(transaction_id="c", card_number=PAN, amount=-1),
+        ],
+        received_at_ms=0,
+    )
+    raw = _arrow_bytes(result.batch.data)
+    for form in (DIGITS, PAN, "4242 4242 4242 4241", "4242424242424241"):
+        assert form.encode() not in raw
+        assert form not in repr(result.errors)
+        assert form not in str([e.as_dict() for e in result.errors])
+        assert form not in " ".join(f.message for e in result.errors for f in e.errors)
+    assert result.batch.data.column("card_last4").to_pylist() == ["4242"]
+    assert result.batch.data.column("card_bin").to_pylist() == ["424242"]
+    assert "424242******4242" in result.batch.data.column("attributes")[0].as_py()
+    luhn = result.errors[0].errors[0]
+    assert (luhn.field, luhn.value) == ("card_number", "424242******4241")
 
 
-def test_extra_fields_are_kept_as_attributes(validator: Validator) -> None:
-    result = validator.records([good(risk_segment="gold")], received_at_ms=0)
-    assert result.batch.strings("attributes").to_pylist() == ['{"risk_segment":"gold"}']
+def test_a_card_number_becomes_a_keyed_fingerprint(validator: Validator) -> None:
+    other_key = Validator(validator.reference, card_key=b"another-key")
+    rows = [good(card_number=PAN), good(transaction_id="t2", card_number=DIGITS)]
+    mine = validator.records(rows, received_at_ms=0).batch.data.column("card_fingerprint").to_pylist()
+    theirs = other_key.records(rows, received_at_ms=0).batch.data.column("card_fingerprint").to_pylist()
+    assert mine[0] == mine[1], "the same card written two ways is one card"
+    assert mine[0] != theirs[0]
+    assert len(mine[0]) == 32
 
 
-def test_table_and_records_agree_on_the_same_data(validator: Validator) -> None:
-    rows = [
-        good(transaction_id=f"t{i}", amount=10.0 + i, merchant_id=f"m{i % 3}", timestamp=1_700_000_000 + i)
-        for i in range(20)
+def test_already_tokenised_cards_pass_through(validator: Validator) -> None:
+    row = good(card_fingerprint="f" * 32, card_bin="424242", card_last4="4242")
+    batch = validator.records([row], received_at_ms=0).batch
+    assert batch.data.column("card_fingerprint").to_pylist() == ["f" * 32]
+
+
+def test_the_batch_has_the_canonical_schema_even_when_empty(validator: Validator) -> None:
+    from fraudstream.core.batch import TRANSACTION_SCHEMA
+
+    for records in ([], [good(amount=-1)], [good()]):
+        result = validator.records(records, received_at_ms=0)
+        assert result.batch.data.schema.equals(TRANSACTION_SCHEMA)
+        assert result.rows.dtype == np.int64
+    assert FIELDS[0] == "transaction_id"
+
+
+def test_labels_are_checked_and_returned_as_rows_for_the_runtime_to_enrich(validator: Validator) -> None:
+    rows, bad = validator.labels(
+        [
+            {"transaction_id": "t1", "is_fraud": True, "label_time": "2025-07-15T10:00:00Z"},
+            {"transactionId": 12, "isFraud": False},
+            {"transaction_id": "t3", "is_fraud": "yes"},
+            {"transaction_id": "t4", "is_fraud": True, "label_time": "tomorrow"},
+        ],
+        received_at_ms=7,
+    )
+    assert rows == [
+        {"transaction_id": "t1", "is_fraud": True, "label_time": 1752573600000, "index": 0},
+        {"transaction_id": "12", "is_fraud": False, "label_time": 7, "index": 1},
     ]
-    from_records = validator.records(rows, received_at_ms=0).batch
-    table = pa.Table.from_pylist([{**r, "TX_AMOUNT": r["amount"]} for r in rows]).drop_columns(["amount"])
-    from_table = validator.table(table, received_at_ms=0, mapping={"amount": "TX_AMOUNT"}).batch
-    assert from_table.data.equals(from_records.data)
-
-
-def test_reference_data_covers_the_cities_users_send() -> None:
-    reference: ReferenceData = load_reference()
-    lat, lon, countries = reference.places.resolve(["New York", "Tokyo", "London", "Bombay", "Paris, FR"])
-    assert countries == ["US", "JP", "GB", "IN", "FR"]
-    assert np.all(np.isfinite(lat))
-    assert np.all(np.isfinite(lon))
+    assert [(e.index, e.errors[0].field) for e in bad] == [(2, "is_fraud"), (3, "label_time")]

@@ -1,54 +1,72 @@
-"""The transaction schema: aliases, types and bounds; JSON-like records in, a clean batch and errors out.
+"""The transaction schema: aliases, types and bounds; records or tables in, a clean batch and errors out.
 
-Validation works a column at a time: each field is pulled out of every record once, checked, and
-converted; rows with a problem are reported with every field error they have, and the good rows go on
-to be scored. Rules worth knowing:
+Validation works a column at a time: each field is pulled out of the input once, split by the kind
+of value it holds, checked with vectorized Arrow / NumPy operations, and converted. Only the rows
+that fail get a detailed `FieldError` (every problem of the row, not only the first); the good rows
+become one `TransactionBatch` in input order. Rules worth knowing:
 
-- ``transaction_id`` and ``user_id`` are required, 1–128 characters; numbers are accepted as ids.
-- ``amount`` is a finite number > 0 and at most ``max_amount``; numeric strings such as ``"50.00"``
-  are accepted (some clients send money as text).
-- ``timestamp`` is RFC 3339 **with a zone** (``2025-07-15T10:00:00Z``, ``...+05:30``), or a Unix
-  time as a number: below 10^11 it is seconds, otherwise milliseconds. Missing: the receive time.
-- ``currency`` is an ISO 4217 code (default USD), ``country`` ISO 3166-1 alpha-2, both upper-cased.
+- ``transaction_id`` and ``user_id`` are required, 1–128 characters after trimming spaces; integers
+  are accepted as ids and become their decimal text (``1087`` → ``"1087"``). Other optional ids
+  (merchant, terminal, device, category, location) follow the same rule.
+- ``amount`` is a finite number > 0 and at most ``max_amount`` (default 1e9). Numeric strings such
+  as ``"50.00"`` are accepted, because many payment APIs send money as text to avoid binary floats;
+  ``"NaN"`` / ``"inf"`` are refused as not finite, anything else as not a number.
+- ``timestamp`` is RFC 3339 **with a zone** (``2025-07-15T10:00:00Z``, ``...+05:30``); a date-time
+  without one is refused (add ``Z`` or an offset). A number is a Unix time: below 10^11 it is
+  seconds, otherwise milliseconds (10^11 s is the year 5138 and 10^11 ms is March 1973, so the two
+  ranges users send never overlap); digits-only text counts as a number. Missing: the
+  ``received_at_ms`` the runtime passes.
+- ``currency`` is an ISO 4217 code (default USD), ``country`` ISO 3166-1 alpha-2, both trimmed and
+  upper-cased; ``channel`` is one of `CHANNELS`, lower-cased.
+- ``lat`` / ``lon`` are numbers in range, both or neither. ``ip`` is IPv4 or IPv6 text, stored in
+  its canonical form.
 - ``card_number`` (12–19 digits, spaces or dashes allowed, Luhn-valid) becomes ``card_fingerprint``
-  (keyed HMAC), ``card_bin`` and ``card_last4``; the number itself is never kept, logged, or echoed in
-  an error (errors show it masked).
-- A ``location`` name without ``lat``/``lon`` is looked up in a gazetteer; unknown places ("Online")
-  simply have no coordinates. Unknown extra fields are kept, as JSON, in ``attributes``.
+  (keyed HMAC, see `fraudstream.core.cards`), ``card_bin`` and ``card_last4``. The number itself is
+  never kept, nor echoed in an error (errors show it masked, BIN and last four), and extra fields
+  that hold a valid card number are masked before they are kept.
+- A ``location`` name without ``lat``/``lon`` is resolved through `ReferenceData.places`; unknown
+  places ("Online") have no coordinates and are not an error. A resolved place fills a missing
+  ``country``.
+- Unknown extra fields are kept, as compact JSON, in ``attributes``.
 """
 
 from __future__ import annotations
 
 import ipaddress
-import math
 import re
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import datetime
-from typing import Any, Final, Protocol
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from fraudstream.core.batch import LABEL_SCHEMA, TRANSACTION_SCHEMA, LabelBatch, TransactionBatch
-from fraudstream.core.cards import card_fingerprint, luhn_valid, mask_card, normalise_card_number
-from fraudstream.errors import FieldError
+from fraudstream.core.cards import CARD_ALLOWED, card_tokens, luhn_valid_many, mask_card
+from fraudstream.core.geo import DictPlaceLookup, PlaceLookup
+from fraudstream.errors import ConfigError, FieldError
 
 __all__ = [
     "ALIASES",
     "CHANNELS",
+    "FIELDS",
+    "DictPlaceLookup",
     "PlaceLookup",
     "ReferenceData",
     "RowError",
     "ValidationResult",
     "Validator",
+    "label_batch",
 ]
 
 CHANNELS: Final = frozenset({"pos", "online", "atm", "mobile", "moto", "other"})
 
-_CANONICAL: Final = (
+#: The input fields, in schema order; ``card_number`` never leaves validation.
+FIELDS: Final = (
     "transaction_id",
     "timestamp",
     "user_id",
@@ -78,51 +96,47 @@ def _camel(name: str) -> str:
 
 #: Names of the systems users come from → canonical field names (camelCase of each field too).
 ALIASES: Final[dict[str, str]] = {
-    **{_camel(name): name for name in _CANONICAL},
+    **{_camel(name): name for name in FIELDS if _camel(name) != name},
     "txn_id": "transaction_id",
+    "txnId": "transaction_id",
     "tx_id": "transaction_id",
     "id": "transaction_id",
     "customer_id": "user_id",
     "customerId": "user_id",
     "account_id": "user_id",
     "accountId": "user_id",
-    "user": "user_id",
     "time": "timestamp",
     "event_time": "timestamp",
+    "eventTime": "timestamp",
     "created_at": "timestamp",
-    "datetime": "timestamp",
-    "amt": "amount",
-    "merchant": "merchant_id",
+    "createdAt": "timestamp",
     "mcc": "merchant_category",
     "merchant_category_code": "merchant_category",
-    "category": "merchant_category",
-    "terminal": "terminal_id",
-    "device": "device_id",
+    "merchantCategoryCode": "merchant_category",
     "ip_address": "ip",
     "ipAddress": "ip",
     "latitude": "lat",
     "longitude": "lon",
-    "lng": "lon",
     "card": "card_number",
-    "pan": "card_number",
-    "city": "location",
 }
 
-_MAX_ID = 128
-_CARD_LIKE = re.compile(r"^[\d\s-]{12,23}$")
+_MAX_ID: Final = 128
+_ID_ALLOWED: Final = f"a string (or integer) of 1-{_MAX_ID} characters"
+_TS_ALLOWED: Final = "RFC 3339 with a zone, e.g. 2025-07-15T10:00:00Z, or Unix seconds/milliseconds"
+_UNIX_MS_FROM: Final = 1e11
+_NUMBER_RE: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$"
+_ZONED_RE: Final = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
+_NAIVE_RE: Final = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
+_IPV4_OCTET: Final = r"(25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)"
+_IPV4_RE: Final = rf"^({_IPV4_OCTET}\.){{3}}{_IPV4_OCTET}$"
+_CARD_LIKE: Final = re.compile(r"^[\d\s-]{12,40}$")
 
-
-class PlaceLookup(Protocol):
-    """Place names → coordinates and country (NaN / None where the place is unknown)."""
-
-    def resolve(
-        self, names: Sequence[str]
-    ) -> tuple[npt.NDArray[np.float64], npt.NDArray[np.float64], list[str | None]]: ...
+Bool = npt.NDArray[np.bool_]
 
 
 @dataclass(frozen=True)
 class ReferenceData:
-    """Code lists and the gazetteer; built at the edge (see ``fraudstream.reference``)."""
+    """Code lists and the gazetteer; built at the edge (see `fraudstream.reference.load_reference`)."""
 
     currencies: frozenset[str]
     countries: frozenset[str]
@@ -154,218 +168,377 @@ class ValidationResult:
     errors: list[RowError]
 
 
+# --- input columns, split by the kind of value they hold -------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Raw:
+    """One input column: its strings, integers and numbers apart, and where other kinds of value are."""
+
+    text: pa.Array  # string values, null elsewhere
+    integer: pa.Array  # integer values (int64), null elsewhere
+    number: pa.Array  # integer and floating values as float64, null elsewhere
+    other: Bool  # a value of another kind (bool, list, object, ...)
+    present: Bool  # any value at all
+    value: Callable[[int], object]  # the original value, for error messages
+    ts_ms: pa.Array | None = None  # an Arrow timestamp column with a zone, as int64 ms
+    naive_ts: bool = False  # an Arrow timestamp column without a zone
+
+
+def _nulls(n: int, kind: pa.DataType) -> pa.Array:
+    return pa.nulls(n, kind)
+
+
+def _absent(n: int) -> _Raw:
+    """A field no row has."""
+    nothing = np.zeros(n, dtype=bool)
+    return _Raw(
+        _nulls(n, pa.string()),
+        _nulls(n, pa.int64()),
+        _nulls(n, pa.float64()),
+        nothing,
+        nothing,
+        lambda i: None,
+    )
+
+
+def _raw_values(values: list[Any]) -> _Raw:
+    """Split JSON-like values (str, int, float, bool, None, list, dict) of one field."""
+    n = len(values)
+    kinds = [type(v) for v in values]
+    seen = set(kinds)
+    present = np.fromiter((k is not type(None) for k in kinds), dtype=bool, count=n)
+    text = (
+        pa.array([v if k is str else None for v, k in zip(values, kinds)], pa.string())
+        if str in seen
+        else None
+    )
+    integer = number = None
+    other = present.copy()
+    if str in seen:
+        other &= np.fromiter((k is not str for k in kinds), dtype=bool, count=n)
+    if int in seen or float in seen:
+        ints = [v if k is int and -(2**63) <= v < 2**63 else None for v, k in zip(values, kinds)]
+        integer = pa.array(ints, pa.int64())
+        number = pa.array(
+            [v if k is float else i for v, k, i in zip(values, kinds, ints)], pa.float64(), from_pandas=False
+        )
+        other &= ~(number.is_valid().to_numpy(zero_copy_only=False))
+    return _Raw(
+        text=text if text is not None else _nulls(n, pa.string()),
+        integer=integer if integer is not None else _nulls(n, pa.int64()),
+        number=number if number is not None else _nulls(n, pa.float64()),
+        other=other,
+        present=present,
+        value=values.__getitem__,
+    )
+
+
+def _raw_column(column: pa.ChunkedArray | pa.Array) -> _Raw:
+    """Split an Arrow column (CSV / Parquet input) by its type."""
+    if isinstance(column, pa.ChunkedArray):
+        column = column.combine_chunks()
+    if pa.types.is_dictionary(column.type):
+        column = column.dictionary_decode()
+    n = len(column)
+    kind = column.type
+    present = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    text, integer, number = _nulls(n, pa.string()), _nulls(n, pa.int64()), _nulls(n, pa.float64())
+    other = np.zeros(n, dtype=bool)
+    ts_ms, naive = None, False
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
+        text = column.cast(pa.string())
+    elif pa.types.is_integer(kind):
+        integer = column.cast(pa.int64())
+        number = column.cast(pa.float64())
+    elif pa.types.is_floating(kind) or pa.types.is_decimal(kind):
+        number = column.cast(pa.float64())
+    elif pa.types.is_timestamp(kind):
+        naive = kind.tz is None
+        ts_ms = None if naive else column.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
+    elif not pa.types.is_null(kind):
+        other = present.copy()
+
+    def value(i: int) -> object:
+        return column[i].as_py()
+
+    return _Raw(text, integer, number, other, present, value, ts_ms, naive)
+
+
+# --- checks ---------------------------------------------------------------------------------------
+
+
+def _mask(array: pa.Array) -> Bool:
+    """An Arrow boolean array as NumPy, null counted as false."""
+    return np.asarray(array.fill_null(False).to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _valid(array: pa.Array) -> Bool:
+    return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def _type_name(value: object) -> str:
+    return f"has type {type(value).__name__}"
+
+
 class _Errors:
+    """Field errors by input row; built only for the rows a vectorized check flagged."""
+
     def __init__(self) -> None:
         self.by_row: dict[int, list[FieldError]] = {}
 
     def add(self, row: int, error: FieldError) -> None:
         self.by_row.setdefault(row, []).append(error)
 
-
-def _text(value: object) -> str | None:
-    if isinstance(value, str):
-        return value.strip()
-    if isinstance(value, int) and not isinstance(value, bool):
-        return str(value)
-    return None
-
-
-def _identifier(name: str, values: list[Any], errors: _Errors, required: bool) -> list[str | None]:
-    out: list[str | None] = []
-    for row, value in enumerate(values):
-        if value is None:
-            if required:
-                errors.add(row, FieldError(name, "is required", f"a string of 1-{_MAX_ID} characters"))
-            out.append(None)
-            continue
-        text = _text(value)
-        if text is None:
-            errors.add(
-                row, FieldError(name, f"has type {type(value).__name__}", "a string or integer", value)
-            )
-        elif not text:
-            errors.add(row, FieldError(name, "is empty", f"a string of 1-{_MAX_ID} characters", value))
-        elif len(text) > _MAX_ID:
-            errors.add(row, FieldError(name, f"is {len(text)} characters long", f"at most {_MAX_ID}", text))
-        else:
-            out.append(text)
-            continue
-        out.append(None)
-    return out
+    def flag(
+        self,
+        rows: Bool,
+        field: str,
+        problem: str | Callable[[object], str],
+        allowed: str,
+        raw: _Raw | None,
+        show: Callable[[object], object] | None = None,
+    ) -> None:
+        if not rows.any():
+            return
+        for row in np.flatnonzero(rows).tolist():
+            value = raw.value(row) if raw is not None else None
+            text = problem(value) if callable(problem) else problem
+            self.add(row, FieldError(field, text, allowed, show(value) if show else value))
 
 
-def _amounts(values: list[Any], errors: _Errors, maximum: float) -> list[float]:
-    allowed = f"a finite number > 0 and <= {maximum:,.0f}"
-    out: list[float] = []
-    for row, value in enumerate(values):
-        number = math.nan
-        if value is None:
-            errors.add(row, FieldError("amount", "is required", allowed))
-        elif isinstance(value, bool) or not isinstance(value, int | float | str):
-            errors.add(row, FieldError("amount", f"has type {type(value).__name__}", allowed, value))
-        else:
-            try:
-                number = float(value)
-            except ValueError:
-                errors.add(row, FieldError("amount", "is not a number", allowed, value))
-            else:
-                if not math.isfinite(number):
-                    errors.add(row, FieldError("amount", "is not finite", allowed, str(value)))
-                elif number <= 0:
-                    errors.add(row, FieldError("amount", "must be greater than 0", allowed, value))
-                elif number > maximum:
-                    errors.add(row, FieldError("amount", "is larger than allowed", allowed, value))
-        out.append(number)
-    return out
+def _trimmed(raw: _Raw) -> pa.Array:
+    return pc.utf8_trim_whitespace(raw.text)
 
 
-def _timestamps(values: list[Any], errors: _Errors, received_at_ms: int) -> list[int]:
-    allowed = "RFC 3339 with a zone, e.g. 2025-07-15T10:00:00Z, or Unix seconds/milliseconds"
-    out: list[int] = []
-    for row, value in enumerate(values):
-        if value is None:
-            out.append(received_at_ms)
-            continue
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            if not math.isfinite(value) or value < 0:
-                errors.add(row, FieldError("timestamp", "is not a valid Unix time", allowed, value))
-                out.append(0)
-            else:
-                out.append(int(value * 1000) if value < 1e11 else int(value))
-            continue
-        if not isinstance(value, str):
-            errors.add(row, FieldError("timestamp", f"has type {type(value).__name__}", allowed, value))
-            out.append(0)
-            continue
+def _parse_numbers(text: pa.Array) -> pa.Array:
+    """Numeric strings → float64; anything else → null."""
+    trimmed = pc.utf8_trim_whitespace(text)
+    numeric = pc.match_substring_regex(trimmed, _NUMBER_RE, ignore_case=True)
+    return pc.if_else(numeric, trimmed, pa.scalar(None, pa.string())).cast(pa.float64())
+
+
+def _identifier(name: str, raw: _Raw, errors: _Errors, required: bool) -> pa.Array:
+    if not raw.present.any():  # an absent optional field costs nothing (single events have many)
+        if required:
+            errors.flag(~raw.present, name, "is required", _ID_ALLOWED, None)
+        return _nulls(len(raw.present), pa.string())
+    ids = pc.coalesce(_trimmed(raw), raw.integer.cast(pa.string()))
+    length = pc.utf8_length(ids).to_numpy(zero_copy_only=False)
+    length = np.where(_valid(ids), length, -1)
+    wrong = raw.other | (_valid(raw.number) & ~_valid(raw.integer))
+    if required:
+        errors.flag(~raw.present, name, "is required", _ID_ALLOWED, None)
+    errors.flag(wrong, name, _type_name, _ID_ALLOWED, raw)
+    errors.flag(length == 0, name, "is empty", _ID_ALLOWED, raw)
+    errors.flag(
+        length > _MAX_ID, name, lambda v: f"is {len(str(v).strip())} characters long", _ID_ALLOWED, raw
+    )
+    return ids
+
+
+def _amounts(raw: _Raw, errors: _Errors, maximum: float) -> pa.Array:
+    allowed = f"a finite number > 0 and <= {maximum:,.0f} (a number or numeric text such as '50.00')"
+    parsed = _parse_numbers(raw.text)
+    amount = pc.coalesce(raw.number, parsed)
+    values = amount.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    given = _valid(amount)
+    with np.errstate(invalid="ignore"):
+        finite = np.isfinite(values)
+        errors.flag(~raw.present, "amount", "is required", allowed, None)
+        errors.flag(raw.other, "amount", _type_name, allowed, raw)
+        errors.flag(_valid(raw.text) & ~given, "amount", "is not a number", allowed, raw)
+        errors.flag(given & ~finite, "amount", "is not finite", allowed, raw, str)
+        errors.flag(finite & (values <= 0), "amount", "must be greater than 0", allowed, raw)
+        errors.flag(finite & (values > maximum), "amount", "is larger than allowed", allowed, raw)
+    return amount
+
+
+def _cast_times(text: pa.Array) -> tuple[pa.Array, Bool]:
+    """Zoned date-times → int64 ms; finds the unparseable ones (e.g. 2025-02-30) by halving."""
+    target = pa.timestamp("ns", tz="UTC")
+
+    def cast(part: pa.Array) -> pa.Array:
+        # Through nanoseconds, so up to 9 fraction digits parse; the cut to ms is intended.
+        return part.cast(target).cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
+
+    try:
+        return cast(text), np.zeros(len(text), dtype=bool)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        pass
+    bad = np.zeros(len(text), dtype=bool)
+    pending = [(0, len(text))]
+    while pending:
+        start, stop = pending.pop()
         try:
-            parsed = datetime.fromisoformat(value.strip())
-        except ValueError:
-            errors.add(row, FieldError("timestamp", "is not an RFC 3339 date-time", allowed, value))
-            out.append(0)
-            continue
-        if parsed.tzinfo is None:
-            errors.add(
-                row,
-                FieldError("timestamp", "has no time zone; add Z or an offset like +02:00", allowed, value),
-            )
-            out.append(0)
-            continue
-        out.append(int(parsed.timestamp() * 1000))
-    return out
+            cast(text.slice(start, stop - start))
+        except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+            if stop - start == 1:
+                bad[start] = True
+            else:
+                middle = (start + stop) // 2
+                pending += [(start, middle), (middle, stop)]
+    kept = pc.if_else(pa.array(bad), pa.scalar(None, pa.string()), text)
+    return cast(kept), bad
+
+
+def _timestamps(raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "timestamp") -> pa.Array:
+    n = len(raw.present)
+    if not raw.present.any():
+        return pa.array(np.full(n, received_at_ms, dtype=np.int64))
+    text = pc.utf8_upper(_trimmed(raw))
+    zoned = _mask(pc.match_substring_regex(text, _ZONED_RE))
+    naive = _mask(pc.match_substring_regex(text, _NAIVE_RE)) & ~zoned
+    parsed, unparseable = _cast_times(pc.if_else(pa.array(zoned), text, pa.scalar(None, pa.string())))
+    # Unix time written as text (a CSV column that also holds dates) counts like a number.
+    numeric_text = pc.if_else(
+        pc.match_substring_regex(text, r"^\d+(\.\d+)?$"), text, pa.scalar(None, pa.string())
+    )
+    numeric = pc.coalesce(raw.number, numeric_text.cast(pa.float64()))
+    garbage = (_valid(raw.text) & ~zoned & ~naive & ~_valid(numeric_text)) | unparseable
+
+    seconds = numeric.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        unix_ok = np.isfinite(seconds) & (seconds >= 0)
+        millis = np.where(seconds < _UNIX_MS_FROM, seconds * 1000.0, seconds)
+    from_number = pa.array(np.rint(np.where(unix_ok, millis, 0.0)).astype(np.int64), mask=~unix_ok)
+    columns = [parsed, from_number]
+    if raw.ts_ms is not None:
+        columns.insert(0, raw.ts_ms)
+    stamp = pc.coalesce(*columns, pa.scalar(received_at_ms, pa.int64()))
+
+    errors.flag(raw.other, name, _type_name, _TS_ALLOWED, raw)
+    errors.flag(_valid(numeric) & ~unix_ok, name, "is not a valid Unix time", _TS_ALLOWED, raw)
+    zone_fix = "has no time zone; add Z (UTC) or an offset such as +02:00"
+    errors.flag(naive, name, zone_fix, _TS_ALLOWED, raw)
+    if raw.naive_ts:
+        errors.flag(raw.present, name, zone_fix + " to the column's type", _TS_ALLOWED, raw, str)
+    errors.flag(garbage, name, "is not an RFC 3339 date-time", _TS_ALLOWED, raw)
+    return stamp if len(stamp) == n else stamp.slice(0, n)
+
+
+@lru_cache(maxsize=16)
+def _value_set(known: frozenset[str]) -> pa.Array:
+    return pa.array(sorted(known), pa.string())
 
 
 def _codes(
-    name: str, values: list[Any], errors: _Errors, known: frozenset[str], allowed: str, default: str | None
-) -> list[str | None]:
-    out: list[str | None] = []
-    for row, value in enumerate(values):
-        if value is None:
-            out.append(default)
-            continue
-        code = value.strip().upper() if isinstance(value, str) else None
-        if code is None or code not in known:
-            problem = "is not a known code" if isinstance(value, str) else f"has type {type(value).__name__}"
-            errors.add(row, FieldError(name, problem, allowed, value))
-        out.append(code)
-    return out
+    name: str,
+    raw: _Raw,
+    errors: _Errors,
+    known: Iterable[str],
+    allowed: str,
+    default: str | None,
+    *,
+    upper: bool = True,
+    problem: str = "is not a known code",
+) -> pa.Array:
+    if not raw.present.any():
+        return pa.array([default] * len(raw.present), pa.string())
+    trimmed = _trimmed(raw)
+    code = pc.utf8_upper(trimmed) if upper else pc.utf8_lower(trimmed)
+    ok = _mask(pc.is_in(code, value_set=_value_set(frozenset(known))))
+    errors.flag(raw.other | _valid(raw.number), name, _type_name, allowed, raw)
+    errors.flag(_valid(raw.text) & ~ok, name, problem, allowed, raw)
+    return code.fill_null(default) if default is not None else code
 
 
-def _channels(values: list[Any], errors: _Errors) -> list[str | None]:
-    allowed = ", ".join(sorted(CHANNELS))
-    out: list[str | None] = []
-    for row, value in enumerate(values):
-        channel = value.strip().lower() if isinstance(value, str) else None
-        if value is not None and channel not in CHANNELS:
-            errors.add(row, FieldError("channel", "is not a known channel", allowed, value))
-        out.append(channel if value is not None else None)
-    return out
-
-
-def _coordinates(name: str, values: list[Any], errors: _Errors, limit: float) -> list[float]:
+def _coordinate(name: str, raw: _Raw, errors: _Errors, limit: float) -> pa.Array:
+    if not raw.present.any():
+        return _nulls(len(raw.present), pa.float64())
     allowed = f"a number from -{limit:g} to {limit:g}"
-    out: list[float] = []
-    for row, value in enumerate(values):
-        if value is None:
-            out.append(math.nan)
-        elif isinstance(value, bool) or not isinstance(value, int | float) or not -limit <= value <= limit:
-            errors.add(row, FieldError(name, "is out of range or not a number", allowed, value))
-            out.append(math.nan)
-        else:
-            out.append(float(value))
-    return out
+    value = pc.coalesce(raw.number, _parse_numbers(raw.text))
+    numbers = value.fill_null(np.nan).to_numpy(zero_copy_only=False)
+    with np.errstate(invalid="ignore"):
+        in_range = np.abs(numbers) <= limit
+    errors.flag(raw.other, name, _type_name, allowed, raw)
+    errors.flag(raw.present & ~raw.other & ~in_range, name, "is out of range or not a number", allowed, raw)
+    return pa.array(np.where(in_range, numbers, np.nan), pa.float64(), mask=~in_range)
 
 
-def _ips(values: list[Any], errors: _Errors) -> list[str | None]:
-    out: list[str | None] = []
-    for row, value in enumerate(values):
-        if value is None:
-            out.append(None)
-            continue
-        try:
-            out.append(str(ipaddress.ip_address(str(value).strip())))
-        except ValueError:
-            errors.add(
-                row, FieldError("ip", "is not an IP address", "IPv4 or IPv6 text, e.g. 203.0.113.7", value)
-            )
-            out.append(None)
-    return out
+def _canonical_ip(text: str) -> str | None:
+    try:
+        return str(ipaddress.ip_address(text))
+    except ValueError:
+        return None
 
 
-@dataclass
-class _Cards:
-    fingerprint: list[str | None] = field(default_factory=list)
-    bin: list[str | None] = field(default_factory=list)
-    last4: list[str | None] = field(default_factory=list)
+def _ips(raw: _Raw, errors: _Errors) -> pa.Array:
+    if not raw.present.any():
+        return _nulls(len(raw.present), pa.string())
+    allowed = "IPv4 or IPv6 text, e.g. 203.0.113.7 or 2001:db8::1"
+    text = _trimmed(raw)
+    v4 = pc.match_substring_regex(text, _IPV4_RE)
+    rest = pc.if_else(v4, pa.scalar(None, pa.string()), text)
+    # IPv6 (and oddly written IPv4) is checked once per distinct value by the standard library.
+    distinct = pc.unique(rest).drop_null()
+    canonical = pa.array([_canonical_ip(s) for s in distinct.to_pylist()], pa.string())
+    mapped = canonical.take(pc.index_in(rest, value_set=distinct))
+    ip = pc.if_else(v4, text, mapped)
+    errors.flag(raw.other | _valid(raw.number), "ip", _type_name, allowed, raw)
+    errors.flag(_valid(raw.text) & ~_valid(ip), "ip", "is not an IP address", allowed, raw)
+    return ip
 
 
-def _cards(values: list[Any], errors: _Errors, key: bytes) -> _Cards:
-    allowed = "12-19 digits (spaces or dashes allowed) passing the Luhn check"
-    cards = _Cards()
-    for row, value in enumerate(values):
-        token = None
-        if value is not None:
-            digits = normalise_card_number(value) if isinstance(value, str) else None
-            if isinstance(value, int) and not isinstance(value, bool):
-                digits = normalise_card_number(str(value))
-            if digits is None:
-                shown = mask_card(str(value)) if isinstance(value, str | int) else type(value).__name__
-                errors.add(row, FieldError("card_number", "is not a card number", allowed, shown))
-            elif not luhn_valid(digits):
-                errors.add(row, FieldError("card_number", "fails the Luhn check", allowed, mask_card(digits)))
-            else:
-                token = card_fingerprint(digits, key)
-        cards.fingerprint.append(token.fingerprint if token else None)
-        cards.bin.append(token.bin if token else None)
-        cards.last4.append(token.last4 if token else None)
-    return cards
+def _show_card(value: object) -> object:
+    return mask_card(value) if isinstance(value, str) else mask_card(str(value))
+
+
+def _cards(raw: _Raw, errors: _Errors, key: bytes) -> tuple[pa.Array, pa.Array, pa.Array]:
+    if not raw.present.any():
+        nothing = _nulls(len(raw.present), pa.string())
+        return nothing, nothing, nothing
+    number = pc.coalesce(raw.text, raw.integer.cast(pa.string()))
+    digits = pc.replace_substring_regex(number, r"[\s-]", "")
+    shaped = _mask(pc.match_substring_regex(digits, r"^\d{12,19}$"))
+    candidates = pc.if_else(pa.array(shaped), digits, pa.scalar(None, pa.string()))
+    distinct = pc.unique(candidates).drop_null()
+    uniques = distinct.to_pylist()
+    luhn = luhn_valid_many(uniques)
+    good = [d for d, ok in zip(uniques, luhn) if ok]
+    fingerprints = pa.array(card_tokens(good, key), pa.string())
+    position = pc.index_in(candidates, value_set=pa.array(good, pa.string()))
+    fingerprint = fingerprints.take(position)
+    valid = _valid(fingerprint)
+    kept = pc.if_else(pa.array(valid), digits, pa.scalar(None, pa.string()))
+    wrong = raw.other | (_valid(raw.number) & ~_valid(raw.integer))
+    errors.flag(wrong, "card_number", _type_name, CARD_ALLOWED, raw, lambda v: type(v).__name__)
+    not_card = _valid(number) & ~shaped
+    errors.flag(not_card, "card_number", "is not a card number", CARD_ALLOWED, raw, _show_card)
+    errors.flag(shaped & ~valid, "card_number", "fails the Luhn check", CARD_ALLOWED, raw, _show_card)
+    return fingerprint, pc.utf8_slice_codeunits(kept, 0, 6), pc.utf8_slice_codeunits(kept, -4)
 
 
 def _safe_extra(value: Any) -> Any:
-    """Extra fields are kept, but anything that looks like a card number is masked first."""
-    if isinstance(value, str) and _CARD_LIKE.match(value):
-        digits = normalise_card_number(value)
-        if digits is not None and luhn_valid(digits):
+    """Extra fields are kept, but anything that holds a valid card number is masked first."""
+    if isinstance(value, int) and not isinstance(value, bool):
+        value_text = str(abs(value))
+        if 12 <= len(value_text) <= 19 and luhn_valid_many([value_text])[0]:
+            return mask_card(value_text)
+    elif isinstance(value, str) and _CARD_LIKE.match(value):
+        digits = re.sub(r"[\s-]", "", value)
+        if 12 <= len(digits) <= 19 and luhn_valid_many([digits])[0]:
             return mask_card(digits)
-    if isinstance(value, int) and not isinstance(value, bool) and 12 <= len(str(abs(value))) <= 19:
-        digits = str(abs(value))
-        if luhn_valid(digits):
-            return mask_card(digits)
+    elif isinstance(value, Mapping):
+        return {k: _safe_extra(v) for k, v in value.items()}
+    elif isinstance(value, list):
+        return [_safe_extra(v) for v in value]
     return value
 
 
-def _attributes(records: Sequence[Mapping[str, Any]], known: set[str]) -> list[str | None]:
+def _attributes(rows: Iterable[Mapping[str, Any]], known: frozenset[str] | set[str]) -> list[str | None]:
     out: list[str | None] = []
-    for record in records:
-        extra = {k: _safe_extra(v) for k, v in record.items() if k not in known}
+    for record in rows:
+        extra = {k: _safe_extra(v) for k, v in record.items() if k not in known and v is not None}
         out.append(orjson.dumps(extra, default=str).decode() if extra else None)
     return out
 
 
-def _gather(records: Sequence[Mapping[str, Any]], name: str, sources: list[str]) -> list[Any]:
+def _coalesce_values(records: Sequence[Mapping[str, Any]], sources: list[str]) -> list[Any]:
     if len(sources) == 1:
         source = sources[0]
         return [r.get(source) for r in records]
-    out = []
+    out: list[Any] = []
     for record in records:
         value = None
         for source in sources:
@@ -376,19 +549,22 @@ def _gather(records: Sequence[Mapping[str, Any]], name: str, sources: list[str])
     return out
 
 
+# --- the validator --------------------------------------------------------------------------------
+
+
 @dataclass(frozen=True)
 class Validator:
     """Checks and converts input at the edge; the only place a card number is ever seen.
 
-    >>> from fraudstream.core.schema import ReferenceData
-    >>> class NoPlaces:
-    ...     def resolve(self, names):
-    ...         return np.full(len(names), np.nan), np.full(len(names), np.nan), [None] * len(names)
-    >>> v = Validator(ReferenceData(frozenset({"USD"}), frozenset({"US"}), NoPlaces()), card_key=b"k")
-    >>> result = v.records([{"transactionId": "t1", "userId": 7, "amount": "12.50"},
+    >>> places = DictPlaceLookup({"Paris": (48.86, 2.35, "FR")})
+    >>> v = Validator(ReferenceData(frozenset({"USD", "EUR"}), frozenset({"US", "FR"}), places), b"key")
+    >>> result = v.records([{"transactionId": "t1", "userId": 7, "amount": "12.50", "location": "Paris"},
     ...                     {"transaction_id": "t2", "user_id": "u", "amount": -1}], received_at_ms=0)
-    >>> len(result.batch), result.errors[0].errors[0].message
-    (1, 'amount: must be greater than 0 (got -1; allowed: a finite number > 0 and <= 1,000,000,000)')
+    >>> result.batch.data.column("country").to_pylist(), result.rows.tolist()
+    (['FR'], [0])
+    >>> error = result.errors[0].errors[0]
+    >>> error.field, error.problem, error.value
+    ('amount', 'must be greater than 0', -1)
     """
 
     reference: ReferenceData
@@ -408,148 +584,188 @@ class Validator:
         keys: set[str] = set()
         for record in mappings:
             keys.update(record.keys())
-        sources: dict[str, list[str]] = {name: [name] for name in _CANONICAL}
-        for key in keys:
+        # Aliases are resolved once per batch from the union of keys, not per record.
+        sources: dict[str, list[str]] = {name: [name] for name in FIELDS}
+        for key in sorted(keys):
             canonical = ALIASES.get(key)
-            if canonical is not None and key != canonical:
+            if canonical is not None:
                 sources[canonical].append(key)
         known = {s for names in sources.values() for s in names}
-        columns = {name: _gather(mappings, name, sources[name]) for name in _CANONICAL}
-        return self._finish(mappings, columns, errors, received_at_ms, _attributes(mappings, known))
+        raws = {
+            name: _raw_values(_coalesce_values(mappings, sources[name]))
+            if keys.intersection(sources[name])
+            else _absent(len(mappings))
+            for name in FIELDS
+        }
+        nothing: list[str | None] = [None] * len(mappings)
+        attributes = _attributes(mappings, known) if keys - known else nothing
+        return self._finish(raws, errors, received_at_ms, attributes)
 
     def table(
         self, table: pa.Table, *, received_at_ms: int, mapping: Mapping[str, str] | None = None
     ) -> ValidationResult:
-        """Validate a columnar table (CSV/Parquet); ``mapping`` renames {canonical: source column}."""
+        """Validate a columnar table (CSV / Parquet); ``mapping`` names {canonical field: source column}.
+
+        Columns named like a field or one of its `ALIASES` are picked up without a mapping; the
+        other columns are kept in ``attributes``.
+        """
         renames = dict(mapping or {})
+        for canonical, source in renames.items():
+            if canonical not in FIELDS:
+                raise ConfigError(
+                    f"column mapping names {canonical!r}, which is not a transaction field; "
+                    f"use one of: {', '.join(FIELDS)}"
+                )
+            if source not in table.column_names:
+                raise ConfigError(
+                    f"column mapping sends {source!r} to {canonical!r}, but the table has no such "
+                    f"column; its columns are: {', '.join(table.column_names)}"
+                )
+        # A column named exactly like a field wins over one named like its alias.
         for name in table.column_names:
-            canonical = ALIASES.get(name)
-            if canonical is not None and canonical not in renames and canonical not in table.column_names:
-                renames[canonical] = name
-        columns: dict[str, list[Any]] = {}
-        for name in _CANONICAL:
-            source = renames.get(name, name)
-            if source in table.column_names:
-                column = table.column(source)
-                if pa.types.is_timestamp(column.type):
-                    column = column.cast(pa.timestamp("ms", tz="UTC")).cast(pa.int64())
-                columns[name] = column.to_pylist()
-            else:
-                columns[name] = [None] * table.num_rows
-        used = {renames.get(n, n) for n in _CANONICAL}
-        extras = [n for n in table.column_names if n not in used]
-        attributes: list[str | None] = [None] * table.num_rows
-        if extras:
-            attributes = _attributes(table.select(extras).to_pylist(), set())
-        return self._finish([{}] * table.num_rows, columns, _Errors(), received_at_ms, attributes)
+            if name in FIELDS and name not in renames:
+                renames[name] = name
+        for name in table.column_names:
+            field = ALIASES.get(name)
+            if field is not None and field not in renames:
+                renames[field] = name
+        n = table.num_rows
+        raws = {
+            name: _raw_column(table.column(renames[name])) if name in renames else _absent(n)
+            for name in FIELDS
+        }
+        used = set(renames.values())
+        extras = [c for c in table.column_names if c not in used]
+        nothing: list[str | None] = [None] * n
+        attributes = _attributes(table.select(extras).to_pylist(), set()) if extras else nothing
+        return self._finish(raws, _Errors(), received_at_ms, attributes)
 
     def _finish(
-        self,
-        records: Sequence[Mapping[str, Any]],
-        columns: dict[str, list[Any]],
-        errors: _Errors,
-        received_at_ms: int,
-        attributes: list[str | None],
+        self, raws: dict[str, _Raw], errors: _Errors, received_at_ms: int, attributes: list[str | None]
     ) -> ValidationResult:
         ref = self.reference
-        n = len(records)
-        out: dict[str, Any] = {
-            "transaction_id": _identifier("transaction_id", columns["transaction_id"], errors, True),
-            "user_id": _identifier("user_id", columns["user_id"], errors, True),
-            "amount": _amounts(columns["amount"], errors, self.max_amount),
-            "timestamp": _timestamps(columns["timestamp"], errors, received_at_ms),
+        n = len(attributes)
+        out: dict[str, pa.Array] = {
+            "transaction_id": _identifier("transaction_id", raws["transaction_id"], errors, True),
+            "timestamp": _timestamps(raws["timestamp"], errors, received_at_ms),
+            "user_id": _identifier("user_id", raws["user_id"], errors, True),
+            "amount": _amounts(raws["amount"], errors, self.max_amount),
             "currency": _codes(
-                "currency", columns["currency"], errors, ref.currencies, "an ISO 4217 code", "USD"
+                "currency", raws["currency"], errors, ref.currencies, "an ISO 4217 code such as USD", "USD"
             ),
-            "country": _codes(
-                "country", columns["country"], errors, ref.countries, "ISO 3166-1 alpha-2", None
-            ),
-            "channel": _channels(columns["channel"], errors),
-            "lat": _coordinates("lat", columns["lat"], errors, 90.0),
-            "lon": _coordinates("lon", columns["lon"], errors, 180.0),
-            "ip": _ips(columns["ip"], errors),
-            "attributes": attributes,
         }
-        for name in ("merchant_id", "merchant_category", "terminal_id", "device_id", "location"):
-            out[name] = _identifier(name, columns[name], errors, False)
-        self._pair_coordinates(out, errors)
-        cards = _cards(columns["card_number"], errors, self.card_key)
-        given = _identifier("card_fingerprint", columns["card_fingerprint"], errors, False)
-        out["card_fingerprint"] = [c if c is not None else g for c, g in zip(cards.fingerprint, given)]
-        out["card_bin"] = [c if c is not None else _text(g) for c, g in zip(cards.bin, columns["card_bin"])]
-        out["card_last4"] = [
-            c if c is not None else _text(g) for c, g in zip(cards.last4, columns["card_last4"])
-        ]
-        self._resolve_places(out)
-        bad = sorted(errors.by_row)
-        good = np.setdiff1d(np.arange(n, dtype=np.int64), np.array(bad, dtype=np.int64))
-        arrays = [
-            # from_pandas: a NaN coordinate is stored as null (no location), not as a NaN value.
-            pa.array(out[f.name], type=f.type if f.name != "timestamp" else pa.int64(), from_pandas=True)
-            for f in TRANSACTION_SCHEMA
-        ]
-        arrays[1] = arrays[1].cast(TRANSACTION_SCHEMA.field("timestamp").type)
-        data = pa.RecordBatch.from_arrays(arrays, schema=TRANSACTION_SCHEMA.remove_metadata())
-        batch = TransactionBatch(data.take(pa.array(good)) if len(bad) else data)
+        for name in ("merchant_id", "merchant_category", "terminal_id"):
+            out[name] = _identifier(name, raws[name], errors, False)
+        out["channel"] = _codes(
+            "channel",
+            raws["channel"],
+            errors,
+            CHANNELS,
+            ", ".join(sorted(CHANNELS)),
+            None,
+            upper=False,
+            problem="is not a known channel",
+        )
+        out["location"] = _identifier("location", raws["location"], errors, False)
+        out["lat"] = _coordinate("lat", raws["lat"], errors, 90.0)
+        out["lon"] = _coordinate("lon", raws["lon"], errors, 180.0)
+        only_lat = raws["lat"].present & ~raws["lon"].present
+        only_lon = raws["lon"].present & ~raws["lat"].present
+        errors.flag(only_lat, "lon", "is missing while lat is given", "both lat and lon, or neither", None)
+        errors.flag(only_lon, "lat", "is missing while lon is given", "both lat and lon, or neither", None)
+        out["country"] = _codes(
+            "country", raws["country"], errors, ref.countries, "an ISO 3166-1 alpha-2 code such as US", None
+        )
+        out["device_id"] = _identifier("device_id", raws["device_id"], errors, False)
+        out["ip"] = _ips(raws["ip"], errors)
+        fingerprint, card_bin, last4 = _cards(raws["card_number"], errors, self.card_key)
+        # Already tokenised cards (e.g. a Parquet file the simulator wrote) pass through.
+        out["card_fingerprint"] = pc.coalesce(
+            fingerprint, _identifier("card_fingerprint", raws["card_fingerprint"], errors, False)
+        )
+        out["card_bin"] = pc.coalesce(card_bin, _identifier("card_bin", raws["card_bin"], errors, False))
+        out["card_last4"] = pc.coalesce(last4, _identifier("card_last4", raws["card_last4"], errors, False))
+        out["attributes"] = pa.array(attributes, pa.string())
+        self._resolve_places(out, ~raws["lat"].present & ~raws["lon"].present)
+
+        bad = np.zeros(n, dtype=bool)
+        bad[list(errors.by_row)] = True
+        good = np.flatnonzero(~bad).astype(np.int64)
+        out["timestamp"] = out["timestamp"].cast(TRANSACTION_SCHEMA.field("timestamp").type)
+        arrays = [out[f.name] for f in TRANSACTION_SCHEMA]
+        data = pa.RecordBatch.from_arrays(arrays, schema=TRANSACTION_SCHEMA)
+        if bad.any():
+            data = data.take(pa.array(good))
+        batch = TransactionBatch(data)
+        ids = out["transaction_id"]
         row_errors = [
-            RowError(
-                row,
-                out["transaction_id"][row] or _text(columns["transaction_id"][row]),
-                tuple(errors.by_row[row]),
-            )
-            for row in bad
+            RowError(row, ids[row].as_py() if ids[row].is_valid else None, tuple(errors.by_row[row]))
+            for row in sorted(errors.by_row)
         ]
         return ValidationResult(batch=batch, rows=good, errors=row_errors)
 
-    @staticmethod
-    def _pair_coordinates(out: dict[str, Any], errors: _Errors) -> None:
-        for row, (lat, lon) in enumerate(zip(out["lat"], out["lon"])):
-            if math.isnan(lat) != math.isnan(lon):
-                errors.add(row, FieldError("lat/lon", "only one of the pair is given", "both or neither"))
-
-    def _resolve_places(self, out: dict[str, Any]) -> None:
-        lat = np.asarray(out["lat"], dtype=np.float64)
-        lookup = [i for i, place in enumerate(out["location"]) if place is not None and math.isnan(lat[i])]
-        if not lookup:
+    def _resolve_places(self, out: dict[str, pa.Array], no_coordinates: Bool) -> None:
+        """Fill lat / lon (and a missing country) from the place name, once per distinct name."""
+        ask = pa.array(no_coordinates & _valid(out["location"]))
+        names = pc.if_else(ask, out["location"], pa.scalar(None, pa.string()))
+        distinct = pc.unique(names).drop_null()
+        if len(distinct) == 0:
             return
-        names = sorted({out["location"][i] for i in lookup})
-        found_lat, found_lon, found_country = self.reference.places.resolve(names)
-        where = {name: k for k, name in enumerate(names)}
-        for i in lookup:
-            k = where[out["location"][i]]
-            out["lat"][i] = float(found_lat[k])
-            out["lon"][i] = float(found_lon[k])
-            if out["country"][i] is None:
-                out["country"][i] = found_country[k]
+        lat, lon, countries = self.reference.places.resolve(distinct.to_pylist())
+        position = pc.index_in(names, value_set=distinct)
+        out["lat"] = pc.coalesce(out["lat"], pa.array(lat, pa.float64(), from_pandas=True).take(position))
+        out["lon"] = pc.coalesce(out["lon"], pa.array(lon, pa.float64(), from_pandas=True).take(position))
+        out["country"] = pc.coalesce(out["country"], pa.array(countries, pa.string()).take(position))
 
     def labels(
         self, records: Sequence[Any], *, received_at_ms: int
     ) -> tuple[list[dict[str, Any]], list[RowError]]:
-        """Validate label records {transaction_id, is_fraud, label_time?}; the edge enriches them."""
+        """Validate label records ``{transaction_id, is_fraud, label_time?}``.
+
+        Returns plain rows ``{transaction_id, is_fraud, label_time (ms), index}`` rather than a
+        `LabelBatch`: a label batch needs the labelled transaction's time and entity keys, which only
+        the runtime's store knows. The runtime enriches the rows and calls `label_batch`.
+
+        >>> v = Validator(ReferenceData(frozenset(), frozenset(), DictPlaceLookup({})), b"k")
+        >>> good, bad = v.labels([{"transactionId": "t1", "is_fraud": True}, {"is_fraud": "yes"}],
+        ...                      received_at_ms=5)
+        >>> good
+        [{'transaction_id': 't1', 'is_fraud': True, 'label_time': 5, 'index': 0}]
+        >>> [e.field for e in bad[0].errors]
+        ['transaction_id', 'is_fraud']
+        """
         errors = _Errors()
-        good: list[dict[str, Any]] = []
         mappings = [r if isinstance(r, Mapping) else {} for r in records]
-        given_ids = _gather(mappings, "transaction_id", ["transaction_id", "transactionId"])
-        ids = _identifier("transaction_id", given_ids, errors, True)
-        times = _timestamps(
-            _gather(mappings, "label_time", ["label_time", "labelTime"]), errors, received_at_ms
-        )
-        for row, record in enumerate(mappings):
-            flag = record.get("is_fraud", record.get("isFraud"))
+        for row, record in enumerate(records):
+            if not isinstance(record, Mapping):
+                errors.add(row, FieldError("body", f"is a {type(record).__name__}", "a JSON object", None))
+        id_sources = ["transaction_id", *(k for k, v in ALIASES.items() if v == "transaction_id")]
+        ids_raw = _raw_values(_coalesce_values(mappings, id_sources))
+        ids = _identifier("transaction_id", ids_raw, errors, True).to_pylist()
+        times_raw = _raw_values(_coalesce_values(mappings, ["label_time", "labelTime"]))
+        times = _timestamps(times_raw, errors, received_at_ms, "label_time").to_pylist()
+        flags = _coalesce_values(mappings, ["is_fraud", "isFraud"])
+        for row, flag in enumerate(flags):
             if not isinstance(flag, bool):
                 errors.add(
                     row,
                     FieldError("is_fraud", "is required and must be true or false", "true or false", flag),
                 )
-            if row not in errors.by_row:
-                good.append(
-                    {"transaction_id": ids[row], "is_fraud": flag, "label_time": times[row], "index": row}
-                )
+        good = [
+            {"transaction_id": ids[row], "is_fraud": flags[row], "label_time": times[row], "index": row}
+            for row in range(len(mappings))
+            if row not in errors.by_row
+        ]
         bad = [RowError(r, ids[r], tuple(e)) for r, e in sorted(errors.by_row.items())]
         return good, bad
 
 
 def label_batch(rows: Sequence[Mapping[str, Any]]) -> LabelBatch:
-    """Labels enriched with their transactions' time and entity keys, as a batch for the engine."""
+    """Labels enriched with their transactions' time and entity keys, as a batch for the engine.
+
+    >>> row = {"transaction_id": "t1", "is_fraud": True, "label_time": 9, "transaction_time": 1}
+    >>> label_batch([row]).is_fraud
+    array([ True])
+    """
     columns: dict[str, Sequence[object]] = {f.name: [r.get(f.name) for r in rows] for f in LABEL_SCHEMA}
     return LabelBatch.from_pydict(columns)

@@ -1,0 +1,78 @@
+"""Card numbers: Luhn (scalar and vectorized agree), masking, and keyed fingerprints."""
+
+from __future__ import annotations
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from fraudstream.core.cards import (
+    card_fingerprint,
+    card_tokens,
+    luhn_valid,
+    luhn_valid_many,
+    mask_card,
+    normalise_card_number,
+)
+from fraudstream.errors import ValidationError
+
+digit_strings = st.text(alphabet="0123456789", min_size=1, max_size=19)
+
+
+def _luhn_by_the_book(digits: str) -> bool:
+    """The textbook statement: double every second digit from the right, sum the digits of each."""
+    total = 0
+    for i, d in enumerate(int(c) for c in reversed(digits)):
+        total += sum(int(c) for c in str(d * 2)) if i % 2 else d
+    return total % 10 == 0
+
+
+@given(digit_strings)
+def test_luhn_matches_the_textbook_definition(digits: str) -> None:
+    assert luhn_valid(digits) == _luhn_by_the_book(digits)
+
+
+@given(st.lists(digit_strings, max_size=30))
+def test_vectorized_luhn_agrees_with_the_scalar_check(numbers: list[str]) -> None:
+    assert luhn_valid_many(numbers).tolist() == [luhn_valid(n) for n in numbers]
+
+
+@pytest.mark.parametrize("number", ["4242424242424242", "5555555555554444", "378282246310005", "79927398713"])
+def test_known_test_cards_pass_luhn(number: str) -> None:
+    assert luhn_valid(number)
+    assert luhn_valid_many([number]).tolist() == [True]
+
+
+def test_normalising_accepts_spaces_and_dashes_and_12_to_19_digits() -> None:
+    assert normalise_card_number(" 4242 4242-4242 4242 ") == "4242424242424242"
+    assert normalise_card_number("1" * 11) is None
+    assert normalise_card_number("1" * 20) is None
+    assert normalise_card_number("４２４２４２４２４２４２") is None, "full-width digits are not card digits"
+
+
+def test_masking_shows_only_the_bin_and_the_last_four() -> None:
+    assert mask_card("4242-4242-4242-4242") == "424242******4242"
+    assert mask_card("378282246310005") == "378282*****0005"
+    assert mask_card("123") == "***"
+
+
+def test_fingerprints_are_keyed_and_stable() -> None:
+    a = card_fingerprint("4242 4242 4242 4242", b"key-a")
+    assert a == card_fingerprint("4242424242424242", b"key-a")
+    assert a.fingerprint != card_fingerprint("4242424242424242", b"key-b").fingerprint
+    assert (a.bin, a.last4, len(a.fingerprint)) == ("424242", "4242", 32)
+    assert card_tokens(["4242424242424242"], b"key-a") == [a.fingerprint]
+
+
+@given(st.binary(min_size=1, max_size=32), st.binary(min_size=1, max_size=32))
+def test_different_keys_give_different_fingerprints(key_a: bytes, key_b: bytes) -> None:
+    if key_a.rstrip(b"\0") != key_b.rstrip(b"\0"):  # HMAC pads short keys with zero bytes
+        assert card_tokens(["4242424242424242"], key_a) != card_tokens(["4242424242424242"], key_b)
+
+
+def test_an_invalid_card_raises_without_showing_the_number() -> None:
+    with pytest.raises(ValidationError) as caught:
+        card_fingerprint("4242424242424241", b"k")
+    assert "4242424242424241" not in str(caught.value)
+    assert "424242******4241" in str(caught.value)
+    assert caught.value.errors[0].field == "card_number"
