@@ -82,7 +82,7 @@ def test_six_transactions_in_thirty_seconds_trip_high_velocity(client: TestClien
         client.post(
             "/v1/transactions",
             json={"transaction_id": f"b{i}", "user_id": "burst", "amount": 20, "timestamp": at(i / 12)},
-        ).json()  # fmt: skip
+        ).json()
         for i in range(6)
     ]
     assert "high_velocity" not in results[4]["rules"]
@@ -103,8 +103,10 @@ def test_new_york_to_tokyo_in_ten_minutes_trips_geo_velocity(client: TestClient)
 
 
 def test_compatibility_routes_answer_in_the_shapes_clients_expect(client: TestClient, tmp_path: Path) -> None:
-    api_v1 = client.post("/api/v1/transactions", json={"userId": "user1", "amount": 100, "currency": "USD",
-                                                      "location": "New York"})  # fmt: skip
+    api_v1 = client.post(
+        "/api/v1/transactions",
+        json={"userId": "user1", "amount": 100, "currency": "USD", "location": "New York"},
+    )
     assert api_v1.status_code == 201
     assert api_v1.json()["status"] == "success"
     assert api_v1.json()["transactionId"]
@@ -208,7 +210,10 @@ def test_an_invalid_rule_set_is_refused_with_its_position_and_the_old_one_stays(
     assert response.json()["rule"] == "oops"
     assert response.json()["position"] == 1
     assert client.get("/v1/rules").json()["version"] == current["version"]
-    strict = "version: 2\nrules:\n  - {code: tiny, description: 'any amount', expression: 'amount > 1', action: decline, weight: 90}\n"
+    strict = (
+        "version: 2\nrules:\n"
+        "  - {code: tiny, description: 'any amount', expression: 'amount > 1', action: decline, weight: 90}\n"
+    )
     assert client.put("/v1/rules", content=strict).json()["version"] == 2
     decided = client.post(
         "/v1/transactions", json={"transaction_id": "r1", "user_id": "u", "amount": 5}
@@ -265,8 +270,15 @@ def test_features_continue_after_a_restart(tmp_path: Path) -> None:
     for round_ in range(2):
         with TestClient(create_app(settings(tmp_path))) as test_client:
             for i in range(3):
-                test_client.post("/v1/transactions", json={"transaction_id": f"p{round_}{i}", "user_id": "loyal",
-                                                           "amount": 30, "timestamp": at(round_ * 10 + i)})  # fmt: skip
+                test_client.post(
+                    "/v1/transactions",
+                    json={
+                        "transaction_id": f"p{round_}{i}",
+                        "user_id": "loyal",
+                        "amount": 30,
+                        "timestamp": at(round_ * 10 + i),
+                    },
+                )
             last = test_client.get(f"/v1/transactions/p{round_}2").json()
             assert last["decision"]["features"]["user.count_24h"] == 3 * round_ + 3
 
@@ -279,8 +291,11 @@ def test_api_keys_are_required_and_roles_enforced_outside_demo_mode(tmp_path: Pa
         service = app.state.service
         ingest = service.store.create_api_key("gateway", "ingest", 0)
         viewer = service.store.create_api_key("viewer", "viewer", 0)
-        ok = client.post("/v1/transactions", json={"transaction_id": "a", "user_id": "u", "amount": 3},
-                         headers={"X-API-Key": ingest})  # fmt: skip
+        ok = client.post(
+            "/v1/transactions",
+            json={"transaction_id": "a", "user_id": "u", "amount": 3},
+            headers={"X-API-Key": ingest},
+        )
         assert ok.status_code == 201
         assert client.get("/v1/stats", headers={"Authorization": f"Bearer {ingest}"}).status_code == 403
         assert client.get("/v1/stats", headers={"X-API-Key": viewer}).status_code == 200
@@ -290,8 +305,12 @@ def test_api_keys_are_required_and_roles_enforced_outside_demo_mode(tmp_path: Pa
             ).status_code
             == 403
         )
-        assert client.put("/v1/rules", content="version: 5\nrules: []\n",
-                          headers={"X-API-Key": "admin-secret"}).status_code == 200  # fmt: skip
+        assert (
+            client.put(
+                "/v1/rules", content="version: 5\nrules: []\n", headers={"X-API-Key": "admin-secret"}
+            ).status_code
+            == 200
+        )
 
 
 def test_no_card_number_reaches_the_database_or_the_response(client: TestClient, tmp_path: Path) -> None:

@@ -29,23 +29,68 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 def transaction(tid: str, user: str = "u1", amount: float = 10.0, ts: int = 1000) -> dict[str, object]:
-    columns = ("merchant_id", "merchant_category", "terminal_id", "channel", "location", "lat", "lon", "country",
-               "device_id", "ip", "card_fingerprint", "card_bin", "card_last4", "attributes")  # fmt: skip
-    return {"transaction_id": tid, "user_id": user, "timestamp_ms": ts, "amount": amount, "currency": "USD",
-            **dict.fromkeys(columns), "terminal_id": "T1", "body_hash": "h" + tid, "received_at_ms": ts}  # fmt: skip
+    columns = (
+        "merchant_id",
+        "merchant_category",
+        "terminal_id",
+        "channel",
+        "location",
+        "lat",
+        "lon",
+        "country",
+        "device_id",
+        "ip",
+        "card_fingerprint",
+        "card_bin",
+        "card_last4",
+        "attributes",
+    )
+    return {
+        "transaction_id": tid,
+        "user_id": user,
+        "timestamp_ms": ts,
+        "amount": amount,
+        "currency": "USD",
+        **dict.fromkeys(columns),
+        "terminal_id": "T1",
+        "body_hash": "h" + tid,
+        "received_at_ms": ts,
+    }
 
 
 def decision(tid: str, score: int = 10, verdict: str = "approve", alert: bool = False) -> dict[str, object]:
-    return {"transaction_id": tid, "decision": verdict, "score": score, "probability": None, "is_alert": alert,
-            "reasons": "[]", "rules": json.dumps(["large_amount"] if alert else []), "shadow_rules": "[]",
-            "features": "{}", "model_version": None, "ruleset_version": 1, "latency_ms": 1.5,
-            "decided_at_ms": 5000}  # fmt: skip
+    return {
+        "transaction_id": tid,
+        "decision": verdict,
+        "score": score,
+        "probability": None,
+        "is_alert": alert,
+        "reasons": "[]",
+        "rules": json.dumps(["large_amount"] if alert else []),
+        "shadow_rules": "[]",
+        "features": "{}",
+        "model_version": None,
+        "ruleset_version": 1,
+        "latency_ms": 1.5,
+        "decided_at_ms": 5000,
+    }
 
 
 def alert(tid: str, score: int) -> dict[str, object]:
-    return {"transaction_id": tid, "user_id": "u1", "amount": 10.0, "score": score, "decision": "review",
-            "reasons": "[]", "status": "open", "assignee": None, "verdict": None, "note": None,
-            "created_at_ms": 5000, "updated_at_ms": 5000}  # fmt: skip
+    return {
+        "transaction_id": tid,
+        "user_id": "u1",
+        "amount": 10.0,
+        "score": score,
+        "decision": "review",
+        "reasons": "[]",
+        "status": "open",
+        "assignee": None,
+        "verdict": None,
+        "note": None,
+        "created_at_ms": 5000,
+        "updated_at_ms": 5000,
+    }
 
 
 def test_migrations_are_idempotent(store: Store) -> None:

@@ -117,29 +117,28 @@ def test_sigkill_under_load_loses_nothing_duplicates_nothing_and_features_contin
     assert set(stored) - acknowledged <= unanswered
     assert set(stored) <= submitted
 
-    with server(tmp_path, port):
-        with httpx.Client(timeout=10) as client:
-            # A client retries what got no answer: stored ones come back as the same decision.
-            for tid in sorted(unanswered):
-                worker, i = tid[1:].split("-")
-                body = {
-                    "transaction_id": tid,
-                    "user_id": f"user-{worker}",
-                    "amount": 10 + int(i) % 7,
-                    "timestamp": now,
-                }
-                assert client.post(url, json=body).status_code in (200, 201)
-            counts = {}
-            for worker in range(16):
-                expected = sum(1 for t in submitted if t.startswith(f"w{worker}-")) + 1
-                body = {
-                    "transaction_id": f"after-{worker}",
-                    "user_id": f"user-{worker}",
-                    "amount": 12,
-                    "timestamp": now,
-                }
-                decision = client.post(url, json=body).json()
-                counts[worker] = (decision["features"]["user.count_24h"], expected)
+    with server(tmp_path, port), httpx.Client(timeout=10) as client:
+        # A client retries what got no answer: stored ones come back as the same decision.
+        for tid in sorted(unanswered):
+            worker, i = tid[1:].split("-")
+            body = {
+                "transaction_id": tid,
+                "user_id": f"user-{worker}",
+                "amount": 10 + int(i) % 7,
+                "timestamp": now,
+            }
+            assert client.post(url, json=body).status_code in (200, 201)
+        counts = {}
+        for worker in range(16):
+            expected = sum(1 for t in submitted if t.startswith(f"w{worker}-")) + 1
+            body = {
+                "transaction_id": f"after-{worker}",
+                "user_id": f"user-{worker}",
+                "amount": 12,
+                "timestamp": now,
+            }
+            decision = client.post(url, json=body).json()
+            counts[worker] = (decision["features"]["user.count_24h"], expected)
     assert all(got == want for got, want in counts.values()), counts
     with sqlite3.connect(tmp_path / "fraudstream.db") as connection:
         stored = [r[0] for r in connection.execute("SELECT transaction_id FROM decisions")]

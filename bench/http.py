@@ -1,0 +1,163 @@
+"""HTTP throughput and latency of `fraudstream serve` against a one-event-at-a-time seed-style server.
+
+Run: ``.venv/bin/python bench/http.py`` (``--requests 5000`` for a quicker run).
+
+Both servers run as subprocesses on loopback and get the same bounded load: single-transaction POSTs,
+a fixed number of requests at fixed concurrency; then fraudstream at a paced 1,000 requests/s for its
+latency under a steady load. Every decision counted here was committed to SQLite before its answer.
+"""
+
+from __future__ import annotations
+
+import sys
+
+# This file is named like the standard library's `http` package: keep its folder off the import path.
+sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
+
+import argparse  # noqa: E402
+import http.client  # noqa: E402
+import itertools  # noqa: E402
+import os  # noqa: E402
+import socket  # noqa: E402
+import subprocess  # noqa: E402
+import tempfile  # noqa: E402
+import threading  # noqa: E402
+import time  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import orjson  # noqa: E402
+
+HERE = Path(__file__).parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Popen[bytes]:
+    process = subprocess.Popen(command, env={**os.environ, **env}, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            httpx.post(f"http://127.0.0.1:{port}/v1/transactions", json={}, timeout=1)
+            return process
+        except httpx.HTTPError:
+            time.sleep(0.2)
+    process.kill()
+    raise SystemExit(f"server on port {port} did not start")
+
+
+def body(run: str, i: int) -> dict[str, object]:
+    return {"transaction_id": f"{run}-{i}", "user_id": f"u{i % 5000}", "amount": float(10 + i % 97),
+            "merchant_id": f"m{i % 300}", "device_id": f"d{i % 7000}", "currency": "USD"}  # fmt: skip
+
+
+def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[float, np.ndarray]:
+    """``requests`` POSTs from ``concurrency`` clients (threads, one keep-alive connection each), each
+    waiting for its answer before sending the next."""
+    latencies: list[float] = []
+    counter = itertools.count()
+    lock = threading.Lock()
+
+    def worker() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while (i := next(counter)) < requests:
+            payload = orjson.dumps(body(run, i))
+            started = time.perf_counter()
+            connection.request("POST", "/v1/transactions", payload, {"Content-Type": "application/json"})
+            response = connection.getresponse()
+            response.read()
+            if response.status not in (200, 201):
+                raise SystemExit(f"unexpected status {response.status}")
+            mine.append((time.perf_counter() - started) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
+    started = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return requests / (time.perf_counter() - started), np.array(latencies)
+
+
+def paced(port: int, run: str, rate: float, seconds: float, senders: int = 64) -> np.ndarray:
+    """Open loop: request i is due at start + i/rate whatever the answers do; its latency is measured
+    from its due time, so a server that falls behind shows it."""
+    total = int(rate * seconds)
+    latencies: list[float] = []
+    counter = itertools.count()
+    lock = threading.Lock()
+    start = time.perf_counter() + 0.2
+
+    def sender() -> None:
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        mine = []
+        while (i := next(counter)) < total:
+            due = start + i / rate
+            pause = due - time.perf_counter()
+            if pause > 0:
+                time.sleep(pause)
+            connection.request("POST", "/v1/transactions", orjson.dumps(body(run, i)),
+                               {"Content-Type": "application/json"})  # fmt: skip
+            connection.getresponse().read()
+            mine.append((time.perf_counter() - due) * 1000)
+        with lock:
+            latencies.extend(mine)
+
+    threads = [threading.Thread(target=sender) for _ in range(senders)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return np.array(latencies)
+
+
+def report(name: str, rate: float, latencies: np.ndarray) -> None:
+    p50, p99 = np.percentile(latencies, [50, 99])
+    print(f"{name:<44} {rate:>9,.0f} decisions/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms", flush=True)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--requests", type=int, default=20_000)
+    parser.add_argument("--seed-requests", type=int, default=1_000)
+    args = parser.parse_args()
+    work = Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
+
+    port = free_port()
+    env = {"FRAUDSTREAM_DATA_DIR": str(work / "fs"), "FRAUDSTREAM_CARD_KEY": "bench", "FRAUDSTREAM_PORT": str(port),
+           "FRAUDSTREAM_API_KEYS_ENABLED": "false", "FRAUDSTREAM_LOG_FORMAT": "json"}  # fmt: skip
+    server = start([sys.executable, "-m", "fraudstream", "serve"], env, port)
+    results = {}
+    try:
+        closed_loop(port, "warm", 500, 16)
+        for concurrency in (32, 64):
+            rate, latencies = closed_loop(port, f"c{concurrency}", args.requests, concurrency)
+            results[concurrency] = rate
+            report(f"fraudstream, concurrency {concurrency}", rate, latencies)
+        latencies = paced(port, "paced", 1000, 10)
+        report("fraudstream, paced at 1,000 requests/s", 1000, latencies)
+    finally:
+        server.terminate()
+        server.wait(30)
+
+    seed_port = free_port()
+    seed = start([sys.executable, str(HERE / "baselines" / "seed_server.py"), str(seed_port), str(work / "seed.db")], {}, seed_port)
+    try:
+        rate, latencies = closed_loop(seed_port, "seed", args.seed_requests, 32)
+        report("seed-style (pandas + sklearn + commit per event)", rate, latencies)
+    finally:
+        seed.terminate()
+        seed.wait(30)
+    print(f"\nfraudstream / seed-style at concurrency 32: {results[32] / rate:,.0f}x (target >= 25x)")
+
+
+if __name__ == "__main__":
+    main()
