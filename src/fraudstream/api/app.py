@@ -36,8 +36,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.service = service
     errors.install(app)
-    for module in (transactions, alerts, labels, rules, stats, health, stream):
-        app.include_router(module.router)
-    app.include_router(compat.router)
+    # Routes are added to the app's own router: one flat table to match against per request, rather
+    # than one nested router per module.
+    for module in (transactions, alerts, labels, rules, stats, health, stream, compat):
+        app.router.routes.extend(module.router.routes)
     app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)
     return app

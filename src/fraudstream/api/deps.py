@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -29,7 +31,9 @@ class Caller:
     role: str
 
 
-def service(request: Request) -> ScoringService:
+async def service(request: Request) -> ScoringService:
+    # Dependencies are `async def` on purpose: FastAPI runs plain `def` ones in a thread pool, a thread
+    # hop per request that costs more than the work.
     found: ScoringService = request.app.state.service
     return found
 
@@ -47,13 +51,13 @@ def _key(request: Request) -> str | None:
 def require(permission: str) -> Callable[..., Any]:
     """A dependency that lets the request through only for roles with ``permission``."""
 
-    def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
+    async def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
         if not svc.settings.keys_required:
             return Caller("demo", "admin")
         key = _key(request)
         if key is None:
             raise HTTPException(401, "an API key is required: send it as X-API-Key or Authorization: Bearer")
-        found = svc.store.authenticate(key)
+        found = await _authenticate(svc, key)
         if found is None:
             raise HTTPException(401, "this API key is not valid or was revoked")
         name, role = found
@@ -64,6 +68,24 @@ def require(permission: str) -> Callable[..., Any]:
         return Caller(name, role)
 
     return check
+
+
+_KEY_CACHE_SECONDS = 30.0
+_known_keys: dict[str, tuple[float, tuple[str, str] | None]] = {}
+
+
+async def _authenticate(svc: ScoringService, key: str) -> tuple[str, str] | None:
+    """The key's (name, role), remembered for 30 s so that a busy client costs no query per request
+    (a revoked key stops working within that time)."""
+    now = time.monotonic()
+    cached = _known_keys.get(key)
+    if cached is not None and now - cached[0] < _KEY_CACHE_SECONDS:
+        return cached[1]
+    found = await asyncio.to_thread(svc.store.authenticate, key)
+    if len(_known_keys) > 10_000:
+        _known_keys.clear()
+    _known_keys[key] = (now, found)
+    return found
 
 
 class MalformedJSONError(Exception):

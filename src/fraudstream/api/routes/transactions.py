@@ -5,8 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
-from fastapi.responses import JSONResponse
+from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
@@ -77,7 +78,7 @@ async def score(
     request: Request,
     svc: ScoringService = Depends(service),
     caller: Caller = Depends(require("ingest")),
-) -> JSONResponse:
+) -> Response:
     """Returns the decision after the transaction and its decision are stored.
 
     201 for a new transaction, 200 with the same body for a repeated one, 409 for a different body under
@@ -98,10 +99,15 @@ async def score(
             s: sum(1 for o in outcomes if o.status == s)
             for s in ("scored", "duplicate", "conflict", "invalid")
         }
-        return JSONResponse({"results": results, "summary": summary}, 200)
+        return _json({"results": results, "summary": summary}, 200)
     (outcome,) = await svc.score([body])
     status, item = outcome_response(outcome)
-    return JSONResponse(item, status)
+    return _json(item, status)
+
+
+def _json(content: Any, status: int) -> Response:
+    """orjson is several times faster than the standard library on the hot path."""
+    return Response(orjson.dumps(content), status, media_type="application/json")
 
 
 def _ms(value: datetime | None) -> int | None:

@@ -13,6 +13,7 @@ import asyncio
 import dataclasses
 import hashlib
 import os
+import sys
 import threading
 import time
 from collections.abc import Sequence
@@ -105,6 +106,9 @@ class ScoringService:
     # --- life cycle ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        # The event loop (HTTP) and the scoring thread share the GIL; a 1 ms switch interval (default
+        # 5 ms) keeps either from holding up the other's requests for long.
+        sys.setswitchinterval(0.001)
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
         await asyncio.to_thread(self._prepare)
