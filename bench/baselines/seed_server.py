@@ -17,11 +17,15 @@ from fastapi import FastAPI
 from sklearn.ensemble import IsolationForest
 
 app = FastAPI()
-forest = IsolationForest(n_estimators=100, random_state=0).fit(np.random.default_rng(0).lognormal(3, 1, (2000, 3)))
+forest = IsolationForest(n_estimators=100, random_state=0).fit(
+    np.random.default_rng(0).lognormal(3, 1, (2000, 3))
+)
 history: dict[str, list[float]] = {}
 lock = threading.Lock()
 database = sqlite3.connect(sys.argv[2] if len(sys.argv) > 2 else ":memory:", check_same_thread=False)
-database.execute("CREATE TABLE IF NOT EXISTS tx (id TEXT PRIMARY KEY, user_id TEXT, amount REAL, fraud INTEGER)")
+database.execute(
+    "CREATE TABLE IF NOT EXISTS tx (id TEXT PRIMARY KEY, user_id TEXT, amount REAL, fraud INTEGER)"
+)
 
 
 @app.post("/v1/transactions")
@@ -32,8 +36,10 @@ def score(body: dict) -> dict:  # type: ignore[type-arg]
     fraud = int(forest.predict(frame.values)[0] == -1)
     amounts.append(body["amount"])
     with lock:
-        database.execute("INSERT OR IGNORE INTO tx VALUES (?, ?, ?, ?)",
-                         (body["transaction_id"], body["user_id"], body["amount"], fraud))  # fmt: skip
+        database.execute(
+            "INSERT OR IGNORE INTO tx VALUES (?, ?, ?, ?)",
+            (body["transaction_id"], body["user_id"], body["amount"], fraud),
+        )
         database.commit()
     return {"transaction_id": body["transaction_id"], "is_fraud": bool(fraud)}
 

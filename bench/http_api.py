@@ -1,6 +1,6 @@
 """HTTP throughput and latency of `fraudstream serve` against a one-event-at-a-time seed-style server.
 
-Run: ``.venv/bin/python bench/http.py`` (``--requests 5000`` for a quicker run).
+Run: ``.venv/bin/python bench/http_api.py`` (``--requests 5000`` for a quicker run).
 
 Both servers run as subprocesses on loopback and get the same bounded load: single-transaction POSTs,
 a fixed number of requests at fixed concurrency; then fraudstream at a paced 1,000 requests/s for its
@@ -9,25 +9,21 @@ latency under a steady load. Every decision counted here was committed to SQLite
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import itertools
+import os
+import socket
+import subprocess
 import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
 
-# This file is named like the standard library's `http` package: keep its folder off the import path.
-sys.path[:] = [p for p in sys.path if p not in ("", __file__.rsplit("/", 1)[0])]
-
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import itertools  # noqa: E402
-import os  # noqa: E402
-import socket  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import threading  # noqa: E402
-import time  # noqa: E402
-from pathlib import Path  # noqa: E402
-
-import httpx  # noqa: E402
-import numpy as np  # noqa: E402
-import orjson  # noqa: E402
+import httpx
+import numpy as np
+import orjson
 
 HERE = Path(__file__).parent
 
@@ -52,8 +48,14 @@ def start(command: list[str], env: dict[str, str], port: int) -> subprocess.Pope
 
 
 def body(run: str, i: int) -> dict[str, object]:
-    return {"transaction_id": f"{run}-{i}", "user_id": f"u{i % 5000}", "amount": float(10 + i % 97),
-            "merchant_id": f"m{i % 300}", "device_id": f"d{i % 7000}", "currency": "USD"}  # fmt: skip
+    return {
+        "transaction_id": f"{run}-{i}",
+        "user_id": f"u{i % 5000}",
+        "amount": float(10 + i % 97),
+        "merchant_id": f"m{i % 300}",
+        "device_id": f"d{i % 7000}",
+        "currency": "USD",
+    }
 
 
 def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[float, np.ndarray]:
@@ -104,8 +106,9 @@ def paced(port: int, run: str, rate: float, seconds: float, senders: int = 64) -
             pause = due - time.perf_counter()
             if pause > 0:
                 time.sleep(pause)
-            connection.request("POST", "/v1/transactions", orjson.dumps(body(run, i)),
-                               {"Content-Type": "application/json"})  # fmt: skip
+            connection.request(
+                "POST", "/v1/transactions", orjson.dumps(body(run, i)), {"Content-Type": "application/json"}
+            )
             connection.getresponse().read()
             mine.append((time.perf_counter() - due) * 1000)
         with lock:
@@ -125,15 +128,22 @@ def report(name: str, rate: float, latencies: np.ndarray) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seed-requests", type=int, default=1_000)
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
 
     port = free_port()
-    env = {"FRAUDSTREAM_DATA_DIR": str(work / "fs"), "FRAUDSTREAM_CARD_KEY": "bench", "FRAUDSTREAM_PORT": str(port),
-           "FRAUDSTREAM_API_KEYS_ENABLED": "false", "FRAUDSTREAM_LOG_FORMAT": "json"}  # fmt: skip
+    env = {
+        "FRAUDSTREAM_DATA_DIR": str(work / "fs"),
+        "FRAUDSTREAM_CARD_KEY": "bench",
+        "FRAUDSTREAM_PORT": str(port),
+        "FRAUDSTREAM_API_KEYS_ENABLED": "false",
+        "FRAUDSTREAM_LOG_FORMAT": "json",
+    }
     server = start([sys.executable, "-m", "fraudstream", "serve"], env, port)
     results = {}
     try:
@@ -149,7 +159,11 @@ def main() -> None:
         server.wait(30)
 
     seed_port = free_port()
-    seed = start([sys.executable, str(HERE / "baselines" / "seed_server.py"), str(seed_port), str(work / "seed.db")], {}, seed_port)
+    seed = start(
+        [sys.executable, str(HERE / "baselines" / "seed_server.py"), str(seed_port), str(work / "seed.db")],
+        {},
+        seed_port,
+    )
     try:
         rate, latencies = closed_loop(seed_port, "seed", args.seed_requests, 32)
         report("seed-style (pandas + sklearn + commit per event)", rate, latencies)
