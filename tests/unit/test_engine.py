@@ -159,6 +159,7 @@ def test_model_reasons_explain_non_approved_transactions_only() -> None:
     engine = Engine(EngineConfig(policy=PolicyConfig(review_threshold=30, decline_threshold=95)), model=model)
     batch, _ = stream(4, 300)
     decisions = engine.score(batch)
+    assert len(decisions.explained_rows) > 0
     assert set(decisions.explained_rows.tolist()) == set(
         np.flatnonzero(decisions.decision_code != 0).tolist()
     )

@@ -107,12 +107,29 @@ class DecisionBatch:
     rules: RuleSet
     model_version: str | None
     model_features: tuple[str, ...]
-    #: Rows whose model contributions were computed (the ones not approved), and those contributions.
+    #: Rows whose reasons include model contributions: the ones not approved.
     explained_rows: npt.NDArray[np.int64]
-    contributions: npt.NDArray[np.float64]
+    #: The model and its input rows for ``explained_rows``; contributions are computed from them on
+    #: first use, so a caller that needs only decisions (a backtest, a replay) never pays for them.
+    model: Model | None
+    explained_matrix: npt.NDArray[np.float32]
     #: Challenger model version → its probabilities for every row (scored in shadow, never acting).
     shadow_probability: dict[str, npt.NDArray[np.float32]]
     max_reasons: int = 5
+    _contributions: npt.NDArray[np.float64] | None = None
+
+    @property
+    def contributions(self) -> npt.NDArray[np.float64]:
+        """Per-feature contributions (SHAP for LightGBM) of the explained rows, computed once.
+
+        They cost ~270x a prediction per row, which is why only non-approved rows have them.
+        """
+        if self._contributions is None:
+            if self.model is None or not len(self.explained_rows):
+                self._contributions = np.zeros((len(self.explained_rows), len(self.model_features)))
+            else:
+                self._contributions = self.model.contributions(self.explained_matrix)
+        return self._contributions
 
     def __len__(self) -> int:
         return int(self.score.shape[0])
@@ -292,12 +309,11 @@ class Engine:
             self.config.policy,
         )
         explained = np.zeros(0, dtype=np.int64)
-        contributions = np.zeros((0, len(model_features)))
+        explained_matrix = np.zeros((0, len(model_features)), dtype=np.float32)
         if self.model is not None and matrix is not None:
-            # Contributions (SHAP) cost ~100x a prediction: only the rows a person will look at.
+            # Only the rows a person will look at get model reasons.
             explained = np.flatnonzero(code != APPROVE)
-            if len(explained):
-                contributions = self.model.contributions(matrix[explained])
+            explained_matrix = matrix[explained]
         shadow = {}
         for challenger in self.challengers:
             same = matrix is not None and challenger.feature_names == model_features
@@ -316,7 +332,8 @@ class Engine:
             model_version=self.model.metadata.version if self.model is not None else None,
             model_features=model_features,
             explained_rows=explained,
-            contributions=contributions,
+            model=self.model,
+            explained_matrix=explained_matrix,
             shadow_probability=shadow,
             max_reasons=self.config.policy.max_reasons,
         )

@@ -67,6 +67,8 @@ class FeatureMatrix:
 
     def select(self, names: tuple[str, ...]) -> F32:
         """The columns ``names`` in that order, as one contiguous matrix (a model's input)."""
+        if names == self.names:
+            return self.values  # already contiguous, in this order: no copy
         position = self.index
         return np.ascontiguousarray(self.values[:, [position[n] for n in names]])
 

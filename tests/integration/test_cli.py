@@ -1,0 +1,102 @@
+"""The `fraudstream` command, invoked for real on real files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+from typer.testing import CliRunner
+
+from fraudstream import __version__
+from fraudstream.cli import app
+
+pytestmark = pytest.mark.integration
+
+runner = CliRunner()
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        [],
+        ["serve"],
+        ["demo"],
+        ["score"],
+        ["rules", "validate"],
+        ["rules", "show"],
+        ["config", "show"],
+        ["db", "upgrade"],
+        ["simulate"],
+    ],
+)
+def test_every_command_explains_itself_with_an_example(command: list[str]) -> None:
+    result = runner.invoke(app, [*command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage" in result.output
+    if command:
+        assert "Example" in result.output
+
+
+def test_version() -> None:
+    result = runner.invoke(app, ["--version"])
+    assert result.output.strip() == f"fraudstream {__version__}"
+
+
+def test_score_a_file_and_write_decisions(tmp_path: Path) -> None:
+    source = tmp_path / "in.jsonl"
+    rows = [
+        {"transaction_id": "a", "user_id": "u", "amount": 50, "timestamp": "2026-01-01T10:00:00Z"},
+        {"transaction_id": "b", "user_id": "u", "amount": 5000, "timestamp": "2026-01-01T10:01:00Z"},
+        {"transaction_id": "c", "user_id": "u", "amount": -1},
+    ]
+    source.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    out = tmp_path / "out.parquet"
+    result = runner.invoke(app, ["score", str(source), "-o", str(out)])
+    assert result.exit_code == 0, result.output
+    assert "row 2 skipped" in result.output
+    table = pq.read_table(out).to_pylist()
+    assert [r["decision"] for r in table] == ["approve", "review"]
+    assert "amount_spike" in table[1]["rules"]
+
+
+def test_rules_validate_reports_the_rule_and_column(tmp_path: Path) -> None:
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("version: 1\nrules:\n  - {code: x, expression: 'user.cnt_30s > 5', action: review}\n")
+    result = runner.invoke(app, ["rules", "validate", str(bad)])
+    assert result.exit_code == 1
+    assert "rule 'x' at column 1" in result.output
+    assert "did you mean" in result.output
+    assert runner.invoke(app, ["rules", "show"]).exit_code == 0
+
+
+def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "super-secret-card-key")
+    monkeypatch.setenv("FRAUDSTREAM_DATABASE_URL", "postgresql+psycopg://app:hunter2@db.example/fraud")
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 0, result.output
+    assert "super-secret-card-key" not in result.output
+    assert "hunter2" not in result.output
+    assert "****" in result.output
+
+
+def test_a_missing_card_key_is_a_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("FRAUDSTREAM_CARD_KEY", raising=False)
+    result = runner.invoke(app, ["config", "show"])
+    assert result.exit_code == 2
+    assert "FRAUDSTREAM_CARD_KEY is required" in result.output
+
+
+def test_db_upgrade_and_simulate_to_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "k")
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    assert (tmp_path / "fraudstream.db").is_file()
+    out, labels = tmp_path / "sim.parquet", tmp_path / "labels.parquet"
+    result = runner.invoke(app, ["simulate", "--count", "3000", "--to", str(out), "--labels", str(labels)])
+    assert result.exit_code == 0, result.output
+    table = pq.read_table(out)
+    assert table.num_rows == 3000
+    assert pq.read_table(labels).num_rows == sum(table.column("is_fraud").to_pylist())

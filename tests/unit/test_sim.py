@@ -1,0 +1,59 @@
+"""The simulator: deterministic, and its scenarios show the patterns they are named after."""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow.compute as pc
+
+from fraudstream.core.cards import luhn_valid
+from fraudstream.sim.generator import SCENARIOS, SimulationConfig, labels_for, simulate
+
+CONFIG = SimulationConfig(count=20_000, seed=11, fraud_rate=0.03)
+
+
+def test_the_same_seed_gives_the_same_traffic_and_another_seed_other_traffic() -> None:
+    assert simulate(CONFIG).equals(simulate(CONFIG))
+    assert not simulate(CONFIG).equals(simulate(SimulationConfig(count=20_000, seed=12, fraud_rate=0.03)))
+
+
+def test_every_scenario_appears_and_the_fraud_share_follows_the_rate() -> None:
+    table = simulate(CONFIG)
+    assert set(pc.unique(table.column("fraud_scenario")).to_pylist()) == {"", *SCENARIOS}
+    share = np.mean(table.column("is_fraud").to_numpy(zero_copy_only=False))
+    assert 0.02 < share < 0.04
+    ts = table.column("timestamp").cast("int64").to_numpy()
+    assert np.all(np.diff(ts) >= 0)
+    assert all(luhn_valid(c) for c in pc.unique(table.column("card_number")).to_pylist())
+
+
+def test_rapid_bursts_have_more_than_five_transactions_within_thirty_seconds() -> None:
+    table = simulate(CONFIG)
+    burst = table.filter(pc.equal(table.column("fraud_scenario"), "rapid_burst"))
+    by_user: dict[str, list[int]] = {}
+    for user, ts in zip(
+        burst.column("user_id").to_pylist(), burst.column("timestamp").cast("int64").to_pylist()
+    ):
+        by_user.setdefault(user, []).append(ts)
+    assert by_user
+    for times in by_user.values():
+        times.sort()
+        best = max(sum(1 for t in times if start <= t < start + 30_000) for start in times)
+        assert best > 5
+
+
+def test_card_testing_is_small_amounts_then_a_large_one_on_one_card() -> None:
+    table = simulate(CONFIG)
+    rows = table.filter(pc.equal(table.column("fraud_scenario"), "card_testing")).to_pylist()
+    by_card: dict[str, list[float]] = {}
+    for row in rows:
+        by_card.setdefault(row["card_number"], []).append(row["amount"])
+    assert any(sum(a < 5 for a in amounts) >= 7 and max(amounts) > 500 for amounts in by_card.values())
+
+
+def test_labels_arrive_after_their_transactions() -> None:
+    table = simulate(CONFIG)
+    labels = labels_for(table, seed=11)
+    assert labels.num_rows == sum(table.column("is_fraud").to_pylist())
+    label_time = labels.column("label_time").cast("int64").to_numpy()
+    tx_time = labels.column("transaction_time").cast("int64").to_numpy()
+    assert np.all(label_time > tx_time)
