@@ -175,8 +175,15 @@ def _write(records: list[dict[str, Any]], path: Path) -> None:
     if path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         return
-    flat = [{**r, "reasons": json.dumps(r["reasons"]), "rules": ",".join(r["rules"]),
-             "shadow_rules": ",".join(r["shadow_rules"])} for r in records]  # fmt: skip
+    flat = [
+        {
+            **r,
+            "reasons": json.dumps(r["reasons"]),
+            "rules": ",".join(r["rules"]),
+            "shadow_rules": ",".join(r["shadow_rules"]),
+        }
+        for r in records
+    ]
     table = pa.Table.from_pylist(flat)
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
@@ -289,3 +296,202 @@ def simulate(
     if labels is not None:
         write_table(labels_for(table, seed), labels)
         console.print(f"wrote label events to {labels}")
+
+
+models_app = typer.Typer(help="The model registry: list, show, promote, shadow.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+_DURATION_HELP = "a duration such as 7d, 12h or 0s"
+
+
+def _duration_ms(text: str) -> int:
+    from fraudstream.core.features import parse_duration_ms
+
+    return 0 if text in ("0", "0s") else parse_duration_ms(text)
+
+
+def _time_ms(text: str | None) -> int | None:
+    from datetime import datetime
+
+    return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _registry(path: Path | None) -> Any:
+    from fraudstream.ml.registry import Registry
+
+    if path is not None:
+        return Registry(path)
+    from fraudstream.config import Settings
+
+    return Registry(Settings(demo=True).models_dir)
+
+
+@app.command()
+def train(
+    data: Annotated[Path, typer.Option(help="History as CSV or Parquet, with an is_fraud column.")],
+    model: Annotated[
+        str, typer.Option(help="lightgbm, isolation_forest, random_forest or logistic.")
+    ] = "lightgbm",
+    train_from: Annotated[
+        str | None, typer.Option(help="First transaction time to train on (RFC 3339).")
+    ] = None,
+    train_to: Annotated[
+        str | None, typer.Option(help="End of the training window; later rows are the holdout.")
+    ] = None,
+    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "7d",
+    map_: Annotated[
+        str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,amount=TX_AMOUNT")
+    ] = None,
+    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    promote: Annotated[bool, typer.Option(help="Make the new model the champion.")] = False,
+) -> None:
+    """Train a model on history replayed through the engine, evaluate it on the holdout, register it.
+
+    Example: `fraudstream train --data sim.parquet --train-to 2026-01-05T00:00:00+00:00 --promote`
+    """
+    from fraudstream.ml.dataset import load_history, parse_mapping
+    from fraudstream.ml.train import evaluate, model_card, replay_history
+    from fraudstream.ml.train import train as fit
+
+    history = load_history(data, parse_mapping(map_))
+    delay = _duration_ms(label_delay)
+    ts = history.batch.timestamp_ms
+    end = _time_ms(train_to) or int(ts.min() + 0.8 * (ts.max() - ts.min()))
+    console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
+    replayed = replay_history(history, delay)
+    trained, summary = fit(
+        history,
+        model,
+        train_from_ms=_time_ms(train_from),
+        train_to_ms=end,
+        label_delay_ms=delay,
+        replayed=replayed,
+    )
+    report, _, _ = evaluate(history, trained, from_ms=end, to_ms=None, label_delay_ms=delay)
+    from dataclasses import replace
+
+    numbers = {k: v for k, v in report.items() if isinstance(v, float)}
+    trained.metadata = replace(trained.metadata, metrics=numbers)
+    store = _registry(registry)
+    path = store.save(trained, model_card(trained, summary, report))
+    out.print_json(json.dumps({"version": trained.metadata.version, "path": str(path), **summary, **report}))
+    if promote:
+        store.promote(trained.metadata.version)
+        console.print(f"{trained.metadata.version} is now the champion")
+
+
+@app.command()
+def evaluate(
+    data: Annotated[Path, typer.Option(help="History as CSV or Parquet, with an is_fraud column.")],
+    model: Annotated[
+        str, typer.Option(help="Version id, champion, latest, or rules (rules only).")
+    ] = "champion",
+    from_: Annotated[
+        str | None, typer.Option("--from", help="Start of the evaluation window (RFC 3339).")
+    ] = None,
+    to: Annotated[str | None, typer.Option(help="End of the evaluation window (RFC 3339).")] = None,
+    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "7d",
+    map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
+    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    output: Annotated[
+        Path | None, typer.Option(help="Write one row per evaluated transaction (.parquet).")
+    ] = None,
+) -> None:
+    """Replay a history file through the engine and report fraud metrics on a time window.
+
+    Example: `fraudstream evaluate --data sim.parquet --model champion --from 2026-01-05T00:00:00+00:00`
+    """
+    from fraudstream.core.engine import EngineConfig
+    from fraudstream.ml.dataset import load_history, parse_mapping
+    from fraudstream.ml.train import evaluate as measure
+
+    history = load_history(data, parse_mapping(map_))
+    chosen = (
+        None if model == "rules" else _registry(registry).load(model, EngineConfig().features.feature_names)
+    )
+    report, replayed, rows = measure(
+        history, chosen, from_ms=_time_ms(from_), to_ms=_time_ms(to), label_delay_ms=_duration_ms(label_delay)
+    )
+    out.print_json(json.dumps(report))
+    if output is not None:
+        import pyarrow.parquet as pq
+
+        from fraudstream.core.policy import DECISIONS
+
+        pq.write_table(
+            pa.table(
+                {
+                    "transaction_id": history.batch.transaction_id.filter(pa.array(rows)),
+                    "probability": replayed.probability[rows],
+                    "score": replayed.score[rows],
+                    "decision": [DECISIONS[c] for c in replayed.decision[rows].tolist()],
+                    "rules": [",".join(r) for r, keep in zip(replayed.rules, rows.tolist()) if keep],
+                    "is_fraud": history.is_fraud[rows],
+                }
+            ),
+            output,
+        )
+        console.print(f"wrote {int(rows.sum())} scored transactions to {output}")
+
+
+@models_app.command("list")
+def models_list(registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None) -> None:
+    """Every registered model with its role and headline metrics.
+
+    Example: `fraudstream models list`
+    """
+    store = _registry(registry)
+    roles = store.roles()
+    table = Table("version", "kind", "role", "AUC", "avg precision", "created")
+    for meta in store.versions():
+        role = (
+            "champion"
+            if meta.version == roles.get("champion")
+            else ("challenger" if meta.version in roles.get("challengers", []) else "")
+        )
+        table.add_row(
+            meta.version,
+            meta.kind,
+            role,
+            str(meta.metrics.get("roc_auc", "")),
+            str(meta.metrics.get("average_precision", "")),
+            meta.created,
+        )
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    model: Annotated[str, typer.Argument(help="Version id, champion or latest.")] = "champion",
+    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+) -> None:
+    """A model's card: kind, training data, metrics.
+
+    Example: `fraudstream models show latest`
+    """
+    store = _registry(registry)
+    out.print((store.root / store.resolve(model) / "card.md").read_text())
+
+
+@models_app.command("promote")
+def models_promote(
+    model: Annotated[str, typer.Argument(help="Version id or latest.")],
+    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+) -> None:
+    """Make a model the champion; a running server picks it up within a snapshot interval.
+
+    Example: `fraudstream models promote latest`
+    """
+    out.print(f"champion: {_registry(registry).promote(model)}")
+
+
+@models_app.command("shadow")
+def models_shadow(
+    model: Annotated[str, typer.Argument(help="Version id or latest.")],
+    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+) -> None:
+    """Score a model in shadow next to the champion (recorded, never acting).
+
+    Example: `fraudstream models shadow latest`
+    """
+    out.print(f"challenger: {_registry(registry).shadow(model)}")

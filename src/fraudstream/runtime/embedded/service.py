@@ -32,6 +32,7 @@ from fraudstream.core.policy import PolicyConfig
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.schema import Validator, label_batch
 from fraudstream.errors import FraudstreamError, SinkError, ValidationError
+from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
 from fraudstream.runtime.embedded.alerts import AlertHub
 from fraudstream.runtime.embedded.metrics import Metrics
@@ -71,12 +72,17 @@ def body_hash(record: Any) -> str:
 
 
 def load_champion(settings: Settings) -> Model | None:
-    """The model in ``model_path`` (or ``{data_dir}/models/champion``), if there is one."""
-    directory = settings.model_path or settings.models_dir / "champion"
-    if not (directory / "metadata.json").is_file():
+    """The model in ``model_path`` if set, else the registry's champion, if there is one."""
+    features = EngineConfig().features.feature_names
+    if settings.model_path is not None:
+        files = {
+            p.name: p.read_bytes() for p in settings.model_path.iterdir() if p.is_file() and p.suffix != ".md"
+        }
+        return load_model(files, features)
+    registry = Registry(settings.models_dir)
+    if registry.roles().get("champion") is None:
         return None
-    files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file()}
-    return load_model(files, EngineConfig().features.feature_names)
+    return registry.load("champion", features)
 
 
 class ScoringService:
@@ -211,8 +217,21 @@ class ScoringService:
             try:
                 await asyncio.to_thread(self.snapshot)
                 await asyncio.to_thread(self.engine.expire)
+                await asyncio.to_thread(self.refresh_model)
             except (OSError, FraudstreamError) as exc:
-                log.error("snapshot failed", error=str(exc))
+                log.error("periodic maintenance failed", error=str(exc))
+
+    def refresh_model(self) -> None:
+        """Pick up a newly promoted champion without a restart."""
+        if self.settings.model_path is not None:
+            return
+        champion = Registry(self.settings.models_dir).roles().get("champion")
+        current = self.engine.model.metadata.version if self.engine.model else None
+        if champion is not None and champion != current:
+            model = load_champion(self.settings)
+            with self._lock:
+                self.engine.set_model(model)
+            log.info("champion model loaded", version=champion)
 
     # --- scoring -----------------------------------------------------------------------------
 
