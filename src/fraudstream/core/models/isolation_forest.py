@@ -48,9 +48,10 @@ class IsolationForestModel(SklearnModel):
         pipeline = Pipeline(
             [("impute", SimpleImputer(strategy="median", keep_empty_features=True)), ("model", forest)]
         )
-        pipeline.fit(features, sample_weight=None) if sample_weight is None else pipeline.fit(
-            features, model__sample_weight=sample_weight
-        )
+        if sample_weight is None:
+            pipeline.fit(features)
+        else:
+            pipeline.fit(features, model__sample_weight=sample_weight)
         prepared = np.asarray(pipeline[:-1].transform(features), dtype=np.float64)
         scores = -pipeline[-1].score_samples(prepared)
         contamination = float(str(settings["contamination"]))
