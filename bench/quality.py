@@ -51,7 +51,8 @@ def main() -> None:
 
     print(
         f"simulator: {args.count:,} transactions over {args.days} days, seed {args.seed}, "
-        f"labels known after {args.label_delay_days:g} days; trained on the first 70%, measured on the last 30%"
+        f"labels known after {args.label_delay_days:g} days; "
+        "trained on the first 70%, measured on the last 30%"
     )
     names = list(reports)
     print(f"\n{'metric':<30}" + "".join(f"{n:>18}" for n in names))
