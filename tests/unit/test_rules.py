@@ -128,13 +128,14 @@ def test_vectorized_evaluation_equals_a_row_by_row_reference(
 
 def test_an_invalid_rule_set_names_the_rule_and_the_problem() -> None:
     names = default_names(FeatureConfig())
+    head = "version: 1\nrules:\n"
+    rule = "  - {code: a, expression: 'amount > 1', action: review"
     cases = {
-        "version: 1\nrules:\n  - {code: a, expression: 'amount > 1', action: block}\n": "action 'block'",
-        "version: 1\nrules:\n  - {code: a, expression: 'amount > 1', action: review, weight: 500}\n": "weight 500",
-        "version: 1\nrules:\n  - {code: a, expression: 'amount > 1', action: review}\n"
-        "  - {code: a, expression: 'amount > 2', action: review}\n": "unique",
-        "version: 1\nrules:\n  - {code: a, expression: \"device_id in list('nope')\", action: review}\n": "not declared",
-        "version: 1\nrules:\n  - {code: a, expression: 'amount > 1', action: review, colour: red}\n": "unknown keys",
+        head + "  - {code: a, expression: 'amount > 1', action: block}\n": "action 'block'",
+        head + rule + ", weight: 500}\n": "weight 500",
+        head + rule + "}\n" + rule + "}\n": "unique",
+        head + "  - {code: a, expression: \"device_id in list('nope')\", action: review}\n": "not declared",
+        head + rule + ", colour: red}\n": "unknown keys",
         "version: 1\nrules: [\n": "not valid YAML",
     }
     for text, reason in cases.items():
