@@ -103,3 +103,13 @@ def test_a_promoted_model_is_used_by_a_running_server(history_file: Path, tmp_pa
         ).json()
         assert second["model_version"] == model.metadata.version
         assert second["probability"] is not None
+        challenger, _ = train(history, "logistic", train_from_ms=None, train_to_ms=None, label_delay_ms=DAY)
+        registry.save(challenger)
+        registry.shadow(challenger.metadata.version)
+        client.app.state.service.refresh_model()
+        third = client.post(
+            "/v1/transactions", json={"transaction_id": "c", "user_id": "u", "amount": 20}
+        ).json()
+        assert third["model_version"] == model.metadata.version
+        stored = client.get("/v1/transactions/c").json()
+        assert set(stored["shadow_scores"]) == {challenger.metadata.version}

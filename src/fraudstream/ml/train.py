@@ -8,6 +8,7 @@ by the end of the training window, so the model never learns from the future.
 
 from __future__ import annotations
 
+import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
@@ -93,7 +94,7 @@ def train(
             "no transaction in the training window has a label known by its end; widen the window"
         )
     now = datetime.now(UTC)
-    version = f"{now:%Y%m%d-%H%M%S}-{kind}"
+    version = f"{now:%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(2)}"
     model = fit_model(
         kind,
         replayed.features[rows],

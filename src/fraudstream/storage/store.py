@@ -23,6 +23,7 @@ from fraudstream.storage.tables import (
     labels,
     lists,
     rule_sets,
+    shadow_scores,
     snapshots,
     transactions,
 )
@@ -132,11 +133,14 @@ class Store:
         transaction_rows: Sequence[Mapping[str, Any]],
         decision_rows: Sequence[Mapping[str, Any]],
         alert_rows: Sequence[Mapping[str, Any]],
+        shadow_rows: Sequence[Mapping[str, Any]] = (),
     ) -> None:
-        """Transactions, their decisions and alerts in ONE database transaction; ids seen before are
-        skipped, so a retried or replayed write never duplicates anything."""
+        """Transactions, their decisions, alerts and challengers' shadow scores in ONE database
+        transaction; ids seen before are skipped, so a retried or replayed write never duplicates."""
         try:
             with self.engine.begin() as connection:
+                if shadow_rows:
+                    connection.execute(self._insert_ignore(shadow_scores), list(shadow_rows))
                 if transaction_rows:
                     connection.execute(self._insert_ignore(transactions), list(transaction_rows))
                 if decision_rows:
@@ -187,6 +191,12 @@ class Store:
             found = alert.first()
             result["alert"] = alert_record(found) if found is not None else None
             result["labels"] = [dict(r) for r in label_rows]
+            shadow = connection.execute(
+                sa.select(shadow_scores.c.model_version, shadow_scores.c.probability).where(
+                    shadow_scores.c.transaction_id == transaction_id
+                )
+            )
+            result["shadow_scores"] = {version: probability for version, probability in shadow}
             return result
 
     def list_transactions(

@@ -29,6 +29,7 @@ __all__ = [
     "lists",
     "metadata",
     "rule_sets",
+    "shadow_scores",
     "snapshots",
     "transactions",
 ]
@@ -156,6 +157,14 @@ api_keys = Table(
     Column("key_hash", String(64), nullable=False, unique=True),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("revoked", Boolean, nullable=False),
+)
+
+shadow_scores = Table(
+    "shadow_scores",
+    metadata,
+    Column("transaction_id", _ID, primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("probability", Float, nullable=False),
 )
 
 snapshots = Table(

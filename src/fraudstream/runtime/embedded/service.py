@@ -149,6 +149,7 @@ class ScoringService:
             self.engine.update_list(name, items)
         model = load_champion(self.settings)
         self.engine.set_model(model)
+        self.refresh_model()
         self._restore_and_replay()
         if self.settings.admin_key is not None:
             self.store.create_api_key("admin", "admin", now_ms(), self.settings.admin_key.get_secret_value())
@@ -225,13 +226,22 @@ class ScoringService:
         """Pick up a newly promoted champion without a restart."""
         if self.settings.model_path is not None:
             return
-        champion = Registry(self.settings.models_dir).roles().get("champion")
+        registry = Registry(self.settings.models_dir)
+        roles = registry.roles()
+        champion = roles.get("champion")
         current = self.engine.model.metadata.version if self.engine.model else None
         if champion is not None and champion != current:
             model = load_champion(self.settings)
             with self._lock:
                 self.engine.set_model(model)
             log.info("champion model loaded", version=champion)
+        wanted = [v for v in roles.get("challengers", []) if v != champion]
+        if wanted != [c.metadata.version for c in self.engine.challengers]:
+            features = self.config.features.feature_names
+            challengers = [registry.load(v, features) for v in wanted]
+            with self._lock:
+                self.engine.set_challengers(challengers)
+            log.info("challengers scoring in shadow", versions=wanted)
 
     # --- scoring -----------------------------------------------------------------------------
 
@@ -347,8 +357,13 @@ class ScoringService:
             results[record["transaction_id"]] = stored_decision(row)
             if record["is_alert"]:
                 alert_rows.append(alert_row(record, transaction_rows[i], decided_at))
+        shadow_rows = [
+            {"transaction_id": record["transaction_id"], "model_version": version, "probability": float(p)}
+            for version, probabilities in decisions.shadow_probability.items()
+            for record, p in zip(records, probabilities.tolist())
+        ]
         try:
-            self.store.write_scored(transaction_rows, decision_rows, alert_rows)
+            self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow_rows)
         except SinkError:
             # The engine has seen events that are not stored: rebuild it from the stored log.
             self.engine = Engine(self.config, rules=self.engine.rules, model=self.engine.model)
