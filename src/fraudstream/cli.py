@@ -274,11 +274,31 @@ def simulate(
     rate: Annotated[
         float, typer.Option(help="With --to http: transactions per second (0 = as fast as possible).")
     ] = 0,
+    test: Annotated[
+        str | None,
+        typer.Option(help="Send a test scenario to --to (a URL): large, rapid, location, random or all."),
+    ] = None,
+    delay: Annotated[float, typer.Option(help="With --test random: seconds between transactions.")] = 1.0,
+    health: Annotated[bool, typer.Option(help="With --test: check the server's health first.")] = False,
 ) -> None:
     """Generate labelled traffic with fraud scenarios, to a file or a running server.
 
     Example: `fraudstream simulate --count 100000 --to sim.parquet --labels labels.parquet`
+
+    Test client: `fraudstream simulate --test all --to http://127.0.0.1:8000 --health` sends the large,
+    rapid and location scenarios (and --count random ones) and exits 1 if an expected alert is missing.
     """
+    if test is not None:
+        from fraudstream.sim.testclient import SCENARIO_TESTS, run_tests
+
+        url = to if to.startswith("http") else "http://127.0.0.1:8000"
+        chosen = [*SCENARIO_TESTS, "random"] if test == "all" else [test]
+        if not set(chosen) <= {*SCENARIO_TESTS, "random"}:
+            console.print(f"[red]--test {test}[/red]: choose large, rapid, location, random or all")
+            raise typer.Exit(2)
+        random_count = count if count != 10_000 else 10
+        passed = run_tests(url, chosen, random_count, delay if test == "random" else 0.0, health, out.print)
+        raise typer.Exit(0 if passed else 1)
     from fraudstream.sim.generator import SimulationConfig, labels_for
     from fraudstream.sim.generator import simulate as generate
     from fraudstream.sim.output import send_http, write_table

@@ -1,0 +1,62 @@
+"""`fraudstream simulate --test ...` against a live server on loopback."""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+import uvicorn
+from typer.testing import CliRunner
+
+from fraudstream.api import create_app
+from fraudstream.cli import app
+from fraudstream.config import Settings
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def live_url(tmp_path: Path) -> Iterator[str]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = uvicorn.Server(
+        uvicorn.Config(create_app(Settings(demo=True, data_dir=tmp_path)), port=port, log_level="warning")
+    )
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                break
+        except httpx.HTTPError:
+            time.sleep(0.1)
+    yield url
+    server.should_exit = True
+    thread.join(10)
+
+
+def test_every_seed_scenario_is_flagged_and_reported(live_url: str) -> None:
+    result = CliRunner().invoke(
+        app, ["simulate", "--test", "all", "--to", live_url, "--health", "--count", "3"]
+    )
+    assert result.exit_code == 0, result.output
+    for name in ("large", "rapid", "location"):
+        assert f"{name}: sent" in result.output
+        assert "MISSED" not in result.output
+    assert "health: 200" in result.output
+
+
+def test_a_missed_alert_fails_the_run(live_url: str) -> None:
+    # With every rule switched off nothing is flagged, and the test client must say so.
+    httpx.put(f"{live_url}/v1/rules", content="version: 2\nrules: []\n").raise_for_status()
+    result = CliRunner().invoke(app, ["simulate", "--test", "large", "--to", live_url])
+    assert result.exit_code == 1
+    assert "MISSED" in result.output
