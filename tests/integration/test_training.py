@@ -113,3 +113,24 @@ def test_a_promoted_model_is_used_by_a_running_server(history_file: Path, tmp_pa
         assert third["model_version"] == model.metadata.version
         stored = client.get("/v1/transactions/c").json()
         assert set(stored["shadow_scores"]) == {challenger.metadata.version}
+
+
+def test_a_backtest_counts_each_rule_like_a_hand_count(history_file: Path) -> None:
+    from fraudstream.core.engine import default_names
+    from fraudstream.core.features import FeatureConfig
+    from fraudstream.core.rules import load_ruleset
+    from fraudstream.ml.backtest import backtest
+
+    history = load_history(history_file)
+    rules = load_ruleset(
+        "version: 3\nrules:\n  - {code: big, expression: 'amount > 1000', action: review, weight: 60}\n",
+        default_names(FeatureConfig()),
+    )
+    result = backtest(history, rules, label_delay_ms=DAY)
+    big = history.batch.amount > 1000
+    fraud = history.is_fraud
+    row = result["rules"]["big"]
+    assert row["hits"] == big.sum()
+    assert row["precision"] == round((big & fraud).sum() / big.sum(), 4)
+    assert row["recall"] == round((big & fraud).sum() / fraud.sum(), 4)
+    assert result["policy"]["recall_at_threshold"] == row["recall"]
