@@ -10,6 +10,7 @@ import sqlalchemy as sa
 
 from fraudstream.errors import SinkError
 from fraudstream.storage import Store
+from fraudstream.storage.store import EVENT_COLUMNS
 
 pytestmark = pytest.mark.integration
 
@@ -29,33 +30,11 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
 
 
 def transaction(tid: str, user: str = "u1", amount: float = 10.0, ts: int = 1000) -> dict[str, object]:
-    columns = (
-        "merchant_id",
-        "merchant_category",
-        "terminal_id",
-        "channel",
-        "location",
-        "lat",
-        "lon",
-        "country",
-        "device_id",
-        "ip",
-        "card_fingerprint",
-        "card_bin",
-        "card_last4",
-        "attributes",
+    row: dict[str, object] = dict.fromkeys(EVENT_COLUMNS)
+    row.update(
+        transaction_id=tid, user_id=user, timestamp_ms=ts, amount=amount, currency="USD", terminal_id="T1"
     )
-    return {
-        "transaction_id": tid,
-        "user_id": user,
-        "timestamp_ms": ts,
-        "amount": amount,
-        "currency": "USD",
-        **dict.fromkeys(columns),
-        "terminal_id": "T1",
-        "body_hash": "h" + tid,
-        "received_at_ms": ts,
-    }
+    return {**row, "body_hash": "h" + tid, "received_at_ms": ts}
 
 
 def decision(tid: str, score: int = 10, verdict: str = "approve", alert: bool = False) -> dict[str, object]:

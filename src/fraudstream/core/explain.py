@@ -80,21 +80,18 @@ def describe_feature(name: str, value: float) -> str:
     measure, window = match["measure"], match["window"]
     span = window_words(window)
     per = {"user": "by this user", "card": "on this card"}.get(match["entity"], f"at this {entity}")
-    if measure == "count":
-        return f"{value:.0f} transactions {per} in {span}"
-    if measure == "amount_sum":
-        return f"{value:,.2f} spent {per} in {span}"
-    if measure == "amount_mean":
-        return f"average amount {value:,.2f} {per} in {span}"
-    if measure == "amount_max":
-        return f"largest amount {value:,.2f} {per} in {span}"
-    if measure == "amount_ratio":
-        adjective = f"{window[:-1]}-{_WINDOW_UNITS[window[-1]]}"
-        return f"amount {value:.0f}x this {entity}'s {adjective} average"
-    if measure == "amount_zscore":
-        return f"amount {value:.1f} standard deviations from this {entity}'s {span} average"
-    if measure == "fraud_rate":
-        return f"{value:.0%} of this {entity}'s transactions in {span} confirmed as fraud"
-    if measure == "fraud_count":
-        return f"{value:.0f} confirmed frauds at this {entity} in {span}"
+    adjective = f"{window[:-1]}-{_WINDOW_UNITS[window[-1]]}"
+    templates = {
+        "count": "{value:.0f} transactions {per} in {span}",
+        "amount_sum": "{value:,.2f} spent {per} in {span}",
+        "amount_mean": "average amount {value:,.2f} {per} in {span}",
+        "amount_max": "largest amount {value:,.2f} {per} in {span}",
+        "amount_ratio": "amount {value:.0f}x this {entity}'s {adjective} average",
+        "amount_zscore": "amount {value:.1f} standard deviations from this {entity}'s {span} average",
+        "fraud_rate": "{value:.0%} of this {entity}'s transactions in {span} confirmed as fraud",
+        "fraud_count": "{value:.0f} confirmed frauds at this {entity} in {span}",
+    }
+    template = templates.get(measure)
+    if template is not None:
+        return template.format(value=value, per=per, span=span, entity=entity, adjective=adjective)
     return f"{name} = {value:,.4g}"

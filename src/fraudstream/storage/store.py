@@ -14,6 +14,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine
 
+from fraudstream.core.batch import TRANSACTION_SCHEMA
 from fraudstream.errors import SinkError
 from fraudstream.storage.tables import (
     alerts,
@@ -32,28 +33,9 @@ __all__ = ["ROLES", "Store"]
 
 ROLES = ("admin", "analyst", "ingest", "viewer")
 
-#: The transaction columns a decision batch is rebuilt from when the event log is replayed.
-EVENT_COLUMNS = (
-    "transaction_id",
-    "timestamp_ms",
-    "user_id",
-    "amount",
-    "currency",
-    "merchant_id",
-    "merchant_category",
-    "terminal_id",
-    "channel",
-    "location",
-    "lat",
-    "lon",
-    "country",
-    "device_id",
-    "ip",
-    "card_fingerprint",
-    "card_bin",
-    "card_last4",
-    "attributes",
-)
+#: The stored transaction columns a batch is rebuilt from when the event log is replayed: the
+#: canonical schema, with the event time as integer milliseconds.
+EVENT_COLUMNS = tuple("timestamp_ms" if name == "timestamp" else name for name in TRANSACTION_SCHEMA.names)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
