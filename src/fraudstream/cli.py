@@ -268,7 +268,8 @@ def simulate(
     fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.01,
     days: Annotated[float, typer.Option(help="Time span of the traffic, in days.")] = 7.0,
     to: Annotated[
-        str, typer.Option(help="Output: a .parquet/.csv/.jsonl file, or http://host:port")
+        str,
+        typer.Option(help="Output: a .parquet/.csv/.jsonl file, http://host:port or kafka://host:port/topic"),
     ] = "sim.parquet",
     labels: Annotated[Path | None, typer.Option(help="Also write delayed label events to this file.")] = None,
     rate: Annotated[
@@ -310,6 +311,11 @@ def simulate(
     if to.startswith(("http://", "https://")):
         sent = send_http(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate)
         console.print(f"sent {sent} transactions to {to}")
+    elif to.startswith("kafka://"):
+        from fraudstream.sim.output import send_kafka
+
+        sent = send_kafka(table.drop_columns(["is_fraud", "fraud_scenario"]), to)
+        console.print(f"produced {sent} transactions to {to}")
     else:
         write_table(table, Path(to))
         console.print(f"wrote {table.num_rows} transactions to {to}")

@@ -270,3 +270,31 @@ def test_kill_9_and_restart_gives_every_event_one_identical_decision(broker: str
     decisions = unique_decisions(outputs)
     assert len(decisions) == len(records)
     assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, outputs)
+
+
+def test_a_second_worker_joining_mid_stream_changes_no_decision(broker: str, tmp_path: Path) -> None:
+    topic = new_topic(broker)
+    records = traffic(6000, seed=44)
+    produce(broker, topic, records[:3000])
+    first = Worker(config(broker, topic, tmp_path, batch_size=200))
+    first_thread = threading.Thread(target=first.run, kwargs={"max_idle_s": 15})
+    first_thread.start()
+    read_all(broker, f"{topic}.decisions", expect=3000, timeout=60)
+    second = Worker(config(broker, topic, tmp_path, batch_size=200))
+    second_thread = threading.Thread(target=second.run, kwargs={"max_idle_s": 15})
+    second_thread.start()
+    deadline = time.monotonic() + 30
+    while not second.partitions and time.monotonic() < deadline:  # the rebalance hands partitions over
+        time.sleep(0.1)
+    assert second.partitions, "the second worker was never given a partition"
+    produce(broker, topic, records[3000:])
+    outputs = read_all(broker, f"{topic}.decisions", expect=len(records), timeout=90)
+    first.stop()
+    second.stop()
+    first_thread.join(60)
+    second_thread.join(60)
+    decisions = unique_decisions(outputs)
+    assert len(decisions) == len(records)
+    assert second.counts["decisions"] > 0
+    # Partitions moved between owners through their checkpoints: every score as in one uninterrupted run.
+    assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, outputs)

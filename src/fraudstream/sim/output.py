@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-__all__ = ["records_for_http", "send_http", "write_table"]
+__all__ = ["records_for_http", "send_http", "send_kafka", "write_table"]
 
 
 def write_table(table: pa.Table, path: Path) -> None:
@@ -67,3 +67,21 @@ def send_http(table: pa.Table, url: str, rate: float, batch: int = 50, api_key: 
             response.raise_for_status()
             sent += len(records[offset : offset + batch])
     return sent
+
+
+def send_kafka(table: pa.Table, url: str) -> int:
+    """Produce the rows to ``kafka://host:port/topic`` (default topic: transactions), keyed by user
+    id so that one user's events stay in one partition, in order."""
+    import orjson
+    from confluent_kafka import Producer
+
+    address, _, topic = url.removeprefix("kafka://").partition("/")
+    producer = Producer({"bootstrap.servers": address, "linger.ms": 5})
+    records = records_for_http(table)
+    for record in records:
+        producer.produce(
+            topic or "transactions", key=str(record["user_id"]).encode(), value=orjson.dumps(record)
+        )
+        producer.poll(0)
+    producer.flush()
+    return len(records)
