@@ -23,6 +23,15 @@ from fraudstream.errors import ModelError, StateError
 
 __all__ = ["DecisionBatch", "Engine", "EngineConfig", "Reason"]
 
+#: Feature values stored with every decision, whatever the model uses.
+_KEY_FEATURES: Final = (
+    "amount",
+    "user.count_30s",
+    "user.count_24h",
+    "user.amount_ratio_30d",
+    "geo.speed_kmh",
+)
+
 _SNAPSHOT_MAGIC: Final = b"FSENGINE"
 _SNAPSHOT_VERSION: Final = 1
 _HEADER = struct.Struct("<8sHI")
@@ -181,37 +190,59 @@ class DecisionBatch:
         return found[: max(self.max_reasons, len(acting))]
 
     def key_features(self, row: int) -> dict[str, float | None]:
-        """The feature values that mattered for this row: the model's top features and a few basics."""
+        """The feature values that mattered for this row: a few basics and the model's top features."""
+        return self.key_feature_rows([row])[0]
+
+    def key_feature_rows(self, rows: Sequence[int] | None = None) -> list[dict[str, float | None]]:
+        """``key_features`` for many rows at once (all rows by default), without per-row array work."""
         index = self.features.index
-        names = ["amount", "user.count_30s", "user.count_24h", "user.amount_ratio_30d", "geo.speed_kmh"]
-        where = np.flatnonzero(self.explained_rows == row)
-        if len(where):
-            top = np.argsort(-self.contributions[where[0]])[: self.max_reasons]
-            names += [self.model_features[j] for j in top]
-        result: dict[str, float | None] = {}
-        for name in names:
-            if name in index:
+        chosen = list(range(len(self))) if rows is None else list(rows)
+        basics: list[str] = [n for n in _KEY_FEATURES if n in index]
+        values = np.round(
+            self.features.values[np.asarray(chosen, dtype=np.int64)][:, [index[n] for n in basics]], 4
+        )
+        result: list[dict[str, float | None]] = [
+            {n: (None if v != v else v) for n, v in zip(basics, row_values)} for row_values in values.tolist()
+        ]
+        explained = {int(r): i for i, r in enumerate(self.explained_rows.tolist())}
+        for position, row in enumerate(chosen):
+            where = explained.get(row)
+            if where is None:
+                continue
+            for j in np.argsort(-self.contributions[where])[: self.max_reasons].tolist():
+                name = self.model_features[j]
                 value = float(self.features.values[row, index[name]])
-                result[name] = None if np.isnan(value) else round(value, 4)
+                result[position][name] = None if np.isnan(value) else round(value, 4)
         return result
 
     def to_records(self) -> list[dict[str, object]]:
-        """One JSON-ready dict per row (the edge's output; builds Python objects per row)."""
+        """One JSON-ready dict per row (the edge's output; builds Python objects per row).
+
+        Most rows hit no rule and are not explained: they skip the per-row reason work.
+        """
         ids = self.transaction_id.to_pylist()
+        decisions = [DECISIONS[c] for c in self.decision_code.tolist()]
+        scores = self.score.tolist()
+        probabilities = np.round(self.probability.astype(np.float64), 6)
+        alerts = self.is_alert.tolist()
+        late = self.features.late.tolist()
+        needs_reasons: npt.NDArray[np.bool_] = np.asarray(self.rule_hits.hits.any(axis=0), dtype=np.bool_)
+        needs_reasons[self.explained_rows] = True
         records = []
         for row, transaction_id in enumerate(ids):
-            probability = float(self.probability[row])
+            probability = float(probabilities[row])
+            busy = bool(needs_reasons[row])
             records.append(
                 {
                     "transaction_id": transaction_id,
-                    "decision": DECISIONS[int(self.decision_code[row])],
-                    "score": int(self.score[row]),
-                    "probability": None if np.isnan(probability) else round(probability, 6),
-                    "is_alert": bool(self.is_alert[row]),
-                    "reasons": [r.as_dict() for r in self.reasons(row)],
-                    "rules": self.rules_hit(row),
-                    "shadow_rules": self.rules_hit(row, shadow=True),
-                    "late": bool(self.features.late[row]),
+                    "decision": decisions[row],
+                    "score": scores[row],
+                    "probability": None if probability != probability else probability,
+                    "is_alert": alerts[row],
+                    "reasons": [r.as_dict() for r in self.reasons(row)] if busy else [],
+                    "rules": self.rules_hit(row) if busy else [],
+                    "shadow_rules": self.rules_hit(row, shadow=True) if busy else [],
+                    "late": late[row],
                     "model_version": self.model_version,
                     "ruleset_version": self.rules.version,
                 }

@@ -351,8 +351,9 @@ class ScoringService:
         alert_rows: list[dict[str, Any]] = []
         results: dict[str, dict[str, Any]] = {}
         elapsed = [(time.perf_counter() - group[owners[r]].started) * 1000 for r in rows]
+        features = decisions.key_feature_rows()
         for i, record in enumerate(records):
-            row = decision_row(record, decisions, i, elapsed[i], decided_at)
+            row = decision_row(record, features[i], elapsed[i], decided_at)
             decision_rows.append(row)
             results[record["transaction_id"]] = stored_decision(row)
             if record["is_alert"]:
@@ -500,7 +501,7 @@ def transaction_rows_of(
 
 
 def decision_row(
-    record: dict[str, Any], decisions: DecisionBatch, row: int, latency_ms: float, decided_at: int
+    record: dict[str, Any], features: dict[str, float | None], latency_ms: float, decided_at: int
 ) -> dict[str, Any]:
     return {
         "transaction_id": record["transaction_id"],
@@ -511,7 +512,7 @@ def decision_row(
         "reasons": orjson.dumps(record["reasons"]).decode(),
         "rules": orjson.dumps(record["rules"]).decode(),
         "shadow_rules": orjson.dumps(record["shadow_rules"]).decode(),
-        "features": orjson.dumps(decisions.key_features(row)).decode(),
+        "features": orjson.dumps(features).decode(),
         "model_version": record["model_version"],
         "ruleset_version": record["ruleset_version"],
         "latency_ms": round(latency_ms, 3),

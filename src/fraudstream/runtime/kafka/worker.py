@@ -72,6 +72,8 @@ class Worker:
         self.config = config
         self.engine_config = engine_config or EngineConfig()
         self.validator = Validator(load_reference(), config.card_key)
+        # Build the gazetteer index now rather than inside the first batch that names a place.
+        self.validator.reference.places.resolve(["New York"])
         self.checkpoints = LocalCheckpoints(config.checkpoint_dir)
         self.partitions: dict[int, _Partition] = {}
         self.running = True
@@ -199,10 +201,10 @@ class Worker:
     def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
         transactions = decisions.batch.data.to_pylist()
         timestamps = decisions.batch.timestamp_ms.tolist()
-        rows = zip(decisions.to_records(), transactions, timestamps, sources)
-        for row, (record, transaction, ts, source) in enumerate(rows):
+        rows = zip(decisions.to_records(), decisions.key_feature_rows(), transactions, timestamps, sources)
+        for record, features, transaction, ts, source in rows:
             transaction["timestamp"] = ts
-            record["features"] = decisions.key_features(row)
+            record["features"] = features
             payload = orjson.dumps(
                 {
                     "schema_version": SCHEMA_VERSION,
