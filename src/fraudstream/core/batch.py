@@ -147,6 +147,19 @@ class TransactionBatch:
     def to_table(self) -> pa.Table:
         return pa.Table.from_batches([self.data])
 
+    def to_rows(self) -> list[dict[str, object]]:
+        """One dict per transaction, ``timestamp`` as integer milliseconds (the edge's output).
+
+        >>> TransactionBatch.from_pydict({"transaction_id": ["t"], "timestamp": [5], "user_id": ["u"],
+        ...     "amount": [1.0], "currency": ["USD"]}).to_rows()[0]["timestamp"]
+        5
+        """
+        # Integer times convert to Python several times faster than timezone-aware datetimes.
+        data = self.data.set_column(1, "timestamp", self.data.column(1).cast(pa.int64()))
+        columns = data.to_pydict()
+        names = list(columns)
+        return [dict(zip(names, values)) for values in zip(*columns.values())]
+
     def _numeric(self, name: str, dtype: type[np.generic], fill: float) -> npt.NDArray[np.generic]:
         cached = self._cache.get(name)
         if cached is None:

@@ -490,14 +490,12 @@ def batch_from_rows(rows: Sequence[dict[str, Any]]) -> TransactionBatch:
 def transaction_rows_of(
     batch: TransactionBatch, hashes: list[str], received: list[int]
 ) -> list[dict[str, Any]]:
-    table = batch.data.to_pydict()
-    table["timestamp_ms"] = batch.timestamp_ms.tolist()
-    del table["timestamp"]
-    names = list(table)
-    return [
-        {**{name: table[name][i] for name in names}, "body_hash": hashes[i], "received_at_ms": received[i]}
-        for i in range(len(batch))
-    ]
+    rows: list[dict[str, Any]] = batch.to_rows()
+    for row, body, at in zip(rows, hashes, received):
+        row["timestamp_ms"] = row.pop("timestamp")
+        row["body_hash"] = body
+        row["received_at_ms"] = at
+    return rows
 
 
 def decision_row(

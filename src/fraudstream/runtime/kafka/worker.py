@@ -199,11 +199,8 @@ class Worker:
         self._produce(decisions, [sources[i] for i in result.rows.tolist()])
 
     def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
-        transactions = decisions.batch.data.to_pylist()
-        timestamps = decisions.batch.timestamp_ms.tolist()
-        rows = zip(decisions.to_records(), decisions.key_feature_rows(), transactions, timestamps, sources)
-        for record, features, transaction, ts, source in rows:
-            transaction["timestamp"] = ts
+        rows = zip(decisions.to_records(), decisions.key_feature_rows(), decisions.batch.to_rows(), sources)
+        for record, features, transaction, source in rows:
             record["features"] = features
             payload = orjson.dumps(
                 {
