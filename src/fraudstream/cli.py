@@ -422,6 +422,9 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option(help="Write one row per evaluated transaction (.parquet).")
     ] = None,
+    report: Annotated[
+        Path | None, typer.Option(help="Write report.json and report.html with charts here.")
+    ] = None,
 ) -> None:
     """Replay a history file through the engine and report fraud metrics on a time window.
 
@@ -435,10 +438,19 @@ def evaluate(
     chosen = (
         None if model == "rules" else _registry(registry).load(model, EngineConfig().features.feature_names)
     )
-    report, replayed, rows = measure(
+    metrics, replayed, rows = measure(
         history, chosen, from_ms=_time_ms(from_), to_ms=_time_ms(to), label_delay_ms=_duration_ms(label_delay)
     )
-    out.print_json(json.dumps(report))
+    out.print_json(json.dumps(metrics))
+    if report is not None:
+        from fraudstream.core.policy import REVIEW
+        from fraudstream.ml.report import write_report
+
+        probability = replayed.probability[rows] if chosen is not None else replayed.score[rows] / 100.0
+        flagged = replayed.decision[rows] >= REVIEW
+        day = history.batch.timestamp_ms[rows] // 86_400_000
+        paths = write_report(metrics, history.is_fraud[rows], probability, flagged, day, report)
+        console.print(f"wrote {paths[0]} and {paths[1]}")
     if output is not None:
         import pyarrow.parquet as pq
 

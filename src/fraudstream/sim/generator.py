@@ -216,7 +216,16 @@ def _scenario_rows(
             k = int(rng.integers(6, 10))
             ts = t0 + np.sort(rng.integers(0, 25_000, k))
             amounts = pop.scale[user] * rng.uniform(1, 3, k)
-            add(ts, user, rng.choice(fav, k), amounts, np.full(k, home), "online", np.full(k, user * 2))
+            # A burst is the fraudster spending a stolen card fast, from their own device.
+            add(
+                ts,
+                user,
+                rng.choice(fav, k),
+                amounts,
+                np.full(k, home),
+                "online",
+                np.full(k, 5 * 10**7 + user),
+            )
             made += k
         elif name == "location_jump":
             far = int(np.argmax(np.abs(lat - lat[home]) + np.abs(lon - lon[home]) / 2))
