@@ -664,3 +664,34 @@ def worker(
     signal.signal(signal.SIGTERM, lambda *_: member.stop())
     signal.signal(signal.SIGINT, lambda *_: member.stop())
     member.run()
+
+
+@app.command()
+def retrain(
+    days: Annotated[float, typer.Option(help="Train on the stored traffic of the last N days.")] = 30.0,
+    margin: Annotated[
+        float, typer.Option(help="Promote only if average precision is better by this much.")
+    ] = 0.01,
+    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "0s",
+    model: Annotated[str, typer.Option(help="Kind of challenger.")] = "lightgbm",
+) -> None:
+    """Train a challenger on recent labelled traffic (reviews + chargebacks) and promote it if it beats
+    the champion on the same holdout; otherwise it scores in shadow.
+
+    Example: `FRAUDSTREAM_DATA_DIR=data fraudstream retrain --days 14 --margin 0.02`
+    """
+    from fraudstream.ml.registry import Registry
+    from fraudstream.ml.retrain import retrain as run
+    from fraudstream.storage import Store
+
+    settings = _settings()
+    since = int(time.time() * 1000 - days * 86_400_000)
+    result = run(
+        Store(settings.effective_database_url),
+        Registry(settings.models_dir),
+        since_ms=since,
+        label_delay_ms=_duration_ms(label_delay),
+        margin=margin,
+        kind=model,
+    )
+    out.print_json(json.dumps(result))

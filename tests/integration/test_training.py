@@ -134,3 +134,48 @@ def test_a_backtest_counts_each_rule_like_a_hand_count(history_file: Path) -> No
     assert row["precision"] == round((big & fraud).sum() / big.sum(), 4)
     assert row["recall"] == round((big & fraud).sum() / fraud.sum(), 4)
     assert result["policy"]["recall_at_threshold"] == row["recall"]
+
+
+def test_retraining_from_stored_labels_registers_a_challenger_and_promotes_only_a_better_one(
+    tmp_path: Path,
+) -> None:
+    from fraudstream.ml.retrain import retrain
+    from fraudstream.sim.generator import labels_for
+    from fraudstream.sim.output import records_for_http
+
+    table = simulate(
+        SimulationConfig(count=4000, seed=9, fraud_rate=0.04, duration_ms=4 * DAY, start_ms=1_790_000_000_000)
+    )
+    settings = Settings(demo=True, data_dir=tmp_path)
+    with TestClient(create_app(settings)) as client:
+        records = records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
+        for start in range(0, len(records), 500):
+            client.post("/v1/transactions", json=records[start : start + 500]).raise_for_status()
+        frauds = labels_for(table).column("transaction_id").to_pylist()
+        chargebacks = [{"transaction_id": t, "is_fraud": True} for t in frauds]
+        assert client.post("/v1/labels", json=chargebacks).json()["accepted"] == len(frauds)
+        service = client.app.state.service
+        registry = Registry(settings.models_dir)
+        first = retrain(service.store, registry, since_ms=0, label_delay_ms=0, margin=0.01)
+        assert first["promoted"] is True
+        assert first["champion_average_precision"] is None
+        second = retrain(service.store, registry, since_ms=0, label_delay_ms=0, margin=0.5)
+        assert second["promoted"] is False  # not better by half a point of average precision
+        assert registry.roles()["champion"] == first["version"]
+        assert second["version"] in registry.roles()["challengers"]
+        card = (settings.models_dir / second["version"] / "card.md").read_text()
+        assert "Comparison with the champion" in card
+
+
+def test_evaluate_writes_a_report_with_charts(history_file: Path, tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from fraudstream.cli import app
+
+    result = CliRunner().invoke(
+        app, ["evaluate", "--data", str(history_file), "--model", "rules", "--report", str(tmp_path / "r")]
+    )
+    assert result.exit_code == 0, result.output
+    page = (tmp_path / "r" / "report.html").read_text()
+    assert page.count("<svg") >= 2
+    assert "average precision" in page
