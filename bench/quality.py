@@ -44,7 +44,12 @@ def main() -> None:
     reports = {}
     for kind in ("lightgbm", "isolation_forest"):
         model, _ = train(
-            history, kind, train_from_ms=None, train_to_ms=split, label_delay_ms=delay, replayed=replayed
+            history,
+            kind,
+            train_from_ms=None,
+            train_to_ms=split,
+            label_delay_ms=delay,
+            features=(replayed.features, replayed.feature_names),
         )
         reports[kind], _, _ = evaluate(history, model, from_ms=split, to_ms=None, label_delay_ms=delay)
     reports["rules only"], _, _ = evaluate(history, None, from_ms=split, to_ms=None, label_delay_ms=delay)

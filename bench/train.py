@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 from fraudstream.ml.dataset import load_history
-from fraudstream.ml.train import replay_history, train
+from fraudstream.ml.train import replay_training_features, train
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import write_table
 
@@ -30,14 +30,19 @@ def main() -> None:
     start = time.perf_counter()
     history = load_history(path)
     loaded = time.perf_counter()
-    replayed = replay_history(history, label_delay_ms=7 * DAY)
+    features, names = replay_training_features(history, label_delay_ms=7 * DAY)
     replay_done = time.perf_counter()
     _, summary = train(
-        history, "lightgbm", train_from_ms=None, train_to_ms=None, label_delay_ms=7 * DAY, replayed=replayed
+        history,
+        "lightgbm",
+        train_from_ms=None,
+        train_to_ms=None,
+        label_delay_ms=7 * DAY,
+        features=(features, names),
     )
     trained = time.perf_counter()
     rows = summary["training_rows"]
-    print(f"{args.count:,} events, {len(replayed.feature_names)} features, {rows:,.0f} training rows")
+    print(f"{args.count:,} events, {len(names)} features, {rows:,.0f} training rows")
     print(f"load + validate:      {loaded - start:6.1f} s")
     rate = args.count / (replay_done - loaded)
     print(f"feature replay:       {replay_done - loaded:6.1f} s  ({rate:,.0f} events/s; target >= 200,000)")

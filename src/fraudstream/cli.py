@@ -391,7 +391,7 @@ def train(
         train_from_ms=_time_ms(train_from),
         train_to_ms=end,
         label_delay_ms=delay,
-        replayed=replayed,
+        features=(replayed.features, replayed.feature_names),
     )
     report, _, _ = evaluate(history, trained, from_ms=end, to_ms=None, label_delay_ms=delay)
     from dataclasses import replace

@@ -52,7 +52,12 @@ def retrain(
     split = int(ts.min() + 0.8 * (ts.max() - ts.min()))
     replayed = replay_history(history, label_delay_ms)
     challenger, summary = train(
-        history, kind, train_from_ms=None, train_to_ms=split, label_delay_ms=label_delay_ms, replayed=replayed
+        history,
+        kind,
+        train_from_ms=None,
+        train_to_ms=split,
+        label_delay_ms=label_delay_ms,
+        features=(replayed.features, replayed.feature_names),
     )
     features = EngineConfig().features.feature_names
     challenger_report, _, _ = evaluate(

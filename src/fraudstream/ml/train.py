@@ -17,13 +17,14 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.core.engine import Engine, EngineConfig
+from fraudstream.core.features import FeatureState
 from fraudstream.core.models import Model, fit_model
 from fraudstream.core.policy import REVIEW
-from fraudstream.core.replay import replay
+from fraudstream.core.replay import replay, replay_features
 from fraudstream.ml.dataset import History
 from fraudstream.ml.metrics import fraud_metrics
 
-__all__ = ["Replayed", "evaluate", "model_card", "replay_history", "train"]
+__all__ = ["Replayed", "evaluate", "model_card", "replay_history", "replay_training_features", "train"]
 
 DAY_MS = 86_400_000
 
@@ -65,6 +66,15 @@ def replay_history(
     )
 
 
+def replay_training_features(
+    history: History, label_delay_ms: int, config: EngineConfig | None = None
+) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
+    """Only the features of the whole history, labels applied when known: what training needs."""
+    state = FeatureState((config or EngineConfig()).features)
+    parts = [m.values for m in replay_features(state, history.batch, history.labels(label_delay_ms))]
+    return np.vstack(parts), state.feature_names
+
+
 def _window(history: History, start_ms: int | None, stop_ms: int | None) -> npt.NDArray[np.bool_]:
     ts = history.batch.timestamp_ms
     inside = np.ones(len(ts), dtype=bool)
@@ -83,10 +93,10 @@ def train(
     train_to_ms: int | None,
     label_delay_ms: int,
     params: dict[str, Any] | None = None,
-    replayed: Replayed | None = None,
+    features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
 ) -> tuple[Model, dict[str, float]]:
     """Fit a model on the rows of the window whose labels are known by its end."""
-    replayed = replayed or replay_history(history, label_delay_ms)
+    matrix, names = features if features is not None else replay_training_features(history, label_delay_ms)
     end = train_to_ms if train_to_ms is not None else int(history.batch.timestamp_ms.max()) + 1
     rows = _window(history, train_from_ms, end - label_delay_ms)
     if not rows.any():
@@ -97,9 +107,9 @@ def train(
     version = f"{now:%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(2)}"
     model = fit_model(
         kind,
-        replayed.features[rows],
+        matrix[rows],
         history.is_fraud[rows].astype(np.int8),
-        replayed.feature_names,
+        names,
         version=version,
         created=now.isoformat(),
         training_fingerprint=history.fingerprint,
