@@ -319,3 +319,30 @@ def test_no_card_number_reaches_the_database_or_the_response(client: TestClient,
     dump = "\n".join(sqlite3.connect(tmp_path / "fraudstream.db").iterdump())
     assert "4242424242424242" not in dump
     assert "4242-4242-4242-4242" not in dump
+
+
+def test_a_backtest_runs_in_the_background_and_compares_rule_sets(client: TestClient) -> None:
+    import time
+
+    body = [
+        {"transaction_id": f"bt{i}", "user_id": f"u{i % 3}", "amount": 100.0 * (i + 1)} for i in range(30)
+    ]
+    client.post("/v1/transactions", json=body)
+    client.post("/v1/labels", json=[{"transaction_id": "bt29", "is_fraud": True}])
+    bad = client.post("/v1/backtests", json={"yaml": "version: 2\nrules: [\n"})
+    assert bad.status_code == 422
+    candidate = (
+        "version: 2\nrules:\n  - {code: over_2k, expression: 'amount > 2000', action: review, weight: 60}\n"
+    )
+    started = client.post("/v1/backtests", json={"yaml": candidate})
+    assert started.status_code == 202
+    run = started.json()["id"]
+    deadline = time.monotonic() + 30
+    while (state := client.get(f"/v1/backtests/{run}").json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state["status"] == "done", state
+    result = state["result"]
+    assert result["transactions"] == 30
+    assert result["candidate"]["rules"]["over_2k"]["hits"] == 10
+    assert result["candidate"]["rules"]["over_2k"]["recall"] == 1.0

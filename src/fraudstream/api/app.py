@@ -9,7 +9,7 @@ from fastapi import FastAPI
 
 from fraudstream import __version__
 from fraudstream.api import compat, errors
-from fraudstream.api.routes import alerts, health, labels, rules, stats, stream, transactions
+from fraudstream.api.routes import alerts, backtests, health, labels, rules, stats, stream, transactions
 from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
 
@@ -38,7 +38,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Routes are added to the app's own router: one flat table to match against per request, rather
     # than one nested router per module.
-    for module in (transactions, alerts, labels, rules, stats, health, stream, compat):
+    for module in (transactions, alerts, labels, rules, backtests, stats, health, stream, compat):
         app.router.routes.extend(module.router.routes)
     app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)
     return app

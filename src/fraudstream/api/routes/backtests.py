@@ -1,0 +1,70 @@
+"""/v1/backtests: replay stored history with a candidate rule set, in the background, with progress."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException
+from pydantic import BaseModel, Field
+
+from fraudstream.api.deps import Caller, require, service
+from fraudstream.core.rules import load_ruleset
+from fraudstream.runtime.embedded import ScoringService
+
+router = APIRouter(prefix="/v1/backtests", tags=["rules"])
+
+#: Backtests of this process, newest last; each is small (a report), so a few hundred are kept.
+_RUNS: dict[str, dict[str, Any]] = {}
+
+
+class BacktestRequest(BaseModel):
+    yaml: str = Field(description="The candidate rule set")
+    days: float = Field(30.0, gt=0, le=3650, description="How much stored history to replay")
+    label_delay_days: float = Field(0.0, ge=0, le=365)
+
+
+def _run(svc: ScoringService, run_id: str, request: BacktestRequest) -> None:
+    from fraudstream.ml.backtest import backtest
+    from fraudstream.ml.retrain import history_from_store
+
+    state = _RUNS[run_id]
+    try:
+        state.update(status="running", progress=0.1)
+        candidate = load_ruleset(request.yaml, svc.names)
+        history = history_from_store(svc.store, int(time.time() * 1000 - request.days * 86_400_000))
+        state["progress"] = 0.3
+        delay = int(request.label_delay_days * 86_400_000)
+        current = backtest(history, svc.engine.rules, label_delay_ms=delay)
+        state["progress"] = 0.65
+        proposed = backtest(history, candidate, label_delay_ms=delay)
+        state.update(
+            status="done",
+            progress=1.0,
+            result={"current": current, "candidate": proposed, "transactions": len(history.batch)},
+        )
+    except Exception as exc:  # the run reports its failure instead of vanishing
+        state.update(status="failed", error=str(exc))
+
+
+@router.post("", status_code=202, summary="Start a backtest of a candidate rule set against the current one")
+async def start(
+    body: BacktestRequest, svc: ScoringService = Depends(service), _: Caller = Depends(require("review"))
+) -> dict[str, Any]:
+    load_ruleset(body.yaml, svc.names)  # an invalid set is refused now (422), not in the background
+    run_id = uuid.uuid4().hex[:12]
+    _RUNS[run_id] = {"id": run_id, "status": "queued", "progress": 0.0}
+    while len(_RUNS) > 200:
+        _RUNS.pop(next(iter(_RUNS)))
+    asyncio.get_running_loop().run_in_executor(None, _run, svc, run_id, body)
+    return _RUNS[run_id]
+
+
+@router.get("/{run_id}", summary="A backtest's status, progress and, when done, the comparison")
+async def get(run_id: str, _: Caller = Depends(require("read"))) -> dict[str, Any]:
+    found = _RUNS.get(run_id)
+    if found is None:
+        raise HTTPException(404, f"no backtest {run_id!r}")
+    return found
