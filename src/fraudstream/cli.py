@@ -267,6 +267,9 @@ def simulate(
     seed: Annotated[int, typer.Option(help="Same seed, same traffic.")] = 7,
     fraud_rate: Annotated[float, typer.Option(help="Share of fraudulent transactions.")] = 0.01,
     days: Annotated[float, typer.Option(help="Time span of the traffic, in days.")] = 7.0,
+    duration: Annotated[
+        str | None, typer.Option(help="Time span as a duration (30m, 12h, 7d); wins over --days.")
+    ] = None,
     to: Annotated[
         str,
         typer.Option(help="Output: a .parquet/.csv/.jsonl file, http://host:port or kafka://host:port/topic"),
@@ -304,9 +307,8 @@ def simulate(
     from fraudstream.sim.generator import simulate as generate
     from fraudstream.sim.output import send_http, write_table
 
-    config = SimulationConfig(
-        count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=int(days * 86_400_000)
-    )
+    span = _duration_ms(duration) if duration else int(days * 86_400_000)
+    config = SimulationConfig(count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=span)
     table = generate(config)
     if to.startswith(("http://", "https://")):
         sent = send_http(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate)
