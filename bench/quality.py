@@ -65,6 +65,7 @@ def main() -> None:
         "roc_auc",
         "average_precision",
         "precision_at_100_per_day",
+        "user_precision_at_100_per_day",
         "recall_at_threshold",
         "precision_at_threshold",
         "legit_flagged_share",

@@ -179,3 +179,13 @@ def test_evaluate_writes_a_report_with_charts(history_file: Path, tmp_path: Path
     page = (tmp_path / "r" / "report.html").read_text()
     assert page.count("<svg") >= 2
     assert "average precision" in page
+
+
+def test_user_precision_at_k_counts_accounts_not_transactions() -> None:
+    truth = np.array([1, 1, 1, 0, 0], bool)
+    probability = np.array([0.9, 0.8, 0.7, 0.95, 0.1])
+    users = np.array(["a", "a", "a", "b", "c"], dtype=object)
+    metrics = fraud_metrics(truth, probability, truth, np.ones(5), np.zeros(5, int), k=2, user=users)
+    # Top two users by their best score: b (0.95, legitimate) and a (0.9, fraud) → 0.5.
+    assert metrics["user_precision_at_2_per_day"] == 0.5
+    assert metrics["precision_at_2_per_day"] == 0.5

@@ -57,3 +57,47 @@ def test_labels_arrive_after_their_transactions() -> None:
     label_time = labels.column("label_time").cast("int64").to_numpy()
     tx_time = labels.column("transaction_time").cast("int64").to_numpy()
     assert np.all(label_time > tx_time)
+
+
+def test_location_jumps_imply_impossible_travel_and_takeovers_bring_a_new_device_and_country() -> None:
+    from fraudstream.core.geo import haversine_km
+
+    table = simulate(CONFIG).to_pylist()
+    by_user: dict[str, list[dict[str, object]]] = {}
+    for row in table:
+        by_user.setdefault(str(row["user_id"]), []).append(row)
+    jumps = takeovers = 0
+    for rows in by_user.values():
+        for previous, row in zip(rows, rows[1:]):
+            if (
+                row["fraud_scenario"] == "location_jump"
+                and previous["lat"] is not None
+                and row["lat"] is not None
+            ):
+                km = float(
+                    haversine_km(
+                        np.array([previous["lat"]]),
+                        np.array([previous["lon"]]),
+                        np.array([row["lat"]]),
+                        np.array([row["lon"]]),
+                    )[0]
+                )
+                hours = max((row["timestamp"] - previous["timestamp"]).total_seconds() / 3600, 1 / 60)
+                jumps += km / hours > 900
+        for i, row in enumerate(rows):
+            if row["fraud_scenario"] == "account_takeover":
+                earlier = rows[:i]
+                takeovers += all(r["device_id"] != row["device_id"] for r in earlier)
+    assert jumps > 20
+    assert takeovers == sum(1 for r in table if r["fraud_scenario"] == "account_takeover")
+
+
+def test_a_compromised_terminal_is_used_for_fraud_over_days() -> None:
+    table = simulate(SimulationConfig(count=20_000, seed=11, fraud_rate=0.03, duration_ms=10 * 86_400_000))
+    rows = table.filter(pc.equal(table.column("fraud_scenario"), "compromised_terminal")).to_pylist()
+    by_terminal: dict[str, list[int]] = {}
+    for row in rows:
+        by_terminal.setdefault(str(row["terminal_id"]), []).append(int(row["timestamp"].timestamp()))
+    spans = [max(t) - min(t) for t in by_terminal.values() if len(t) >= 5]
+    assert spans
+    assert max(spans) > 86_400

@@ -141,7 +141,10 @@ def evaluate(
     flagged = replayed.decision[rows] >= REVIEW
     truth = history.is_fraud[rows]
     day = history.batch.timestamp_ms[rows] // DAY_MS
-    report: dict[str, Any] = fraud_metrics(truth, probability, flagged, history.batch.amount[rows], day)
+    users = np.asarray(history.batch.user_id.to_numpy(zero_copy_only=False), dtype=object)[rows]
+    report: dict[str, Any] = fraud_metrics(
+        truth, probability, flagged, history.batch.amount[rows], day, user=users
+    )
     if history.scenario is not None:
         scenarios = np.array(history.scenario, dtype=object)[rows]
         report["recall_by_scenario"] = {

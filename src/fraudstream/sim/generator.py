@@ -321,6 +321,8 @@ def _table(columns: dict[str, np.ndarray], pop: _Population, rng: np.random.Gene
     ids = np.char.add("sim-", np.arange(n).astype(str))
     scenario = columns["scenario"].astype(str)
     terminal = merchant * 4 + (columns["timestamp"] // 7919) % 4
+    # A compromised terminal is one device at the merchant: all its frauds go through terminal 0.
+    terminal = np.where(scenario == "compromised_terminal", merchant * 4, terminal)
     ip_octets = (user * 2654435761 + columns["device"]) % (2**24)
     ip = [f"10.{(o >> 16) & 255}.{(o >> 8) & 255}.{o & 255}" for o in ip_octets.tolist()]
     return pa.table(
