@@ -60,3 +60,17 @@ def test_a_missed_alert_fails_the_run(live_url: str) -> None:
     result = CliRunner().invoke(app, ["simulate", "--test", "large", "--to", live_url])
     assert result.exit_code == 1
     assert "MISSED" in result.output
+
+
+def test_simulated_traffic_to_http_keeps_its_pace(live_url: str) -> None:
+    from fraudstream.sim.generator import SimulationConfig, simulate
+    from fraudstream.sim.output import send_http
+
+    table = simulate(SimulationConfig(count=60, seed=4)).drop_columns(["is_fraud", "fraud_scenario"])
+    started = time.monotonic()
+    assert send_http(table, live_url, rate=40, batch=5) == 60
+    elapsed = time.monotonic() - started
+    # 60 events at 40/s: the last batch is due at 1.375 s; no drift beyond a small margin.
+    assert 1.3 < elapsed < 2.5
+    stats = httpx.get(f"{live_url}/v1/stats").json()
+    assert stats["transactions"] == 60
