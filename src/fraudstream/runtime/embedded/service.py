@@ -130,9 +130,10 @@ class ScoringService:
     async def stop(self) -> None:
         self.ready = False
         queue = self._queue
-        if queue is not None:
-            while not queue.empty():
-                await asyncio.sleep(0.01)
+        deadline = time.monotonic() + 10
+        # Let queued requests finish (bounded: a failed batcher must not hang the shutdown).
+        while queue is not None and not queue.empty() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
