@@ -466,6 +466,7 @@ def evaluate(
                     "score": replayed.score[rows],
                     "decision": [DECISIONS[c] for c in replayed.decision[rows].tolist()],
                     "rules": [",".join(r) for r, keep in zip(replayed.rules, rows.tolist()) if keep],
+                    "reasons": [r for r, keep in zip(replayed.reasons, rows.tolist()) if keep],
                     "is_fraud": history.is_fraud[rows],
                 }
             ),

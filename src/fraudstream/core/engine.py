@@ -177,13 +177,16 @@ class DecisionBatch:
         where = np.flatnonzero(self.explained_rows == row)
         if len(where):
             contributions = self.contributions[where[0]]
-            top = np.argsort(-contributions)[: self.max_reasons]
             index = self.features.index
-            for j in top:
-                if contributions[j] <= 0:
+            model_reasons = 0
+            for j in np.argsort(-contributions):
+                if contributions[j] <= 0 or model_reasons == self.max_reasons:
                     break
                 name = self.model_features[j]
                 value = float(self.features.values[row, index[name]])
+                if np.isnan(value):
+                    continue  # "this feature is unknown" helps nobody reading an alert
+                model_reasons += 1
                 found.append(
                     Reason(f"model:{name}", describe_feature(name, value), float(contributions[j]), "model")
                 )

@@ -39,6 +39,8 @@ class Replayed:
     score: npt.NDArray[np.int16]
     decision: npt.NDArray[np.uint8]
     rules: list[list[str]]
+    #: Human reasons, for the rows that have any (rule hits, or model reasons when not approved).
+    reasons: list[list[str]]
 
 
 def replay_history(
@@ -46,15 +48,17 @@ def replay_history(
 ) -> Replayed:
     """Score the whole history in order, labels applied when known; keep features and decisions."""
     engine = Engine(config or EngineConfig(), model=model)
-    features, probability, score, decision, rules = [], [], [], [], []
+    features, probability, score, decision = [], [], [], []
+    rules: list[list[str]] = []
+    reasons: list[list[str]] = []
     for _, decisions in replay(engine, history.batch, history.labels(label_delay_ms), batch_size=8192):
         features.append(decisions.features.values)
         probability.append(decisions.probability)
         score.append(decisions.score)
         decision.append(decisions.decision_code)
-        hits = decisions.rule_hits
-        acting = hits.hits & ~hits.shadow[:, None]
-        rules += [[hits.codes[r] for r in np.flatnonzero(acting[:, i])] for i in range(acting.shape[1])]
+        for record in decisions.to_records():
+            rules.append(record["rules"])  # type: ignore[arg-type]
+            reasons.append([r["text"] for r in record["reasons"]])  # type: ignore[attr-defined]
     names = engine.feature_names
     return Replayed(
         np.vstack(features),
@@ -63,6 +67,7 @@ def replay_history(
         np.concatenate(score),
         np.concatenate(decision),
         rules,
+        reasons,
     )
 
 
