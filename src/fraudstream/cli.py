@@ -638,6 +638,9 @@ def worker(
     max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = 0.2,
     checkpoint_interval: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 5.0,
     card_key: Annotated[str, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")] = "",
+    metrics_port: Annotated[
+        int | None, typer.Option(help="Serve /metrics and /healthz on this port.")
+    ] = None,
 ) -> None:
     """Join a consumer group and score its partitions of the transactions topic.
 
@@ -663,6 +666,10 @@ def worker(
     import signal
 
     member = Worker(config)
+    if metrics_port is not None:
+        from fraudstream.runtime.kafka.ops import serve_operations
+
+        serve_operations(member, metrics_port)
     # SIGTERM: finish the batch in hand, checkpoint, commit, leave the group.
     signal.signal(signal.SIGTERM, lambda *_: member.stop())
     signal.signal(signal.SIGINT, lambda *_: member.stop())

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
 import subprocess
 import sys
 import threading
 import time
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -258,3 +260,31 @@ def test_a_second_worker_joining_mid_stream_changes_no_decision(broker: str, tmp
     assert second.counts["decisions"] > 0
     # Partitions moved between owners through their checkpoints: every score as in one uninterrupted run.
     assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, outputs)
+
+
+def test_the_worker_reports_metrics_and_health_over_http(broker: str, tmp_path: Path) -> None:
+    import httpx
+
+    from fraudstream.runtime.kafka.ops import serve_operations
+
+    topic = new_topic(broker, 2)
+    produce(broker, topic, traffic(500, seed=5))
+    worker = Worker(config(broker, topic, tmp_path))
+    with socket_port() as port:
+        server = serve_operations(worker, port)
+    try:
+        worker.run(max_idle_s=2)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+        assert "fraudstream_worker_events_total 500" in metrics
+        assert "fraudstream_worker_scoring_latency_ms" in metrics
+        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "healthy"}
+    finally:
+        server.shutdown()
+
+
+@contextmanager
+def socket_port() -> Iterator[int]:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = int(s.getsockname()[1])
+    yield port

@@ -91,6 +91,11 @@ class Worker:
         self.producer = Producer({"bootstrap.servers": config.brokers, "linger.ms": 5, "acks": "all"})
         self.counts: dict[str, int] = defaultdict(int)
         self.last_batch_at = 0.0
+        #: Latest figures for /metrics: events/s, batch size, scoring time per batch (ms).
+        self.stats: dict[str, float] = {}
+        #: Messages behind the partition's high watermark, per partition, after the last batch.
+        self.lag: dict[int, int] = {}
+        self.last_error_at: float | None = None
 
     # --- partition ownership -----------------------------------------------------------------
 
@@ -155,10 +160,34 @@ class Worker:
         if error is None:
             return False
         if error.code() != KafkaError._PARTITION_EOF:
+            # Transient broker trouble: librdkafka retries with backoff; report unhealthy meanwhile.
+            self.last_error_at = time.monotonic()
             log.warning("consumer error", error=str(error))
         return True
 
+    def healthy(self) -> bool:
+        """Unhealthy while the broker has reported errors in the last 30 seconds."""
+        return self.last_error_at is None or time.monotonic() - self.last_error_at > 30
+
     def _process(self, messages: list[Message]) -> None:
+        started = time.perf_counter()
+        self._score_messages(messages)
+        elapsed = time.perf_counter() - started
+        self.stats = {
+            "batch_size": len(messages),
+            "scoring_ms": elapsed * 1000,
+            "events_per_second": len(messages) / elapsed if elapsed else 0.0,
+        }
+        for partition in {m.partition() for m in messages}:
+            try:
+                _, high = self.consumer.get_watermark_offsets(
+                    TopicPartition(self.config.topic, partition), timeout=1, cached=True
+                )
+                self.lag[partition] = max(0, high - self.partitions[partition].next_offset)
+            except (KafkaException, KeyError):
+                self.lag.pop(partition, None)
+
+    def _score_messages(self, messages: list[Message]) -> None:
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for message in messages:
             by_partition[message.partition()].append(message)
