@@ -67,6 +67,9 @@ def _settings(**overrides: Any) -> Any:
 def serve(
     host: Annotated[str | None, typer.Option(help="Address to listen on.")] = None,
     port: Annotated[int | None, typer.Option(help="Port to listen on.")] = None,
+    kafka: Annotated[
+        str | None, typer.Option(help="Kafka mode: produce transactions to this broker; workers score them.")
+    ] = None,
 ) -> None:
     """Run the API server (engine + SQLite under FRAUDSTREAM_DATA_DIR).
 
@@ -77,7 +80,7 @@ def serve(
     from fraudstream.api import create_app
     from fraudstream.logs import configure_logging
 
-    settings = _settings(host=host, port=port)
+    settings = _settings(host=host, port=port, kafka_brokers=kafka)
     configure_logging(settings.log_format)
     uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
 

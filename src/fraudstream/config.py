@@ -76,6 +76,14 @@ class Settings(BaseSettings):
         None, description="Model artifact directory (default: {data_dir}/models/champion)"
     )
     log_format: Literal["json", "console", "auto"] = "auto"
+    kafka_brokers: str | None = Field(
+        None,
+        description="Kafka mode: accept transactions onto this broker's topic (202), store decisions",
+    )
+    kafka_topic: str = Field("transactions", description="Kafka mode: the topic transactions are produced to")
+    kafka_decisions_topic: str = Field(
+        "decisions", description="Kafka mode: the topic decisions are read from"
+    )
 
     @classmethod
     def settings_customise_sources(

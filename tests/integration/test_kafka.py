@@ -288,3 +288,51 @@ def socket_port() -> Iterator[int]:
         s.bind(("127.0.0.1", 0))
         port = int(s.getsockname()[1])
     yield port
+
+
+def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_decisions(
+    broker: str, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+    from fraudstream.config import Settings
+
+    topic = new_topic(broker, 2)
+    settings = Settings(
+        demo=True,
+        data_dir=tmp_path / "api",
+        kafka_brokers=broker,
+        kafka_topic=topic,
+        kafka_decisions_topic=f"{topic}.decisions",
+    )
+    worker = Worker(config(broker, topic, tmp_path))
+    thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
+    with TestClient(create_app(settings)) as client:
+        normal = {
+            "transaction_id": "k1",
+            "user_id": "kafka-user",
+            "amount": 50.0,
+            "card_number": "4242424242424242",
+        }
+        big = {**normal, "transaction_id": "k2", "amount": 20_000.0}
+        accepted = client.post("/v1/transactions", json=normal)
+        assert accepted.status_code == 202
+        assert accepted.json() == {"transaction_id": "k1", "status": "accepted"}
+        assert client.post("/transaction", json=big).status_code == 202
+        assert (
+            client.post("/v1/transactions", json={"transaction_id": "bad", "amount": -1}).status_code == 422
+        )
+        thread.start()
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            found = client.get("/v1/transactions/k2")
+            if found.status_code == 200:
+                break
+            time.sleep(0.2)
+        thread.join(60)
+        assert found.status_code == 200, "the worker's decision never reached the API's database"
+        assert found.json()["decision"]["decision"] == "review"
+        assert [a["transaction_id"] for a in client.get("/v1/alerts").json()["items"]] == ["k2"]
+        # The card number went to Kafka as a fingerprint only.
+        assert found.json()["card_last4"] == "4242"

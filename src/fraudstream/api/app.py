@@ -9,16 +9,33 @@ from fastapi import FastAPI
 
 from fraudstream import __version__
 from fraudstream.api import compat, errors
-from fraudstream.api.routes import alerts, backtests, health, labels, rules, stats, stream, transactions
+from fraudstream.api.routes import (
+    alerts,
+    backtests,
+    health,
+    labels,
+    metrics,
+    rules,
+    stats,
+    stream,
+    transactions,
+    users,
+)
 from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
 
 __all__ = ["create_app"]
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """The whole HTTP surface around a scoring service built from ``settings``."""
-    service = ScoringService(settings or Settings())
+def create_app(settings_or_service: Settings | ScoringService | None = None) -> FastAPI:
+    """The whole HTTP surface around a scoring service: one built from settings, or one given.
+
+    The app's lifespan starts the service and stops it (final snapshot) on shutdown.
+    """
+    if isinstance(settings_or_service, ScoringService):
+        service = settings_or_service
+    else:
+        service = ScoringService(settings_or_service or Settings())
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -38,7 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     errors.install(app)
     # Routes are added to the app's own router: one flat table to match against per request, rather
     # than one nested router per module.
-    for module in (transactions, alerts, labels, rules, backtests, stats, health, stream, compat):
+    routes = (transactions, alerts, labels, rules, backtests, stats, users, health, metrics, stream, compat)
+    for module in routes:
         app.router.routes.extend(module.router.routes)
     app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)
     return app

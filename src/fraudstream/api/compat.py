@@ -35,7 +35,7 @@ async def submit_transaction(
 ) -> JSONResponse:
     record = _object(await read_json(request))
     status, body = await _score_one(svc, record)
-    if status >= 400:
+    if status >= 400 or status == 202:  # errors, or accepted onto Kafka: no decision yet
         return JSONResponse(body, status)
     return JSONResponse({"status": "accepted", "is_fraud": body["is_alert"], **body}, status)
 
@@ -48,7 +48,7 @@ async def submit_api_v1(
     if not any(k in record for k in ("transactionId", "transaction_id", "id")):
         record = {**record, "transactionId": str(uuid.uuid4())}
     status, body = await _score_one(svc, record)
-    if status >= 400:
+    if status >= 400 or status == 202:  # errors, or accepted onto Kafka: no decision yet
         return JSONResponse({"status": "error", **body}, status)
     return JSONResponse(
         {"status": "success", "transactionId": body["transaction_id"], "fraud": body["is_alert"], **body},
@@ -126,7 +126,7 @@ async def predict(
     if not any(k in record for k in ("transactionId", "transaction_id", "id")):
         record = {**record, "transaction_id": str(uuid.uuid4())}
     status, body = await _score_one(svc, record)
-    if status >= 400:
+    if status >= 400 or status == 202:  # errors, or accepted onto Kafka: no decision yet
         return JSONResponse(body, status)
     prediction = {"prediction": "fraud" if body["is_alert"] else "legit", "is_fraud": body["is_alert"]}
     return JSONResponse({**prediction, **body}, status)

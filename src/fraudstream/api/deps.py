@@ -10,10 +10,11 @@ from typing import Any
 
 import orjson
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import HTTPConnection
 
 from fraudstream.runtime.embedded import ScoringService
 
-__all__ = ["Caller", "read_json", "require", "service"]
+__all__ = ["Caller", "key_of", "known_key", "read_json", "require", "service"]
 
 #: Which roles may do what: ingest only submits; viewers read; analysts also work alerts; admins all.
 _ALLOWED = {
@@ -38,7 +39,8 @@ async def service(request: Request) -> ScoringService:
     return found
 
 
-def _key(request: Request) -> str | None:
+def key_of(request: HTTPConnection) -> str | None:
+    """The API key the caller sent: X-API-Key, Authorization: Bearer, or the dashboard's cookie."""
     header = request.headers.get("x-api-key")
     if header:
         return header
@@ -54,10 +56,10 @@ def require(permission: str) -> Callable[..., Any]:
     async def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
         if not svc.settings.keys_required:
             return Caller("demo", "admin")
-        key = _key(request)
+        key = key_of(request)
         if key is None:
             raise HTTPException(401, "an API key is required: send it as X-API-Key or Authorization: Bearer")
-        found = await _authenticate(svc, key)
+        found = await known_key(svc, key)
         if found is None:
             raise HTTPException(401, "this API key is not valid or was revoked")
         name, role = found
@@ -71,20 +73,22 @@ def require(permission: str) -> Callable[..., Any]:
 
 
 _KEY_CACHE_SECONDS = 30.0
-_known_keys: dict[str, tuple[float, tuple[str, str] | None]] = {}
+_known_keys: dict[tuple[int, str], tuple[float, tuple[str, str] | None]] = {}
 
 
-async def _authenticate(svc: ScoringService, key: str) -> tuple[str, str] | None:
+async def known_key(svc: ScoringService, key: str) -> tuple[str, str] | None:
     """The key's (name, role), remembered for 30 s so that a busy client costs no query per request
     (a revoked key stops working within that time)."""
     now = time.monotonic()
-    cached = _known_keys.get(key)
+    # Keyed by store too: two apps in one process (tests, embedding) must not share their answers.
+    slot = (id(svc.store), key)
+    cached = _known_keys.get(slot)
     if cached is not None and now - cached[0] < _KEY_CACHE_SECONDS:
         return cached[1]
     found = await asyncio.to_thread(svc.store.authenticate, key)
     if len(_known_keys) > 10_000:
         _known_keys.clear()
-    _known_keys[key] = (now, found)
+    _known_keys[slot] = (now, found)
     return found
 
 

@@ -124,6 +124,8 @@ _MAX_ID: Final = 128
 _ID_ALLOWED: Final = f"a string (or integer) of 1-{_MAX_ID} characters"
 _TS_ALLOWED: Final = "RFC 3339 with a zone, e.g. 2025-07-15T10:00:00Z, or Unix seconds/milliseconds"
 _UNIX_MS_FROM: Final = 1e11
+#: 9999-12-31T23:59:59.999Z, the last instant RFC 3339 can write; later numbers would overflow int64.
+_UNIX_MS_UNTIL: Final = 253_402_300_799_999.0
 _NUMBER_RE: Final = r"^[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?$|^[+-]?(nan|inf|infinity)$"
 _ZONED_RE: Final = r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}(:?\d{2})?)$"
 _NAIVE_RE: Final = r"^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?)?$"
@@ -399,8 +401,8 @@ def _timestamps(raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "ti
 
     seconds = numeric.fill_null(np.nan).to_numpy(zero_copy_only=False)
     with np.errstate(invalid="ignore"):
-        unix_ok = np.isfinite(seconds) & (seconds >= 0)
         millis = np.where(seconds < _UNIX_MS_FROM, seconds * 1000.0, seconds)
+        unix_ok = np.isfinite(seconds) & (seconds >= 0) & (millis <= _UNIX_MS_UNTIL)
     from_number = pa.array(np.rint(np.where(unix_ok, millis, 0.0)).astype(np.int64), mask=~unix_ok)
     columns = [parsed, from_number]
     if raw.ts_ms is not None:

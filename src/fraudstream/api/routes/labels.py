@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
+
+_SHAPE = "a JSON list of {transaction_id, is_fraud, label_time?} objects"
 
 router = APIRouter(prefix="/v1/labels", tags=["labels"])
 
@@ -15,9 +17,17 @@ router = APIRouter(prefix="/v1/labels", tags=["labels"])
 @router.post("", summary="Add labels: [{transaction_id, is_fraud, label_time?}]")
 async def add_labels(
     request: Request, svc: ScoringService = Depends(service), caller: Caller = Depends(require("labels"))
-) -> dict[str, Any]:
+) -> JSONResponse:
+    """Answers 200 when at least one label is accepted (invalid ones are listed), 422 when none is."""
     body = await read_json(request)
+    if not isinstance(body, list | dict):
+        raise ValidationError([FieldError("body", f"is a {type(body).__name__}", _SHAPE)])
     records = body if isinstance(body, list) else [body]
+    if not records:
+        raise ValidationError([FieldError("body", "is an empty list", _SHAPE)])
     if len(records) > 100_000:
         raise HTTPException(413, "at most 100,000 labels per request")
-    return await svc.add_labels(records, caller.name)
+    result = await svc.add_labels(records, caller.name)
+    if result["invalid"] and len(result["invalid"]) == len(records):
+        return JSONResponse({"error": "invalid_labels", **result}, 422)
+    return JSONResponse(result)

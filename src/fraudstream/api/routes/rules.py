@@ -8,6 +8,7 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from pydantic import BaseModel
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(tags=["rules"])
@@ -41,7 +42,8 @@ async def put_rules(
         body = await read_json(request)
         text = body.get("yaml") if isinstance(body, dict) else None
         if not isinstance(text, str):
-            raise HTTPException(422, 'send YAML as the body, or JSON {"yaml": "..."}')
+            allowed = 'the rule set as text: send YAML as the body, or JSON {"yaml": "..."}'
+            raise ValidationError([FieldError("yaml", "is missing or not text", allowed)])
     else:
         text = (await request.body()).decode("utf-8", errors="replace")
     await svc.set_rules(text, caller.name)

@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import Outcome, ScoringService
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
@@ -58,6 +59,8 @@ def outcome_response(outcome: Outcome) -> tuple[int, dict[str, Any]]:
     """HTTP status and body for one outcome (shared with the compatibility routes)."""
     if outcome.status == "scored":
         return 201, outcome.decision or {}
+    if outcome.status == "accepted":
+        return 202, {"transaction_id": outcome.transaction_id, "status": "accepted"}
     if outcome.status == "duplicate":
         return 200, outcome.decision or {}
     if outcome.status == "conflict":
@@ -86,6 +89,10 @@ async def score(
     """
     body = await read_json(request)
     if isinstance(body, list):
+        if not body:
+            raise ValidationError(
+                [FieldError("body", "is an empty list", f"1 to {svc.settings.max_batch} transactions")]
+            )
         if len(body) > svc.settings.max_batch:
             raise HTTPException(
                 413, f"a list holds at most {svc.settings.max_batch} transactions (FRAUDSTREAM_MAX_BATCH)"

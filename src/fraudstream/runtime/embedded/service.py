@@ -19,7 +19,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
@@ -39,6 +39,9 @@ from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.storage import Store
 from fraudstream.storage.store import EVENT_COLUMNS
 
+if TYPE_CHECKING:
+    from fraudstream.runtime.kafka.bridge import KafkaBridge
+
 __all__ = ["Outcome", "ScoringService", "load_champion"]
 
 log = structlog.get_logger("fraudstream.embedded")
@@ -52,7 +55,7 @@ def now_ms() -> int:
 class Outcome:
     """What happened to one submitted transaction."""
 
-    status: str  # "scored" | "duplicate" | "conflict" | "invalid"
+    status: str  # "scored" | "duplicate" | "conflict" | "invalid" | "accepted" (Kafka mode)
     transaction_id: str | None
     decision: dict[str, Any] | None = None
     errors: list[dict[str, Any]] = field(default_factory=list)
@@ -108,6 +111,8 @@ class ScoringService:
         self._queue: asyncio.Queue[_Request] | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
+        #: Kafka mode: transactions go to a topic, decisions come back from workers (docs/kafka.md).
+        self.kafka: KafkaBridge | None = None
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -125,10 +130,17 @@ class ScoringService:
             asyncio.create_task(self._batcher(), name="fraudstream-batcher"),
             asyncio.create_task(self._snapshotter(), name="fraudstream-snapshots"),
         ]
+        if self.settings.kafka_brokers:
+            from fraudstream.runtime.kafka.bridge import KafkaBridge
+
+            self.kafka = KafkaBridge(self.settings, self.store, self.alerts)
+            self.kafka.start()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        if self.kafka is not None:
+            await asyncio.to_thread(self.kafka.stop)
         queue = self._queue
         deadline = time.monotonic() + 10
         # Let queued requests finish (bounded: a failed batcher must not hang the shutdown).
@@ -247,7 +259,14 @@ class ScoringService:
     # --- scoring -----------------------------------------------------------------------------
 
     async def score(self, records: Sequence[Any]) -> list[Outcome]:
-        """Score transactions; returns once they and their decisions are committed."""
+        """Score transactions; returns once they and their decisions are committed.
+
+        In Kafka mode, valid transactions are produced to the topic instead (status "accepted",
+        once the broker has them); workers score them and their decisions come back.
+        """
+        if self.kafka is not None:
+            kafka = self.kafka
+            return await asyncio.to_thread(lambda: kafka.accept(self.validator, records))
         if self._queue is None:
             raise SinkError("the scoring service is not started")
         future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()

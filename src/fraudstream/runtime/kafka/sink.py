@@ -2,90 +2,124 @@
 
 from __future__ import annotations
 
+import threading
 import time
+from collections.abc import Callable
+from typing import Any
 
 import orjson
-from confluent_kafka import Consumer
+from confluent_kafka import Consumer, Message
 
 from fraudstream.storage import Store
 
-__all__ = ["store_decisions"]
+__all__ = ["DecisionSink", "store_decisions"]
+
+
+def _rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """Transaction, decision and alert rows of decision messages, as the store writes them."""
+    now = int(time.time() * 1000)
+    transactions, decisions, alerts = [], [], []
+    for message in messages:
+        body = orjson.loads(message.value())
+        tx, decision = dict(body["transaction"]), body["decision"]
+        tx["timestamp_ms"] = tx.pop("timestamp")
+        transactions.append({**tx, "body_hash": "kafka", "received_at_ms": now})
+        decisions.append(
+            {
+                **{
+                    k: decision[k] for k in ("transaction_id", "decision", "score", "probability", "is_alert")
+                },
+                "model_version": decision["model_version"],
+                "ruleset_version": decision["ruleset_version"],
+                "reasons": orjson.dumps(decision["reasons"]).decode(),
+                "rules": orjson.dumps(decision["rules"]).decode(),
+                "shadow_rules": orjson.dumps(decision["shadow_rules"]).decode(),
+                "features": orjson.dumps(decision.get("features") or {}).decode(),
+                "latency_ms": 0.0,
+                "decided_at_ms": now,
+            }
+        )
+        if decision["is_alert"]:
+            alerts.append(
+                {
+                    "transaction_id": tx["transaction_id"],
+                    "user_id": tx["user_id"],
+                    "amount": tx["amount"],
+                    "score": decision["score"],
+                    "decision": decision["decision"],
+                    "reasons": orjson.dumps(decision["reasons"][:3]).decode(),
+                    "status": "open",
+                    "assignee": None,
+                    "verdict": None,
+                    "note": None,
+                    "created_at_ms": now,
+                    "updated_at_ms": now,
+                }
+            )
+    return transactions, decisions, alerts
+
+
+class DecisionSink:
+    """Consumes decision messages and upserts them (a replayed duplicate is ignored by the store);
+    offsets are committed after each write. ``on_alerts`` hears about every alert row written."""
+
+    def __init__(
+        self,
+        brokers: str,
+        topic: str,
+        store: Store,
+        *,
+        group: str,
+        on_alerts: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.on_alerts = on_alerts
+        self.stopped = threading.Event()
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": group,
+                "auto.offset.reset": "earliest",
+                "enable.auto.commit": False,
+                "session.timeout.ms": 6000,
+            }
+        )
+        self.consumer.subscribe([topic])
+
+    def poll_once(self, timeout_s: float = 0.5) -> int:
+        messages = [m for m in self.consumer.consume(1000, timeout_s) if m.error() is None]
+        if messages:
+            transactions, decisions, alerts = _rows(messages)
+            self.store.write_scored(transactions, decisions, alerts)
+            self.consumer.commit(asynchronous=False)
+            if alerts and self.on_alerts is not None:
+                self.on_alerts(alerts)
+        return len(messages)
+
+    def run(self) -> None:
+        """Until ``stopped`` is set (run it in a thread)."""
+        try:
+            while not self.stopped.is_set():
+                self.poll_once()
+        finally:
+            self.consumer.close()
 
 
 def store_decisions(
     brokers: str, topic: str, store: Store, *, group: str, idle_s: float = 3.0, first_wait_s: float = 30.0
 ) -> int:
-    """Read decision messages and upsert them; a replayed duplicate is ignored by the store.
-
-    Returns how many messages were read (duplicates included) once ``idle_s`` pass without any
-    (or ``first_wait_s`` without a first one: joining the group takes a few seconds).
-    """
-    consumer = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": group,
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "session.timeout.ms": 6000,
-        }
-    )
-    consumer.subscribe([topic])
+    """Drain the topic into the store; returns how many messages were read (duplicates included)
+    once ``idle_s`` pass without any (or ``first_wait_s`` without a first one: joining the group
+    takes a few seconds)."""
+    sink = DecisionSink(brokers, topic, store, group=group)
     read = 0
     idle_since = time.monotonic()
     try:
         while time.monotonic() - idle_since < (idle_s if read else first_wait_s):
-            messages = [m for m in consumer.consume(1000, 0.5) if m.error() is None]
-            if not messages:
-                continue
-            idle_since = time.monotonic()
-            transactions, decisions, alerts = [], [], []
-            for message in messages:
-                body = orjson.loads(message.value())
-                tx, decision = body["transaction"], body["decision"]
-                tx = {**tx, "timestamp_ms": tx.pop("timestamp"), "body_hash": "kafka", "received_at_ms": 0}
-                transactions.append(tx)
-                decisions.append(
-                    {
-                        **{
-                            k: decision[k]
-                            for k in (
-                                "transaction_id",
-                                "decision",
-                                "score",
-                                "probability",
-                                "is_alert",
-                                "model_version",
-                                "ruleset_version",
-                            )
-                        },
-                        "reasons": orjson.dumps(decision["reasons"]).decode(),
-                        "rules": orjson.dumps(decision["rules"]).decode(),
-                        "shadow_rules": orjson.dumps(decision["shadow_rules"]).decode(),
-                        "features": orjson.dumps(decision.get("features") or {}).decode(),
-                        "latency_ms": 0.0,
-                        "decided_at_ms": int(time.time() * 1000),
-                    }
-                )
-                if decision["is_alert"]:
-                    alerts.append(
-                        {
-                            "transaction_id": tx["transaction_id"],
-                            "user_id": tx["user_id"],
-                            "amount": tx["amount"],
-                            "score": decision["score"],
-                            "decision": decision["decision"],
-                            "reasons": orjson.dumps(decision["reasons"][:3]).decode(),
-                            "status": "open",
-                            "assignee": None,
-                            "verdict": None,
-                            "note": None,
-                            "created_at_ms": int(time.time() * 1000),
-                            "updated_at_ms": int(time.time() * 1000),
-                        }
-                    )
-            store.write_scored(transactions, decisions, alerts)
-            consumer.commit(asynchronous=False)
-            read += len(messages)
+            got = sink.poll_once()
+            if got:
+                read += got
+                idle_since = time.monotonic()
     finally:
-        consumer.close()
+        sink.consumer.close()
     return read

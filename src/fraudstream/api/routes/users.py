@@ -1,0 +1,22 @@
+"""/v1/users/{id}/history: a user's recent transactions and decisions, for an analyst's review."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, Query
+
+from fraudstream.api.deps import Caller, require, service
+from fraudstream.runtime.embedded import ScoringService
+
+router = APIRouter(tags=["users"])
+
+
+@router.get("/v1/users/{user_id}/history", summary="A user's recent transactions and decisions")
+async def history(
+    user_id: str,
+    svc: ScoringService = Depends(service),
+    _: Caller = Depends(require("read")),
+    limit: int = Query(20, ge=1, le=500),
+) -> dict[str, Any]:
+    return {"user_id": user_id, "items": svc.store.user_history(user_id, limit)}

@@ -1,0 +1,70 @@
+"""The API in Kafka mode: transactions out to the topic, decisions back from it into the database."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+import orjson
+from confluent_kafka import Producer
+
+from fraudstream.core.schema import Validator
+from fraudstream.errors import SinkError
+from fraudstream.runtime.embedded.alerts import AlertHub
+from fraudstream.runtime.kafka.sink import DecisionSink
+from fraudstream.storage import Store
+
+if TYPE_CHECKING:
+    from fraudstream.config import Settings
+    from fraudstream.runtime.embedded.service import Outcome
+
+__all__ = ["KafkaBridge"]
+
+
+class KafkaBridge:
+    """Produces validated transactions (card already fingerprinted) keyed by user, and stores the
+    decisions the workers publish, pushing their alerts to the live feed."""
+
+    def __init__(self, settings: Settings, store: Store, alerts: AlertHub) -> None:
+        assert settings.kafka_brokers is not None
+        self.topic = settings.kafka_topic
+        self.producer = Producer({"bootstrap.servers": settings.kafka_brokers, "acks": "all", "linger.ms": 1})
+        self.sink = DecisionSink(
+            settings.kafka_brokers,
+            settings.kafka_decisions_topic,
+            store,
+            group="fraudstream-api",
+            on_alerts=lambda rows: alerts.publish_threadsafe(
+                [{**r, "reasons": orjson.loads(r["reasons"]), "type": "fraud_alert"} for r in rows]
+            ),
+        )
+        self._thread = threading.Thread(target=self.sink.run, daemon=True, name="fraudstream-decisions")
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self.sink.stopped.set()
+        self._thread.join(10)
+        self.producer.flush(10)
+
+    def accept(self, validator: Validator, records: Sequence[Any]) -> list[Outcome]:
+        """Validate, produce the good ones and wait until the broker has them; one outcome each."""
+        from fraudstream.runtime.embedded.service import Outcome
+
+        result = validator.records(records, received_at_ms=int(time.time() * 1000))
+        outcomes: list[Outcome | None] = [None] * len(records)
+        for error in result.errors:
+            outcomes[error.index] = Outcome(
+                "invalid", error.transaction_id, errors=[e.as_dict() for e in error.errors]
+            )
+        for index, row in zip(result.rows.tolist(), result.batch.to_rows()):
+            extra = orjson.loads(str(row.pop("attributes"))) if row.get("attributes") else {}
+            message = {**extra, **{k: v for k, v in row.items() if v is not None}}
+            self.producer.produce(self.topic, key=str(row["user_id"]).encode(), value=orjson.dumps(message))
+            outcomes[index] = Outcome("accepted", str(row["transaction_id"]))
+        if self.producer.flush(10):
+            raise SinkError("the Kafka broker did not acknowledge the transactions within 10 s; retry")
+        return [o for o in outcomes if o is not None]
