@@ -346,3 +346,12 @@ def test_a_backtest_runs_in_the_background_and_compares_rule_sets(client: TestCl
     assert result["transactions"] == 30
     assert result["candidate"]["rules"]["over_2k"]["hits"] == 10
     assert result["candidate"]["rules"]["over_2k"]["recall"] == 1.0
+
+
+def test_alerts_stream_as_server_sent_events_on_every_documented_path(client: TestClient) -> None:
+    for path in ("/v1/stream/alerts", "/v1/stream/alerts.sse", "/v1/stream/alerts/sse"):
+        with client.stream("GET", path, headers={"accept": "text/event-stream"}) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            first = next(response.iter_lines())
+            assert first == ": connected to fraudstream alerts"
