@@ -120,11 +120,33 @@ def _read_records(path: str) -> list[Any] | pa.Table:
 def _parse_json_text(text: str) -> list[Any]:
     stripped = text.strip()
     if stripped.startswith("["):
-        loaded: list[Any] = json.loads(stripped)
-        return loaded
+        loaded = json.loads(stripped)
+        return loaded if isinstance(loaded, list) else [loaded]
     if stripped.startswith("{") and "\n" not in stripped:
         return [json.loads(stripped)]
-    return [json.loads(line) for line in stripped.splitlines() if line.strip()]
+    records = []
+    for number, line in enumerate(stripped.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"line {number} is not JSON ({exc.msg} at column {exc.colno})") from None
+    return records
+
+
+def _read_or_exit(source: str) -> list[Any] | pa.Table:
+    """The records of ``source``; an unreadable file ends the command with what is wrong and exit code 2."""
+    try:
+        return _read_records(source)
+    except FileNotFoundError:
+        problem = "does not exist"
+    except (ValueError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        # json.JSONDecodeError is a ValueError; Arrow's CSV/Parquet errors are ArrowInvalid.
+        problem = f"cannot be read: {exc}"
+    console.print(
+        f"[red]{source}[/red] {problem}; give a JSON list, JSON lines, CSV or Parquet file, or - for stdin"
+    )
+    raise typer.Exit(2)
 
 
 @app.command()
@@ -147,7 +169,7 @@ def score(
     from fraudstream.reference import load_reference
 
     validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
-    data = _read_records(source)
+    data = _read_or_exit(source)
     now = int(time.time() * 1000)
     result = (
         validator.table(data, received_at_ms=now)
