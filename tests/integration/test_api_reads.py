@@ -159,3 +159,12 @@ def test_health_docs_and_metrics_need_no_key(secured: tuple[TestClient, dict[str
     client, _ = secured
     for path in ("/healthz", "/readyz", "/health", "/api/v1/health", "/docs", "/openapi.json", "/metrics"):
         assert client.get(path).status_code == 200, path
+
+
+def test_the_openapi_page_documents_decisions_and_every_error(client: TestClient) -> None:
+    spec = client.get("/openapi.json").json()
+    answers = spec["paths"]["/v1/transactions"]["post"]["responses"]
+    assert {"200", "201", "400", "401", "403", "409", "413", "422"} <= set(answers)
+    decision = spec["components"]["schemas"]["Decision"]
+    assert {"transaction_id", "decision", "score", "reasons", "latency_ms"} <= set(decision["required"])
+    assert "/v1/stream/alerts.sse" in spec["paths"]

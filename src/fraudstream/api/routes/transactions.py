@@ -11,6 +11,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.api.models import BatchResult, Decision, ErrorBody, TransactionPage
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import Outcome, ScoringService
 
@@ -76,7 +77,27 @@ def outcome_response(outcome: Outcome) -> tuple[int, dict[str, Any]]:
     }
 
 
-@router.post("", openapi_extra=_BODY_DOC, summary="Score one transaction or a list of them")
+_ERROR = {"model": ErrorBody}
+_SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
+    200: {"model": Decision | BatchResult, "description": "A repeat of an id with the same body (the stored "
+          "decision), or a list: one result per item"},
+    201: {"model": Decision, "description": "A new transaction, scored and stored"},
+    400: {**_ERROR, "description": "The body is not JSON (the detail says where it broke)"},
+    401: {**_ERROR, "description": "No valid API key"},
+    403: {**_ERROR, "description": "The key's role may not submit transactions"},
+    409: {**_ERROR, "description": "The id was already scored with a different body"},
+    413: {**_ERROR, "description": "The body or the list is larger than allowed"},
+    422: {**_ERROR, "description": "Invalid fields, each named with its problem and what is allowed"},
+}  # fmt: skip
+
+
+@router.post(
+    "",
+    openapi_extra=_BODY_DOC,
+    responses=_SCORE_RESPONSES,
+    status_code=201,
+    summary="Score one transaction or a list of them",
+)
 async def score(
     request: Request,
     svc: ScoringService = Depends(service),
@@ -121,7 +142,11 @@ def _ms(value: datetime | None) -> int | None:
     return int(value.timestamp() * 1000) if value is not None else None
 
 
-@router.get("", summary="Transactions with their decisions, filtered, newest first")
+@router.get(
+    "",
+    summary="Transactions with their decisions, filtered, newest first",
+    responses={200: {"model": TransactionPage}, 422: _ERROR},
+)
 async def list_transactions(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),

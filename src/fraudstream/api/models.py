@@ -1,0 +1,72 @@
+"""Pydantic models of the API's answers, for the OpenAPI page at /docs (the hot path writes JSON directly)."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = ["BatchResult", "Decision", "ErrorBody", "FieldProblem", "ItemResult", "Reason", "TransactionPage"]
+
+
+class Reason(BaseModel):
+    code: str = Field(examples=["amount_spike"])
+    text: str = Field(examples=["Amount 5,000.00 is 100x this user's 30-day average"])
+    contribution: float = Field(description="Points this reason adds to the score", examples=[60.0])
+    kind: str = Field(description="What produced it: rule, model, ...", examples=["rule"])
+
+
+class Decision(BaseModel):
+    """What the engine decided for one transaction, as stored (a retry gets this same body)."""
+
+    transaction_id: str = Field(examples=["txn_fraud_002"])
+    decision: Literal["approve", "challenge", "review", "decline"]
+    score: int = Field(ge=0, le=100, examples=[60])
+    probability: float | None = Field(None, description="The champion model's fraud probability, if any")
+    is_alert: bool
+    reasons: list[Reason] = Field(description="Most important first")
+    rules: list[str] = Field(description="Codes of the rules that acted", examples=[["amount_spike"]])
+    shadow_rules: list[str] = Field(description="Shadow rules that matched (recorded, never acting)")
+    features: dict[str, float | None] = Field(description="The key features behind the decision")
+    model_version: str | None = None
+    ruleset_version: int
+    latency_ms: float = Field(description="From receipt to durable decision", examples=[3.6])
+    decided_at_ms: int
+
+
+class FieldProblem(BaseModel):
+    field: str = Field(examples=["amount"])
+    problem: str = Field(examples=["must be greater than 0"])
+    allowed: str | None = Field(None, examples=["a finite number > 0 and <= 1,000,000,000"])
+    value: Any = None
+
+
+class ErrorBody(BaseModel):
+    """Every 4xx: a machine-readable error, and either a detail sentence or the fields at fault."""
+
+    error: str = Field(examples=["invalid_transaction"])
+    detail: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class ItemResult(BaseModel):
+    """One item of a list: its status and HTTP status, then the Decision fields (scored, duplicate) or
+    the error and the fields at fault (invalid, conflict)."""
+
+    model_config = ConfigDict(extra="allow")
+
+    status: Literal["scored", "duplicate", "conflict", "invalid", "accepted"]
+    http_status: int = Field(examples=[201])
+    transaction_id: str | None = None
+    error: str | None = None
+    errors: list[FieldProblem] | None = None
+
+
+class BatchResult(BaseModel):
+    results: list[ItemResult] = Field(description="One per item, in order")
+    summary: dict[str, int] = Field(examples=[{"scored": 2, "duplicate": 0, "conflict": 0, "invalid": 1}])
+
+
+class TransactionPage(BaseModel):
+    items: list[dict[str, Any]] = Field(description="Transactions with their decision, newest first")
+    next_cursor: int | None = Field(description="Pass as ?cursor= for the next page; null on the last")
