@@ -163,13 +163,20 @@ def test_an_app_can_wrap_a_service_built_elsewhere(tmp_path: Path) -> None:
     assert stored(tmp_path) == 1
 
 
-def test_the_websocket_wants_a_valid_key_outside_demo_mode(tmp_path: Path) -> None:
+def test_the_websocket_wants_a_key_of_a_reading_role_outside_demo_mode(tmp_path: Path) -> None:
     app = create_app(demo_settings(tmp_path, demo=False, card_key="c" * 32, admin_key="admin-secret"))
     with TestClient(app) as test_client:
         for path in ("/v1/stream/alerts", "/v1/stream/alerts?key=wrong"):
             with pytest.raises(WebSocketDisconnect) as refused, test_client.websocket_connect(path) as ws:
                 ws.receive_json()
             assert refused.value.code == 4401
+        gateway = app.state.service.store.create_api_key("gateway", "ingest", 0)
+        with (
+            pytest.raises(WebSocketDisconnect) as refused,
+            test_client.websocket_connect(f"/v1/stream/alerts?key={gateway}") as ws,
+        ):
+            ws.receive_json()
+        assert refused.value.code == 4403
         viewer = app.state.service.store.create_api_key("wall-screen", "viewer", 0)
         with test_client.websocket_connect(f"/v1/stream/alerts?key={viewer}") as ws:
             assert ws.receive_json()["type"] == "hello"

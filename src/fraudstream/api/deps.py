@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 
 from fraudstream.runtime.embedded import ScoringService
 
-__all__ = ["Caller", "key_of", "known_key", "read_json", "require", "service"]
+__all__ = ["Caller", "key_of", "known_key", "may", "read_json", "require", "service"]
 
 #: Which roles may do what: ingest only submits; viewers read; analysts also work alerts; admins all.
 _ALLOWED = {
@@ -50,6 +50,11 @@ def key_of(request: HTTPConnection) -> str | None:
     return request.cookies.get("fraudstream_key")
 
 
+def may(role: str, permission: str) -> bool:
+    """Whether a key with ``role`` may do ``permission`` (read, ingest, review, labels, admin)."""
+    return role in _ALLOWED[permission]
+
+
 def require(permission: str) -> Callable[..., Any]:
     """A dependency that lets the request through only for roles with ``permission``."""
 
@@ -63,7 +68,7 @@ def require(permission: str) -> Callable[..., Any]:
         if found is None:
             raise HTTPException(401, "this API key is not valid or was revoked")
         name, role = found
-        if role not in _ALLOWED[permission]:
+        if not may(role, permission):
             raise HTTPException(
                 403, f"the role {role!r} may not {permission}; allowed: {sorted(_ALLOWED[permission])}"
             )
