@@ -222,8 +222,11 @@ def _raw_values(values: list[Any]) -> _Raw:
     if int in seen or float in seen:
         ints = [v if k is int and -(2**63) <= v < 2**63 else None for v, k in zip(values, kinds)]
         integer = pa.array(ints, pa.int64())
+        # Python's float() rounds integers past 2**53; Arrow would refuse them (a 500, not a 422).
         number = pa.array(
-            [v if k is float else i for v, k, i in zip(values, kinds, ints)], pa.float64(), from_pandas=False
+            [v if k is float else (None if i is None else float(i)) for v, k, i in zip(values, kinds, ints)],
+            pa.float64(),
+            from_pandas=False,
         )
         other &= ~(number.is_valid().to_numpy(zero_copy_only=False))
     return _Raw(
