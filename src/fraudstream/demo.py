@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import secrets
 import time
+from collections.abc import AsyncIterator
 
 import numpy as np
 import pyarrow as pa
 import uvicorn
+from fastapi import FastAPI
 from rich.console import Console
 
 from fraudstream.api import create_app
@@ -85,21 +87,31 @@ async def _summary(service: ScoringService, url: str, stop: asyncio.Event) -> No
 async def _main(settings: Settings, rate: float) -> None:
     app = create_app(settings)
     service: ScoringService = app.state.service
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
     stop = asyncio.Event()
     url = f"http://{settings.host}:{settings.port}"
-    helpers = [
-        asyncio.create_task(_traffic(service, rate, stop)),
-        asyncio.create_task(_summary(service, url, stop)),
-    ]
-    try:
-        await server.serve()
-    finally:
-        stop.set()
-        for task in helpers:
-            task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await asyncio.gather(*helpers)
+    service_lifespan = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan_with_traffic(app: FastAPI) -> AsyncIterator[None]:
+        # The traffic lives inside the service's lifespan, so on Ctrl-C it stops before the service
+        # drains and writes its final snapshot: nothing is scored after that snapshot.
+        async with service_lifespan(app):
+            helpers = [
+                asyncio.create_task(_traffic(service, rate, stop)),
+                asyncio.create_task(_summary(service, url, stop)),
+            ]
+            try:
+                yield
+            finally:
+                stop.set()
+                for task in helpers:
+                    task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await asyncio.gather(*helpers)
+
+    app.router.lifespan_context = lifespan_with_traffic
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    await server.serve()
 
 
 def run_demo(settings: Settings, rate: float) -> None:
