@@ -3,6 +3,7 @@ partial write; alerts stream to curl users over Server-Sent Events; keys guard t
 
 from __future__ import annotations
 
+import asyncio
 import json
 import socket
 import sqlite3
@@ -249,3 +250,40 @@ def test_alerts_reach_a_curl_user_as_server_sent_events(
         alert = next_alert(lines)
     assert alert["transaction_id"] == "sse-2"
     assert alert["decision"] in {"review", "decline"}
+
+
+@pytest.mark.parametrize("field", ["transaction_id", "user_id", "merchant_id", "location"])
+def test_a_control_character_in_an_identifier_is_refused(
+    client: TestClient, data_dir: Path, field: str
+) -> None:
+    before = stored(data_dir)
+    body = {"transaction_id": f"nul-{field}", "user_id": "u", "amount": 5, field: "bad\u0000id"}
+    response = post_json(client, "/v1/transactions", body)
+    assert response.status_code == 422, response.text
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert "control character" in response.json()["errors"][0]["problem"]
+    assert stored(data_dir) == before
+
+
+def test_one_bad_request_never_fails_the_others_in_its_write_group(tmp_path: Path, postgres_url: str) -> None:
+    # PostgreSQL refuses NUL in text: let through, it would fail the whole group commit.
+    app = create_app(demo_settings(tmp_path, database_url=postgres_url, batch_wait_ms=50.0))
+
+    async def together() -> tuple[httpx.Response, httpx.Response]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://fraudstream") as http:
+                good, bad = await asyncio.gather(
+                    http.post(
+                        "/v1/transactions", json={"transaction_id": "pg-good", "user_id": "u", "amount": 5}
+                    ),
+                    http.post(
+                        "/v1/transactions",
+                        json={"transaction_id": "pg\u0000bad", "user_id": "u", "amount": 5},
+                    ),
+                )
+        return good, bad
+
+    good, bad = asyncio.run(together())
+    assert good.status_code == 201, good.text
+    assert bad.status_code == 422, bad.text

@@ -339,6 +339,9 @@ def _identifier(name: str, raw: _Raw, errors: _Errors, required: bool) -> pa.Arr
     errors.flag(
         length > _MAX_ID, name, lambda v: f"is {len(str(v).strip())} characters long", _ID_ALLOWED, raw
     )
+    # A NUL cannot be stored in PostgreSQL text; refused here, it never fails a whole write group.
+    control = _mask(pc.match_substring_regex(ids, r"[\x00-\x1f\x7f]"))
+    errors.flag(control, name, "contains a control character such as NUL", _ID_ALLOWED, raw)
     return ids
 
 

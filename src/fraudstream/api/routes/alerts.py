@@ -15,7 +15,8 @@ router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
 
 class Review(BaseModel):
     verdict: Literal["fraud", "legit"] | None = Field(None, description="Confirmed fraud or false positive")
-    note: str | None = Field(None, max_length=2000)
+    # No NUL: PostgreSQL text cannot hold it.
+    note: str | None = Field(None, max_length=2000, pattern=r"^[^\x00]*$")
     status: Literal["open", "in_review", "closed"] = "closed"
 
 
