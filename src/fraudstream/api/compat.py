@@ -48,7 +48,10 @@ async def submit_api_v1(
     if not any(k in record for k in ("transactionId", "transaction_id", "id")):
         record = {**record, "transactionId": str(uuid.uuid4())}
     status, body = await _score_one(svc, record)
-    if status >= 400 or status == 202:  # errors, or accepted onto Kafka: no decision yet
+    if status == 202:  # accepted onto Kafka, as that pipeline answered: the decision comes later
+        answer = {**body, "status": "success", "transactionId": body["transaction_id"]}
+        return JSONResponse(answer, status)
+    if status >= 400:
         return JSONResponse({"status": "error", **body}, status)
     return JSONResponse(
         {"status": "success", "transactionId": body["transaction_id"], "fraud": body["is_alert"], **body},
