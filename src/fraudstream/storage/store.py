@@ -213,7 +213,9 @@ class Store:
         if max_score is not None:
             conditions.append(decisions.c.score <= max_score)
         if rule is not None:
-            conditions.append(decisions.c.rules.like(f'%"{rule}"%'))
+            # The rule code is matched inside the stored JSON list; % and _ in it are literal.
+            literal = rule.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+            conditions.append(decisions.c.rules.like(f'%"{literal}"%', escape="\\"))
         newest = order == "newest"
         if cursor is not None:
             conditions.append(transactions.c.seq < cursor if newest else transactions.c.seq > cursor)

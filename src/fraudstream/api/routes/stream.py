@@ -43,6 +43,9 @@ async def alerts_socket(websocket: WebSocket) -> None:
         try:
             while True:
                 alert = await queue.get()
+                if alert is None:  # too slow to keep up: told to go, so it can reconnect
+                    await websocket.close(code=1013, reason="too slow for the alert stream; reconnect")
+                    return
                 await websocket.send_text(orjson.dumps(alert).decode())
         except (WebSocketDisconnect, RuntimeError):
             return
@@ -58,6 +61,9 @@ def _event_stream(svc: ScoringService) -> StreamingResponse:
                 except TimeoutError:
                     yield b": keep-alive\n\n"
                     continue
+                if alert is None:  # too slow to keep up: end the stream so the client reconnects
+                    yield b"event: closed\ndata: too slow for the alert stream; reconnect\n\n"
+                    return
                 yield b"event: alert\ndata: " + orjson.dumps(alert) + b"\n\n"
 
     # no-cache and no proxy buffering: each alert must reach the client when it happens.

@@ -36,8 +36,12 @@ class AlertHub:
                 try:
                     queue.put_nowait(alert)
                 except asyncio.QueueFull:
-                    # A subscriber that cannot keep up loses its stream rather than slowing scoring.
+                    # A subscriber that cannot keep up loses its stream rather than slowing scoring;
+                    # its queue is emptied and ends with None, so its handler closes and it reconnects.
                     self._subscribers.discard(queue)
+                    while not queue.empty():
+                        queue.get_nowait()
+                    queue.put_nowait(None)
                     break
 
     @asynccontextmanager

@@ -264,6 +264,8 @@ class ScoringService:
         In Kafka mode, valid transactions are produced to the topic instead (status "accepted",
         once the broker has them); workers score them and their decisions come back.
         """
+        if not records:
+            return []
         if self.kafka is not None:
             kafka = self.kafka
             return await asyncio.to_thread(lambda: kafka.accept(self.validator, records))
