@@ -9,6 +9,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
+import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
@@ -582,3 +583,42 @@ def alert_record(row: Mapping[str, Any]) -> dict[str, Any]:
     record = dict(row)
     record["reasons"] = json.loads(record["reasons"])
     return record
+
+
+def decision_row(
+    record: Mapping[str, Any], features: Mapping[str, float | None], latency_ms: float, decided_at: int
+) -> dict[str, Any]:
+    """The `decisions` row of an engine decision record (`DecisionBatch.to_records()`)."""
+    return {
+        "transaction_id": record["transaction_id"],
+        "decision": record["decision"],
+        "score": record["score"],
+        "probability": record["probability"],
+        "is_alert": record["is_alert"],
+        "reasons": orjson.dumps(record["reasons"]).decode(),
+        "rules": orjson.dumps(record["rules"]).decode(),
+        "shadow_rules": orjson.dumps(record["shadow_rules"]).decode(),
+        "features": orjson.dumps(features).decode(),
+        "model_version": record["model_version"],
+        "ruleset_version": record["ruleset_version"],
+        "latency_ms": round(latency_ms, 3),
+        "decided_at_ms": decided_at,
+    }
+
+
+def alert_row(record: Mapping[str, Any], transaction: Mapping[str, Any], at_ms: int) -> dict[str, Any]:
+    """The `alerts` row (status open) of a decision record that raised an alert."""
+    return {
+        "transaction_id": record["transaction_id"],
+        "user_id": transaction["user_id"],
+        "amount": transaction["amount"],
+        "score": record["score"],
+        "decision": record["decision"],
+        "reasons": orjson.dumps(record["reasons"][:3]).decode(),
+        "status": "open",
+        "assignee": None,
+        "verdict": None,
+        "note": None,
+        "created_at_ms": at_ms,
+        "updated_at_ms": at_ms,
+    }

@@ -7,7 +7,9 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
-__all__ = ["AlertHub"]
+import orjson
+
+__all__ = ["AlertHub", "alert_event"]
 
 
 class AlertHub:
@@ -52,3 +54,8 @@ class AlertHub:
             yield queue
         finally:
             self._subscribers.discard(queue)
+
+
+def alert_event(row: dict[str, Any]) -> dict[str, Any]:
+    """What live subscribers receive for a stored alert row."""
+    return {**row, "reasons": orjson.loads(row["reasons"]), "type": "fraud_alert"}

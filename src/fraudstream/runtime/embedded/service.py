@@ -34,10 +34,10 @@ from fraudstream.core.schema import Validator, label_batch
 from fraudstream.errors import FraudstreamError, SinkError, ValidationError
 from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
-from fraudstream.runtime.embedded.alerts import AlertHub
+from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.storage import Store
-from fraudstream.storage.store import EVENT_COLUMNS
+from fraudstream.storage.store import EVENT_COLUMNS, alert_row, decision_row
 
 if TYPE_CHECKING:
     from fraudstream.runtime.kafka.bridge import KafkaBridge
@@ -520,49 +520,8 @@ def transaction_rows_of(
     return rows
 
 
-def decision_row(
-    record: dict[str, Any], features: dict[str, float | None], latency_ms: float, decided_at: int
-) -> dict[str, Any]:
-    return {
-        "transaction_id": record["transaction_id"],
-        "decision": record["decision"],
-        "score": record["score"],
-        "probability": record["probability"],
-        "is_alert": record["is_alert"],
-        "reasons": orjson.dumps(record["reasons"]).decode(),
-        "rules": orjson.dumps(record["rules"]).decode(),
-        "shadow_rules": orjson.dumps(record["shadow_rules"]).decode(),
-        "features": orjson.dumps(features).decode(),
-        "model_version": record["model_version"],
-        "ruleset_version": record["ruleset_version"],
-        "latency_ms": round(latency_ms, 3),
-        "decided_at_ms": decided_at,
-    }
-
-
 def stored_decision(row: dict[str, Any]) -> dict[str, Any]:
     """The decision as the database holds it, so a retry gets byte-for-byte the same answer."""
     from fraudstream.storage.store import decision_record
 
     return decision_record(row)
-
-
-def alert_row(record: dict[str, Any], transaction: dict[str, Any], at_ms: int) -> dict[str, Any]:
-    return {
-        "transaction_id": record["transaction_id"],
-        "user_id": transaction["user_id"],
-        "amount": transaction["amount"],
-        "score": record["score"],
-        "decision": record["decision"],
-        "reasons": orjson.dumps(record["reasons"][:3]).decode(),
-        "status": "open",
-        "assignee": None,
-        "verdict": None,
-        "note": None,
-        "created_at_ms": at_ms,
-        "updated_at_ms": at_ms,
-    }
-
-
-def alert_event(row: dict[str, Any]) -> dict[str, Any]:
-    return {**row, "reasons": orjson.loads(row["reasons"]), "type": "fraud_alert"}

@@ -12,7 +12,7 @@ from confluent_kafka import Producer
 
 from fraudstream.core.schema import Validator
 from fraudstream.errors import SinkError
-from fraudstream.runtime.embedded.alerts import AlertHub
+from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.kafka.sink import DecisionSink
 from fraudstream.storage import Store
 
@@ -36,9 +36,7 @@ class KafkaBridge:
             settings.kafka_decisions_topic,
             store,
             group="fraudstream-api",
-            on_alerts=lambda rows: alerts.publish_threadsafe(
-                [{**r, "reasons": orjson.loads(r["reasons"]), "type": "fraud_alert"} for r in rows]
-            ),
+            on_alerts=lambda rows: alerts.publish_threadsafe([alert_event(r) for r in rows]),
         )
         self._thread = threading.Thread(target=self.sink.run, daemon=True, name="fraudstream-decisions")
 

@@ -11,6 +11,7 @@ import orjson
 from confluent_kafka import Consumer, Message
 
 from fraudstream.storage import Store
+from fraudstream.storage.store import alert_row, decision_row
 
 __all__ = ["DecisionSink", "store_decisions"]
 
@@ -24,38 +25,9 @@ def _rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str,
         tx, decision = dict(body["transaction"]), body["decision"]
         tx["timestamp_ms"] = tx.pop("timestamp")
         transactions.append({**tx, "body_hash": "kafka", "received_at_ms": now})
-        decisions.append(
-            {
-                **{
-                    k: decision[k] for k in ("transaction_id", "decision", "score", "probability", "is_alert")
-                },
-                "model_version": decision["model_version"],
-                "ruleset_version": decision["ruleset_version"],
-                "reasons": orjson.dumps(decision["reasons"]).decode(),
-                "rules": orjson.dumps(decision["rules"]).decode(),
-                "shadow_rules": orjson.dumps(decision["shadow_rules"]).decode(),
-                "features": orjson.dumps(decision.get("features") or {}).decode(),
-                "latency_ms": 0.0,
-                "decided_at_ms": now,
-            }
-        )
+        decisions.append(decision_row(decision, decision.get("features") or {}, 0.0, now))
         if decision["is_alert"]:
-            alerts.append(
-                {
-                    "transaction_id": tx["transaction_id"],
-                    "user_id": tx["user_id"],
-                    "amount": tx["amount"],
-                    "score": decision["score"],
-                    "decision": decision["decision"],
-                    "reasons": orjson.dumps(decision["reasons"][:3]).decode(),
-                    "status": "open",
-                    "assignee": None,
-                    "verdict": None,
-                    "note": None,
-                    "created_at_ms": now,
-                    "updated_at_ms": now,
-                }
-            )
+            alerts.append(alert_row(decision, tx, now))
     return transactions, decisions, alerts
 
 
