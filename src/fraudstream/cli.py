@@ -286,6 +286,35 @@ def db_upgrade() -> None:
     out.print(f"database at the newest schema: {settings.masked()['database_url']}")
 
 
+keys_app = typer.Typer(help="API keys for clients and dashboard users.", no_args_is_help=True)
+app.add_typer(keys_app, name="keys")
+
+
+@keys_app.command("create")
+def keys_create(
+    name: Annotated[str, typer.Argument(help="Who or what the key is for, e.g. an analyst's name.")],
+    role: Annotated[str, typer.Option(help="admin, analyst, ingest or viewer.")] = "analyst",
+) -> None:
+    """Create an API key and print it once (only its hash is stored).
+
+    Example: `fraudstream keys create alice --role analyst`
+    """
+    import time as clock
+
+    from fraudstream.storage import Store
+    from fraudstream.storage.store import ROLES
+
+    if role not in ROLES:
+        raise typer.BadParameter(f"{role!r} is not a role; allowed: {', '.join(ROLES)}", param_hint="--role")
+    settings = _settings()
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    store = Store(settings.effective_database_url)
+    store.upgrade()
+    key = store.create_api_key(name, role, int(clock.time() * 1000))
+    out.print(f"API key for {name} ({role}); shown only now, keep it secret:")
+    print(key)
+
+
 @app.command()
 def simulate(
     count: Annotated[int, typer.Option(help="How many transactions.")] = 10_000,

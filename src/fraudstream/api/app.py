@@ -15,6 +15,7 @@ from fraudstream.api.routes import (
     health,
     labels,
     metrics,
+    models,
     rules,
     stats,
     stream,
@@ -23,6 +24,7 @@ from fraudstream.api.routes import (
 )
 from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
+from fraudstream.web import pages
 
 __all__ = ["create_app"]
 
@@ -55,7 +57,10 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     errors.install(app)
     # Routes are added to the app's own router: one flat table to match against per request, rather
     # than one nested router per module.
-    routes = (transactions, alerts, labels, rules, backtests, stats, users, health, metrics, stream, compat)
+    routes = (
+        transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
+        pages,
+    )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)
     app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)

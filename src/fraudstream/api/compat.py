@@ -6,12 +6,12 @@ import uuid
 from typing import Any
 
 from fastapi import APIRouter, Depends, Query, Request
-from fastapi.responses import HTMLResponse, JSONResponse
+from fastapi.responses import JSONResponse, Response
 
 from fraudstream.api.deps import Caller, read_json, require, service
 from fraudstream.api.routes.transactions import outcome_response
 from fraudstream.runtime.embedded import ScoringService
-from fraudstream.web import dashboard_html
+from fraudstream.web import pages
 
 router = APIRouter(tags=["compatibility"])
 
@@ -83,10 +83,10 @@ async def health(svc: ScoringService = Depends(service)) -> JSONResponse:
 @router.get(
     "/", summary="JSON health message for API clients; the dashboard for browsers", response_model=None
 )
-async def root(request: Request, svc: ScoringService = Depends(service)) -> JSONResponse | HTMLResponse:
+async def root(request: Request, svc: ScoringService = Depends(service)) -> Response:
     accept = request.headers.get("accept", "")
     if "text/html" in accept:
-        return HTMLResponse(dashboard_html())
+        return await pages.overview(request)
     return JSONResponse(
         {"message": "fraudstream is running", "status": svc.health()["status"], "docs": "/docs"}
     )

@@ -30,9 +30,12 @@ from fraudstream.storage.tables import (
     transactions,
 )
 
-__all__ = ["ROLES", "Store"]
+__all__ = ["ORDERS", "ROLES", "Store"]
 
 ROLES = ("admin", "analyst", "ingest", "viewer")
+
+#: The orders a transaction listing can be sorted in.
+ORDERS = ("newest", "oldest", "score_desc", "score_asc", "amount_desc", "amount_asc")
 
 #: The stored transaction columns a batch is rebuilt from when the event log is replayed: the
 #: canonical schema, with the event time as integer milliseconds.
@@ -196,7 +199,10 @@ class Store:
         limit: int = 50,
         order: str = "newest",
     ) -> tuple[list[dict[str, Any]], int | None]:
-        """Transactions with their decisions, filtered; returns the page and the next cursor."""
+        """Transactions with their decisions, filtered; returns the page and the next cursor.
+
+        ``order`` is one of :data:`ORDERS`: arrival (``newest``, ``oldest``) or a value
+        (``score_desc``, ``amount_asc``, ...)."""
         query = sa.select(transactions, decisions).join(
             decisions, decisions.c.transaction_id == transactions.c.transaction_id
         )
@@ -217,36 +223,63 @@ class Store:
             # The rule code is matched inside the stored JSON list; % and _ in it are literal.
             literal = rule.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
             conditions.append(decisions.c.rules.like(f'%"{literal}"%', escape="\\"))
-        newest = order == "newest"
-        if cursor is not None:
-            conditions.append(transactions.c.seq < cursor if newest else transactions.c.seq > cursor)
-        query = (
-            query.where(*conditions)
-            .order_by(transactions.c.seq.desc() if newest else transactions.c.seq.asc())
-            .limit(limit + 1)
-        )
+        if order in ("newest", "oldest"):
+            # Keyset pagination on the arrival order: the cursor is the last row's seq.
+            newest = order == "newest"
+            if cursor is not None:
+                conditions.append(transactions.c.seq < cursor if newest else transactions.c.seq > cursor)
+            query = query.where(*conditions).order_by(
+                transactions.c.seq.desc() if newest else transactions.c.seq.asc()
+            )
+        else:
+            # Sorted by a value: the cursor is an offset, ties broken by arrival (newest first).
+            column = {"score": decisions.c.score, "amount": transactions.c.amount}[order.rsplit("_", 1)[0]]
+            ordered = column.desc() if order.endswith("_desc") else column.asc()
+            query = query.where(*conditions).order_by(ordered, transactions.c.seq.desc()).offset(cursor or 0)
         with self.engine.connect() as connection:
-            rows = connection.execute(query).mappings().all()
+            rows = connection.execute(query.limit(limit + 1)).mappings().all()
         page = rows[:limit]
         items = [{**transaction_record(r), "decision": decision_record(r)} for r in page]
-        next_cursor = int(page[-1]["seq"]) if len(rows) > limit else None
-        return items, next_cursor
+        if len(rows) <= limit:
+            return items, None
+        return items, int(page[-1]["seq"]) if order in ("newest", "oldest") else (cursor or 0) + limit
 
     def user_history(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
         items, _ = self.list_transactions(user_id=user_id, limit=limit)
         return items
 
     def list_alerts(
-        self, *, status: str | None = None, cursor: int | None = None, limit: int = 50
+        self,
+        *,
+        status: Sequence[str] | str | None = None,
+        cursor: int | None = None,
+        limit: int = 50,
+        newest: bool = False,
     ) -> list[dict[str, Any]]:
-        """Alerts, the riskiest first (score, then amount); ``cursor`` is an offset."""
+        """Alerts, the riskiest first (score, then amount) or the newest first; ``cursor`` is an offset."""
         query = sa.select(alerts)
-        if status is not None:
+        if isinstance(status, str):
             query = query.where(alerts.c.status == status)
-        query = query.order_by(alerts.c.score.desc(), alerts.c.amount.desc(), alerts.c.created_at_ms.desc())
+        elif status is not None:
+            query = query.where(alerts.c.status.in_(list(status)))
+        if newest:
+            query = query.order_by(alerts.c.created_at_ms.desc(), alerts.c.transaction_id)
+        else:
+            query = query.order_by(
+                alerts.c.score.desc(), alerts.c.amount.desc(), alerts.c.created_at_ms.desc()
+            )
         query = query.offset(cursor or 0).limit(limit)
         with self.engine.connect() as connection:
             return [alert_record(r) for r in connection.execute(query).mappings()]
+
+    def alert_counts(self) -> dict[str, int]:
+        with self.engine.connect() as connection:
+            found = dict(
+                connection.execute(
+                    sa.select(alerts.c.status, sa.func.count()).group_by(alerts.c.status)
+                ).all()
+            )
+        return {status: int(found.get(status, 0)) for status in ("open", "in_review", "closed")}
 
     # --- analyst work ----------------------------------------------------------------------
 
@@ -551,6 +584,60 @@ class Store:
                 for m, c, a in series
             ],
         }
+
+    def series(self, now_ms: int, window_ms: int, bucket_ms: int) -> list[dict[str, int]]:
+        """Transactions and alerts per bucket over the last ``window_ms``, oldest first, empty
+        buckets included (a chart needs the gaps)."""
+        first = (now_ms - window_ms) // bucket_ms + 1
+        bucket = (decisions.c.decided_at_ms / bucket_ms).cast(sa.BigInteger)
+        with self.engine.connect() as connection:
+            rows = connection.execute(
+                sa.select(bucket, sa.func.count(), sa.func.sum(sa.cast(decisions.c.is_alert, sa.Integer)))
+                .where(decisions.c.decided_at_ms >= first * bucket_ms)
+                .group_by(bucket)
+            ).all()
+        counts = {int(b): (int(n), int(a or 0)) for b, n, a in rows}
+        last = now_ms // bucket_ms
+        return [
+            {
+                "t_ms": b * bucket_ms,
+                "transactions": counts.get(b, (0, 0))[0],
+                "alerts": counts.get(b, (0, 0))[1],
+            }
+            for b in range(first, last + 1)
+        ]
+
+    def rule_performance(self, since_ms: int, limit: int = 200_000) -> dict[str, dict[str, int]]:
+        """Per rule code, over decisions since ``since_ms``: hits (acting and shadow), and of those
+        hits how many were labelled and how many confirmed fraud (a transaction's latest label)."""
+        latest = (
+            sa.select(labels.c.transaction_id, sa.func.max(labels.c.id).label("id"))
+            .group_by(labels.c.transaction_id)
+            .subquery()
+        )
+        verdicts = (
+            sa.select(labels.c.transaction_id, labels.c.is_fraud)
+            .join(latest, latest.c.id == labels.c.id)
+            .subquery()
+        )
+        query = (
+            sa.select(decisions.c.rules, decisions.c.shadow_rules, verdicts.c.is_fraud)
+            .join(verdicts, verdicts.c.transaction_id == decisions.c.transaction_id, isouter=True)
+            .where(decisions.c.decided_at_ms >= since_ms)
+            .where(sa.or_(decisions.c.rules != "[]", decisions.c.shadow_rules != "[]"))
+            .order_by(decisions.c.decided_at_ms.desc())
+            .limit(limit)
+        )
+        found: dict[str, dict[str, int]] = {}
+        with self.engine.connect() as connection:
+            for fired, shadow, is_fraud in connection.execute(query):
+                for code in (*json.loads(fired), *json.loads(shadow)):
+                    counts = found.setdefault(code, {"hits": 0, "labelled": 0, "fraud": 0})
+                    counts["hits"] += 1
+                    if is_fraud is not None:
+                        counts["labelled"] += 1
+                        counts["fraud"] += int(bool(is_fraud))
+        return found
 
 
 def transaction_record(row: Mapping[str, Any]) -> dict[str, Any]:

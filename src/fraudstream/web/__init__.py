@@ -1,13 +1,5 @@
-"""The dashboard page served at / to browsers (build-free: one HTML file, plain JavaScript)."""
+"""The analyst dashboard: server-rendered pages (Jinja2) with a small, build-free script and style sheet.
 
-from __future__ import annotations
-
-from functools import lru_cache
-from importlib import resources
-
-__all__ = ["dashboard_html"]
-
-
-@lru_cache(maxsize=1)
-def dashboard_html() -> str:
-    return resources.files("fraudstream.web").joinpath("index.html").read_text(encoding="utf-8")
+Pages hold the layout, forms and labels; the script fills them from the same JSON API every client uses
+(`/v1/...`) and keeps them live over the alerts WebSocket.
+"""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -24,12 +25,27 @@ class Review(BaseModel):
 async def list_alerts(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),
-    status: Literal["open", "in_review", "closed"] | None = None,
+    status: str | None = Query(
+        None, pattern=r"^(open|in_review|closed)(,(open|in_review|closed))*$", examples=["open,in_review"]
+    ),
+    order: Literal["risk", "newest"] = "risk",
     cursor: int = Query(0, ge=0),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
-    items = svc.store.list_alerts(status=status, cursor=cursor, limit=limit)
+    """``status`` is one status or several, comma-separated (the review queue asks for open,in_review);
+    ``order`` is riskiest first (score, then amount) or newest first (the live feed)."""
+    statuses = status.split(",") if status else None
+    items = await asyncio.to_thread(
+        svc.store.list_alerts, status=statuses, cursor=cursor, limit=limit, newest=order == "newest"
+    )
     return {"items": items, "next_cursor": cursor + limit if len(items) == limit else None}
+
+
+@router.get("/summary", summary="How many alerts are open, in review and closed")
+async def summary(
+    svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
+) -> dict[str, int]:
+    return await asyncio.to_thread(svc.store.alert_counts)
 
 
 @router.post("/{transaction_id}/review", summary="Record an analyst's verdict")

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Request
-from pydantic import BaseModel
+from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.core.rules.ruleset import Rule
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
 
@@ -48,6 +51,68 @@ async def put_rules(
         text = (await request.body()).decode("utf-8", errors="replace")
     await svc.set_rules(text, caller.name)
     return _describe(svc)
+
+
+class RuleIn(BaseModel):
+    """One rule as an analyst edits it."""
+
+    code: str = Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.-]+$")
+    description: str = Field("", max_length=500)
+    expression: str = Field(min_length=1, max_length=2000)
+    action: Literal["allow", "decline", "challenge", "review", "tag"]
+    weight: float = Field(0.0, ge=0, le=100)
+    enabled: bool = True
+    shadow: bool = False
+
+
+class Candidate(BaseModel):
+    rule: RuleIn
+
+
+@router.post("/v1/rules/validate", summary="Check one edited rule; answers the whole candidate rule set")
+async def validate_rule(
+    body: Candidate, svc: ScoringService = Depends(service), _: Caller = Depends(require("review"))
+) -> dict[str, Any]:
+    """422 with the rule, the 1-based column in its expression and the reason when the rule is wrong;
+    otherwise the candidate set as YAML (the running set with this rule added or replaced), ready for a
+    backtest (`POST /v1/backtests`) or to be saved (`PUT /v1/rules`). Nothing changes here."""
+    rules = svc.engine.rules
+    candidate = rules.with_rule(Rule(**body.rule.model_dump()), svc.names)
+    return {"valid": True, "yaml": candidate.to_yaml(), "rule": candidate.rule(body.rule.code).as_dict()}
+
+
+class Flags(BaseModel):
+    enabled: bool | None = None
+    shadow: bool | None = None
+
+
+@router.patch("/v1/rules/{code}", summary="Enable, disable or shadow one rule (a new rule set version)")
+async def set_flags(
+    code: str, body: Flags, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
+) -> dict[str, Any]:
+    if code not in {r.code for r in svc.engine.rules.rules}:
+        raise HTTPException(404, f"no rule {code!r} in the running rule set")
+    changed = svc.engine.rules.with_flags(code, svc.names, enabled=body.enabled, shadow=body.shadow)
+    await svc.set_rules(changed.to_yaml(), caller.name)
+    return _describe(svc)
+
+
+@router.get("/v1/rules/performance", summary="Per rule: hits and precision from labels")
+async def performance(
+    svc: ScoringService = Depends(service),
+    _: Caller = Depends(require("read")),
+    days: float = Query(7.0, gt=0, le=365),
+) -> dict[str, Any]:
+    """Hits over the stored decisions of the last ``days`` (acting and shadow), how many of those were
+    labelled, how many confirmed fraud, and precision = fraud / labelled (null until one is labelled)."""
+    since = int(time.time() * 1000 - days * 86_400_000)
+    found = await asyncio.to_thread(svc.store.rule_performance, since)
+    items = []
+    for rule in svc.engine.rules.rules:
+        counts = found.get(rule.code, {"hits": 0, "labelled": 0, "fraud": 0})
+        precision = round(counts["fraud"] / counts["labelled"], 4) if counts["labelled"] else None
+        items.append({**rule.as_dict(), **counts, "precision": precision})
+    return {"days": days, "rules": items}
 
 
 class ListItems(BaseModel):

@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+from typing import Any, Literal
 
 from fastapi import APIRouter, Depends
 
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.runtime.embedded import ScoringService
+from fraudstream.runtime.embedded.service import now_ms
 
 router = APIRouter(tags=["stats"])
+
+#: Trend windows: (length, bucket) in milliseconds; each gives a chart of 20 to 96 points.
+WINDOWS = {"10m": (600_000, 30_000), "1h": (3_600_000, 60_000), "24h": (86_400_000, 900_000)}
 
 
 @router.get(
@@ -18,4 +23,15 @@ router = APIRouter(tags=["stats"])
 async def stats(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, Any]:
-    return svc.stats()
+    return await asyncio.to_thread(svc.stats)
+
+
+@router.get("/v1/stats/series", summary="Transactions and alerts per bucket over the last 10m, 1h or 24h")
+async def series(
+    window: Literal["10m", "1h", "24h"] = "1h",
+    svc: ScoringService = Depends(service),
+    _: Caller = Depends(require("read")),
+) -> dict[str, Any]:
+    length, bucket = WINDOWS[window]
+    buckets = await asyncio.to_thread(svc.store.series, now_ms(), length, bucket)
+    return {"window": window, "bucket_ms": bucket, "buckets": buckets}

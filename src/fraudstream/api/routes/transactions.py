@@ -159,7 +159,11 @@ async def list_transactions(
     rule: str | None = None,
     cursor: int | None = None,
     limit: int = Query(50, ge=1, le=500),
-    order: str = Query("newest", pattern="^(newest|oldest)$"),
+    order: str = Query(
+        "newest",
+        pattern="^(newest|oldest|score_desc|score_asc|amount_desc|amount_asc)$",
+        description="Arrival order (the cursor is the last seq) or by score/amount (the cursor is an offset)",
+    ),
 ) -> dict[str, Any]:
     items, next_cursor = svc.store.list_transactions(
         user_id=user, decision=decision, from_ms=_ms(start), to_ms=_ms(end), min_score=min_score,

@@ -1,0 +1,146 @@
+"""The dashboard's pages: overview at /, the rest under /ui/, sign-in at /login."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qs, quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from fastapi.templating import Jinja2Templates
+from starlette.routing import Mount
+
+from fraudstream import __version__
+from fraudstream.api.deps import Caller, key_of, known_key, may
+from fraudstream.runtime.embedded import ScoringService
+
+__all__ = ["overview", "router"]
+
+_HERE = Path(__file__).parent
+templates = Jinja2Templates(directory=_HERE / "templates")
+router = APIRouter(include_in_schema=False)
+router.routes.append(Mount("/static", StaticFiles(directory=_HERE / "static"), name="static"))
+
+COOKIE = "fraudstream_key"
+
+#: The navigation: (path, label) in the order analysts use them.
+NAV = (
+    ("/", "Overview"),
+    ("/ui/queue", "Review queue"),
+    ("/ui/transactions", "Transactions"),
+    ("/ui/check", "Check a transaction"),
+    ("/ui/rules", "Rules"),
+    ("/ui/models", "Models"),
+)
+
+
+async def _caller(request: Request) -> Caller | None:
+    svc: ScoringService = request.app.state.service
+    if not svc.settings.keys_required:
+        return Caller("demo", "admin")
+    key = key_of(request)
+    found = None if key is None else await known_key(svc, key)
+    return None if found is None else Caller(*found)
+
+
+async def _page(request: Request, template: str, title: str, **context: Any) -> Response:
+    caller = await _caller(request)
+    if caller is None:
+        return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+    svc: ScoringService = request.app.state.service
+    permissions = {p: may(caller.role, p) for p in ("read", "review", "admin")}
+    if not permissions["read"]:
+        return HTMLResponse(f"The role {caller.role!r} cannot use the dashboard.", status_code=403)
+    return templates.TemplateResponse(
+        request,
+        template,
+        {
+            "title": title,
+            "nav": NAV,
+            "path": request.url.path,
+            "caller": caller,
+            "can": permissions,
+            "keys_required": svc.settings.keys_required,
+            "version": __version__,
+            **context,
+        },
+    )
+
+
+async def overview(request: Request) -> Response:
+    return await _page(request, "overview.html", "Overview")
+
+
+@router.get("/ui/transactions")
+async def transactions_page(request: Request) -> Response:
+    return await _page(request, "transactions.html", "Transactions")
+
+
+@router.get("/ui/transactions/{transaction_id}")
+async def transaction_page(request: Request, transaction_id: str) -> Response:
+    return await _page(
+        request, "transaction.html", f"Transaction {transaction_id}", transaction_id=transaction_id
+    )
+
+
+@router.get("/ui/queue")
+async def queue_page(request: Request) -> Response:
+    return await _page(request, "queue.html", "Review queue")
+
+
+@router.get("/ui/check")
+async def check_page(request: Request) -> Response:
+    return await _page(request, "check.html", "Check a transaction")
+
+
+@router.get("/ui/rules")
+async def rules_page(request: Request) -> Response:
+    return await _page(request, "rules.html", "Rules")
+
+
+@router.get("/ui/models")
+async def models_page(request: Request) -> Response:
+    return await _page(request, "models.html", "Models")
+
+
+def _safe_next(target: str | None) -> str:
+    """Only a local path: a sign-in link must not send the analyst to another site."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return "/"
+    return target
+
+
+@router.get("/login")
+async def login_form(request: Request, target: str = Query("/", alias="next")) -> Response:
+    return templates.TemplateResponse(
+        request,
+        "login.html",
+        {"title": "Sign in", "next": _safe_next(target), "error": None, "version": __version__},
+    )
+
+
+@router.post("/login")
+async def login(request: Request) -> Response:
+    form = parse_qs((await request.body()).decode("utf-8", errors="replace"))
+    key = (form.get("key") or [""])[0].strip()
+    target = _safe_next((form.get("next") or ["/"])[0])
+    svc: ScoringService = request.app.state.service
+    found = await known_key(svc, key) if key else None
+    if found is None:
+        context = {"title": "Sign in", "next": target, "version": __version__,
+                   "error": "This API key is not valid or was revoked."}  # fmt: skip
+        return templates.TemplateResponse(request, "login.html", context, status_code=401)
+    response = RedirectResponse(target, status_code=303)
+    response.set_cookie(
+        COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https", max_age=12 * 3600
+    )
+    return response
+
+
+@router.post("/logout")
+async def logout() -> Response:
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE)
+    return response
