@@ -688,6 +688,21 @@ def worker(
     checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
         "data/checkpoints"
     ),
+    checkpoints: Annotated[
+        str | None,
+        typer.Option(
+            "--checkpoints",
+            envvar="FRAUDSTREAM_CHECKPOINT_URL",
+            help="Checkpoint store by URL, instead of --checkpoint-dir: a directory, file://..., "
+            "postgresql+psycopg://user@host/db or s3://bucket/prefix.",
+        ),
+    ] = None,
+    s3_endpoint_url: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDSTREAM_S3_ENDPOINT_URL", help="S3-compatible endpoint (MinIO, ...) for s3:// URLs."
+        ),
+    ] = None,
     batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = 1000,
     max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = 0.2,
     checkpoint_interval: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 5.0,
@@ -699,6 +714,8 @@ def worker(
     """Join a consumer group and score its partitions of the transactions topic.
 
     Example: `fraudstream worker --brokers localhost:9092 --group fraud-eu`
+    (add `--checkpoints postgresql+psycopg://fraud@db/fraud` or `--checkpoints s3://bucket/ckpt` when
+    workers run on several machines)
     """
     from fraudstream.logs import configure_logging
     from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
@@ -712,6 +729,8 @@ def worker(
         group=group,
         topic=topic,
         checkpoint_dir=checkpoint_dir,
+        checkpoint_url=checkpoints,
+        s3_endpoint_url=s3_endpoint_url,
         batch_size=batch_size,
         max_wait_s=max_wait,
         checkpoint_interval_s=checkpoint_interval,

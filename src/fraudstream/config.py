@@ -84,6 +84,14 @@ class Settings(BaseSettings):
     kafka_decisions_topic: str = Field(
         "decisions", description="Kafka mode: the topic decisions are read from"
     )
+    checkpoint_url: str | None = Field(
+        None,
+        description="Kafka workers: where partition checkpoints go (a directory, file://, "
+        "postgresql+psycopg://..., s3://bucket/prefix); default: the --checkpoint-dir directory",
+    )
+    s3_endpoint_url: str | None = Field(
+        None, description="Endpoint of an S3-compatible store (MinIO, ...) for s3:// URLs"
+    )
 
     @classmethod
     def settings_customise_sources(

@@ -24,7 +24,6 @@ from fraudstream.core.engine import Engine
 from fraudstream.core.schema import Validator
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.broker import create_topic as create
-from fraudstream.runtime.kafka.broker import start_tansu
 from fraudstream.runtime.kafka.sink import store_decisions
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from fraudstream.sim.generator import SimulationConfig, simulate
@@ -33,20 +32,6 @@ from fraudstream.storage import Store
 
 pytestmark = pytest.mark.integration
 KEY = DEMO_CARD_KEY.encode()
-
-
-@pytest.fixture(scope="module")
-def broker() -> Iterator[str]:
-    """A Tansu broker with in-memory storage on a free loopback port."""
-    try:
-        process, address = start_tansu()
-    except RuntimeError as exc:
-        pytest.fail(str(exc))
-    for name in ("decisions", "fraud-alerts", "transactions.dlq"):
-        create(address, name, 1)
-    yield address
-    process.terminate()
-    process.wait(10)
 
 
 def new_topic(brokers: str, partitions: int = 4) -> str:

@@ -31,7 +31,7 @@ from confluent_kafka import (
 from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
 from fraudstream.core.schema import Validator
 from fraudstream.reference import load_reference
-from fraudstream.runtime.kafka.checkpoints import LocalCheckpoints
+from fraudstream.runtime.kafka.checkpoints import checkpoint_store
 
 __all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig"]
 
@@ -49,6 +49,10 @@ class WorkerConfig:
     alerts_topic: str = "fraud-alerts"
     dlq_topic: str = "transactions.dlq"
     checkpoint_dir: Path = Path("data/checkpoints")
+    #: Where checkpoints go, by URL (a path, file://, postgresql://, s3://); None: ``checkpoint_dir``.
+    checkpoint_url: str | None = None
+    #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs.
+    s3_endpoint_url: str | None = None
     batch_size: int = 1000
     max_wait_s: float = 0.2
     checkpoint_interval_s: float = 5.0
@@ -74,7 +78,9 @@ class Worker:
         self.validator = Validator(load_reference(), config.card_key)
         # Build the gazetteer index now rather than inside the first batch that names a place.
         self.validator.reference.places.resolve(["New York"])
-        self.checkpoints = LocalCheckpoints(config.checkpoint_dir)
+        self.checkpoints = checkpoint_store(
+            config.checkpoint_url or config.checkpoint_dir, s3_endpoint_url=config.s3_endpoint_url
+        )
         self.partitions: dict[int, _Partition] = {}
         self.running = True
         self.consumer = Consumer(
