@@ -685,6 +685,10 @@ def worker(
         str, typer.Option(envvar="FRAUDSTREAM_KAFKA_GROUP", help="Consumer group.")
     ] = "fraudstream",
     topic: Annotated[str, typer.Option(help="Input topic.")] = "transactions",
+    labels_topic: Annotated[
+        str,
+        typer.Option(help="Topic of fraud labels {transaction_id, is_fraud, label_time?}; '' for none."),
+    ] = "labels",
     checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
         "data/checkpoints"
     ),
@@ -728,6 +732,7 @@ def worker(
         brokers=brokers,
         group=group,
         topic=topic,
+        labels_topic=labels_topic or None,
         checkpoint_dir=checkpoint_dir,
         checkpoint_url=checkpoints,
         s3_endpoint_url=s3_endpoint_url,

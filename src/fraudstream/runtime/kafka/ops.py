@@ -14,7 +14,8 @@ __all__ = ["serve_operations"]
 
 
 def render_metrics(worker: Worker) -> str:
-    """Lag per partition, batch size, events/s, scoring latency, dead letters, checkpoint age."""
+    """Lag per partition, batch size, events/s, scoring latency, dead letters, labels read and
+    applied, checkpoint age."""
     now = time.monotonic()
     stats = worker.stats
     lines = [
@@ -22,6 +23,10 @@ def render_metrics(worker: Worker) -> str:
         f"fraudstream_worker_events_total {worker.counts['decisions']}",
         "# TYPE fraudstream_worker_dead_letters_total counter",
         f"fraudstream_worker_dead_letters_total {worker.counts['dead_letters']}",
+        "# TYPE fraudstream_worker_labels_total counter",
+        f"fraudstream_worker_labels_total {worker.counts['labels']}",
+        "# TYPE fraudstream_worker_labels_applied_total counter",
+        f"fraudstream_worker_labels_applied_total {worker.counts['labels_applied']}",
         "# TYPE fraudstream_worker_events_per_second gauge",
         f"fraudstream_worker_events_per_second {stats.get('events_per_second', 0.0):.1f}",
         "# TYPE fraudstream_worker_batch_size gauge",

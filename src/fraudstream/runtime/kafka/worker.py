@@ -6,6 +6,11 @@ crash or a rebalance the events since the checkpoint are replayed through the re
 the same decisions again. Offsets are committed only up to a checkpoint, after its outputs are
 flushed. Outputs are keyed by transaction id: a replay may repeat a message with the identical
 payload, which sinks upsert (see docs/kafka.md).
+
+Labels (confirmed fraud, chargebacks) come from the labels topic through a second consumer that reads
+every labels partition. Each transactions partition records in its checkpoint how far it has read
+them and which are still waiting for their label time (`fraudstream.runtime.kafka.labels`), so a
+restored partition reads again exactly the labels it had not yet taken in.
 """
 
 from __future__ import annotations
@@ -32,6 +37,11 @@ from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
 from fraudstream.core.schema import Validator
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
+from fraudstream.runtime.kafka.labels import (
+    PartitionLabels,
+    decode_partition_state,
+    encode_partition_state,
+)
 
 __all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig"]
 
@@ -48,6 +58,12 @@ class WorkerConfig:
     decisions_topic: str = "decisions"
     alerts_topic: str = "fraud-alerts"
     dlq_topic: str = "transactions.dlq"
+    #: Fraud labels to learn from ({transaction_id, is_fraud, label_time?} or a list); None: none.
+    labels_topic: str | None = "labels"
+    #: Recent transactions per partition a label can still be matched to.
+    label_index_size: int = 100_000
+    #: Labels per partition waiting for their label time, at most.
+    max_pending_labels: int = 100_000
     checkpoint_dir: Path = Path("data/checkpoints")
     #: Where checkpoints go, by URL (a path, file://, postgresql://, s3://); None: ``checkpoint_dir``.
     checkpoint_url: str | None = None
@@ -65,6 +81,7 @@ class WorkerConfig:
 class _Partition:
     engine: Engine
     next_offset: int
+    labels: PartitionLabels
     dirty: bool = False
     last_checkpoint: float = field(default_factory=time.monotonic)
 
@@ -102,23 +119,79 @@ class Worker:
         #: Messages behind the partition's high watermark, per partition, after the last batch.
         self.lag: dict[int, int] = {}
         self.last_error_at: float | None = None
+        self.label_consumer: Consumer | None = None
+        if config.labels_topic:
+            # Assigned every labels partition by hand and commits nothing: the position that counts is
+            # the one in each transactions partition's checkpoint. The group id is only a name.
+            self.label_consumer = Consumer(
+                {
+                    "bootstrap.servers": config.brokers,
+                    "group.id": f"{config.group}-labels",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                }
+            )
+        #: Next offset the labels consumer delivers, per labels partition (empty until assigned).
+        self.label_positions: dict[int, int] = {}
+        #: Per labels partition, the offset below which this worker has dead-lettered bad labels.
+        self._labels_dead_lettered: dict[int, int] = {}
 
     # --- partition ownership -----------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        index, pending = self.config.label_index_size, self.config.max_pending_labels
         for tp in partitions:
             engine = Engine(self.engine_config)
+            labels = PartitionLabels(index_size=index, pending_size=pending)
             found = self.checkpoints.load(self.config.group, tp.topic, tp.partition)
             if found is not None:
                 state, offset = found
-                engine.restore(state)
+                snapshot, labels = decode_partition_state(state, index_size=index, pending_size=pending)
+                engine.restore(snapshot)
                 tp.offset = offset
             else:
                 offset = OFFSET_BEGINNING
                 tp.offset = OFFSET_BEGINNING
-            self.partitions[tp.partition] = _Partition(engine, max(offset, 0))
+            self.partitions[tp.partition] = _Partition(engine, max(offset, 0), labels)
             log.info("partition assigned", partition=tp.partition, offset=offset)
         consumer.assign(partitions)
+        self._position_labels()
+
+    def _position_labels(self) -> None:
+        """Point the labels consumer at the earliest labels offset any held partition still needs;
+        a partition restored from an older checkpoint moves it back."""
+        if self.label_consumer is None or not self.partitions:
+            return
+        wanted = {
+            p: min(state.labels.offsets.get(p, 0) for state in self.partitions.values())
+            for p in self._label_partitions()
+        }
+        if self.label_positions and all(o >= self.label_positions.get(p, 0) for p, o in wanted.items()):
+            return
+        self.label_positions = {p: min(o, self.label_positions.get(p, o)) for p, o in wanted.items()}
+        topic = self.config.labels_topic
+        assert topic is not None
+        self.label_consumer.assign(
+            [
+                TopicPartition(topic, p, o if o > 0 else OFFSET_BEGINNING)
+                for p, o in self.label_positions.items()
+            ]
+        )
+        log.info("labels positioned", topic=topic, offsets=self.label_positions)
+
+    def _label_partitions(self) -> list[int]:
+        assert self.label_consumer is not None
+        assert self.config.labels_topic is not None
+        topic = self.config.labels_topic
+        metadata = self.label_consumer.list_topics(topic, timeout=10).topics.get(topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            log.warning(
+                "labels topic not found; labels are not applied until it exists and partitions are "
+                "reassigned (create it with `fraudstream topics create`)",
+                topic=topic,
+            )
+            return []
+        return sorted(metadata.partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.producer.flush()
@@ -136,6 +209,7 @@ class Worker:
         seen_any = False
         try:
             while self.running:
+                self._read_labels()
                 messages = self.consumer.consume(self.config.batch_size, self.config.max_wait_s)
                 real = [m for m in messages if not self._is_error(m)]
                 if real:
@@ -160,6 +234,8 @@ class Worker:
         self.producer.flush()
         self._checkpoint(list(self.partitions), force=True)
         self.consumer.close()
+        if self.label_consumer is not None:
+            self.label_consumer.close()
 
     def _is_error(self, message: Message) -> bool:
         error = message.error()
@@ -174,6 +250,59 @@ class Worker:
     def healthy(self) -> bool:
         """Unhealthy while the broker has reported errors in the last 30 seconds."""
         return self.last_error_at is None or time.monotonic() - self.last_error_at > 30
+
+    def _read_labels(self) -> None:
+        """Queue the labels already fetched (no waiting) in every held partition that has not read them."""
+        if self.label_consumer is None or not self.label_positions:
+            return
+        for message in self.label_consumer.consume(self.config.batch_size, 0):
+            if not self._is_error(message):
+                self._receive_label(message)
+
+    def _receive_label(self, message: Message) -> None:
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None
+        assert offset is not None
+        self.label_positions[partition] = offset + 1
+        # The broker's timestamp stands in for a missing label_time: a replay reads the same one.
+        _, received_at_ms = message.timestamp()
+        rows = self._label_rows(message, received_at_ms if received_at_ms > 0 else int(time.time() * 1000))
+        for state in self.partitions.values():
+            if state.labels.receive(partition, offset, rows):
+                state.dirty = True
+        self.counts["labels"] += len(rows)
+
+    def _label_rows(self, message: Message, received_at_ms: int) -> list[dict[str, Any]]:
+        """The valid labels of a message; the message goes to the dead-letter topic if any is not."""
+        value = message.value() or b""
+        if len(value) > self.config.max_message_bytes:
+            self._dead_letter_label(
+                message, f"label message is {len(value)} bytes; at most {self.config.max_message_bytes}"
+            )
+            return []
+        try:
+            body = orjson.loads(value)
+        except orjson.JSONDecodeError as exc:
+            self._dead_letter_label(message, f"label is not JSON: {exc}")
+            return []
+        records = body if isinstance(body, list) else [body]
+        good, bad = self.validator.labels(records, received_at_ms=received_at_ms)
+        if bad:
+            errors = [{"index": row.index, **e.as_dict()} for row in bad for e in row.errors]
+            self._dead_letter_label(message, "invalid label", errors)
+        return good
+
+    def _dead_letter_label(
+        self, message: Message, reason: str, errors: list[dict[str, Any]] | None = None
+    ) -> None:
+        """Dead-letter a label message once per worker, though a repositioned consumer reads it again."""
+        partition, offset = message.partition(), message.offset()
+        assert partition is not None
+        assert offset is not None
+        if offset < self._labels_dead_lettered.get(partition, 0):
+            return
+        self._labels_dead_lettered[partition] = offset + 1
+        self._dead_letter(message, reason, errors)
 
     def _process(self, messages: list[Message]) -> None:
         started = time.perf_counter()
@@ -230,7 +359,13 @@ class Worker:
             )
         if not len(result.batch):
             return
+        # Labels due before the batch's earliest event: none of its scores sees a label from its future.
+        due = state.labels.due(int(result.batch.timestamp_ms.min()))
+        if due is not None:
+            state.engine.apply_labels(due)
+            self.counts["labels_applied"] += len(due)
         decisions = state.engine.score(result.batch)
+        state.labels.remember(result.batch)
         self._produce(decisions, [sources[i] for i in result.rows.tolist()])
 
     def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
@@ -259,6 +394,7 @@ class Worker:
             "schema_version": SCHEMA_VERSION,
             "reason": reason,
             "errors": errors or [],
+            "topic": message.topic(),
             "partition": message.partition(),
             "offset": message.offset(),
             "original": base64.b64encode(message.value() or b"").decode(),
@@ -283,9 +419,8 @@ class Worker:
         offsets = []
         for p in due:
             state = self.partitions[p]
-            self.checkpoints.save(
-                self.config.group, self.config.topic, p, state.engine.snapshot(), state.next_offset
-            )
+            snapshot = encode_partition_state(state.engine.snapshot(), state.labels)
+            self.checkpoints.save(self.config.group, self.config.topic, p, snapshot, state.next_offset)
             state.dirty = False
             state.last_checkpoint = now
             offsets.append(TopicPartition(self.config.topic, p, state.next_offset))
