@@ -14,20 +14,25 @@ checkpoint applies each label at the same place in the stream again.
 from __future__ import annotations
 
 import struct
+from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
+import pyarrow as pa
+import pyarrow.compute as pc
 
-from fraudstream.core.batch import LabelBatch, TransactionBatch
-from fraudstream.core.schema import label_batch
+from fraudstream.core.batch import TRANSACTION_SCHEMA, LabelBatch, TransactionBatch
 from fraudstream.errors import StateError
 
 __all__ = ["PartitionLabels", "decode_partition_state", "encode_partition_state"]
 
 #: The entity keys a label batch carries (besides the transaction's time).
 ENTITY_KEYS = ("user_id", "merchant_id", "terminal_id", "card_fingerprint", "device_id", "ip")
+_INDEX_COLUMNS = ("transaction_id", "timestamp", *ENTITY_KEYS)
+_INDEX_SCHEMA = pa.schema([TRANSACTION_SCHEMA.field(name) for name in _INDEX_COLUMNS])
+_TIME = TRANSACTION_SCHEMA.field("timestamp").type
 
 _MAGIC = b"FSPART"
 _HEADER = struct.Struct("<6sHI")  # magic, format version, length of the labels part
@@ -35,43 +40,47 @@ _HEADER = struct.Struct("<6sHI")  # magic, format version, length of the labels 
 
 @dataclass
 class PartitionLabels:
-    """A partition's label bookkeeping: the transactions it scored recently (id → time and entity
-    keys, at most ``index_size``), the labels read but not yet due (at most ``pending_size``), and
-    the next offset of each labels partition already read into this partition.
+    """A partition's label bookkeeping: the transactions it scored recently (id, time and entity
+    keys of about the last ``index_size``, kept as the scored batches' Arrow columns: no per-event
+    work on the hot path), the labels read but not yet due (at most ``pending_size``), and the next
+    offset of each labels partition already read into this partition.
 
     >>> labels = PartitionLabels(index_size=2)
-    >>> tx = TransactionBatch.from_pydict({"transaction_id": ["a", "b", "c"], "timestamp": [0, 1, 2],
-    ...     "user_id": ["u", "u", "u"], "amount": [5.0, 6.0, 7.0], "currency": ["USD"] * 3})
-    >>> labels.remember(tx)
-    >>> sorted(labels.recent)  # the oldest is forgotten
-    ['b', 'c']
-    >>> labels.receive(0, 7, [{"transaction_id": "c", "is_fraud": True, "label_time": 10}])
+    >>> for i, tid in enumerate(["a", "b", "c"]):
+    ...     labels.remember(TransactionBatch.from_pydict({"transaction_id": [tid], "timestamp": [i],
+    ...         "user_id": ["u"], "amount": [5.0], "currency": ["USD"], "terminal_id": ["T1"]}))
+    >>> labels.remembered  # the oldest is forgotten
+    2
+    >>> fraud = [{"transaction_id": t, "is_fraud": True, "label_time": 10} for t in ("a", "c")]
+    >>> labels.receive(0, 7, fraud)
     True
-    >>> labels.receive(0, 7, [{"transaction_id": "c", "is_fraud": True, "label_time": 10}])  # a replay
+    >>> labels.receive(0, 7, fraud)  # a message this partition has read already
     False
-    >>> labels.due(9) is None, len(labels.due(10) or [])
-    (True, 1)
+    >>> labels.due(9) is None
+    True
+    >>> ready = labels.due(10)
+    >>> ready.strings("transaction_id").to_pylist(), ready.strings("terminal_id").to_pylist(), labels.dropped
+    (['c'], ['T1'], 1)
     """
 
     index_size: int = 100_000
     pending_size: int = 100_000
-    recent: dict[str, tuple[Any, ...]] = field(default_factory=dict)
+    chunks: deque[pa.RecordBatch] = field(default_factory=deque)
     pending: list[tuple[str, bool, int]] = field(default_factory=list)
     offsets: dict[int, int] = field(default_factory=dict)
     #: Labels dropped: transaction unknown to this partition when due, or pushed out of a full queue.
     dropped: int = 0
 
+    @property
+    def remembered(self) -> int:
+        return sum(chunk.num_rows for chunk in self.chunks)
+
     def remember(self, batch: TransactionBatch) -> None:
-        """Index the transactions of a scored batch, forgetting the oldest beyond ``index_size``."""
-        columns = [batch.transaction_id.to_pylist(), batch.timestamp_ms.tolist()]
-        columns += [batch.strings(name).to_pylist() for name in ENTITY_KEYS]
-        for transaction_id, *values in zip(*columns):
-            self.recent.pop(transaction_id, None)  # a repeated id moves to the newest end
-            self.recent[transaction_id] = tuple(values)
-        excess = len(self.recent) - self.index_size
-        if excess > 0:
-            for transaction_id in list(self.recent)[:excess]:
-                del self.recent[transaction_id]
+        """Index the transactions of a scored batch, forgetting the oldest batches beyond ``index_size``."""
+        self.chunks.append(batch.data.select(list(_INDEX_COLUMNS)))
+        total = self.remembered
+        while len(self.chunks) > 1 and total - self.chunks[0].num_rows >= self.index_size:
+            total -= self.chunks.popleft().num_rows
 
     def receive(self, partition: int, offset: int, rows: Sequence[dict[str, Any]]) -> bool:
         """Queue the validated labels of one message, unless this partition has read it already."""
@@ -93,41 +102,51 @@ class PartitionLabels:
         if not ready:
             return None
         self.pending = [label for label in self.pending if label[2] > until_ms]
-        rows = []
-        for transaction_id, is_fraud, label_time in ready:
-            found = self.recent.get(transaction_id)
-            if found is None:
-                self.dropped += 1
-                continue
-            rows.append(
-                {
-                    "transaction_id": transaction_id,
-                    "is_fraud": is_fraud,
-                    "label_time": label_time,
-                    "transaction_time": found[0],
-                    **dict(zip(ENTITY_KEYS, found[1:])),
-                }
-            )
-        return label_batch(rows) if rows else None
+        if not self.chunks:
+            self.dropped += len(ready)
+            return None
+        index = pa.Table.from_batches(list(self.chunks))
+        ids = pa.array([label[0] for label in ready], pa.string())
+        positions = pc.index_in(ids, value_set=index.column("transaction_id").combine_chunks())
+        known = positions.is_valid()
+        self.dropped += len(ready) - int(pc.sum(known).as_py() or 0)
+        if not pc.any(known).as_py():
+            return None
+        found = index.take(positions.filter(known))
+        columns = {
+            "transaction_id": found.column("transaction_id"),
+            "is_fraud": pa.array([label[1] for label in ready], pa.bool_()).filter(known),
+            "label_time": pa.array([label[2] for label in ready], pa.int64()).filter(known).cast(_TIME),
+            "transaction_time": found.column("timestamp"),
+            **{name: found.column(name) for name in ENTITY_KEYS},
+        }
+        return LabelBatch.from_arrow(pa.table(columns))
 
     def to_bytes(self) -> bytes:
-        return orjson.dumps(
+        """Offsets and waiting labels as JSON, then the index as an Arrow IPC stream."""
+        head = orjson.dumps(
             {
                 "offsets": {str(p): o for p, o in self.offsets.items()},
                 "pending": self.pending,
-                "recent_ids": list(self.recent),
-                "recent": list(self.recent.values()),
                 "dropped": self.dropped,
             }
         )
+        sink = pa.BufferOutputStream()
+        with pa.ipc.new_stream(sink, _INDEX_SCHEMA) as writer:
+            for chunk in self.chunks:
+                writer.write_batch(chunk)
+        index: bytes = sink.getvalue().to_pybytes()
+        return struct.pack("<I", len(head)) + head + index
 
     @classmethod
     def from_bytes(cls, data: bytes, *, index_size: int, pending_size: int) -> PartitionLabels:
-        parsed = orjson.loads(data)
-        labels = cls(index_size=index_size, pending_size=pending_size, dropped=int(parsed["dropped"]))
-        labels.offsets = {int(p): int(o) for p, o in parsed["offsets"].items()}
-        labels.pending = [(str(t), bool(f), int(ms)) for t, f, ms in parsed["pending"]]
-        labels.recent = dict(zip(parsed["recent_ids"], map(tuple, parsed["recent"])))
+        (length,) = struct.unpack_from("<I", data)
+        head = orjson.loads(data[4 : 4 + length])
+        labels = cls(index_size=index_size, pending_size=pending_size, dropped=int(head["dropped"]))
+        labels.offsets = {int(p): int(o) for p, o in head["offsets"].items()}
+        labels.pending = [(str(t), bool(f), int(ms)) for t, f, ms in head["pending"]]
+        with pa.ipc.open_stream(pa.py_buffer(data[4 + length :])) as reader:
+            labels.chunks = deque(batch for batch in reader if batch.num_rows)
         return labels
 
 
