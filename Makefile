@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench install clean
+.PHONY: demo test lint fmt bench install clean browser
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -24,7 +24,11 @@ lint: $(STAMP)
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/fraudstream/core
 
-test: lint
+# Debian's Chromium for the dashboard's browser tests (installed with apt when missing).
+browser:
+	./scripts/install-chromium
+
+test: lint browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 fmt: $(STAMP)

@@ -77,12 +77,18 @@ def serve(
     """
     import uvicorn
 
-    from fraudstream.api import create_app
+    from fraudstream.api.app import SHUTDOWN_GRACE_S, create_app
     from fraudstream.logs import configure_logging
 
     settings = _settings(host=host, port=port, kafka_brokers=kafka)
     configure_logging(settings.log_format)
-    uvicorn.run(create_app(settings), host=settings.host, port=settings.port, log_level="warning")
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
 
 
 @app.command()

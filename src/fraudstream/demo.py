@@ -15,6 +15,7 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from fraudstream.api import create_app
+from fraudstream.api.app import SHUTDOWN_GRACE_S
 from fraudstream.config import Settings
 from fraudstream.logs import configure_logging
 from fraudstream.runtime.embedded import ScoringService
@@ -110,7 +111,14 @@ async def _main(settings: Settings, rate: float) -> None:
                     await asyncio.gather(*helpers)
 
     app.router.lifespan_context = lifespan_with_traffic
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.host, port=settings.port, log_level="warning"))
+    config = uvicorn.Config(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level="warning",
+        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
+    )
+    server = uvicorn.Server(config)
     await server.serve()
 
 

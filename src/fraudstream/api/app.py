@@ -26,7 +26,11 @@ from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.web import pages
 
-__all__ = ["create_app"]
+__all__ = ["SHUTDOWN_GRACE_S", "create_app"]
+
+#: On SIGTERM/Ctrl-C, requests in flight get this long to finish; then open connections (live alert
+#: WebSockets never end by themselves) are closed, and the service drains and writes its snapshot.
+SHUTDOWN_GRACE_S = 3
 
 
 def create_app(settings_or_service: Settings | ScoringService | None = None) -> FastAPI:

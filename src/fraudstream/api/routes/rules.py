@@ -11,7 +11,7 @@ from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
 from fraudstream.core.rules.ruleset import Rule
-from fraudstream.errors import FieldError, ValidationError
+from fraudstream.errors import FieldError, RuleError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(tags=["rules"])
@@ -73,11 +73,20 @@ class Candidate(BaseModel):
 async def validate_rule(
     body: Candidate, svc: ScoringService = Depends(service), _: Caller = Depends(require("review"))
 ) -> dict[str, Any]:
-    """422 with the rule, the 1-based column in its expression and the reason when the rule is wrong;
-    otherwise the candidate set as YAML (the running set with this rule added or replaced), ready for a
-    backtest (`POST /v1/backtests`) or to be saved (`PUT /v1/rules`). Nothing changes here."""
-    rules = svc.engine.rules
-    candidate = rules.with_rule(Rule(**body.rule.model_dump()), svc.names)
+    """Answers 200 either way (checking is this route's job, not an error): ``valid: false`` with the
+    rule, the 1-based column in its expression and the reason; or ``valid: true`` with the candidate set
+    as YAML (the running set with this rule added or replaced), ready for a backtest
+    (`POST /v1/backtests`) or to be saved (`PUT /v1/rules`). Nothing changes here."""
+    try:
+        candidate = svc.engine.rules.with_rule(Rule(**body.rule.model_dump()), svc.names)
+    except RuleError as exc:
+        return {
+            "valid": False,
+            "detail": str(exc),
+            "rule": exc.rule,
+            "position": exc.position,
+            "reason": exc.reason,
+        }
     return {"valid": True, "yaml": candidate.to_yaml(), "rule": candidate.rule(body.rule.code).as_dict()}
 
 

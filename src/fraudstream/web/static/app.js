@@ -417,15 +417,25 @@ async function initDetail() {
 // --- review queue --------------------------------------------------------------------------
 
 let queueItems = [];
-let queueSelected = 0;
+let queueSelectedId = null;  // the selection follows the alert, not the row number, as the queue changes
+
+function queueSelected() {
+  const index = queueItems.findIndex((a) => a.transaction_id === queueSelectedId);
+  return index >= 0 ? index : 0;
+}
+
+function markSelected() {
+  const selected = queueSelected();
+  $$("#queue-rows tr[data-index]").forEach((r) => r.classList.toggle("selected", Number(r.dataset.index) === selected));
+}
 
 async function loadQueue() {
   const data = await api("/v1/alerts?status=open,in_review&limit=100");
   queueItems = data.items;
-  queueSelected = Math.min(queueSelected, Math.max(0, queueItems.length - 1));
+  if (!queueItems.some((a) => a.transaction_id === queueSelectedId)) queueSelectedId = queueItems[0]?.transaction_id ?? null;
   const rows = $("#queue-rows");
   rows.innerHTML = queueItems.length ? queueItems.map((a, i) => `
-    <tr data-index="${i}" data-transaction-id="${esc(a.transaction_id)}" class="${i === queueSelected ? "selected" : ""}">
+    <tr data-index="${i}" data-transaction-id="${esc(a.transaction_id)}">
       <td class="num">${scoreCell(a.score)}</td>
       <td class="num">${fmtMoney(a.amount)}</td>
       <td><a href="/ui/transactions/${encodeURIComponent(a.transaction_id)}">${esc(a.transaction_id)}</a></td>
@@ -433,10 +443,11 @@ async function loadQueue() {
       <td>${reasonTags(a.reasons, 3)}</td>
       <td class="status">${pill(a.status)}</td>
       <td>${esc(a.assignee || "–")}</td>
-      <td>${can.review ? `<button type="button" class="small" data-act="take" ${a.status === "in_review" ? "disabled" : ""}>Take</button>
+      <td class="actions">${can.review ? `<button type="button" class="small" data-act="take" ${a.status === "in_review" ? "disabled" : ""}>Take</button>
         <button type="button" class="small danger" data-act="fraud">Fraud</button>
         <button type="button" class="small ok" data-act="legit">Legit</button>` : ""}</td>
     </tr>`).join("") : `<tr><td colspan="8" class="muted">The queue is empty. New alerts arrive live.</td></tr>`;
+  markSelected();
 }
 
 async function queueAct(index, action) {
@@ -458,23 +469,24 @@ function initQueue() {
   $("#queue-rows").addEventListener("click", (event) => {
     const row = event.target.closest("tr[data-index]");
     if (!row) return;
-    queueSelected = Number(row.dataset.index);
-    $$("#queue-rows tr").forEach((r) => r.classList.toggle("selected", r === row));
+    queueSelectedId = row.dataset.transactionId;
+    markSelected();
     const button = event.target.closest("button[data-act]");
-    if (button) queueAct(queueSelected, button.dataset.act);
+    if (button) queueAct(queueSelected(), button.dataset.act);
   });
   document.addEventListener("keydown", (event) => {
     if (event.target.closest("input, textarea, select") || event.ctrlKey || event.metaKey || event.altKey) return;
     const keys = { j: 1, ArrowDown: 1, k: -1, ArrowUp: -1 };
     if (event.key in keys) {
-      queueSelected = Math.max(0, Math.min(queueItems.length - 1, queueSelected + keys[event.key]));
-      $$("#queue-rows tr").forEach((r) => r.classList.toggle("selected", Number(r.dataset.index) === queueSelected));
+      const next = Math.max(0, Math.min(queueItems.length - 1, queueSelected() + keys[event.key]));
+      queueSelectedId = queueItems[next]?.transaction_id ?? null;
+      markSelected();
       event.preventDefault();
-    } else if (event.key === "f") queueAct(queueSelected, "fraud");
-    else if (event.key === "l") queueAct(queueSelected, "legit");
-    else if (event.key === "a") queueAct(queueSelected, "take");
-    else if (event.key === "Enter" && queueItems[queueSelected]) {
-      location.href = `/ui/transactions/${encodeURIComponent(queueItems[queueSelected].transaction_id)}`;
+    } else if (event.key === "f") queueAct(queueSelected(), "fraud");
+    else if (event.key === "l") queueAct(queueSelected(), "legit");
+    else if (event.key === "a") queueAct(queueSelected(), "take");
+    else if (event.key === "Enter" && queueSelectedId) {
+      location.href = `/ui/transactions/${encodeURIComponent(queueSelectedId)}`;
     }
   });
   alertListeners.push(() => loadQueue());
@@ -558,6 +570,7 @@ async function validateRule() {
   $("#rule-error").hidden = true;
   try {
     const result = await api("/v1/rules/validate", { json: { rule: ruleFromForm() } });
+    if (!result.valid) throw new ApiError(422, result);
     $("#backtest-result").innerHTML = `<p class="ok-note">The rule is valid.</p>`;
     return result.yaml;
   } catch (error) {
@@ -660,7 +673,7 @@ async function loadModels() {
       <td class="mono">${esc(m.version)}</td><td>${esc(m.kind)}</td>
       <td>${m.role ? pill(m.role, m.role === "champion" ? "approve" : "challenge") : ""}</td>
       <td class="num">${metric(m.metrics, "roc_auc")}</td><td class="num">${metric(m.metrics, "average_precision")}</td>
-      <td class="num">${metric(m.metrics, "recall_at_1pct_fpr")}</td><td>${esc(m.created)}</td>
+      <td class="num">${metric(m.metrics, "recall_at_1pct_fpr")}</td><td>${fmtTime(Date.parse(m.created))}</td>
       <td>${can.admin && m.role !== "champion" ? `<button type="button" class="small primary" data-act="promote">Promote</button>
         ${m.role ? "" : `<button type="button" class="small" data-act="shadow">Shadow</button>`}` : ""}</td>
     </tr>`).join("") : `<tr><td colspan="8" class="muted">No model registered yet: decisions use the rules alone.</td></tr>`;
