@@ -438,30 +438,22 @@ def train(
     Example: `fraudstream train --data sim.parquet --train-to 2026-01-05T00:00:00+00:00 --promote`
     """
     from fraudstream.ml.dataset import load_history, parse_mapping
-    from fraudstream.ml.train import evaluate, model_card, replay_history
-    from fraudstream.ml.train import train as fit
+    from fraudstream.ml.train import replay_history, train_and_register
 
     history = load_history(data, parse_mapping(map_))
     delay = _duration_ms(label_delay)
-    ts = history.batch.timestamp_ms
-    end = _time_ms(train_to) or int(ts.min() + 0.8 * (ts.max() - ts.min()))
     console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
     replayed = replay_history(history, delay)
-    trained, summary = fit(
+    store = _registry(registry)
+    trained, summary, report, path = train_and_register(
         history,
         model,
-        train_from_ms=_time_ms(train_from),
-        train_to_ms=end,
+        store,
         label_delay_ms=delay,
+        train_from_ms=_time_ms(train_from),
+        train_to_ms=_time_ms(train_to),
         features=(replayed.features, replayed.feature_names),
     )
-    report, _, _ = evaluate(history, trained, from_ms=end, to_ms=None, label_delay_ms=delay)
-    from dataclasses import replace
-
-    numbers = {k: v for k, v in report.items() if isinstance(v, float)}
-    trained.metadata = replace(trained.metadata, metrics=numbers)
-    store = _registry(registry)
-    path = store.save(trained, model_card(trained, summary, report))
     out.print_json(json.dumps({"version": trained.metadata.version, "path": str(path), **summary, **report}))
     if promote:
         store.promote(trained.metadata.version)

@@ -115,7 +115,7 @@ def test_compatibility_routes_answer_in_the_shapes_clients_expect(client: TestCl
         assert health["status"] == "healthy"
         assert health["database"] == "connected"
     assert client.get("/", headers={"accept": "application/json"}).json()["status"] == "healthy"
-    assert "<title>fraudstream" in client.get("/", headers={"accept": "text/html"}).text
+    assert "<title>Overview · fraudstream</title>" in client.get("/", headers={"accept": "text/html"}).text
     predicted = client.post("/predict", json={"user_id": "1087", "amount": 25.5}).json()
     assert predicted["prediction"] == "legit"
     recent = client.get("/transactions", params={"n": 20}).json()

@@ -8,9 +8,11 @@ by the end of the training window, so the model never learns from the future.
 
 from __future__ import annotations
 
+import dataclasses
 import secrets
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -23,8 +25,17 @@ from fraudstream.core.policy import REVIEW
 from fraudstream.core.replay import replay, replay_features
 from fraudstream.ml.dataset import History
 from fraudstream.ml.metrics import fraud_metrics
+from fraudstream.ml.registry import Registry
 
-__all__ = ["Replayed", "evaluate", "model_card", "replay_history", "replay_training_features", "train"]
+__all__ = [
+    "Replayed",
+    "evaluate",
+    "model_card",
+    "replay_history",
+    "replay_training_features",
+    "train",
+    "train_and_register",
+]
 
 DAY_MS = 86_400_000
 
@@ -176,3 +187,33 @@ def model_card(model: Model, training: dict[str, float], metrics: dict[str, Any]
         *(f"- {k.replace('_', ' ')}: {v}" for k, v in metrics.items() if not isinstance(v, dict)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def train_and_register(
+    history: History,
+    kind: str,
+    registry: Registry,
+    *,
+    label_delay_ms: int,
+    train_from_ms: int | None = None,
+    train_to_ms: int | None = None,
+    features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
+) -> tuple[Model, dict[str, float], dict[str, Any], Path]:
+    """Train on the window (by default the first 80 % of the history's time), evaluate on the rest,
+    store the model with its holdout metrics and model card. Returns the model, the training summary,
+    the holdout report and where it was stored."""
+    ts = history.batch.timestamp_ms
+    end = train_to_ms if train_to_ms is not None else int(ts.min() + 0.8 * (ts.max() - ts.min()))
+    trained, summary = train(
+        history,
+        kind,
+        train_from_ms=train_from_ms,
+        train_to_ms=end,
+        label_delay_ms=label_delay_ms,
+        features=features,
+    )
+    report, _, _ = evaluate(history, trained, from_ms=end, to_ms=None, label_delay_ms=label_delay_ms)
+    numbers = {k: v for k, v in report.items() if isinstance(v, float)}
+    trained.metadata = dataclasses.replace(trained.metadata, metrics=numbers)
+    path = registry.save(trained, model_card(trained, summary, report))
+    return trained, summary, report, path
