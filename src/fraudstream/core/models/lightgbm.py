@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any
+from typing import Any, Literal
 
 import lightgbm as lgb
 import numpy as np
@@ -18,9 +18,13 @@ from fraudstream.core.models.base import (
     positive_weight,
     read_files,
 )
+from fraudstream.core.models.trees import CompiledForest, compile_forest
 from fraudstream.errors import ModelError
 
-__all__ = ["DEFAULT_PARAMS", "LightGBMModel"]
+__all__ = ["DEFAULT_PARAMS", "Explainer", "LightGBMModel"]
+
+#: How ``LightGBMModel.contributions`` explains a score: compiled path attributions or TreeSHAP.
+Explainer = Literal["path", "shap"]
 
 MODEL_FILE = "model.txt"
 
@@ -43,14 +47,38 @@ DEFAULT_PARAMS: dict[str, Any] = {
 
 
 class LightGBMModel:
-    """A LightGBM booster; probabilities corrected for the fraud-class weight used in training."""
+    """A LightGBM booster; probabilities corrected for the fraud-class weight used in training.
+
+    The booster is compiled once into a numba forest (``fraudstream.core.models.trees``) that
+    predicts the same raw scores as ``Booster.predict``, several times faster. Models the compiled
+    forest does not reproduce exactly (categorical splits, linear trees, multiclass) keep
+    LightGBM's own predictor; ``fallback_reason`` then says why.
+
+    ``explainer`` chooses the contributions behind model reasons:
+
+    - ``"path"`` (default): path attributions from the compiled forest, one tree walk per row.
+      Each tree credits a feature with the change of expected score where the row's path splits on
+      it. They add up to the same total as SHAP values (score minus expected score) and rank the
+      same features first for most rows, but they are not SHAP values: a feature gets no credit in
+      a tree unless the row's path splits on it, and splits near the leaves weigh more than in
+      SHAP. Hundreds of times cheaper than TreeSHAP.
+    - ``"shap"``: exact TreeSHAP from LightGBM (``shap_contributions``), ~270x a prediction.
+    """
 
     kind = "lightgbm"
 
-    def __init__(self, booster: lgb.Booster, metadata: ModelMetadata) -> None:
+    def __init__(self, booster: lgb.Booster, metadata: ModelMetadata, explainer: Explainer = "path") -> None:
         self.booster = booster
         self.metadata = metadata
+        self.explainer: Explainer = explainer
         self._weight = float(metadata.params.get("positive_weight", 1.0))
+        self.forest: CompiledForest | None = None
+        self.fallback_reason: str | None = None
+        try:
+            self.forest = compile_forest(booster.model_to_string())
+        except ModelError as exc:
+            # Not an error for the caller: LightGBM's predictor handles every model it can load.
+            self.fallback_reason = str(exc)
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -74,13 +102,21 @@ class LightGBMModel:
         return cls(booster, _with_params(metadata, stored))
 
     def raw_score(self, features: F32) -> F64:
-        return np.asarray(self.booster.predict(features, raw_score=True, num_threads=1), dtype=np.float64)
+        if self.forest is None:
+            return np.asarray(self.booster.predict(features, raw_score=True, num_threads=1), dtype=np.float64)
+        return self.forest.raw_score(features)
 
     def predict_proba(self, features: F32) -> F64:
         return corrected_probability(self.raw_score(features), self._weight)
 
     def contributions(self, features: F32) -> F64:
-        """SHAP values (TreeSHAP, in log-odds); the expected value column is dropped."""
+        """Per-feature contributions in log-odds, by the model's ``explainer`` (see the class)."""
+        if self.explainer == "shap" or self.forest is None:
+            return self.shap_contributions(features)
+        return self.forest.path_contributions(features)
+
+    def shap_contributions(self, features: F32) -> F64:
+        """SHAP values (LightGBM's TreeSHAP, in log-odds); the expected value column is dropped."""
         values = np.asarray(
             self.booster.predict(features, pred_contrib=True, num_threads=1), dtype=np.float64
         )
