@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final
 
 import numpy as np
@@ -40,8 +40,10 @@ _MISSING_NAN: Final = 2
 _LEAF: Final = -1
 
 I32 = npt.NDArray[np.int32]
-#: roots, feature, threshold, left, right, default_left, missing_type, value
-_Nodes = tuple[I32, I32, F64, I32, I32, npt.NDArray[np.bool_], npt.NDArray[np.uint8], F64]
+Flags = npt.NDArray[np.bool_]
+#: What the kernels walk, LightGBM's layout: per split (feature, threshold, left, right, nan_left,
+#: zero_left, expected value), a child < 0 being leaf ~child; per tree its root; per leaf its value.
+_Nodes = tuple[I32, I32, F64, I32, I32, Flags, Flags, F64, F64]
 
 
 @dataclass(frozen=True)
@@ -49,6 +51,9 @@ class CompiledForest:
     """A LightGBM forest as flat node arrays, evaluated by compiled kernels.
 
     Nodes of all trees share the arrays; a leaf has ``feature == -1`` and its value in ``value``.
+    ``missing_type`` is LightGBM's (0 none, 1 zero, 2 NaN). The kernels walk these arrays
+    rearranged as LightGBM does (splits apart, leaves as negative children), with the missing
+    type folded into the side each split sends a NaN and a zero to.
 
     >>> import lightgbm as lgb
     >>> rng = np.random.default_rng(0)
@@ -73,6 +78,33 @@ class CompiledForest:
     missing_type: npt.NDArray[np.uint8]
     #: Leaf value at a leaf; at a split, the row-weighted mean of the leaf values below it.
     value: F64
+    _nodes: _Nodes = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        leaf = self.feature < 0
+        split = ~leaf
+        # Splits numbered 0.. and leaves ~0, ~1, .. in node order, as in LightGBM's trees: a
+        # branch on the sign of the next node ends the walk, with no extra load.
+        number = np.where(leaf, ~(np.cumsum(leaf) - 1), np.cumsum(split) - 1).astype(np.int32)
+        # LightGBM's NumericalDecision: NaN is missing for missing type NaN, and is read as 0 (so
+        # missing again) for type zero; values within kZeroThreshold of 0 are read as 0.
+        threshold = self.threshold[split]
+        missing, default_left = self.missing_type[split], self.default_left[split]
+        zero_by_threshold = threshold >= 0.0
+        nan_left = np.where(missing == _MISSING_NONE, zero_by_threshold, default_left)
+        zero_left = np.where(missing == _MISSING_ZERO, default_left, zero_by_threshold)
+        nodes: _Nodes = (
+            number[self.roots],
+            self.feature[split],
+            threshold,
+            number[self.left[split]],
+            number[self.right[split]],
+            nan_left.astype(np.bool_),
+            zero_left.astype(np.bool_),
+            self.value[split],
+            self.value[leaf],
+        )
+        object.__setattr__(self, "_nodes", nodes)
 
     @property
     def n_trees(self) -> int:
@@ -96,20 +128,6 @@ class CompiledForest:
         out = np.zeros((x.shape[0], self.n_features), dtype=np.float64)
         _path_contributions_kernel(x, *self._nodes, out)
         return out
-
-    @property
-    def _nodes(self) -> _Nodes:
-        """The node arrays in the order the kernels take them."""
-        return (
-            self.roots,
-            self.feature,
-            self.threshold,
-            self.left,
-            self.right,
-            self.default_left,
-            self.missing_type,
-            self.value,
-        )
 
     def _checked(self, features: F32 | F64) -> F32 | F64:
         if features.ndim != 2 or features.shape[1] != self.n_features:
@@ -248,46 +266,50 @@ def _concatenate(trees: list[_Arrays], n_features: int) -> CompiledForest:
     )
 
 
-@njit(cache=True, nogil=True, inline="always")
-def _child(fval, node, threshold, left, right, default_left, missing_type):  # type: ignore[no-untyped-def]
-    """LightGBM's Tree::NumericalDecision for one row value at one split node."""
-    missing = missing_type[node]
-    if math.isnan(fval):
-        if missing == _MISSING_NAN:
-            return left[node] if default_left[node] else right[node]
-        fval = 0.0
-    elif -_ZERO <= fval <= _ZERO:
-        # The predictor drops values this small from its input row, so they arrive as exactly 0.
-        fval = 0.0
-    if missing == _MISSING_ZERO and fval == 0.0:
-        return left[node] if default_left[node] else right[node]
-    return left[node] if fval <= threshold[node] else right[node]
+@njit(cache=True, nogil=True)
+def _goes_left(value, threshold, nan_left, zero_left):  # type: ignore[no-untyped-def]
+    """LightGBM's Tree::NumericalDecision at one split, given the split's fields."""
+    # Scalars only: array arguments would cost reference counting on every node visited.
+    if abs(value) > _ZERO:
+        return value <= threshold
+    # NaN, or a value the predictor reads as exactly 0.
+    return nan_left if math.isnan(value) else zero_left
 
 
 @njit(cache=True, nogil=True)
-def _raw_score_kernel(x, roots, feature, threshold, left, right, default_left, missing_type, value, out):  # type: ignore[no-untyped-def]
+def _raw_score_kernel(  # type: ignore[no-untyped-def]
+    x, roots, feature, threshold, left, right, nan_left, zero_left, split_value, leaf_value, out
+):
     for i in range(x.shape[0]):
         total = 0.0
         for t in range(roots.shape[0]):
             node = roots[t]
-            while feature[node] >= 0:
-                fval = np.float64(x[i, feature[node]])
-                node = _child(fval, node, threshold, left, right, default_left, missing_type)
-            total += value[node]
+            # A real branch, not a select: fraud-feature rows mostly follow the same paths, so the
+            # CPU guesses the next node and runs ahead; on the engine's features this measured
+            # 1.4x faster than a branch-free walk of 16 rows side by side (which won on noise).
+            while node >= 0:
+                if _goes_left(x[i, feature[node]], threshold[node], nan_left[node], zero_left[node]):
+                    node = left[node]
+                else:
+                    node = right[node]
+            # Summed tree by tree from 0.0, in LightGBM's order, so the sums agree to the bit.
+            total += leaf_value[~node]
         out[i] = total
 
 
 @njit(cache=True, nogil=True)
 def _path_contributions_kernel(  # type: ignore[no-untyped-def]
-    x, roots, feature, threshold, left, right, default_left, missing_type, value, out
+    x, roots, feature, threshold, left, right, nan_left, zero_left, split_value, leaf_value, out
 ):
     for i in range(x.shape[0]):
         for t in range(roots.shape[0]):
             node = roots[t]
-            while feature[node] >= 0:
+            while node >= 0:
                 split = feature[node]
-                child = _child(
-                    np.float64(x[i, split]), node, threshold, left, right, default_left, missing_type
-                )
-                out[i, split] += value[child] - value[node]
+                if _goes_left(x[i, split], threshold[node], nan_left[node], zero_left[node]):
+                    child = left[node]
+                else:
+                    child = right[node]
+                child_value = split_value[child] if child >= 0 else leaf_value[~child]
+                out[i, split] += child_value - split_value[node]
                 node = child
