@@ -13,6 +13,9 @@ import argparse
 import http.client
 import itertools
 import os
+import re
+import shutil
+import signal
 import socket
 import subprocess
 import sys
@@ -20,6 +23,7 @@ import tempfile
 import threading
 import time
 from pathlib import Path
+from typing import Any
 
 import httpx
 import numpy as np
@@ -58,7 +62,7 @@ def body(run: str, i: int) -> dict[str, object]:
     }
 
 
-def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[float, np.ndarray]:
+def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[float, Any]:
     """``requests`` POSTs from ``concurrency`` clients (threads, one keep-alive connection each), each
     waiting for its answer before sending the next."""
     latencies: list[float] = []
@@ -87,6 +91,38 @@ def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[f
     for thread in threads:
         thread.join()
     return requests / (time.perf_counter() - started), np.array(latencies)
+
+
+_WRK_SCRIPT = HERE / "baselines" / "wrk_post.lua"
+_UNITS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def closed_loop_wrk(port: int, run: str, requests: int, concurrency: int) -> tuple[float, dict[str, float]]:
+    """The same closed loop driven by wrk (C, two threads): it costs the shared cores far less per
+    request than Python client threads, so more of the machine is left to the server measured."""
+    threads = 2
+    marker = Path(tempfile.mkstemp(prefix="wrk-done-")[1])
+    options = [f"-t{threads}", f"-c{concurrency}", "-d3600s", "-s", str(_WRK_SCRIPT), "--latency"]
+    script_args = [run, str(requests // threads), str(threads), str(marker)]
+    command = ["wrk", *options, f"http://127.0.0.1:{port}", "--", *script_args]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
+    # wrk runs for its whole duration even when every thread has stopped; interrupt it then, and it
+    # prints its figures for the requests done.
+    while len(marker.read_text().splitlines()) < threads:
+        if process.poll() is not None:
+            raise SystemExit("wrk ended before its requests were done")
+        time.sleep(0.02)
+    process.send_signal(signal.SIGINT)
+    output = process.communicate(timeout=30)[0]
+    marker.unlink()
+    if "Non-2xx" in output:
+        raise SystemExit(f"unexpected answers from the server:\n{output}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", output).group(1))  # type: ignore[union-attr]
+    percentiles = {}
+    for label in ("50", "99"):
+        value, unit = re.search(rf"\s{label}%\s+([\d.]+)(us|ms|s)", output).groups()  # type: ignore[union-attr]
+        percentiles[label] = float(value) * _UNITS[unit]
+    return rate, percentiles
 
 
 def paced(port: int, run: str, rate: float, seconds: float, senders: int = 64) -> np.ndarray:
@@ -122,8 +158,11 @@ def paced(port: int, run: str, rate: float, seconds: float, senders: int = 64) -
     return np.array(latencies)
 
 
-def report(name: str, rate: float, latencies: np.ndarray) -> None:
-    p50, p99 = np.percentile(latencies, [50, 99])
+def report(name: str, rate: float, latencies: np.ndarray | dict[str, float]) -> None:
+    if isinstance(latencies, dict):
+        p50, p99 = latencies["50"], latencies["99"]
+    else:
+        p50, p99 = np.percentile(latencies, [50, 99])
     print(f"{name:<44} {rate:>9,.0f} decisions/s   p50 {p50:7.2f} ms   p99 {p99:7.2f} ms", flush=True)
 
 
@@ -133,7 +172,17 @@ def main() -> None:
     )
     parser.add_argument("--requests", type=int, default=20_000)
     parser.add_argument("--seed-requests", type=int, default=1_000)
+    parser.add_argument(
+        "--client",
+        choices=("auto", "wrk", "python"),
+        default="auto",
+        help="Load generator for the closed loops: wrk (apt-get install wrk) or Python threads; "
+        "auto takes wrk when it is installed",
+    )
     args = parser.parse_args()
+    use_wrk = args.client == "wrk" or (args.client == "auto" and shutil.which("wrk") is not None)
+    load = closed_loop_wrk if use_wrk else closed_loop
+    print(f"load generator: {'wrk' if use_wrk else 'Python client threads'}", flush=True)
     work = Path(tempfile.mkdtemp(prefix="fraudstream-bench-"))
 
     port = free_port()
@@ -149,7 +198,7 @@ def main() -> None:
     try:
         closed_loop(port, "warm", 500, 16)
         for concurrency in (32, 64):
-            rate, latencies = closed_loop(port, f"c{concurrency}", args.requests, concurrency)
+            rate, latencies = load(port, f"c{concurrency}", args.requests, concurrency)
             results[concurrency] = rate
             report(f"fraudstream, concurrency {concurrency}", rate, latencies)
         latencies = paced(port, "paced", 1000, 10)
@@ -165,7 +214,7 @@ def main() -> None:
         seed_port,
     )
     try:
-        rate, latencies = closed_loop(seed_port, "seed", args.seed_requests, 32)
+        rate, latencies = load(seed_port, "seed", args.seed_requests, 32)
         report("seed-style (pandas + sklearn + commit per event)", rate, latencies)
     finally:
         seed.terminate()

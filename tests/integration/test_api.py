@@ -134,12 +134,14 @@ def test_compatibility_routes_answer_in_the_shapes_clients_expect(client: TestCl
 def test_a_retry_gets_the_stored_decision_and_a_different_body_a_conflict(
     client: TestClient, tmp_path: Path
 ) -> None:
-    payload = seed_tx("retry-1", 9000.0, 0)
+    payload = seed_tx("retry-1", 12000.0, 0)
     first = client.post("/v1/transactions", json=payload)
     again = client.post("/v1/transactions", json=dict(reversed(list(payload.items()))))
     other = client.post("/v1/transactions", json={**payload, "amount": 1.0})
     assert (first.status_code, again.status_code, other.status_code) == (201, 200, 409)
     assert again.json() == first.json()
+    assert again.content == first.content  # byte for byte: the first answer is the stored decision
+    assert first.json()["reasons"]  # a flagged one: reasons, features and all go through storage
     assert "different body" in other.json()["detail"]
     assert rows(tmp_path, "select count(*) from transactions where transaction_id='retry-1'") == [(1,)]
     assert rows(tmp_path, "select count(*) from decisions") == [(1,)]

@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from fraudstream import __version__
 from fraudstream.api import compat, errors
+from fraudstream.api.fastpath import FastScore
 from fraudstream.api.routes import (
     alerts,
     backtests,
@@ -67,5 +68,6 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)
+    app.add_middleware(FastScore, service=service)  # inside the body limit: added first
     app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)
     return app

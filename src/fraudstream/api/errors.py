@@ -13,7 +13,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fraudstream.api.deps import MalformedJSONError
 from fraudstream.errors import RuleError, SinkError, ValidationError
 
-__all__ = ["BodyLimit", "install"]
+__all__ = ["BodyLimit", "install", "storage_unavailable"]
 
 
 def _fields(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -22,6 +22,11 @@ def _fields(exc: RequestValidationError) -> list[dict[str, Any]]:
         location = [str(p) for p in error.get("loc", ()) if p not in ("body", "query", "path")]
         errors.append({"field": ".".join(location) or "body", "problem": error.get("msg", "is invalid")})
     return errors
+
+
+def storage_unavailable(exc: SinkError) -> tuple[int, dict[str, Any]]:
+    """The database could not store the decision: 503, so the client retries (ids make it safe)."""
+    return 503, {"error": "storage_unavailable", "detail": str(exc)}
 
 
 def install(app: FastAPI) -> None:
@@ -52,7 +57,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SinkError)
     async def unavailable(_: Request, exc: SinkError) -> JSONResponse:
-        return JSONResponse({"error": "storage_unavailable", "detail": str(exc)}, 503)
+        status, body = storage_unavailable(exc)
+        return JSONResponse(body, status)
 
     @app.exception_handler(StarletteHTTPException)
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:

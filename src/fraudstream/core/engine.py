@@ -153,12 +153,15 @@ class DecisionBatch:
         mask = h.hits[:, row] & (h.shadow if shadow else ~h.shadow)
         return [h.codes[i] for i in np.flatnonzero(mask)]
 
-    def _row_values(self, row: int) -> dict[str, object]:
-        values: dict[str, object] = {
-            n: float(v) for n, v in zip(self.features.names, self.features.values[row])
-        }
-        for name in STRING_FIELDS:
-            values[name] = self.batch.strings(name)[row].as_py()
+    def _row_values(self, row: int, names: Iterable[str]) -> dict[str, object]:
+        """The values of ``names`` (features, numeric or string fields) for one row."""
+        index = self.features.index
+        values: dict[str, object] = {}
+        for name in names:
+            if name in index:
+                values[name] = float(self.features.values[row, index[name]])
+            elif name in STRING_FIELDS:
+                values[name] = self.batch.strings(name)[row].as_py()
         return values
 
     def reasons(self, row: int) -> list[Reason]:
@@ -170,7 +173,8 @@ class DecisionBatch:
             severity = _ACTION_CODES[h.actions[acting]].astype(np.int16)
             severity = np.where(_ACTION_CODES[h.actions[acting]] == APPROVE, 10, severity)
             order = acting[np.lexsort((-h.weights[acting], -severity))]
-            values = self._row_values(row)
+            names = (n for i in order for n in self.rules.description_names(h.codes[i]))
+            values = self._row_values(row, names)
             for i in order:
                 code = h.codes[i]
                 found.append(Reason(code, self.rules.describe(code, values), float(h.weights[i]), "rule"))

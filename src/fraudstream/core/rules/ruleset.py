@@ -97,6 +97,11 @@ class RuleSet:
         enabled = [r for r in self.rules if r.enabled]
         object.__setattr__(self, "_enabled", tuple(enabled))
         object.__setattr__(self, "_by_code", {r.code: r for r in self.rules})
+        described = {
+            r.code: tuple(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(r.description)))
+            for r in self.rules
+        }
+        object.__setattr__(self, "_described", described)
         object.__setattr__(
             self, "_actions", np.array([ACTIONS.index(r.action) for r in enabled], dtype=np.int8)
         )
@@ -127,6 +132,12 @@ class RuleSet:
     def names_used(self, code: str) -> tuple[str, ...]:
         compiled = self.rule(code).compiled
         return tuple(sorted(compiled.names)) if compiled is not None else ()
+
+    def description_names(self, code: str) -> tuple[str, ...]:
+        """The feature and field names a rule's description fills in (its ``{name}`` placeholders)."""
+        self.rule(code)  # an unknown code is an error, as everywhere here
+        names: tuple[str, ...] = self._described[code]  # type: ignore[attr-defined]
+        return names
 
     def describe(self, code: str, values: Mapping[str, object]) -> str:
         """The rule's description with ``{name}`` / ``{name:format}`` filled from ``values``.

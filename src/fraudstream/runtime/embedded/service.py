@@ -377,7 +377,7 @@ class ScoringService:
         for i, record in enumerate(records):
             row = decision_row(record, features[i], elapsed[i], decided_at)
             decision_rows.append(row)
-            results[record["transaction_id"]] = stored_decision(row)
+            results[record["transaction_id"]] = answer_of(record, features[i], row)
             if record["is_alert"]:
                 alert_rows.append(alert_row(record, transaction_rows[i], decided_at))
         shadow_rows = [
@@ -520,8 +520,25 @@ def transaction_rows_of(
     return rows
 
 
-def stored_decision(row: dict[str, Any]) -> dict[str, Any]:
-    """The decision as the database holds it, so a retry gets byte-for-byte the same answer."""
-    from fraudstream.storage.store import decision_record
-
-    return decision_record(row)
+def answer_of(
+    record: dict[str, Any], features: dict[str, float | None], row: dict[str, Any]
+) -> dict[str, Any]:
+    """The decision as the database will hold it (the answer to this request and to every retry),
+    built from the values themselves rather than by reading back the JSON just written: the same
+    keys in the same order as ``decision_record`` of the stored row, and the same values (JSON
+    round-trips these floats exactly)."""
+    return {
+        "transaction_id": record["transaction_id"],
+        "decision": record["decision"],
+        "score": int(record["score"]),
+        "probability": record["probability"],
+        "is_alert": bool(record["is_alert"]),
+        "reasons": record["reasons"],
+        "rules": record["rules"],
+        "shadow_rules": record["shadow_rules"],
+        "features": features,
+        "model_version": record["model_version"],
+        "ruleset_version": record["ruleset_version"],
+        "latency_ms": row["latency_ms"],
+        "decided_at_ms": row["decided_at_ms"],
+    }

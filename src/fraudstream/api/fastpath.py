@@ -1,0 +1,93 @@
+"""The hot route without the framework's per-request machinery.
+
+`POST /v1/transactions` with one JSON object from a caller allowed to submit is most of a busy server's
+traffic. This middleware answers it directly: no routing table, no dependency solving, no exception
+middleware — per request that machinery costs more than the request's share of scoring. Anything else
+(lists, malformed JSON, a missing or wrong key, every other route) passes to the full application with
+the body it already read, so every error answer comes from one place.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import orjson
+from starlette.requests import HTTPConnection
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fraudstream.api.deps import key_of, known_key, may
+from fraudstream.errors import SinkError
+
+if TYPE_CHECKING:
+    from fraudstream.runtime.embedded import ScoringService
+
+__all__ = ["FastScore"]
+
+_PATH = "/v1/transactions"
+_JSON = [(b"content-type", b"application/json")]
+
+
+class FastScore:
+    def __init__(self, app: ASGIApp, service: ScoringService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["path"] != _PATH or scope["method"] != "POST":
+            await self.app(scope, receive, send)
+            return
+        chunks = []
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away
+                return
+            chunks.append(message.get("body", b""))
+            if not message.get("more_body", False):
+                break
+        body = b"".join(chunks)
+        record = _object(body)
+        if record is None or not await self._may_submit(scope):
+            await self.app(scope, _replay(body, receive), send)
+            return
+        from fraudstream.api.errors import storage_unavailable
+        from fraudstream.api.routes.transactions import outcome_response
+
+        try:
+            (outcome,) = await self.service.score([record])
+            status, answer = outcome_response(outcome)
+        except SinkError as exc:
+            status, answer = storage_unavailable(exc)
+        payload = orjson.dumps(answer)
+        headers = [*_JSON, (b"content-length", str(len(payload)).encode())]
+        await send({"type": "http.response.start", "status": status, "headers": headers})
+        await send({"type": "http.response.body", "body": payload})
+
+    async def _may_submit(self, scope: Scope) -> bool:
+        if not self.service.settings.keys_required:
+            return True
+        key = key_of(HTTPConnection(scope))
+        found = None if key is None else await known_key(self.service, key)
+        return found is not None and may(found[1], "ingest")
+
+
+def _object(body: bytes) -> dict[str, object] | None:
+    """The body as a JSON object, or None for anything the full application should answer."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    return parsed if isinstance(parsed, dict) else None
+
+
+def _replay(body: bytes, receive: Receive) -> Receive:
+    """A receive channel that gives the already-read body once, then the client's later messages."""
+    given = False
+
+    async def again() -> Message:
+        nonlocal given
+        if not given:
+            given = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await receive()
+
+    return again
