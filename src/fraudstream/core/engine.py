@@ -129,9 +129,11 @@ class DecisionBatch:
 
     @property
     def contributions(self) -> npt.NDArray[np.float64]:
-        """Per-feature contributions (SHAP for LightGBM) of the explained rows, computed once.
+        """Per-feature contributions of the explained rows, computed once.
 
-        They cost ~270x a prediction per row, which is why only non-approved rows have them.
+        For LightGBM they are path attributions from the compiled forest (about a prediction's cost;
+        exact TreeSHAP, ~270x a prediction, with ``explainer="shap"``); other models' own methods
+        can cost far more, which is why only non-approved rows have them.
         """
         if self._contributions is None:
             if self.model is None or not len(self.explained_rows):
