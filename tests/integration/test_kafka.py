@@ -321,3 +321,55 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
         assert [a["transaction_id"] for a in client.get("/v1/alerts").json()["items"]] == ["k2"]
         # The card number went to Kafka as a fingerprint only.
         assert found.json()["card_last4"] == "4242"
+
+
+def test_a_full_producer_queue_makes_the_worker_wait_not_drop(broker: str, tmp_path: Path) -> None:
+    """Back-pressure: with room for only 20 output messages, produce() refuses while the broker
+    catches up; the worker waits for deliveries and every decision arrives."""
+    topic = new_topic(broker, 2)
+    records = traffic(1500, seed=31)
+    produce(broker, topic, records)
+    worker = Worker(config(broker, topic, tmp_path, producer_queue_messages=20))
+    worker.run(max_idle_s=4)
+    assert worker.counts["backpressure_waits"] > 0
+    decisions = unique_decisions(read_all(broker, f"{topic}.decisions", expect=len(records)))
+    assert len(decisions) == len(records)
+
+
+class _Lost:
+    def __init__(self, topic: str) -> None:
+        self._topic = topic
+
+    def topic(self) -> str:
+        return self._topic
+
+
+class _LosesOneOutput(Worker):
+    """A worker whose 700th output message is lost the way librdkafka reports a message it gave up
+    on (a delivery report with an error), instead of being produced."""
+
+    sent = 0
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        self.sent += 1
+        if self.sent == 700:
+            from confluent_kafka import KafkaError
+
+            self._delivered(KafkaError(KafkaError._MSG_TIMED_OUT), _Lost(topic))  # type: ignore[arg-type]
+            return
+        super()._send(topic, key, value)
+
+
+def test_a_lost_output_rewinds_to_the_checkpoint_and_is_produced_again(broker: str, tmp_path: Path) -> None:
+    topic = new_topic(broker, 2)
+    records = traffic(2000, seed=33)
+    produce(broker, topic, records)
+    worker = _LosesOneOutput(config(broker, topic, tmp_path, batch_size=200))
+    worker.run(max_idle_s=4)
+    assert worker.counts["rewinds"] == 1
+    outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
+    decisions = unique_decisions(outputs)  # replayed duplicates carry identical decisions
+    assert len(decisions) == len(records)
+    assert len(outputs) > len(records)  # the rewind re-produced what followed the checkpoint
+    # Features continued as in an uninterrupted run: the same scores as the embedded engine.
+    assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, outputs)

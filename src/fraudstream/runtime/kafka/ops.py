@@ -15,7 +15,7 @@ __all__ = ["serve_operations"]
 
 def render_metrics(worker: Worker) -> str:
     """Lag per partition, batch size, events/s, scoring latency, dead letters, labels read and
-    applied, checkpoint age."""
+    applied, back-pressure waits (a full producer queue), rewinds after lost outputs, checkpoint age."""
     now = time.monotonic()
     stats = worker.stats
     lines = [
@@ -27,6 +27,10 @@ def render_metrics(worker: Worker) -> str:
         f"fraudstream_worker_labels_total {worker.counts['labels']}",
         "# TYPE fraudstream_worker_labels_applied_total counter",
         f"fraudstream_worker_labels_applied_total {worker.counts['labels_applied']}",
+        "# TYPE fraudstream_worker_backpressure_waits_total counter",
+        f"fraudstream_worker_backpressure_waits_total {worker.counts['backpressure_waits']}",
+        "# TYPE fraudstream_worker_rewinds_total counter",
+        f"fraudstream_worker_rewinds_total {worker.counts['rewinds']}",
         "# TYPE fraudstream_worker_events_per_second gauge",
         f"fraudstream_worker_events_per_second {stats.get('events_per_second', 0.0):.1f}",
         "# TYPE fraudstream_worker_batch_size gauge",

@@ -75,6 +75,9 @@ class WorkerConfig:
     max_message_bytes: int = 64 * 1024
     card_key: bytes = b""
     session_timeout_ms: int = 10_000
+    #: Output messages the producer may hold before `produce` pushes back (librdkafka's
+    #: queue.buffering.max.messages): when the broker is slower than scoring, the worker waits.
+    producer_queue_messages: int = 100_000
 
 
 @dataclass
@@ -111,7 +114,20 @@ class Worker:
                 "max.poll.interval.ms": max(60_000, config.session_timeout_ms),
             }
         )
-        self.producer = Producer({"bootstrap.servers": config.brokers, "linger.ms": 5, "acks": "all"})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": config.brokers,
+                "linger.ms": 5,
+                "acks": "all",
+                "queue.buffering.max.messages": config.producer_queue_messages,
+                # Only failed deliveries call back: a message librdkafka gave up on must not be
+                # checkpointed past (see _checkpoint).
+                "delivery.report.only.error": True,
+                "on_delivery": self._delivered,
+            }
+        )
+        #: Output messages that failed delivery since the last checkpoint.
+        self.undelivered = 0
         self.counts: dict[str, int] = defaultdict(int)
         self.last_batch_at = 0.0
         #: Latest figures for /metrics: events/s, batch size, scoring time per batch (ms).
@@ -139,23 +155,28 @@ class Worker:
     # --- partition ownership -----------------------------------------------------------------
 
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        index, pending = self.config.label_index_size, self.config.max_pending_labels
         for tp in partitions:
-            engine = Engine(self.engine_config)
-            labels = PartitionLabels(index_size=index, pending_size=pending)
-            found = self.checkpoints.load(self.config.group, tp.topic, tp.partition)
-            if found is not None:
-                state, offset = found
-                snapshot, labels = decode_partition_state(state, index_size=index, pending_size=pending)
-                engine.restore(snapshot)
-                tp.offset = offset
-            else:
-                offset = OFFSET_BEGINNING
-                tp.offset = OFFSET_BEGINNING
-            self.partitions[tp.partition] = _Partition(engine, max(offset, 0), labels)
-            log.info("partition assigned", partition=tp.partition, offset=offset)
+            self._restore(tp)
+            log.info("partition assigned", partition=tp.partition, offset=tp.offset)
         consumer.assign(partitions)
         self._position_labels()
+
+    def _restore(self, tp: TopicPartition) -> None:
+        """The partition's engine and labels from its checkpoint (or fresh); ``tp.offset`` is set to
+        where consuming resumes."""
+        index, pending = self.config.label_index_size, self.config.max_pending_labels
+        engine = Engine(self.engine_config)
+        labels = PartitionLabels(index_size=index, pending_size=pending)
+        found = self.checkpoints.load(self.config.group, tp.topic, tp.partition)
+        if found is not None:
+            state, offset = found
+            snapshot, labels = decode_partition_state(state, index_size=index, pending_size=pending)
+            engine.restore(snapshot)
+            tp.offset = offset
+        else:
+            offset = OFFSET_BEGINNING
+            tp.offset = OFFSET_BEGINNING
+        self.partitions[tp.partition] = _Partition(engine, max(offset, 0), labels)
 
     def _position_labels(self) -> None:
         """Point the labels consumer at the earliest labels offset any held partition still needs;
@@ -381,11 +402,42 @@ class Worker:
                 }
             )
             key = record["transaction_id"].encode()
-            self.producer.produce(self.config.decisions_topic, key=key, value=payload)
+            self._send(self.config.decisions_topic, key, payload)
             if record["is_alert"]:
-                self.producer.produce(self.config.alerts_topic, key=key, value=payload)
+                self._send(self.config.alerts_topic, key, payload)
             self.counts["decisions"] += 1
         self.producer.poll(0)
+
+    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
+        """Produce one output message; while the producer's queue is full (the broker is slower than
+        scoring, or away), wait for deliveries instead of dropping or failing: back-pressure that
+        stops consuming until outputs drain."""
+        while True:
+            try:
+                self.producer.produce(topic, key=key, value=value)
+                return
+            except BufferError:
+                self.counts["backpressure_waits"] += 1
+                self.producer.poll(0.05)
+
+    def _delivered(self, error: KafkaError | None, message: Message) -> None:
+        if error is not None:
+            self.undelivered += 1
+            self.last_error_at = time.monotonic()
+            log.error("output not delivered", topic=message.topic(), error=str(error))
+
+    def _rewind(self) -> None:
+        """Outputs were lost after librdkafka gave up on them: go back to every held partition's last
+        checkpoint (state and offset) and consume from there again, so they are produced again
+        (identical payloads; consumers upsert by transaction id)."""
+        held = [TopicPartition(self.config.topic, p) for p in sorted(self.partitions)]
+        for tp in held:
+            self._restore(tp)
+            self.consumer.seek(tp)
+        self._position_labels()
+        self.undelivered = 0
+        self.counts["rewinds"] += 1
+        log.warning("rewound to the last checkpoints after undelivered outputs", partitions=len(held))
 
     def _dead_letter(self, message: Message, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
         import base64
@@ -399,7 +451,7 @@ class Worker:
             "offset": message.offset(),
             "original": base64.b64encode(message.value() or b"").decode(),
         }
-        self.producer.produce(self.config.dlq_topic, key=message.key(), value=orjson.dumps(payload))
+        self._send(self.config.dlq_topic, message.key(), orjson.dumps(payload))
         self.counts["dead_letters"] += 1
 
     def _checkpoint(self, partitions: list[int], *, force: bool) -> None:
@@ -416,6 +468,9 @@ class Worker:
         remaining = self.producer.flush(30)
         if remaining:
             raise KafkaException(f"{remaining} output messages not delivered; not checkpointing past them")
+        if self.undelivered:
+            self._rewind()
+            return
         offsets = []
         for p in due:
             state = self.partitions[p]
