@@ -14,11 +14,13 @@ from numba import njit
 
 __all__ = [
     "entity_kernel",
+    "extras_layout",
     "find_slots",
     "forget_newest",
     "hash_strings",
     "label_kernel",
     "rebuild_table",
+    "record_layout",
     "user_extras_kernel",
 ]
 
@@ -43,46 +45,50 @@ def hash_strings(offsets, data, valid, out):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _find(h, tkeys, tslots):  # type: ignore[no-untyped-def]
-    mask = tkeys.shape[0] - 1
+def _find(h, table):  # type: ignore[no-untyped-def]
+    """(slot, position) of key ``h`` in the table; slot -1 and the free position if absent.
+
+    A table row holds a key and its slot side by side, so a lookup touches one cache line.
+    """
+    mask = table.shape[0] - 1
     pos = np.int64(h & np.uint64(mask))
     while True:
-        k = tkeys[pos]
+        k = table[pos, 0]
         if k == h:
-            return tslots[pos], pos
+            return np.int64(table[pos, 1]), pos
         if k == 0:
-            return -1, pos
+            return np.int64(-1), pos
         pos = (pos + 1) & mask
 
 
 @njit(cache=True, nogil=True)
-def find_slots(hashes, tkeys, tslots, out):  # type: ignore[no-untyped-def]
+def find_slots(hashes, table, out):  # type: ignore[no-untyped-def]
     """The state slot of each key, or -1 where the key is null or not remembered."""
     for i in range(hashes.shape[0]):
-        out[i] = -1 if hashes[i] == 0 else _find(hashes[i], tkeys, tslots)[0]
+        out[i] = -1 if hashes[i] == 0 else _find(hashes[i], table)[0]
 
 
 @njit(cache=True, nogil=True)
-def forget_newest(keys, n_keep, n_used, tkeys, tslots):  # type: ignore[no-untyped-def]
+def forget_newest(keys, n_keep, n_used, table):  # type: ignore[no-untyped-def]
     """Remove the keys of slots ``n_keep..n_used`` from the table, newest first.
 
     Deleting in reverse insertion order is safe for linear probing: any key whose probe passed
     over a deleted position was inserted after it, and so is already gone.
     """
     for slot in range(n_used - 1, n_keep - 1, -1):
-        _, pos = _find(keys[slot], tkeys, tslots)
-        tkeys[pos] = 0
-        tslots[pos] = -1
+        _, pos = _find(keys[slot], table)
+        table[pos, 0] = 0
+        table[pos, 1] = 0
         keys[slot] = 0
 
 
 @njit(cache=True, nogil=True)
-def rebuild_table(keys, n_used, tkeys, tslots):  # type: ignore[no-untyped-def]
+def rebuild_table(keys, n_used, table):  # type: ignore[no-untyped-def]
     """Fill an empty open-addressing table with the first ``n_used`` keys."""
     for slot in range(n_used):
-        _, pos = _find(keys[slot], tkeys, tslots)
-        tkeys[pos] = keys[slot]
-        tslots[pos] = slot
+        _, pos = _find(keys[slot], table)
+        table[pos, 0] = keys[slot]
+        table[pos, 1] = slot
 
 
 @njit(cache=True, nogil=True)
@@ -96,7 +102,25 @@ def _haversine(lat1, lon1, lat2, lon2):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _assign_slots(hashes, tkeys, tslots, keys, n_used, slots_out, fresh_out):  # type: ignore[no-untyped-def]
+def record_layout(n_windows, n_buckets, n_label):  # type: ignore[no-untyped-def]
+    """Where an entity's record keeps what, as float32 positions, and its length in int64 words.
+
+    A record is one row of int64 words, read as int64 for its clock (``[0]`` the latest event
+    time, ``[1 + w]`` the head bucket of window ``w``) and as float32 for the rest: from ``first``
+    the buckets of every window (count, sum, max per bucket), from ``squares`` the sums of squared
+    amounts of the longest window's buckets, from ``frauds`` the fraud counts of every label window.
+    Rows are padded to whole 64-byte cache lines.
+    """
+    first = 2 * (1 + n_windows)
+    squares = first + 3 * n_windows * n_buckets
+    frauds = squares + n_buckets
+    end = frauds + n_label * n_buckets
+    words = (end + 1) // 2
+    return first, squares, frauds, (words + 7) // 8 * 8
+
+
+@njit(cache=True, nogil=True)
+def _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out):  # type: ignore[no-untyped-def]
     """Find (or create) the state slot of every event's entity, in batch order."""
     for i in range(hashes.shape[0]):
         h = hashes[i]
@@ -104,36 +128,44 @@ def _assign_slots(hashes, tkeys, tslots, keys, n_used, slots_out, fresh_out):  #
             slots_out[i] = -1
             fresh_out[i] = False
             continue
-        slot, pos = _find(h, tkeys, tslots)
+        slot, pos = _find(h, table)
         fresh_out[i] = slot < 0
         if slot < 0:
             slot = n_used[0]
             n_used[0] += 1
-            tkeys[pos] = h
-            tslots[pos] = slot
+            table[pos, 0] = h
+            table[pos, 1] = slot
             keys[slot] = h
         slots_out[i] = slot
 
 
 @njit(cache=True, nogil=True)
-def _touch(slots, last_ts, heads, agg, sumsq):  # type: ignore[no-untyped-def]
-    """Read one word of every cache line of the batch's state before the dependent loop needs it.
+def _touch(slots, records):  # type: ignore[no-untyped-def]
+    """Read one word of every cache line of the batch's records before the dependent loop needs it.
 
     The loads here do not depend on each other, so the processor overlaps their cache misses; the
     scoring loop that follows then finds its state in cache. This doubles throughput when the
-    state is much larger than the cache.
+    state is much larger than the cache. Records start on a cache line and fill whole lines.
     """
-    total = 0.0
-    flat = agg.reshape(agg.shape[0], -1)
-    width = flat.shape[1]
+    total = 0
+    width = records.shape[1]
     for i in range(slots.shape[0]):
         s = slots[i]
         if s < 0:
             continue
-        total += last_ts[s] + heads[s, 0] + sumsq[s, 0]
-        for k in range(0, width, 16):
-            total += flat[s, k]
+        for k in range(0, width, 8):
+            total += records[s, k]
     return total
+
+
+@njit(cache=True, nogil=True)
+def _reset_record(clock, cell, first, t, gran):  # type: ignore[no-untyped-def]
+    """Start an entity afresh at time ``t``: no previous event, empty buckets."""
+    clock[0] = _NO_TIME
+    for w in range(gran.shape[0]):
+        clock[1 + w] = t // gran[w]
+    for j in range(first, cell.shape[0]):
+        cell[j] = 0.0
 
 
 @njit(cache=True, nogil=True)
@@ -147,15 +179,11 @@ def entity_kernel(  # type: ignore[no-untyped-def]
     label_windows,
     idle_ms,
     lateness_ms,
-    tkeys,
-    tslots,
+    table,
     keys,
     n_used,
-    last_ts,
-    heads,
-    agg,
-    sumsq,
-    fraud,
+    records,
+    cells,
     out,
     col0,
     slots_out,
@@ -164,76 +192,72 @@ def entity_kernel(  # type: ignore[no-untyped-def]
 ):
     """Score-then-update one entity kind for every event of the batch.
 
-    Writes, from column ``col0`` of ``out``: per window count, sum, mean, max (including the current
-    event), then seconds since the entity's previous event, the amount's ratio to and z-score against
-    the prior events of the longest window, then per label window the fraud count and fraud rate.
+    ``records`` holds one row per entity (see ``record_layout``); ``cells`` is the same memory read
+    as float32. Writes, from column ``col0`` of ``out``: per window count, sum, mean, max (including
+    the current event), then seconds since the entity's previous event, the amount's ratio to and
+    z-score against the prior events of the longest window, then per label window the fraud count
+    and fraud rate.
     """
     n_windows = gran.shape[0]
     n_label = label_windows.shape[0]
+    first, squares_at, frauds_at, _ = record_layout(n_windows, n_buckets, n_label)
     nan = np.float32(np.nan)
-    _assign_slots(hashes, tkeys, tslots, keys, n_used, slots_out, fresh_out)
-    touched = _touch(slots_out, last_ts, heads, agg, sumsq)
+    width = 4 * n_windows + 3 + 2 * n_label
+    _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out)
+    touched = _touch(slots_out, records)
     for i in range(hashes.shape[0]):
-        h = hashes[i]
-        width = 4 * n_windows + 3 + 2 * n_label
-        if h == 0:
+        if hashes[i] == 0:
             for c in range(width):
                 out[i, col0 + c] = nan
             continue
         t = ts[i]
         a = amount[i]
         slot = slots_out[i]
+        clock = records[slot]
+        cell = cells[slot]
         fresh = fresh_out[i]
-        if not fresh and t - last_ts[slot] >= idle_ms:
+        if not fresh and t - clock[0] >= idle_ms:
             fresh = True  # idle long enough to be forgotten: start over, as if expired
         if fresh:
-            last_ts[slot] = _NO_TIME
-            for w in range(n_windows):
-                heads[slot, w] = t // gran[w]
-                for k in range(n_buckets):
-                    agg[slot, w, k, 0] = 0.0
-                    agg[slot, w, k, 1] = 0.0
-                    agg[slot, w, k, 2] = 0.0
-            for k in range(n_buckets):
-                sumsq[slot, k] = 0.0
-            for lw in range(n_label):
-                for k in range(n_buckets):
-                    fraud[slot, lw, k] = 0.0
+            _reset_record(clock, cell, first, t, gran)
         fresh_out[i] = fresh
-        prev = last_ts[slot]
+        prev = clock[0]
         late_out[i] = (not fresh) and t < prev - lateness_ms
         col = col0
         ratio = nan
         zscore = nan
         for w in range(n_windows):
             b = t // gran[w]
-            hd = heads[slot, w]
+            hd = clock[1 + w]
+            base = first + 3 * n_buckets * w
             if b > hd:
                 steps = min(b - hd, n_buckets)
                 for k in range(1, steps + 1):
                     idx = (hd + k) % n_buckets
-                    agg[slot, w, idx, 0] = 0.0
-                    agg[slot, w, idx, 1] = 0.0
-                    agg[slot, w, idx, 2] = 0.0
+                    c = base + 3 * idx
+                    cell[c] = 0.0
+                    cell[c + 1] = 0.0
+                    cell[c + 2] = 0.0
                     if w == longest:
-                        sumsq[slot, idx] = 0.0
+                        cell[squares_at + idx] = 0.0
                     for lw in range(n_label):
                         if label_windows[lw] == w:
-                            fraud[slot, lw, idx] = 0.0
-                heads[slot, w] = b
+                            cell[frauds_at + lw * n_buckets + idx] = 0.0
+                clock[1 + w] = b
                 hd = b
             count = 0.0
             total = 0.0
             peak = 0.0
             for k in range(n_buckets):
-                count += agg[slot, w, k, 0]
-                total += agg[slot, w, k, 1]
-                peak = max(peak, agg[slot, w, k, 2])
+                c = base + 3 * k
+                count += cell[c]
+                total += cell[c + 1]
+                peak = max(peak, cell[c + 2])
             covered = b > hd - n_buckets
             if w == longest and count > 0.0:
                 squares = 0.0
                 for k in range(n_buckets):
-                    squares += sumsq[slot, k]
+                    squares += cell[squares_at + k]
                 mean = total / count
                 std = math.sqrt(max(squares / count - mean * mean, 0.0))
                 # A floor of 10% of the mean keeps one or two equal prior amounts from giving an
@@ -243,11 +267,12 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 zscore = np.float32((a - mean) / std)
             if covered:
                 idx = b % n_buckets
-                agg[slot, w, idx, 0] += 1.0
-                agg[slot, w, idx, 1] += a
-                agg[slot, w, idx, 2] = max(agg[slot, w, idx, 2], a)
+                c = base + 3 * idx
+                cell[c] += 1.0
+                cell[c + 1] += a
+                cell[c + 2] = max(cell[c + 2], a)
                 if w == longest:
-                    sumsq[slot, idx] += a * a
+                    cell[squares_at + idx] += a * a
                 count += 1.0
                 total += a
                 peak = max(peak, a)
@@ -264,54 +289,72 @@ def entity_kernel(  # type: ignore[no-untyped-def]
             w = label_windows[lw]
             frauds = 0.0
             for k in range(n_buckets):
-                frauds += fraud[slot, lw, k]
+                frauds += cell[frauds_at + lw * n_buckets + k]
             count = out[i, col0 + 4 * w]
             out[i, col] = frauds
             out[i, col + 1] = frauds / count if count > 0.0 else nan
             col += 2
-        last_ts[slot] = max(prev, t)
+        clock[0] = max(prev, t)
     return touched
 
 
 @njit(cache=True, nogil=True)
-def label_kernel(hashes, tx_ts, is_fraud, gran, n_buckets, label_windows, tkeys, tslots, heads, fraud):  # type: ignore[no-untyped-def]
+def label_kernel(hashes, tx_ts, is_fraud, gran, n_buckets, label_windows, table, records, cells):  # type: ignore[no-untyped-def]
     """Count confirmed frauds into the bucket of the transaction's own time, where still covered."""
+    n_label = label_windows.shape[0]
+    frauds_at = record_layout(gran.shape[0], n_buckets, n_label)[2]
     for i in range(hashes.shape[0]):
         h = hashes[i]
         if h == 0 or not is_fraud[i]:
             continue
-        slot, _ = _find(h, tkeys, tslots)
+        slot, _ = _find(h, table)
         if slot < 0:
             continue
-        for lw in range(label_windows.shape[0]):
+        for lw in range(n_label):
             w = label_windows[lw]
             b = tx_ts[i] // gran[w]
-            hd = heads[slot, w]
+            hd = records[slot, 1 + w]
             if hd - n_buckets < b <= hd:
-                fraud[slot, lw, b % n_buckets] += 1.0
+                cells[slot, frauds_at + lw * n_buckets + b % n_buckets] += 1.0
 
 
 @njit(cache=True, nogil=True)
-def _seen(recent_h, recent_t, slot, h, t, day_ms):  # type: ignore[no-untyped-def]
+def extras_layout(sizes):  # type: ignore[no-untyped-def]
+    """Where a user's extras record keeps each recent-key list, and its length in int64 words.
+
+    Word 0 is the time of the user's latest located event, words 1 and 2 its latitude and longitude
+    (read as float64); then, per kind, ``sizes[j]`` key hashes followed by as many last-seen times.
+    Rows are padded to whole 64-byte cache lines.
+    """
+    starts = np.empty(sizes.shape[0], dtype=np.int64)
+    at = 3
+    for j in range(sizes.shape[0]):
+        starts[j] = at
+        at += 2 * sizes[j]
+    return starts, (at + 7) // 8 * 8
+
+
+@njit(cache=True, nogil=True)
+def _seen(rec, start, size, h, t, day_ms):  # type: ignore[no-untyped-def]
     """Record key ``h`` among a user's recent keys; return (was it new, distinct keys in the last day)."""
-    size = recent_h.shape[1]
+    times = start + size
     found = -1
     oldest = 0
     for k in range(size):
-        if recent_h[slot, k] == h:
+        if rec[start + k] == h:
             found = k
-        if recent_t[slot, k] < recent_t[slot, oldest]:
+        if rec[times + k] < rec[times + oldest]:
             oldest = k
     new = found < 0
     if new:
         found = oldest  # forget the least recently used key
-        recent_h[slot, found] = h
-        recent_t[slot, found] = t
+        rec[start + found] = h
+        rec[times + found] = t
     else:
-        recent_t[slot, found] = max(recent_t[slot, found], t)
+        rec[times + found] = max(rec[times + found], t)
     distinct = 0
     for k in range(size):
-        if recent_h[slot, k] != 0 and recent_t[slot, k] > t - day_ms:
+        if rec[start + k] != 0 and rec[times + k] > t - day_ms:
             distinct += 1
     return new, distinct
 
@@ -327,71 +370,59 @@ def user_extras_kernel(  # type: ignore[no-untyped-def]
     terminal_h,
     device_h,
     country_h,
-    geo,
-    geo_ts,
-    recent_m_h,
-    recent_m_t,
-    recent_t_h,
-    recent_t_t,
-    recent_d_h,
-    recent_d_t,
-    recent_c_h,
-    recent_c_t,
+    sizes,
+    extras,
+    places,
     out,
     col0,
 ):
     """First-seen flags, distinct counts over 24h and travel distance/speed, per user, in order.
 
-    Returns a checksum of the prefetch pass only so that the compiler keeps it.
+    ``extras`` holds one row per user (see ``extras_layout``), ``places`` is the same memory read as
+    float64; key hashes come as int64 (the same bits). Returns a checksum of the prefetch pass only
+    so that the compiler keeps it.
     """
     nan = np.float32(np.nan)
     day_ms = np.int64(86_400_000)
-    total = 0.0
-    for i in range(slots.shape[0]):  # overlap the cache misses first, as in _touch
-        s = slots[i]
-        total += geo[s, 0] + geo_ts[s] + recent_m_h[s, 0] + recent_m_t[s, 0] + recent_t_h[s, 0]
-        total += recent_t_t[s, 0] + recent_d_h[s, 0] + recent_d_t[s, 0] + recent_c_h[s, 0] + recent_c_t[s, 0]
+    starts, _ = extras_layout(sizes)
+    total = _touch(slots, extras)
     for i in range(slots.shape[0]):
         slot = slots[i]
         t = ts[i]
+        rec = extras[slot]
         if fresh[i]:
-            geo_ts[slot] = _NO_TIME
-            geo[slot, 0] = np.nan
-            geo[slot, 1] = np.nan
-            recent_m_h[slot, :] = 0
-            recent_m_t[slot, :] = _NO_TIME
-            recent_t_h[slot, :] = 0
-            recent_t_t[slot, :] = _NO_TIME
-            recent_d_h[slot, :] = 0
-            recent_d_t[slot, :] = _NO_TIME
-            recent_c_h[slot, :] = 0
-            recent_c_t[slot, :] = _NO_TIME
+            rec[:] = 0
+            rec[0] = _NO_TIME
+            places[slot, 1] = np.nan
+            places[slot, 2] = np.nan
+            for j in range(sizes.shape[0]):
+                rec[starts[j] + sizes[j] : starts[j] + 2 * sizes[j]] = _NO_TIME
         for c in range(8):
             out[i, col0 + c] = nan
         if merchant_h[i] != 0:
-            new, distinct = _seen(recent_m_h, recent_m_t, slot, merchant_h[i], t, day_ms)
+            new, distinct = _seen(rec, starts[0], sizes[0], merchant_h[i], t, day_ms)
             out[i, col0] = 1.0 if new else 0.0
             out[i, col0 + 4] = distinct
         if terminal_h[i] != 0:
-            new, _ = _seen(recent_t_h, recent_t_t, slot, terminal_h[i], t, day_ms)
+            new, _ = _seen(rec, starts[1], sizes[1], terminal_h[i], t, day_ms)
             out[i, col0 + 1] = 1.0 if new else 0.0
         if device_h[i] != 0:
-            new, _ = _seen(recent_d_h, recent_d_t, slot, device_h[i], t, day_ms)
+            new, _ = _seen(rec, starts[2], sizes[2], device_h[i], t, day_ms)
             out[i, col0 + 2] = 1.0 if new else 0.0
         if country_h[i] != 0:
-            new, distinct = _seen(recent_c_h, recent_c_t, slot, country_h[i], t, day_ms)
+            new, distinct = _seen(rec, starts[3], sizes[3], country_h[i], t, day_ms)
             out[i, col0 + 3] = 1.0 if new else 0.0
             out[i, col0 + 5] = distinct
         if not (math.isnan(lat[i]) or math.isnan(lon[i])):
-            if geo_ts[slot] != _NO_TIME:
-                km = _haversine(geo[slot, 0], geo[slot, 1], lat[i], lon[i])
+            if rec[0] != _NO_TIME:
+                km = _haversine(places[slot, 1], places[slot, 2], lat[i], lon[i])
                 # Travel time is floored at one minute so that two places at the same instant give a
                 # large, finite speed rather than infinity.
-                hours = max(abs(t - geo_ts[slot]) / 3_600_000.0, 1.0 / 60.0)
+                hours = max(abs(t - rec[0]) / 3_600_000.0, 1.0 / 60.0)
                 out[i, col0 + 6] = km
                 out[i, col0 + 7] = km / hours
-            if t >= geo_ts[slot]:
-                geo[slot, 0] = lat[i]
-                geo[slot, 1] = lon[i]
-                geo_ts[slot] = t
+            if t >= rec[0]:
+                places[slot, 1] = lat[i]
+                places[slot, 2] = lon[i]
+                rec[0] = t
     return total

@@ -19,14 +19,25 @@ from fraudstream.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "FeatureMatrix", "FeatureState", "hash_keys"]
 
-#: Version of the snapshot layout; restore refuses any other.
-FORMAT_VERSION: Final = 1
+#: Version of the snapshot layout. Restore reads it and converts format 1 (one array per field, before
+#: the one-record-per-entity layout); it refuses any other.
+FORMAT_VERSION: Final = 2
 _MAGIC: Final = b"FSTATE"
 _HEADER = struct.Struct("<6sHI")  # magic, format version, JSON header length
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 U64 = npt.NDArray[np.uint64]
+
+#: The recent-key lists of a user's extras record, in the order of ``user_extras_kernel``.
+_RECENT_KINDS: Final = ("merchant", "terminal", "device", "country")
+
+
+def _aligned_words(rows: int, width: int) -> I64:
+    """Zeroed int64 rows of ``width`` words whose first row starts on a 64-byte cache line."""
+    raw = np.zeros(rows * width + 8, dtype=np.int64)
+    start = (-raw.ctypes.data % 64) // 8
+    return raw[start : start + rows * width].reshape(rows, width)
 
 
 def hash_keys(column: pa.Array) -> U64:
@@ -89,56 +100,52 @@ class _EntityArrays:
         self._build_table(capacity)
 
     def _allocate(self, capacity: int) -> None:
-        b = self._config.buckets
-        w = len(self.spec.windows)
-        self.keys = np.zeros(capacity, dtype=np.uint64)
-        self.last_ts = np.zeros(capacity, dtype=np.int64)
-        self.heads = np.zeros((capacity, w), dtype=np.int64)
-        self.agg = np.zeros((capacity, w, b, 3), dtype=np.float32)
-        self.sumsq = np.zeros((capacity, b), dtype=np.float32)
-        self.fraud = np.zeros(
-            (capacity if self.spec.labels else 1, len(self.label_windows), b), dtype=np.float32
+        c = self._config
+        self.first, self.squares, self.frauds, width = (
+            int(v) for v in kernels.record_layout(len(self.spec.windows), c.buckets, len(self.label_windows))
         )
+        self.keys = np.zeros(capacity, dtype=np.uint64)
+        # One record per entity: its clock as int64, its buckets as float32 (the same memory).
+        self.records = _aligned_words(capacity, width)
+        self.cells = self.records.view(np.float32)
         if self.is_user:
-            c = self._config
-            self.geo = np.full((capacity, 2), np.nan, dtype=np.float64)
-            self.geo_ts = np.zeros(capacity, dtype=np.int64)
-            self.recent = {
-                kind: (
-                    np.zeros((capacity, size), dtype=np.uint64),
-                    np.zeros((capacity, size), dtype=np.int64),
-                )
-                for kind, size in (
-                    ("merchant", c.recent_merchants),
-                    ("terminal", c.recent_terminals),
-                    ("device", c.recent_devices),
-                    ("country", c.recent_countries),
-                )
-            }
+            self.recent_sizes = np.array(
+                [c.recent_merchants, c.recent_terminals, c.recent_devices, c.recent_countries], dtype=np.int64
+            )
+            starts, extras_width = kernels.extras_layout(self.recent_sizes)
+            self.recent_starts = starts
+            self.extras = _aligned_words(capacity, int(extras_width))
+            self.places = self.extras.view(np.float64)
 
     def _build_table(self, capacity: int) -> None:
         size = 1 << max(4, int(2 * capacity - 1).bit_length())
-        self.tkeys = np.zeros(size, dtype=np.uint64)
-        self.tslots = np.full(size, -1, dtype=np.int64)
-        kernels.rebuild_table(self.keys, int(self.n_used[0]), self.tkeys, self.tslots)
+        self.table = np.zeros((size, 2), dtype=np.uint64)
+        kernels.rebuild_table(self.keys, int(self.n_used[0]), self.table)
 
     def per_slot_arrays(self) -> dict[str, np.ndarray]:
-        arrays: dict[str, np.ndarray] = {
-            "keys": self.keys,
-            "last_ts": self.last_ts,
-            "heads": self.heads,
-            "agg": self.agg,
-            "sumsq": self.sumsq,
-        }
-        if self.spec.labels:
-            arrays["fraud"] = self.fraud
+        arrays: dict[str, np.ndarray] = {"keys": self.keys, "records": self.records}
         if self.is_user:
-            arrays["geo"] = self.geo
-            arrays["geo_ts"] = self.geo_ts
-            for kind, (h, t) in self.recent.items():
-                arrays[f"recent_{kind}_h"] = h
-                arrays[f"recent_{kind}_t"] = t
+            arrays["extras"] = self.extras
         return arrays
+
+    def load_format_1(self, fields: dict[str, np.ndarray], n: int) -> None:
+        """Fill the first ``n`` records from the arrays of a format-1 snapshot (one per field)."""
+        w = len(self.spec.windows)
+        b = self._config.buckets
+        self.keys[:n] = fields["keys"]
+        self.records[:n, 0] = fields["last_ts"]
+        self.records[:n, 1 : 1 + w] = fields["heads"]
+        self.cells[:n, self.first : self.squares] = fields["agg"].reshape(n, -1)
+        self.cells[:n, self.squares : self.squares + b] = fields["sumsq"]
+        if self.spec.labels:
+            frauds = fields["fraud"].reshape(n, -1)
+            self.cells[:n, self.frauds : self.frauds + frauds.shape[1]] = frauds
+        if self.is_user:
+            self.extras[:n, 0] = fields["geo_ts"]
+            self.places[:n, 1:3] = fields["geo"]
+            for kind, start, size in zip(_RECENT_KINDS, self.recent_starts, self.recent_sizes):
+                self.extras[:n, start : start + size] = fields[f"recent_{kind}_h"].view(np.int64)
+                self.extras[:n, start + size : start + 2 * size] = fields[f"recent_{kind}_t"]
 
     @property
     def capacity(self) -> int:
@@ -161,7 +168,7 @@ class _EntityArrays:
     def expire(self, cutoff_ms: int) -> int:
         """Forget entities whose latest event is older than ``cutoff_ms``; return how many."""
         used = int(self.n_used[0])
-        keep = np.flatnonzero(self.last_ts[:used] >= cutoff_ms)
+        keep = np.flatnonzero(self.records[:used, 0] >= cutoff_ms)
         dropped = used - len(keep)
         if dropped == 0:
             return 0
@@ -174,7 +181,7 @@ class _EntityArrays:
 
     def bytes_per_entity(self) -> int:
         slot_bytes = sum(a.nbytes // max(1, a.shape[0]) for a in self.per_slot_arrays().values())
-        table_bytes = (self.tkeys.nbytes + self.tslots.nbytes) // max(1, self.capacity)
+        table_bytes = self.table.nbytes // max(1, self.capacity)
         return int(slot_bytes + table_bytes)
 
 
@@ -227,9 +234,9 @@ class FeatureState:
             entity_fresh = np.empty(n, dtype=np.bool_)
             kernels.entity_kernel(
                 keys, ts, amount, arrays.gran, self.config.buckets, arrays.longest, arrays.label_windows,
-                self._idle_ms, self._lateness_ms, arrays.tkeys, arrays.tslots, arrays.keys, arrays.n_used,
-                arrays.last_ts, arrays.heads, arrays.agg, arrays.sumsq, arrays.fraud, out,
-                self._columns[name], entity_slots, entity_fresh, entity_late,
+                self._idle_ms, self._lateness_ms, arrays.table, arrays.keys, arrays.n_used,
+                arrays.records, arrays.cells, out, self._columns[name], entity_slots, entity_fresh,
+                entity_late,
             )  # fmt: skip
             if arrays.is_user:
                 late, slots, fresh = entity_late, entity_slots, entity_fresh
@@ -248,14 +255,14 @@ class FeatureState:
     ) -> None:
         user = self.entities["user"]
         none = np.zeros(len(batch), dtype=np.uint64)
-        r = user.recent
+        hashes["country"] = hash_keys(batch.strings("country"))
+        # The extras record keeps key hashes as int64: the same bits, compared for equality only.
+        merchant, terminal, device, country = (
+            hashes.get(kind, none).view(np.int64) for kind in _RECENT_KINDS
+        )
         kernels.user_extras_kernel(
-            slots, fresh, batch.timestamp_ms, batch.lat, batch.lon,
-            hashes.get("merchant", none), hashes.get("terminal", none), hashes.get("device", none),
-            hash_keys(batch.strings("country")), user.geo, user.geo_ts,
-            r["merchant"][0], r["merchant"][1], r["terminal"][0], r["terminal"][1],
-            r["device"][0], r["device"][1], r["country"][0], r["country"][1],
-            out, self._extras_col,
+            slots, fresh, batch.timestamp_ms, batch.lat, batch.lon, merchant, terminal, device, country,
+            user.recent_sizes, user.extras, user.places, out, self._extras_col,
         )  # fmt: skip
 
     def preview(self, batch: TransactionBatch) -> FeatureMatrix:
@@ -268,7 +275,7 @@ class FeatureState:
         for arrays in self.entities.values():
             keys = hash_keys(batch.strings(arrays.spec.column))
             slots = np.empty(len(keys), dtype=np.int64)
-            kernels.find_slots(keys, arrays.tkeys, arrays.tslots, slots)
+            kernels.find_slots(keys, arrays.table, slots)
             slots = np.unique(slots[slots >= 0])
             rows = {name: array[slots].copy() for name, array in arrays.per_slot_arrays().items()}
             saved.append((arrays, int(arrays.n_used[0]), slots, rows))
@@ -282,7 +289,7 @@ class FeatureState:
                 for name, values in rows.items():
                     current[name][slots] = values
                 n_used = int(arrays.n_used[0])
-                kernels.forget_newest(arrays.keys, n_keep, n_used, arrays.tkeys, arrays.tslots)
+                kernels.forget_newest(arrays.keys, n_keep, n_used, arrays.table)
                 for array in current.values():
                     array[n_keep:n_used] = 0
                 arrays.n_used[0] = n_keep
@@ -297,7 +304,7 @@ class FeatureState:
             keys = hash_keys(labels.strings(arrays.spec.column))
             kernels.label_kernel(
                 keys, tx_ts, is_fraud, arrays.gran, self.config.buckets, arrays.label_windows,
-                arrays.tkeys, arrays.tslots, arrays.heads, arrays.fraud,
+                arrays.table, arrays.records, arrays.cells,
             )  # fmt: skip
 
     def expire(self) -> int:
@@ -349,7 +356,7 @@ class FeatureState:
         magic, version, length = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise StateError("not a fraudstream feature snapshot (bad magic bytes)")
-        if version != FORMAT_VERSION:
+        if version not in (1, FORMAT_VERSION):
             raise StateError(
                 f"feature snapshot format {version} cannot be read by this version (reads {FORMAT_VERSION}); "
                 "start from an empty state and replay the event log"
@@ -379,9 +386,13 @@ class FeatureState:
         state = cls(config, capacity=max([1024, *used.values()]))
         for name, arrays in state.entities.items():
             n = used.get(name, 0)
-            target = arrays.per_slot_arrays()
-            for field_name, array in by_entity.get(name, {}).items():
-                target[field_name][:n] = array
+            fields = by_entity.get(name, {})
+            if version == 1:
+                arrays.load_format_1(fields, n)
+            else:
+                target = arrays.per_slot_arrays()
+                for field_name, array in fields.items():
+                    target[field_name][:n] = array
             arrays.n_used[0] = n
             arrays._build_table(arrays.capacity)
         state.clock_ms = int(header["clock_ms"])
