@@ -37,6 +37,7 @@ from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
 from fraudstream.core.schema import Validator
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
+from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.labels import (
     PartitionLabels,
     decode_partition_state,
@@ -356,8 +357,8 @@ class Worker:
             state.dirty = True
 
     def _score_partition(self, partition: int, state: _Partition, batch: list[Message]) -> None:
-        records: list[Any] = []
         sources: list[Message] = []
+        values: list[bytes] = []
         for message in batch:
             value = message.value() or b""
             if len(value) > self.config.max_message_bytes:
@@ -365,15 +366,27 @@ class Worker:
                     message, f"message is {len(value)} bytes; at most {self.config.max_message_bytes}"
                 )
                 continue
-            try:
-                records.append(orjson.loads(value))
-            except orjson.JSONDecodeError as exc:
-                self._dead_letter(message, f"not JSON: {exc}")
-                continue
             sources.append(message)
-        if not records:
-            return
-        result = self.validator.records(records, received_at_ms=int(time.time() * 1000))
+            values.append(value)
+        received = int(time.time() * 1000)
+        table = decode_block(values)
+        if table is not None:
+            self.counts["block_decoded"] += len(values)
+            result = self.validator.table(table, received_at_ms=received)
+        else:
+            records: list[Any] = []
+            decoded: list[Message] = []
+            for message, value in zip(sources, values):
+                try:
+                    records.append(orjson.loads(value))
+                except orjson.JSONDecodeError as exc:
+                    self._dead_letter(message, f"not JSON: {exc}")
+                    continue
+                decoded.append(message)
+            sources = decoded
+            if not records:
+                return
+            result = self.validator.records(records, received_at_ms=received)
         for error in result.errors:
             self._dead_letter(
                 sources[error.index], "invalid transaction", [e.as_dict() for e in error.errors]
