@@ -209,10 +209,11 @@ class DecisionBatch:
         basics: list[str] = [n for n in _KEY_FEATURES if n in index]
         values = np.round(
             self.features.values[np.asarray(chosen, dtype=np.int64)][:, [index[n] for n in basics]], 4
-        )
-        result: list[dict[str, float | None]] = [
-            {n: (None if v != v else v) for n, v in zip(basics, row_values)} for row_values in values.tolist()
-        ]
+        ).astype(np.float64)
+        # Unknown values (NaN) become None for JSON, in one array operation rather than per value.
+        cells = values.astype(object)
+        cells[np.isnan(values)] = None
+        result: list[dict[str, float | None]] = [dict(zip(basics, row)) for row in cells.tolist()]
         explained = {int(r): i for i, r in enumerate(self.explained_rows.tolist())}
         for position, row in enumerate(chosen):
             where = explained.get(row)

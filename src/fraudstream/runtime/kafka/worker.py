@@ -418,7 +418,7 @@ class Worker:
             self._send(self.config.decisions_topic, key, payload)
             if record["is_alert"]:
                 self._send(self.config.alerts_topic, key, payload)
-            self.counts["decisions"] += 1
+        self.counts["decisions"] += len(sources)
         self.producer.poll(0)
 
     def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
