@@ -97,7 +97,14 @@ def breakdown(
 
     engine = Engine(config, model=model)
     parts = dict.fromkeys(
-        ["features (state kernels)", "rules", "model predict", "SHAP for non-approved rows", "policy"], 0.0
+        [
+            "features (state kernels)",
+            "rules",
+            "model predict",
+            "model reasons for non-approved rows",
+            "policy",
+        ],
+        0.0,
     )
     for i in range(0, n, size):
         chunk = batch.slice(i, i + size)
