@@ -14,7 +14,7 @@ from starlette.requests import HTTPConnection
 
 from fraudstream.runtime.embedded import ScoringService
 
-__all__ = ["Caller", "key_of", "known_key", "may", "read_json", "require", "service"]
+__all__ = ["Caller", "identify", "key_of", "known_key", "may", "read_json", "require", "service"]
 
 #: Which roles may do what: ingest only submits; viewers read; analysts also work alerts; admins all.
 _ALLOWED = {
@@ -59,22 +59,29 @@ def require(permission: str) -> Callable[..., Any]:
     """A dependency that lets the request through only for roles with ``permission``."""
 
     async def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
-        if not svc.settings.keys_required:
-            return Caller("demo", "admin")
-        key = key_of(request)
-        if key is None:
-            raise HTTPException(401, "an API key is required: send it as X-API-Key or Authorization: Bearer")
-        found = await known_key(svc, key)
-        if found is None:
+        caller = await identify(svc, request)
+        if caller is None:
+            if key_of(request) is None:
+                raise HTTPException(
+                    401, "an API key is required: send it as X-API-Key or Authorization: Bearer"
+                )
             raise HTTPException(401, "this API key is not valid or was revoked")
-        name, role = found
-        if not may(role, permission):
-            raise HTTPException(
-                403, f"the role {role!r} may not {permission}; allowed: {sorted(_ALLOWED[permission])}"
-            )
-        return Caller(name, role)
+        if not may(caller.role, permission):
+            allowed = sorted(_ALLOWED[permission])
+            raise HTTPException(403, f"the role {caller.role!r} may not {permission}; allowed: {allowed}")
+        return caller
 
     return check
+
+
+async def identify(svc: ScoringService, connection: HTTPConnection, key: str | None = None) -> Caller | None:
+    """Who is calling: the demo admin when keys are off, else the owner of the key (``key``, or the one
+    the request carries); None without a key or with one that is not valid."""
+    if not svc.settings.keys_required:
+        return Caller("demo", "admin")
+    key = key or key_of(connection)
+    found = None if key is None else await known_key(svc, key)
+    return None if found is None else Caller(*found)
 
 
 _KEY_CACHE_SECONDS = 30.0

@@ -15,7 +15,7 @@ import orjson
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from fraudstream.api.deps import key_of, known_key, may
+from fraudstream.api.deps import identify, may
 from fraudstream.errors import SinkError
 
 if TYPE_CHECKING:
@@ -63,11 +63,8 @@ class FastScore:
         await send({"type": "http.response.body", "body": payload})
 
     async def _may_submit(self, scope: Scope) -> bool:
-        if not self.service.settings.keys_required:
-            return True
-        key = key_of(HTTPConnection(scope))
-        found = None if key is None else await known_key(self.service, key)
-        return found is not None and may(found[1], "ingest")
+        caller = await identify(self.service, HTTPConnection(scope))
+        return caller is not None and may(caller.role, "ingest")
 
 
 def _object(body: bytes) -> dict[str, object] | None:

@@ -524,9 +524,8 @@ class Store:
     # --- statistics ------------------------------------------------------------------------
 
     def stats(self, now_ms: int) -> dict[str, Any]:
-        """Totals, decision mix, alerts, labelled fraud rate and a per-minute series of the last hour."""
-        hour_ago = now_ms - 3_600_000
-        minute = (decisions.c.decided_at_ms / 60_000).cast(sa.BigInteger)
+        """Totals, decision mix, alerts, labelled fraud rate and a per-minute series of the last hour
+        (every minute, empty ones included)."""
         with self.engine.connect() as connection:
             mix = dict(
                 connection.execute(
@@ -543,16 +542,6 @@ class Store:
             labelled = connection.execute(
                 sa.select(sa.func.count(sa.distinct(labels.c.transaction_id)))
             ).scalar()
-            series = connection.execute(
-                sa.select(
-                    minute.label("minute"),
-                    sa.func.count(),
-                    sa.func.sum(sa.cast(decisions.c.is_alert, sa.Integer)),
-                )
-                .where(decisions.c.decided_at_ms >= hour_ago)
-                .group_by(minute)
-                .order_by(minute)
-            ).all()
             latencies = [
                 float(v)
                 for v in connection.execute(
@@ -580,8 +569,8 @@ class Store:
             "fraud_rate": round(int(fraud or 0) / total, 6) if total else 0.0,
             "latency_ms": {"p50": pct(0.5), "p99": pct(0.99)},
             "per_minute": [
-                {"minute_ms": int(m) * 60_000, "transactions": int(c), "alerts": int(a or 0)}
-                for m, c, a in series
+                {"minute_ms": b["t_ms"], "transactions": b["transactions"], "alerts": b["alerts"]}
+                for b in self.series(now_ms, 3_600_000, 60_000)
             ],
         }
 

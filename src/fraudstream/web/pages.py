@@ -13,7 +13,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.routing import Mount
 
 from fraudstream import __version__
-from fraudstream.api.deps import Caller, key_of, known_key, may
+from fraudstream.api.deps import identify, known_key, may
 from fraudstream.runtime.embedded import ScoringService
 
 __all__ = ["overview", "router"]
@@ -36,17 +36,8 @@ NAV = (
 )
 
 
-async def _caller(request: Request) -> Caller | None:
-    svc: ScoringService = request.app.state.service
-    if not svc.settings.keys_required:
-        return Caller("demo", "admin")
-    key = key_of(request)
-    found = None if key is None else await known_key(svc, key)
-    return None if found is None else Caller(*found)
-
-
 async def _page(request: Request, template: str, title: str, **context: Any) -> Response:
-    caller = await _caller(request)
+    caller = await identify(request.app.state.service, request)
     if caller is None:
         return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
     svc: ScoringService = request.app.state.service

@@ -9,7 +9,7 @@ import orjson
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, StreamingResponse
 
-from fraudstream.api.deps import Caller, key_of, known_key, may, require, service
+from fraudstream.api.deps import Caller, identify, may, require, service
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(tags=["stream"])
@@ -26,15 +26,13 @@ async def alerts_socket(websocket: WebSocket) -> None:
     (browsers cannot set headers on a WebSocket, hence the query parameter).
     """
     svc: ScoringService = websocket.app.state.service
-    if svc.settings.keys_required:
-        key = websocket.query_params.get("key") or key_of(websocket)
-        found = None if key is None else await known_key(svc, key)
-        if found is None:
-            await websocket.close(code=4401, reason="a valid API key is required (?key=...)")
-            return
-        if not may(found[1], "read"):
-            await websocket.close(code=4403, reason=f"the role {found[1]!r} may not read alerts")
-            return
+    caller = await identify(svc, websocket, websocket.query_params.get("key"))
+    if caller is None:
+        await websocket.close(code=4401, reason="a valid API key is required (?key=...)")
+        return
+    if not may(caller.role, "read"):
+        await websocket.close(code=4403, reason=f"the role {caller.role!r} may not read alerts")
+        return
     await websocket.accept()
     async with svc.alerts.subscribe() as queue:
         await websocket.send_text(
