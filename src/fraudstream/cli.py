@@ -537,15 +537,10 @@ def models_list(registry: Annotated[Path | None, typer.Option(help="Registry dir
     roles = store.roles()
     table = Table("version", "kind", "role", "AUC", "avg precision", "created")
     for meta in store.versions():
-        role = (
-            "champion"
-            if meta.version == roles.get("champion")
-            else ("challenger" if meta.version in roles.get("challengers", []) else "")
-        )
         table.add_row(
             meta.version,
             meta.kind,
-            role,
+            store.role_in(roles, meta.version) or "",
             str(meta.metrics.get("roc_auc", "")),
             str(meta.metrics.get("average_precision", "")),
             meta.created,

@@ -32,6 +32,13 @@ class Registry:
         data: dict[str, Any] = json.loads(self._roles_file().read_text())
         return data
 
+    @staticmethod
+    def role_in(roles: dict[str, Any], version: str) -> str | None:
+        """``champion``, ``challenger`` or None: a version's role in ``roles`` (as `roles()` gives)."""
+        if version == roles.get("champion"):
+            return "champion"
+        return "challenger" if version in roles.get("challengers", []) else None
+
     def _write_roles(self, roles: dict[str, Any]) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         temporary = self._roles_file().with_suffix(".tmp")

@@ -22,15 +22,12 @@ def _describe(svc: ScoringService) -> dict[str, Any]:
     champion, challengers = roles.get("champion"), roles.get("challengers", [])
     versions = []
     for meta in reversed(registry.versions()):  # newest first
-        role = (
-            "champion" if meta.version == champion else "challenger" if meta.version in challengers else None
-        )
         versions.append(
             {
                 "version": meta.version,
                 "kind": meta.kind,
                 "created": meta.created,
-                "role": role,
+                "role": Registry.role_in(roles, meta.version),
                 "metrics": meta.metrics,
                 "features": len(meta.feature_names),
                 "training_fingerprint": meta.training_fingerprint,
