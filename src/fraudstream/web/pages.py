@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, quote
@@ -64,11 +65,6 @@ async def overview(request: Request) -> Response:
     return await _page(request, "overview.html", "Overview")
 
 
-@router.get("/ui/transactions")
-async def transactions_page(request: Request) -> Response:
-    return await _page(request, "transactions.html", "Transactions")
-
-
 @router.get("/ui/transactions/{transaction_id}")
 async def transaction_page(request: Request, transaction_id: str) -> Response:
     return await _page(
@@ -76,24 +72,17 @@ async def transaction_page(request: Request, transaction_id: str) -> Response:
     )
 
 
-@router.get("/ui/queue")
-async def queue_page(request: Request) -> Response:
-    return await _page(request, "queue.html", "Review queue")
+def _simple_page(template: str, title: str) -> Callable[[Request], Awaitable[Response]]:
+    async def page(request: Request) -> Response:
+        return await _page(request, template, title)
+
+    return page
 
 
-@router.get("/ui/check")
-async def check_page(request: Request) -> Response:
-    return await _page(request, "check.html", "Check a transaction")
-
-
-@router.get("/ui/rules")
-async def rules_page(request: Request) -> Response:
-    return await _page(request, "rules.html", "Rules")
-
-
-@router.get("/ui/models")
-async def models_page(request: Request) -> Response:
-    return await _page(request, "models.html", "Models")
+# Every page in the navigation but the overview (served at / by the compatibility route) is a template
+# named after its path: /ui/queue → queue.html.
+for _path, _title in NAV[1:]:
+    router.add_api_route(_path, _simple_page(f"{_path.removeprefix('/ui/')}.html", _title), methods=["GET"])
 
 
 def _safe_next(target: str | None) -> str:
