@@ -637,17 +637,23 @@ def transaction_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def decision_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def decision_record(row: Mapping[str, Any], *, parsed: bool = False) -> dict[str, Any]:
+    """The decision as every answer shows it, from a `decisions` row; ``parsed`` when its reasons,
+    rules and features are already Python values rather than the stored JSON text."""
+
+    def load(value: Any) -> Any:
+        return value if parsed else json.loads(value)
+
     return {
         "transaction_id": row["transaction_id"],
         "decision": row["decision"],
         "score": int(row["score"]),
         "probability": row["probability"],
         "is_alert": bool(row["is_alert"]),
-        "reasons": json.loads(row["reasons"]),
-        "rules": json.loads(row["rules"]),
-        "shadow_rules": json.loads(row["shadow_rules"]),
-        "features": json.loads(row["features"]),
+        "reasons": load(row["reasons"]),
+        "rules": load(row["rules"]),
+        "shadow_rules": load(row["shadow_rules"]),
+        "features": load(row["features"]),
         "model_version": row["model_version"],
         "ruleset_version": row["ruleset_version"],
         "latency_ms": row["latency_ms"],

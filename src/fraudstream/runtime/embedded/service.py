@@ -37,7 +37,7 @@ from fraudstream.reference import load_reference
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.storage import Store
-from fraudstream.storage.store import EVENT_COLUMNS, alert_row, decision_row
+from fraudstream.storage.store import EVENT_COLUMNS, alert_row, decision_record, decision_row
 
 if TYPE_CHECKING:
     from fraudstream.runtime.kafka.bridge import KafkaBridge
@@ -524,21 +524,7 @@ def answer_of(
     record: dict[str, Any], features: dict[str, float | None], row: dict[str, Any]
 ) -> dict[str, Any]:
     """The decision as the database will hold it (the answer to this request and to every retry),
-    built from the values themselves rather than by reading back the JSON just written: the same
-    keys in the same order as ``decision_record`` of the stored row, and the same values (JSON
-    round-trips these floats exactly)."""
-    return {
-        "transaction_id": record["transaction_id"],
-        "decision": record["decision"],
-        "score": int(record["score"]),
-        "probability": record["probability"],
-        "is_alert": bool(record["is_alert"]),
-        "reasons": record["reasons"],
-        "rules": record["rules"],
-        "shadow_rules": record["shadow_rules"],
-        "features": features,
-        "model_version": record["model_version"],
-        "ruleset_version": record["ruleset_version"],
-        "latency_ms": row["latency_ms"],
-        "decided_at_ms": row["decided_at_ms"],
-    }
+    built from the values themselves rather than by reading back the JSON just written for ``row``
+    (JSON round-trips these values exactly)."""
+    values = {"reasons": record["reasons"], "rules": record["rules"], "shadow_rules": record["shadow_rules"]}
+    return decision_record({**row, **values, "features": features}, parsed=True)
