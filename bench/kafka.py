@@ -102,13 +102,9 @@ def raw_consume(address: str, topic: str, n: int) -> float:
 
 
 def worker_config(address: str, topic: str, directory: Path, batch: int) -> WorkerConfig:
-    return WorkerConfig(
-        brokers=address,
-        group=f"g-{topic}",
-        topic=topic,
-        decisions_topic=f"{topic}.decisions",
-        alerts_topic=f"{topic}.alerts",
-        dlq_topic=f"{topic}.dlq",
+    return WorkerConfig.named_after(
+        address,
+        topic,
         checkpoint_dir=directory,
         batch_size=batch,
         card_key=DEMO_CARD_KEY.encode(),

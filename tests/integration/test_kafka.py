@@ -103,20 +103,13 @@ def unique_decisions(outputs: list[dict[str, Any]]) -> dict[str, dict[str, Any]]
 
 
 def config(brokers: str, topic: str, tmp_path: Path, **overrides: Any) -> WorkerConfig:
-    values: dict[str, Any] = {
-        "brokers": brokers,
-        "group": f"g-{topic}",
-        "topic": topic,
-        "decisions_topic": f"{topic}.decisions",
-        "alerts_topic": f"{topic}.alerts",
-        "dlq_topic": f"{topic}.dlq",
+    settings: dict[str, Any] = {
         "checkpoint_dir": tmp_path / "checkpoints",
         "card_key": KEY,
         "session_timeout_ms": 6000,
         "checkpoint_interval_s": 0.5,
     }
-    values.update(overrides)
-    return WorkerConfig(**values)
+    return WorkerConfig.named_after(brokers, topic, **{**settings, **overrides})
 
 
 def test_two_workers_decide_like_the_embedded_engine_and_the_sink_stores_each_once(

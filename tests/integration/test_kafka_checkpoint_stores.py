@@ -159,13 +159,9 @@ def test_the_worker_checkpoints_each_partition_to_the_store_its_url_names(
         record = {"transaction_id": f"{topic}-{i}", "user_id": f"u{i % 7}", "amount": 10.0 + i}
         producer.produce(topic, key=record["user_id"].encode(), value=orjson.dumps(record))
     producer.flush()
-    config = WorkerConfig(
-        brokers=broker,
-        group=f"g-{topic}",
-        topic=topic,
-        decisions_topic=f"{topic}.decisions",
-        alerts_topic=f"{topic}.alerts",
-        dlq_topic=f"{topic}.dlq",
+    config = WorkerConfig.named_after(
+        broker,
+        topic,
         checkpoint_url=url,
         s3_endpoint_url=endpoint,
         checkpoint_dir=tmp_path / "unused",

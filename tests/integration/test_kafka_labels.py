@@ -80,14 +80,9 @@ def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> N
 
 
 def config(broker: str, topic: str, tmp_path: Path) -> WorkerConfig:
-    return WorkerConfig(
-        brokers=broker,
-        group=f"g-{topic}",
-        topic=topic,
-        decisions_topic=f"{topic}.decisions",
-        alerts_topic=f"{topic}.alerts",
-        dlq_topic=f"{topic}.dlq",
-        labels_topic=f"{topic}.labels",
+    return WorkerConfig.named_after(
+        broker,
+        topic,
         checkpoint_dir=tmp_path / "checkpoints",
         checkpoint_interval_s=0.5,
         card_key=DEMO_CARD_KEY.encode(),

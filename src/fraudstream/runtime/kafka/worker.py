@@ -80,6 +80,20 @@ class WorkerConfig:
     #: queue.buffering.max.messages): when the broker is slower than scoring, the worker waits.
     producer_queue_messages: int = 100_000
 
+    @classmethod
+    def named_after(cls, brokers: str, topic: str, **settings: Any) -> WorkerConfig:
+        """A worker whose input is ``topic``, its group ``g-{topic}``, and its outputs and labels topics
+        named after it (``{topic}.decisions``, ``.alerts``, ``.dlq``, ``.labels``): independent
+        pipelines side by side on one cluster, as the tests and benchmarks run them."""
+        names = {
+            "group": f"g-{topic}",
+            "decisions_topic": f"{topic}.decisions",
+            "alerts_topic": f"{topic}.alerts",
+            "dlq_topic": f"{topic}.dlq",
+            "labels_topic": f"{topic}.labels",
+        }
+        return cls(brokers=brokers, topic=topic, **{**names, **settings})
+
 
 @dataclass
 class _Partition:
