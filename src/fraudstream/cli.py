@@ -438,13 +438,13 @@ def train(
     Example: `fraudstream train --data sim.parquet --train-to 2026-01-05T00:00:00+00:00 --promote`
     """
     from fraudstream.ml.dataset import load_history, parse_mapping
-    from fraudstream.ml.train import replay_history, train_and_register
+    from fraudstream.ml.train import train_and_register
 
     history = load_history(data, parse_mapping(map_))
     delay = _duration_ms(label_delay)
     console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
-    replayed = replay_history(history, delay)
     store = _registry(registry)
+    # Training replays only the feature state (what the model learns from), not whole decisions.
     trained, summary, report, path = train_and_register(
         history,
         model,
@@ -452,7 +452,6 @@ def train(
         label_delay_ms=delay,
         train_from_ms=_time_ms(train_from),
         train_to_ms=_time_ms(train_to),
-        features=(replayed.features, replayed.feature_names),
     )
     out.print_json(json.dumps({"version": trained.metadata.version, "path": str(path), **summary, **report}))
     if promote:
