@@ -187,7 +187,9 @@ class _Raw:
     naive_ts: bool = False  # an Arrow timestamp column without a zone
 
 
+@lru_cache(maxsize=64)
 def _nulls(n: int, kind: pa.DataType) -> pa.Array:
+    """An all-null array (immutable, so one per size and type is shared: absent fields are common)."""
     return pa.nulls(n, kind)
 
 
@@ -323,26 +325,84 @@ def _parse_numbers(text: pa.Array) -> pa.Array:
     return pc.if_else(numeric, trimmed, pa.scalar(None, pa.string())).cast(pa.float64())
 
 
-def _identifier(name: str, raw: _Raw, errors: _Errors, required: bool) -> pa.Array:
+#: The identifier fields, checked together by `_identifiers`.
+_IDENTIFIERS: Final = (
+    "transaction_id", "user_id", "merchant_id", "merchant_category", "terminal_id", "location",
+    "device_id", "card_fingerprint", "card_bin", "card_last4",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class _Ids:
+    """One identifier field's values (trimmed text, integers as text) and what is wrong with them."""
+
+    ids: pa.Array
+    wrong_type: Bool
+    length: npt.NDArray[np.int64]  # characters after trimming; -1 where absent
+    control: Bool
+
+    def flag(self, name: str, raw: _Raw, errors: _Errors, required: bool) -> pa.Array:
+        if required:
+            errors.flag(~raw.present, name, "is required", _ID_ALLOWED, None)
+        errors.flag(self.wrong_type, name, _type_name, _ID_ALLOWED, raw)
+        errors.flag(self.length == 0, name, "is empty", _ID_ALLOWED, raw)
+        errors.flag(
+            self.length > _MAX_ID,
+            name,
+            lambda v: f"is {len(str(v).strip())} characters long",
+            _ID_ALLOWED,
+            raw,
+        )
+        # A NUL cannot be stored in PostgreSQL text; refused here, it never fails a whole write group.
+        errors.flag(self.control, name, "contains a control character such as NUL", _ID_ALLOWED, raw)
+        return self.ids
+
+
+def _identifiers(raws: Mapping[str, _Raw], names: Sequence[str]) -> dict[str, _Ids]:
+    """Trim, measure and scan every identifier field with one Arrow call per step over all of them
+    at once (a batch of one event pays each call once, not once per field). Absent fields are left
+    out: `_identifier` answers for them without Arrow work."""
+    present = [name for name in names if raws[name].present.any()]
+    if not present:
+        return {}
+    parts = []
+    for name in present:
+        raw = raws[name]
+        n = len(raw.present)
+        # Integer ids count as their decimal text; text is trimmed below, which digits never need.
+        parts.append(
+            raw.text if raw.integer.null_count == n else pc.coalesce(raw.text, raw.integer.cast(pa.string()))
+        )
+    trimmed = pc.utf8_trim_whitespace(pa.concat_arrays(parts))
+    valid = _valid(trimmed)
+    length = np.where(valid, pc.utf8_length(trimmed).to_numpy(zero_copy_only=False), -1)
+    control = _mask(pc.match_substring_regex(trimmed, r"[\x00-\x1f\x7f]"))
+    checked: dict[str, _Ids] = {}
+    start = 0
+    for name in present:
+        raw = raws[name]
+        n = len(raw.present)
+        wrong = raw.other
+        if raw.number.null_count < n:  # a float such as 1.5 is not an identifier; 15 is
+            wrong = wrong | (_valid(raw.number) & ~_valid(raw.integer))
+        end = start + n
+        checked[name] = _Ids(trimmed.slice(start, n), wrong, length[start:end], control[start:end])
+        start = end
+    return checked
+
+
+def _identifier(
+    name: str, raw: _Raw, errors: _Errors, required: bool, checked: Mapping[str, _Ids] | None = None
+) -> pa.Array:
+    """The field's trimmed identifiers, with its errors flagged (from ``checked`` when given)."""
     if not raw.present.any():  # an absent optional field costs nothing (single events have many)
         if required:
             errors.flag(~raw.present, name, "is required", _ID_ALLOWED, None)
         return _nulls(len(raw.present), pa.string())
-    ids = pc.coalesce(_trimmed(raw), raw.integer.cast(pa.string()))
-    length = pc.utf8_length(ids).to_numpy(zero_copy_only=False)
-    length = np.where(_valid(ids), length, -1)
-    wrong = raw.other | (_valid(raw.number) & ~_valid(raw.integer))
-    if required:
-        errors.flag(~raw.present, name, "is required", _ID_ALLOWED, None)
-    errors.flag(wrong, name, _type_name, _ID_ALLOWED, raw)
-    errors.flag(length == 0, name, "is empty", _ID_ALLOWED, raw)
-    errors.flag(
-        length > _MAX_ID, name, lambda v: f"is {len(str(v).strip())} characters long", _ID_ALLOWED, raw
-    )
-    # A NUL cannot be stored in PostgreSQL text; refused here, it never fails a whole write group.
-    control = _mask(pc.match_substring_regex(ids, r"[\x00-\x1f\x7f]"))
-    errors.flag(control, name, "contains a control character such as NUL", _ID_ALLOWED, raw)
-    return ids
+    found = checked.get(name) if checked is not None else None
+    if found is None:
+        found = _identifiers({name: raw}, [name])[name]
+    return found.flag(name, raw, errors, required)
 
 
 def _amounts(raw: _Raw, errors: _Errors, maximum: float) -> pa.Array:
@@ -653,17 +713,18 @@ class Validator:
     ) -> ValidationResult:
         ref = self.reference
         n = len(attributes)
+        checked = _identifiers(raws, _IDENTIFIERS)
         out: dict[str, pa.Array] = {
-            "transaction_id": _identifier("transaction_id", raws["transaction_id"], errors, True),
+            "transaction_id": _identifier("transaction_id", raws["transaction_id"], errors, True, checked),
             "timestamp": _timestamps(raws["timestamp"], errors, received_at_ms),
-            "user_id": _identifier("user_id", raws["user_id"], errors, True),
+            "user_id": _identifier("user_id", raws["user_id"], errors, True, checked),
             "amount": _amounts(raws["amount"], errors, self.max_amount),
             "currency": _codes(
                 "currency", raws["currency"], errors, ref.currencies, "an ISO 4217 code such as USD", "USD"
             ),
         }
         for name in ("merchant_id", "merchant_category", "terminal_id"):
-            out[name] = _identifier(name, raws[name], errors, False)
+            out[name] = _identifier(name, raws[name], errors, False, checked)
         out["channel"] = _codes(
             "channel",
             raws["channel"],
@@ -674,7 +735,7 @@ class Validator:
             upper=False,
             problem="is not a known channel",
         )
-        out["location"] = _identifier("location", raws["location"], errors, False)
+        out["location"] = _identifier("location", raws["location"], errors, False, checked)
         out["lat"] = _coordinate("lat", raws["lat"], errors, 90.0)
         out["lon"] = _coordinate("lon", raws["lon"], errors, 180.0)
         only_lat = raws["lat"].present & ~raws["lon"].present
@@ -684,15 +745,19 @@ class Validator:
         out["country"] = _codes(
             "country", raws["country"], errors, ref.countries, "an ISO 3166-1 alpha-2 code such as US", None
         )
-        out["device_id"] = _identifier("device_id", raws["device_id"], errors, False)
+        out["device_id"] = _identifier("device_id", raws["device_id"], errors, False, checked)
         out["ip"] = _ips(raws["ip"], errors)
         fingerprint, card_bin, last4 = _cards(raws["card_number"], errors, self.card_key)
         # Already tokenised cards (e.g. a Parquet file the simulator wrote) pass through.
         out["card_fingerprint"] = pc.coalesce(
-            fingerprint, _identifier("card_fingerprint", raws["card_fingerprint"], errors, False)
+            fingerprint, _identifier("card_fingerprint", raws["card_fingerprint"], errors, False, checked)
         )
-        out["card_bin"] = pc.coalesce(card_bin, _identifier("card_bin", raws["card_bin"], errors, False))
-        out["card_last4"] = pc.coalesce(last4, _identifier("card_last4", raws["card_last4"], errors, False))
+        out["card_bin"] = pc.coalesce(
+            card_bin, _identifier("card_bin", raws["card_bin"], errors, False, checked)
+        )
+        out["card_last4"] = pc.coalesce(
+            last4, _identifier("card_last4", raws["card_last4"], errors, False, checked)
+        )
         out["attributes"] = pa.array(attributes, pa.string())
         self._resolve_places(out, ~raws["lat"].present & ~raws["lon"].present)
 

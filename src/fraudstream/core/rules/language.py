@@ -53,6 +53,14 @@ class _Context:
     columns: ColumnSource
     lists: ListSource
     n: int
+    #: Numeric columns already read as float64, by name: shared by every rule of one evaluation.
+    numbers: dict[str, npt.NDArray[np.float64]]
+
+    def number(self, name: str) -> npt.NDArray[np.float64]:
+        found = self.numbers.get(name)
+        if found is None:
+            found = self.numbers[name] = np.asarray(self.columns.column(name), dtype=np.float64)
+        return found
 
 
 @dataclass(frozen=True)
@@ -85,10 +93,20 @@ class Expression:
         self.names = names
         self.lists = lists
 
-    def evaluate(self, columns: ColumnSource, lists: ListSource | None) -> npt.NDArray[np.bool_]:
+    def evaluate(
+        self,
+        columns: ColumnSource,
+        lists: ListSource | None,
+        numbers: dict[str, npt.NDArray[np.float64]] | None = None,
+    ) -> npt.NDArray[np.bool_]:
+        """The mask of rows where the expression holds. ``numbers`` caches numeric columns read as
+        float64 across the expressions of one batch (pass the same dict to each)."""
         n = len(columns)
-        result = self._node.run(_Context(columns, lists if lists is not None else _NoLists(), n))
-        return np.broadcast_to(_as_bool(result), (n,)).copy()
+        context = _Context(
+            columns, lists if lists is not None else _NoLists(), n, {} if numbers is None else numbers
+        )
+        mask = _as_bool(self._node.run(context))
+        return mask if mask.shape == (n,) else np.broadcast_to(mask, (n,)).copy()
 
 
 class _NoLists:
@@ -150,7 +168,7 @@ class _Compiler:
             raise self.fail(node, f"unknown name {name!r}{hint}")
         self.used.add(name)
         if kind == "number":
-            return _Node("number", lambda ctx: np.asarray(ctx.columns.column(name), dtype=np.float64))
+            return _Node("number", lambda ctx: ctx.number(name))
         return _Node("string", lambda ctx: ctx.columns.column(name))
 
     def _Name(self, node: ast.Name) -> _Node:
@@ -298,6 +316,8 @@ class _Compiler:
             def run_strings(ctx: _Context) -> Any:
                 column = _arrow(left.run(ctx), ctx.n)
                 values = right.run(ctx)
+                if not len(values):  # an empty list (the usual block list): no lookup needed
+                    return _as_bool(pc.is_valid(column)) if negate else np.zeros(ctx.n, dtype=np.bool_)
                 value_set = (
                     values if isinstance(values, pa.Array) else pa.array(list(values), type=pa.string())
                 )
@@ -347,13 +367,16 @@ def _numeric_compare(op: ast.cmpop, left: _Node, right: _Node) -> Callable[[_Con
         ast.NotEq: np.not_equal,
     }
     compare = ops[type(op)]
+    # NaN != x is true in IEEE arithmetic; a missing value compares false here, always. Every other
+    # comparison with NaN is already false.
+    mask_missing = isinstance(op, ast.NotEq)
 
     def run(ctx: _Context) -> Any:
         a, b = left.run(ctx), right.run(ctx)
-        with np.errstate(invalid="ignore"):
-            result = compare(a, b)
-        # NaN != x is true in IEEE arithmetic; a missing value compares false here, always.
-        return np.logical_and(result, ~(np.isnan(a) | np.isnan(b)))
+        result = compare(a, b)  # comparisons with NaN give False without a warning
+        if mask_missing:
+            return np.logical_and(result, ~(np.isnan(a) | np.isnan(b)))
+        return result
 
     return run
 

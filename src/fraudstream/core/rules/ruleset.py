@@ -112,9 +112,10 @@ class RuleSet:
         """Every enabled rule over the whole batch at once."""
         enabled: tuple[Rule, ...] = self._enabled  # type: ignore[attr-defined]
         hits = np.zeros((len(enabled), len(columns)), dtype=np.bool_)
+        numbers: dict[str, np.ndarray] = {}  # each numeric column read once for all the rules
         for i, rule in enumerate(enabled):
             assert rule.compiled is not None
-            hits[i] = rule.compiled.evaluate(columns, lists)
+            hits[i] = rule.compiled.evaluate(columns, lists, numbers)
         return RuleHits(
             codes=tuple(r.code for r in enabled),
             hits=hits,
