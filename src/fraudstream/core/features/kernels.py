@@ -13,6 +13,7 @@ import numpy as np
 from numba import njit
 
 __all__ = [
+    "bucket_numbers",
     "entity_kernel",
     "extras_layout",
     "find_slots",
@@ -119,6 +120,13 @@ def record_layout(n_windows, n_buckets, n_label):  # type: ignore[no-untyped-def
     return first, squares, frauds, (words + 7) // 8 * 8
 
 
+def bucket_numbers(ts: np.ndarray, lengths: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
+    """Each event's bucket number per bucket length (``ts // length``, one row per event) and its
+    position in a ring of ``n_buckets``: once per batch, shared by every entity kind's kernel."""
+    numbers = ts[:, None] // lengths[None, :]
+    return numbers, numbers % n_buckets
+
+
 @njit(cache=True, nogil=True)
 def _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out):  # type: ignore[no-untyped-def]
     """Find (or create) the state slot of every event's entity, in batch order."""
@@ -159,11 +167,12 @@ def _touch(slots, records):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _reset_record(clock, cell, first, t, gran):  # type: ignore[no-untyped-def]
-    """Start an entity afresh at time ``t``: no previous event, empty buckets."""
+def _reset_record(clock, cell, first, buckets, rows):  # type: ignore[no-untyped-def]
+    """Start an entity afresh at the event whose bucket numbers are ``buckets``: no previous event,
+    empty buckets."""
     clock[0] = _NO_TIME
-    for w in range(gran.shape[0]):
-        clock[1 + w] = t // gran[w]
+    for w in range(rows.shape[0]):
+        clock[1 + w] = buckets[rows[w]]
     for j in range(first, cell.shape[0]):
         cell[j] = 0.0
 
@@ -173,7 +182,9 @@ def entity_kernel(  # type: ignore[no-untyped-def]
     hashes,
     ts,
     amount,
-    gran,
+    bucket_of,
+    position_of,
+    rows,
     n_buckets,
     longest,
     label_windows,
@@ -193,12 +204,16 @@ def entity_kernel(  # type: ignore[no-untyped-def]
     """Score-then-update one entity kind for every event of the batch.
 
     ``records`` holds one row per entity (see ``record_layout``); ``cells`` is the same memory read
-    as float32. Writes, from column ``col0`` of ``out``: per window count, sum, mean, max (including
-    the current event), then seconds since the entity's previous event, the amount's ratio to and
+    as float32. ``bucket_of[i, rows[w]]`` is event i's bucket number in window w (its time divided by
+    the bucket length) and ``position_of`` the same modulo ``n_buckets``: computed once per batch for
+    every entity kind (`bucket_numbers`), they keep integer divisions out of this loop.
+
+    Writes, from column ``col0`` of ``out``: per window count, sum, mean, max (including the current
+    event), then seconds since the entity's previous event, the amount's ratio to and
     z-score against the prior events of the longest window, then per label window the fraud count
     and fraud rate.
     """
-    n_windows = gran.shape[0]
+    n_windows = rows.shape[0]
     n_label = label_windows.shape[0]
     first, squares_at, frauds_at, _ = record_layout(n_windows, n_buckets, n_label)
     nan = np.float32(np.nan)
@@ -218,8 +233,10 @@ def entity_kernel(  # type: ignore[no-untyped-def]
         fresh = fresh_out[i]
         if not fresh and t - clock[0] >= idle_ms:
             fresh = True  # idle long enough to be forgotten: start over, as if expired
+        buckets = bucket_of[i]
+        positions = position_of[i]
         if fresh:
-            _reset_record(clock, cell, first, t, gran)
+            _reset_record(clock, cell, first, buckets, rows)
         fresh_out[i] = fresh
         prev = clock[0]
         late_out[i] = (not fresh) and t < prev - lateness_ms
@@ -227,13 +244,17 @@ def entity_kernel(  # type: ignore[no-untyped-def]
         ratio = nan
         zscore = nan
         for w in range(n_windows):
-            b = t // gran[w]
+            b = buckets[rows[w]]
+            here = positions[rows[w]]
             hd = clock[1 + w]
             base = first + 3 * n_buckets * w
             if b > hd:
+                # Empty the buckets between the head and b: positions here-steps+1 .. here, wrapping.
                 steps = min(b - hd, n_buckets)
-                for k in range(1, steps + 1):
-                    idx = (hd + k) % n_buckets
+                idx = here - steps + 1
+                if idx < 0:
+                    idx += n_buckets
+                for _ in range(steps):
                     c = base + 3 * idx
                     cell[c] = 0.0
                     cell[c + 1] = 0.0
@@ -243,6 +264,9 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                     for lw in range(n_label):
                         if label_windows[lw] == w:
                             cell[frauds_at + lw * n_buckets + idx] = 0.0
+                    idx += 1
+                    if idx == n_buckets:
+                        idx = 0
                 clock[1 + w] = b
                 hd = b
             count = 0.0
@@ -266,7 +290,7 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 ratio = np.float32(a / mean)
                 zscore = np.float32((a - mean) / std)
             if covered:
-                idx = b % n_buckets
+                idx = here
                 c = base + 3 * idx
                 cell[c] += 1.0
                 cell[c + 1] += a

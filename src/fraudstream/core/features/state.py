@@ -208,6 +208,12 @@ class FeatureState:
             self._columns[spec.name] = col
             col += len(config.entity_feature_names(spec))
         self._extras_col = col
+        # Every bucket length any entity kind uses, once: each event's bucket numbers are computed
+        # for these per batch, and each kind reads its windows' rows of them.
+        self._lengths = np.unique(np.concatenate([a.gran for a in self.entities.values()]))
+        self._rows = {
+            name: np.searchsorted(self._lengths, a.gran).astype(np.int64) for name, a in self.entities.items()
+        }
 
     @property
     def feature_names(self) -> tuple[str, ...]:
@@ -225,6 +231,7 @@ class FeatureState:
         slots = np.full(n, -1, dtype=np.int64)
         fresh = np.zeros(n, dtype=np.bool_)
         hashes: dict[str, U64] = {}
+        bucket_of, position_of = kernels.bucket_numbers(ts, self._lengths, self.config.buckets)
         for name, arrays in self.entities.items():
             keys = hash_keys(batch.strings(arrays.spec.column))
             hashes[name] = keys
@@ -233,10 +240,10 @@ class FeatureState:
             entity_slots = np.empty(n, dtype=np.int64)
             entity_fresh = np.empty(n, dtype=np.bool_)
             kernels.entity_kernel(
-                keys, ts, amount, arrays.gran, self.config.buckets, arrays.longest, arrays.label_windows,
-                self._idle_ms, self._lateness_ms, arrays.table, arrays.keys, arrays.n_used,
-                arrays.records, arrays.cells, out, self._columns[name], entity_slots, entity_fresh,
-                entity_late,
+                keys, ts, amount, bucket_of, position_of, self._rows[name], self.config.buckets,
+                arrays.longest, arrays.label_windows, self._idle_ms, self._lateness_ms, arrays.table,
+                arrays.keys, arrays.n_used, arrays.records, arrays.cells, out, self._columns[name],
+                entity_slots, entity_fresh, entity_late,
             )  # fmt: skip
             if arrays.is_user:
                 late, slots, fresh = entity_late, entity_slots, entity_fresh
