@@ -87,6 +87,7 @@ def serve(
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        access_log=False,  # a log line per request costs more than its share of scoring
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
 

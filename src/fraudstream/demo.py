@@ -156,6 +156,7 @@ async def _main(settings: Settings, rate: float) -> None:
         host=settings.host,
         port=settings.port,
         log_level="warning",
+        access_log=False,
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
     server = uvicorn.Server(config)

@@ -202,6 +202,13 @@ def test_an_oversized_body_is_refused_with_413(client: TestClient) -> None:
     assert response.status_code == 413
     chunked = client.post("/v1/transactions", content=iter([b"[" + b" " * 70_000 + b"]"]))
     assert chunked.status_code == 413
+    # One object (the fast path's shape), declared and chunked: the same answer.
+    one = json.dumps({"transaction_id": "t", "user_id": "u", "amount": 1, "pad": "x" * 70_000}).encode()
+    declared = client.post("/v1/transactions", content=one, headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+    pieces = client.post("/v1/transactions", content=iter([one[:40_000], one[40_000:]]))
+    assert pieces.status_code == 413
+    assert client.get("/v1/transactions", params={"user": "u"}).json()["items"] == []
 
 
 def test_an_invalid_rule_set_is_refused_with_its_position_and_the_old_one_stays(client: TestClient) -> None:

@@ -6,6 +6,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from starlette.types import ASGIApp
 
 from fraudstream import __version__
 from fraudstream.api import compat, errors
@@ -52,7 +53,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
         finally:
             await service.stop()
 
-    app = FastAPI(
+    app = _Api(
         title="fraudstream",
         version=__version__,
         description="Real-time transaction fraud detection: decisions, scores and reasons in milliseconds.",
@@ -68,6 +69,13 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)
-    app.add_middleware(FastScore, service=service)  # inside the body limit: added first
     app.add_middleware(errors.BodyLimit, limit=service.settings.max_body_bytes)
     return app
+
+
+class _Api(FastAPI):
+    """FastAPI with the hot route (`FastScore`) answered ahead of its whole middleware stack."""
+
+    def build_middleware_stack(self) -> ASGIApp:
+        service: ScoringService = self.state.service
+        return FastScore(super().build_middleware_stack(), service, service.settings.max_body_bytes)

@@ -28,26 +28,34 @@ _JSON = [(b"content-type", b"application/json")]
 
 
 class FastScore:
-    def __init__(self, app: ASGIApp, service: ScoringService) -> None:
+    """Sits outside the whole middleware stack (`create_app` puts it there), so it keeps to the body
+    limit itself: a body over ``limit`` goes to the full application, whose `BodyLimit` refuses it."""
+
+    def __init__(self, app: ASGIApp, service: ScoringService, limit: int) -> None:
         self.app = app
         self.service = service
+        self.limit = limit
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != _PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
         chunks = []
+        size = 0
         while True:
             message = await receive()
             if message["type"] != "http.request":  # the client went away
                 return
-            chunks.append(message.get("body", b""))
-            if not message.get("more_body", False):
+            chunk = message.get("body", b"")
+            chunks.append(chunk)
+            size += len(chunk)
+            more = message.get("more_body", False)
+            if size > self.limit or not more:
                 break
         body = b"".join(chunks)
-        record = _object(body)
+        record = None if size > self.limit else _object(body)
         if record is None or not await self._may_submit(scope):
-            await self.app(scope, _replay(body, receive), send)
+            await self.app(scope, _replay(body, receive, more), send)
             return
         from fraudstream.api.errors import storage_unavailable
         from fraudstream.api.routes.transactions import outcome_response
@@ -76,15 +84,16 @@ def _object(body: bytes) -> dict[str, object] | None:
     return parsed if isinstance(parsed, dict) else None
 
 
-def _replay(body: bytes, receive: Receive) -> Receive:
-    """A receive channel that gives the already-read body once, then the client's later messages."""
+def _replay(body: bytes, receive: Receive, more: bool) -> Receive:
+    """A receive channel that gives the already-read body once, then the client's later messages
+    (the rest of the body when ``more``)."""
     given = False
 
     async def again() -> Message:
         nonlocal given
         if not given:
             given = True
-            return {"type": "http.request", "body": body, "more_body": False}
+            return {"type": "http.request", "body": body, "more_body": more}
         return await receive()
 
     return again
