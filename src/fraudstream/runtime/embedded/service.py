@@ -279,10 +279,13 @@ class ScoringService:
         assert self._queue is not None
         queue = self._queue
         wait = self.settings.batch_wait_ms / 1000.0
+        lone = False
         while True:
             group = [await queue.get()]
             size = len(group[0].records)
-            deadline = time.perf_counter() + wait
+            # Under concurrent load a group gathers for up to ``wait``; a lone client (the last
+            # group held a single request) has nobody to wait for and goes at once.
+            deadline = time.perf_counter() + (0.0 if lone and queue.empty() else wait)
             while size < self.settings.max_batch:
                 remaining = deadline - time.perf_counter()
                 if remaining <= 0 and queue.empty():
@@ -297,6 +300,7 @@ class ScoringService:
                     break
                 group.append(request)
                 size += len(request.records)
+            lone = len(group) == 1
             try:
                 results = await asyncio.to_thread(self._process, group)
             except Exception as exc:  # every waiting request must hear about the failure
