@@ -10,6 +10,7 @@ latency under a steady load. Every decision counted here was committed to SQLite
 from __future__ import annotations
 
 import argparse
+import asyncio
 import http.client
 import itertools
 import os
@@ -125,37 +126,54 @@ def closed_loop_wrk(port: int, run: str, requests: int, concurrency: int) -> tup
     return rate, percentiles
 
 
-def paced(port: int, run: str, rate: float, seconds: float, senders: int = 64) -> np.ndarray:
+def paced(port: int, run: str, rate: float, seconds: float, connections: int = 64) -> np.ndarray:
     """Open loop: request i is due at start + i/rate whatever the answers do; its latency is measured
-    from its due time, so a server that falls behind shows it."""
+    from its due time, so a server that falls behind shows it.
+
+    One asyncio thread drives it over ``connections`` keep-alive sockets (a request waits for a free
+    one, and that wait counts): Python sender threads took a share of the two cores from the server
+    and, contending for the GIL, added their own milliseconds to the latencies they measured.
+    """
+    return asyncio.run(_paced(port, run, rate, seconds, connections))
+
+
+async def _paced(port: int, run: str, rate: float, seconds: float, connections: int) -> np.ndarray:
     total = int(rate * seconds)
-    latencies: list[float] = []
-    counter = itertools.count()
-    lock = threading.Lock()
+    free: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]] = asyncio.Queue()
+    for _ in range(connections):
+        free.put_nowait(await asyncio.open_connection("127.0.0.1", port))
+    latencies = np.zeros(total)
+    failures: list[str] = []
+
+    async def send(i: int, due: float) -> None:
+        reader, writer = await free.get()
+        payload = orjson.dumps(body(run, i))
+        writer.write(
+            b"POST /v1/transactions HTTP/1.1\r\nHost: bench\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n%s" % (len(payload), payload)
+        )
+        head = await reader.readuntil(b"\r\n\r\n")
+        length = int(re.search(rb"(?i)content-length:\s*(\d+)", head).group(1))  # type: ignore[union-attr]
+        answer = await reader.readexactly(length)
+        latencies[i] = (time.perf_counter() - due) * 1000
+        if not head.startswith((b"HTTP/1.1 200", b"HTTP/1.1 201")):
+            failures.append(f"{head.splitlines()[0]!r} {answer[:200]!r}")
+        free.put_nowait((reader, writer))
+
     start = time.perf_counter() + 0.2
-
-    def sender() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
-        mine = []
-        while (i := next(counter)) < total:
-            due = start + i / rate
-            pause = due - time.perf_counter()
-            if pause > 0:
-                time.sleep(pause)
-            connection.request(
-                "POST", "/v1/transactions", orjson.dumps(body(run, i)), {"Content-Type": "application/json"}
-            )
-            connection.getresponse().read()
-            mine.append((time.perf_counter() - due) * 1000)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=sender) for _ in range(senders)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return np.array(latencies)
+    tasks = []
+    for i in range(total):
+        due = start + i / rate
+        pause = due - time.perf_counter()
+        if pause > 0:
+            await asyncio.sleep(pause)
+        tasks.append(asyncio.create_task(send(i, due)))
+    await asyncio.gather(*tasks)
+    while not free.empty():
+        free.get_nowait()[1].close()
+    if failures:
+        raise SystemExit(f"{len(failures)} paced requests failed, e.g. {failures[0]}")
+    return latencies
 
 
 def report(name: str, rate: float, latencies: np.ndarray | dict[str, float]) -> None:
