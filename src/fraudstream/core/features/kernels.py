@@ -248,9 +248,25 @@ def entity_kernel(  # type: ignore[no-untyped-def]
             here = positions[rows[w]]
             hd = clock[1 + w]
             base = first + 3 * n_buckets * w
-            if b > hd:
+            expired = False
+            if b >= hd + n_buckets:
+                # The whole window has passed since the head (the usual case for short windows of
+                # a sparse entity): empty it in one contiguous sweep and skip summing zeros.
+                expired = True
+                for c in range(base, base + 3 * n_buckets):
+                    cell[c] = 0.0
+                if w == longest:
+                    for k in range(n_buckets):
+                        cell[squares_at + k] = 0.0
+                for lw in range(n_label):
+                    if label_windows[lw] == w:
+                        for k in range(n_buckets):
+                            cell[frauds_at + lw * n_buckets + k] = 0.0
+                clock[1 + w] = b
+                hd = b
+            elif b > hd:
                 # Empty the buckets between the head and b: positions here-steps+1 .. here, wrapping.
-                steps = min(b - hd, n_buckets)
+                steps = b - hd
                 idx = here - steps + 1
                 if idx < 0:
                     idx += n_buckets
@@ -272,11 +288,12 @@ def entity_kernel(  # type: ignore[no-untyped-def]
             count = 0.0
             total = 0.0
             peak = 0.0
-            for k in range(n_buckets):
-                c = base + 3 * k
-                count += cell[c]
-                total += cell[c + 1]
-                peak = max(peak, cell[c + 2])
+            if not expired:
+                for k in range(n_buckets):
+                    c = base + 3 * k
+                    count += cell[c]
+                    total += cell[c + 1]
+                    peak = max(peak, cell[c + 2])
             covered = b > hd - n_buckets
             if w == longest and count > 0.0:
                 squares = 0.0

@@ -390,9 +390,12 @@ class FeatureState:
             array = np.frombuffer(body[start : start + size], dtype=dtype).reshape(shape)
             by_entity.setdefault(item["entity"], {})[item["field"]] = array
             used[item["entity"]] = shape[0]
-        state = cls(config, capacity=max([1024, *used.values()]))
+        state = cls(config)
         for name, arrays in state.entities.items():
             n = used.get(name, 0)
+            # Each kind sized for its own entities (a few thousand merchants need no room for a
+            # million users): a small hash table stays in cache.
+            arrays.reserve(n)
             fields = by_entity.get(name, {})
             if version == 1:
                 arrays.load_format_1(fields, n)
