@@ -265,6 +265,45 @@ def test_a_control_character_in_an_identifier_is_refused(
     assert stored(data_dir) == before
 
 
+def test_a_lone_client_does_not_wait_the_gathering_window_but_concurrent_requests_still_share_a_group(
+    tmp_path: Path,
+) -> None:
+    # A window far longer than scoring takes, so that waiting it or not is plain to see.
+    app = create_app(demo_settings(tmp_path, batch_wait_ms=100.0))
+    service: ScoringService = app.state.service
+
+    async def run() -> tuple[list[float], list[int]]:
+        async with app.router.lifespan_context(app):
+            transport = httpx.ASGITransport(app=app)
+            async with httpx.AsyncClient(transport=transport, base_url="http://fraudstream") as http:
+                seconds = []
+                for i in range(4):  # one request at a time, each waiting for its answer
+                    started = time.perf_counter()
+                    answer = await http.post(
+                        "/v1/transactions", json={"transaction_id": f"lone-{i}", "user_id": "u", "amount": 5}
+                    )
+                    assert answer.status_code == 201, answer.text
+                    seconds.append(time.perf_counter() - started)
+                groups_before = service.metrics.batches
+                answers = await asyncio.gather(
+                    *(
+                        http.post(
+                            "/v1/transactions",
+                            json={"transaction_id": f"busy-{i}", "user_id": "u", "amount": 5},
+                        )
+                        for i in range(6)
+                    )
+                )
+                assert [a.status_code for a in answers] == [201] * 6
+                return seconds, [groups_before, service.metrics.batches]
+
+    seconds, (before, after) = asyncio.run(run())
+    # The first request cannot know it is alone and waits the window; the next ones do not.
+    assert all(s < 0.08 for s in seconds[1:]), seconds
+    # Six requests sent together after them are one or two groups, not six.
+    assert after - before <= 2, (before, after)
+
+
 def test_one_bad_request_never_fails_the_others_in_its_write_group(tmp_path: Path, postgres_url: str) -> None:
     # PostgreSQL refuses NUL in text: let through, it would fail the whole group commit.
     app = create_app(demo_settings(tmp_path, database_url=postgres_url, batch_wait_ms=50.0))
