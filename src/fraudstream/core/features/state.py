@@ -55,8 +55,9 @@ def hash_keys(column: pa.Array) -> U64:
     buffers = column.buffers()
     offsets = np.frombuffer(buffers[1], dtype=np.int32)[column.offset : column.offset + n + 1]
     data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, np.uint8)
-    valid = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
-    valid &= offsets[1:] > offsets[:-1]
+    valid = offsets[1:] > offsets[:-1]
+    if column.null_count:
+        valid &= np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)
     kernels.hash_strings(offsets, data, valid, out)
     return out
 
