@@ -19,9 +19,10 @@ import time
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import orjson
+import pyarrow as pa
 import structlog
 from confluent_kafka import (
     OFFSET_BEGINNING,
@@ -43,12 +44,11 @@ from fraudstream.runtime.kafka.labels import (
     decode_partition_state,
     encode_partition_state,
 )
+from fraudstream.runtime.kafka.payloads import SCHEMA_VERSION, decision_payloads
 
 __all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig"]
 
 log = structlog.get_logger("fraudstream.kafka")
-
-SCHEMA_VERSION = 1
 
 
 @dataclass(frozen=True)
@@ -417,20 +417,14 @@ class Worker:
         self._produce(decisions, [sources[i] for i in result.rows.tolist()])
 
     def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
-        rows = zip(decisions.to_records(), decisions.key_feature_rows(), decisions.batch.to_rows(), sources)
-        for record, features, transaction, source in rows:
-            record["features"] = features
-            payload = orjson.dumps(
-                {
-                    "schema_version": SCHEMA_VERSION,
-                    "transaction": transaction,
-                    "decision": record,
-                    "source": {"partition": source.partition(), "offset": source.offset()},
-                }
-            )
-            key = record["transaction_id"].encode()
+        # A consumed message always has its partition and offset (only a produced one may not yet).
+        partitions = cast(list[int], list(map(Message.partition, sources)))
+        offsets = cast(list[int], list(map(Message.offset, sources)))
+        payloads = decision_payloads(decisions, partitions, offsets)
+        keys = decisions.transaction_id.cast(pa.binary()).to_pylist()
+        for key, payload, alert in zip(keys, payloads, decisions.is_alert.tolist()):
             self._send(self.config.decisions_topic, key, payload)
-            if record["is_alert"]:
+            if alert:
                 self._send(self.config.alerts_topic, key, payload)
         self.counts["decisions"] += len(sources)
         self.producer.poll(0)
