@@ -21,10 +21,10 @@ from fraudstream.core.policy import ACTION_DECISION, APPROVE, DECISIONS, PolicyC
 from fraudstream.core.rules import ACTIONS, Kind, ListStore, RuleHits, RuleSet, load_ruleset
 from fraudstream.errors import ModelError, StateError
 
-__all__ = ["DecisionBatch", "Engine", "EngineConfig", "Reason"]
+__all__ = ["KEY_FEATURES", "DecisionBatch", "Engine", "EngineConfig", "Reason"]
 
 #: Feature values stored with every decision, whatever the model uses.
-_KEY_FEATURES: Final = (
+KEY_FEATURES: Final = (
     "amount",
     "user.count_30s",
     "user.count_24h",
@@ -206,7 +206,7 @@ class DecisionBatch:
         """``key_features`` for many rows at once (all rows by default), without per-row array work."""
         index = self.features.index
         chosen = list(range(len(self))) if rows is None else list(rows)
-        basics: list[str] = [n for n in _KEY_FEATURES if n in index]
+        basics: list[str] = [n for n in KEY_FEATURES if n in index]
         values = np.round(
             self.features.values[np.asarray(chosen, dtype=np.int64)][:, [index[n] for n in basics]], 4
         ).astype(np.float64)

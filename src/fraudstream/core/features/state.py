@@ -6,6 +6,7 @@ import io
 import json
 import struct
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Final
 
 import numpy as np
@@ -73,8 +74,9 @@ class FeatureMatrix:
     def column(self, name: str) -> F32:
         return self.values[:, self.index[name]]
 
-    @property
+    @cached_property
     def index(self) -> dict[str, int]:
+        """Column position by feature name (built once per matrix: reasons read it per row)."""
         return {n: i for i, n in enumerate(self.names)}
 
     def select(self, names: tuple[str, ...]) -> F32:

@@ -19,9 +19,7 @@ import numpy.typing as npt
 import orjson
 import pyarrow as pa
 
-# The engine's private list of basic key features (every row's, in key_feature_rows), written here
-# column-wise: a public name for it in the core would be better.
-from fraudstream.core.engine import _KEY_FEATURES, DecisionBatch
+from fraudstream.core.engine import KEY_FEATURES, DecisionBatch
 from fraudstream.core.policy import DECISIONS
 
 __all__ = ["SCHEMA_VERSION", "decision_payloads"]
@@ -134,7 +132,7 @@ def _key_features(decisions: DecisionBatch) -> list[bytes]:
     explained have alone, written column-wise; explained rows' from ``key_feature_rows`` itself, as
     the model's top features join them (and may round a basic one differently)."""
     index = decisions.features.index
-    names = [name for name in _KEY_FEATURES if name in index]
+    names = [name for name in KEY_FEATURES if name in index]
     values = np.round(decisions.features.values[:, [index[name] for name in names]], 4).astype(np.float64)
     cells: list[bytes | list[bytes]] = []
     opening = b"{"
