@@ -129,7 +129,24 @@ def card_fingerprint(number: str, key: bytes) -> CardToken:
 def card_tokens(digits: Sequence[str], key: bytes) -> list[str]:
     """Fingerprints of already-normalised, valid digit strings (call it on the distinct cards only).
 
+    The same HMAC-SHA256 as `card_fingerprint`, written out (RFC 2104) so that the key's inner and
+    outer states are hashed once per call rather than once per card: about half the cost per card.
+
     >>> card_tokens(["4242424242424242"], b"k") == [card_fingerprint("4242424242424242", b"k").fingerprint]
     True
+    >>> long_key = b"k" * 100  # longer than SHA-256's block: hashed first, as RFC 2104 says
+    >>> card_tokens(["4242424242424242"], long_key)[0] == _hmac_hex("4242424242424242", long_key)
+    True
     """
-    return [_hmac_hex(d, key) for d in digits]
+    block = hashlib.sha256().block_size
+    padded = (hashlib.sha256(key).digest() if len(key) > block else key).ljust(block, b"\0")
+    inner = hashlib.sha256(bytes(b ^ 0x36 for b in padded))
+    outer = hashlib.sha256(bytes(b ^ 0x5C for b in padded))
+    tokens = []
+    for number in digits:
+        step = inner.copy()
+        step.update(number.encode())
+        final = outer.copy()
+        final.update(step.digest())
+        tokens.append(final.hexdigest()[:32])
+    return tokens
