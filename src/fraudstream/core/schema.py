@@ -320,6 +320,8 @@ def _trimmed(raw: _Raw) -> pa.Array:
 
 def _parse_numbers(text: pa.Array) -> pa.Array:
     """Numeric strings → float64; anything else → null."""
+    if text.null_count == len(text):  # numbers sent as numbers (the usual case): nothing to parse
+        return _nulls(len(text), pa.float64())
     trimmed = pc.utf8_trim_whitespace(text)
     numeric = pc.match_substring_regex(trimmed, _NUMBER_RE, ignore_case=True)
     return pc.if_else(numeric, trimmed, pa.scalar(None, pa.string())).cast(pa.float64())
@@ -408,7 +410,7 @@ def _identifier(
 def _amounts(raw: _Raw, errors: _Errors, maximum: float) -> pa.Array:
     allowed = f"a finite number > 0 and <= {maximum:,.0f} (a number or numeric text such as '50.00')"
     parsed = _parse_numbers(raw.text)
-    amount = pc.coalesce(raw.number, parsed)
+    amount = raw.number if parsed.null_count == len(parsed) else pc.coalesce(raw.number, parsed)
     values = amount.fill_null(np.nan).to_numpy(zero_copy_only=False)
     given = _valid(amount)
     with np.errstate(invalid="ignore"):
