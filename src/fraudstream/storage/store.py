@@ -68,6 +68,7 @@ class Store:
         else:
             kwargs["pool_pre_ping"] = True
         self.engine: Engine = sa.create_engine(url, **kwargs)
+        self._statements: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
 
@@ -90,6 +91,27 @@ class Store:
 
     def close(self) -> None:
         self.engine.dispose()
+
+    def _bulk_insert_ignore(self, table: sa.Table, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
+        """The hot path's INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both read it) in
+        the driver's own placeholders, for executemany with plain tuples: per group commit it skips
+        SQLAlchemy's per-row parameter processing, half of a small group's write time. Column names
+        come from our own row builders, checked against the table, and are quoted."""
+        key = (table.name, names)
+        found = self._statements.get(key)
+        if found is None:
+            unknown = [n for n in names if n not in table.columns]
+            if unknown:
+                raise SinkError(f"no columns {unknown} in table {table.name}")
+            quote = self.engine.dialect.identifier_preparer.quote
+            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
+            found = (
+                f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
+                f"VALUES ({', '.join([mark] * len(names))}) ON CONFLICT DO NOTHING",
+                names,
+            )
+            self._statements[key] = found
+        return found
 
     def _insert_ignore(self, table: sa.Table) -> Any:
         """INSERT that skips rows whose key already exists: a replay never duplicates."""
@@ -125,14 +147,19 @@ class Store:
         transaction; ids seen before are skipped, so a retried or replayed write never duplicates."""
         try:
             with self.engine.begin() as connection:
-                if shadow_rows:
-                    connection.execute(self._insert_ignore(shadow_scores), list(shadow_rows))
-                if transaction_rows:
-                    connection.execute(self._insert_ignore(transactions), list(transaction_rows))
-                if decision_rows:
-                    connection.execute(self._insert_ignore(decisions), list(decision_rows))
-                if alert_rows:
-                    connection.execute(self._insert_ignore(alerts), list(alert_rows))
+                for table, rows in (
+                    (shadow_scores, shadow_rows),
+                    (transactions, transaction_rows),
+                    (decisions, decision_rows),
+                    (alerts, alert_rows),
+                ):
+                    if rows:
+                        statement, names = self._bulk_insert_ignore(table, tuple(rows[0]))
+                        try:
+                            values = [tuple(r[n] for n in names) for r in rows]
+                        except KeyError as exc:  # rolled back with the rest of the group
+                            raise SinkError(f"a {table.name} row has no value for {exc}") from None
+                        connection.exec_driver_sql(statement, values)
         except sa.exc.SQLAlchemyError as exc:
             raise SinkError(f"could not store {len(transaction_rows)} scored transactions: {exc}") from exc
 
