@@ -63,7 +63,7 @@ class Settings(BaseSettings):
     max_batch: int = Field(1000, ge=1, le=100_000, description="Largest list POST /v1/transactions accepts")
     max_body_bytes: int = Field(1_048_576, ge=1024, description="Largest request body, in bytes (413 above)")
     batch_wait_ms: float = Field(
-        2.0, ge=0, le=100, description="Group commit: longest wait to gather a batch"
+        1.0, ge=0, le=100, description="Group commit: longest wait to gather a batch"
     )
     snapshot_interval_s: float = Field(30.0, gt=0, description="Seconds between engine state snapshots")
     review_threshold: float = Field(60.0, ge=0, le=100)
