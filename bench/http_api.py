@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import http.client
 import itertools
 import os
@@ -134,7 +135,13 @@ def paced(port: int, run: str, rate: float, seconds: float, connections: int = 6
     one, and that wait counts): Python sender threads took a share of the two cores from the server
     and, contending for the GIL, added their own milliseconds to the latencies they measured.
     """
-    return asyncio.run(_paced(port, run, rate, seconds, connections))
+    # The sender's own pauses would count as the server's latency: no cyclic collection of its
+    # thousands of request tasks in the middle of the run.
+    gc.disable()
+    try:
+        return asyncio.run(_paced(port, run, rate, seconds, connections))
+    finally:
+        gc.enable()
 
 
 async def _paced(port: int, run: str, rate: float, seconds: float, connections: int) -> np.ndarray:
