@@ -127,12 +127,20 @@ class Store:
         """For ids already stored: their body hash and stored decision record."""
         if not transaction_ids:
             return {}
-        query = (
-            sa.select(transactions.c.transaction_id, transactions.c.body_hash, decisions)
-            .join(decisions, decisions.c.transaction_id == transactions.c.transaction_id)
-            .where(transactions.c.transaction_id.in_(list(set(transaction_ids))))
-        )
+        wanted = tuple(set(transaction_ids))
+        # Almost every id is new: a bare indexed lookup in the driver's placeholders answers that
+        # case for a fraction of a built query's cost; only ids found fetch their stored decision.
+        marks = ", ".join(["?" if self.engine.dialect.paramstyle == "qmark" else "%s"] * len(wanted))
+        lookup = f"SELECT transaction_id FROM transactions WHERE transaction_id IN ({marks})"
         with self.engine.connect() as connection:
+            found = [row[0] for row in connection.exec_driver_sql(lookup, wanted)]
+            if not found:
+                return {}
+            query = (
+                sa.select(transactions.c.transaction_id, transactions.c.body_hash, decisions)
+                .join(decisions, decisions.c.transaction_id == transactions.c.transaction_id)
+                .where(transactions.c.transaction_id.in_(found))
+            )
             rows = connection.execute(query).mappings().all()
         return {r["transaction_id"]: (r["body_hash"], decision_record(r)) for r in rows}
 
