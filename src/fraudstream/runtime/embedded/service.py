@@ -10,8 +10,8 @@ database, so features survive a restart, including kill -9.
 from __future__ import annotations
 
 import asyncio
-import gc
 import dataclasses
+import gc
 import hashlib
 import os
 import sys
