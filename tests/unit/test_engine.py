@@ -10,7 +10,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.batch import LabelBatch, TransactionBatch
-from fraudstream.core.engine import Engine, EngineConfig, default_names
+from fraudstream.core.engine import KEY_FEATURES, Engine, EngineConfig, default_names
 from fraudstream.core.features import FeatureConfig
 from fraudstream.core.models import fit_model
 from fraudstream.core.policy import PolicyConfig
@@ -166,6 +166,28 @@ def test_model_reasons_explain_non_approved_transactions_only() -> None:
     for row in decisions.explained_rows[:5]:
         model_reasons = [r for r in decisions.reasons(int(row)) if r.kind == "model"]
         assert all(r.contribution > 0 and r.text for r in model_reasons)
+
+
+def test_the_feature_values_that_mattered_leave_out_unknown_ones_the_model_leaned_on() -> None:
+    model = trained_model()
+    engine = Engine(EngineConfig(policy=PolicyConfig(review_threshold=30, decline_threshold=95)), model=model)
+    batch, _ = stream(4, 300)  # no card, IP or place here: those features are unknown on every row
+    decisions = engine.score(batch)
+    assert len(decisions.explained_rows)
+    row = int(decisions.explained_rows[0])
+    values = decisions.features.values[row]
+    index = decisions.features.index
+    names = decisions.model_features
+    unknown = next(j for j, n in enumerate(names) if np.isnan(values[index[n]]))
+    known = next(j for j, n in enumerate(names) if n not in KEY_FEATURES and not np.isnan(values[index[n]]))
+    # The model leaning hardest on an unknown feature, then on a known one.
+    leaning = np.zeros((len(decisions.explained_rows), len(names)))
+    leaning[0, unknown], leaning[0, known] = 2.0, 1.0
+    decisions._contributions = leaning
+    shown = decisions.key_feature_rows([row])[0]
+    assert names[unknown] not in shown
+    assert shown[names[known]] == round(float(values[index[names[known]]]), 4)
+    assert [r.code for r in decisions.reasons(row) if r.kind == "model"] == [f"model:{names[known]}"]
 
 
 def test_a_model_needing_unknown_features_is_refused_with_the_names() -> None:

@@ -219,10 +219,16 @@ class DecisionBatch:
             where = explained.get(row)
             if where is None:
                 continue
-            for j in np.argsort(-self.contributions[where])[: self.max_reasons].tolist():
+            shown = 0
+            for j in np.argsort(-self.contributions[where]).tolist():
+                if shown == self.max_reasons:
+                    break
                 name = self.model_features[j]
                 value = float(self.features.values[row, index[name]])
-                result[position][name] = None if np.isnan(value) else round(value, 4)
+                if np.isnan(value):
+                    continue  # as in the reasons: "this feature is unknown" tells a reader nothing
+                shown += 1
+                result[position][name] = round(value, 4)
         return result
 
     def to_records(self) -> list[dict[str, object]]:
