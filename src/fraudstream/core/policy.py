@@ -14,11 +14,13 @@ only records). A hit ``allow`` rule (a trusted user, card or device) overrides b
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+from numba import njit
 
 from fraudstream.errors import ConfigError
 
@@ -88,22 +90,54 @@ def decide(
     >>> scores.tolist(), [DECISIONS[c] for c in codes]
     ([10, 64, 95], ['approve', 'review', 'decline'])
     """
-    p = np.nan_to_num(np.asarray(probability, dtype=np.float64), nan=0.0)
-    keep = np.log1p(-np.clip(p, 0.0, 1.0 - 1e-12))
-    if hits.shape[0]:
-        points = np.where(rule_decisions == APPROVE, 0.0, np.asarray(weights, dtype=np.float64))
-        factors = np.log1p(-np.clip(points, 0.0, 99.999) / 100.0)
-        keep = keep + factors @ hits.astype(np.float64)
-    score = np.rint(100.0 * -np.expm1(keep)).astype(np.int16)
-    code = np.zeros(score.shape[0], dtype=np.uint8)
-    if config.challenge_threshold is not None:
-        code[score >= config.challenge_threshold] = CHALLENGE
-    code[score >= config.review_threshold] = REVIEW
-    code[score >= config.decline_threshold] = DECLINE
-    if hits.shape[0]:
-        asks = np.where(hits, rule_decisions[:, None].astype(np.int16), -1)
-        severity = np.where(rule_decisions[:, None] == APPROVE, -1, asks).max(axis=0)
-        code = np.maximum(code, np.clip(severity, 0, None).astype(np.uint8))
-        allowed = (hits & (rule_decisions[:, None] == APPROVE)).any(axis=0)
-        code[allowed] = APPROVE
+    n = int(np.asarray(probability).shape[0])
+    score = np.empty(n, dtype=np.int16)
+    code = np.empty(n, dtype=np.uint8)
+    challenge = -1.0 if config.challenge_threshold is None else float(config.challenge_threshold)
+    _decide_rows(
+        np.asarray(probability, dtype=np.float64),
+        np.ascontiguousarray(hits, dtype=np.bool_),
+        np.asarray(weights, dtype=np.float64),
+        np.asarray(rule_decisions, dtype=np.int8),
+        challenge,
+        float(config.review_threshold),
+        float(config.decline_threshold),
+        score,
+        code,
+    )
     return score, code
+
+
+@njit(cache=True, nogil=True)
+def _decide_rows(p, hits, weights, asks, challenge, review, decline, score, code):  # type: ignore[no-untyped-def]
+    """One pass per row over the rules that hit it: the noisy-or score, its band, then the actions.
+
+    Rules are added in their order, so a row's score does not depend on how many rows share its batch.
+    A negative ``challenge`` means no challenge band.
+    """
+    n_rules = hits.shape[0]
+    for j in range(p.shape[0]):
+        q = p[j]
+        if math.isnan(q):
+            q = 0.0
+        q = min(max(q, 0.0), 1.0 - 1e-12)
+        points = 0.0  # sum of log(1 - weight / 100) over the acting rules that hit
+        severity = -1
+        allowed = False
+        for r in range(n_rules):
+            if hits[r, j]:
+                if asks[r] == APPROVE:
+                    allowed = True  # an allow rule adds no points
+                else:
+                    points += math.log1p(-min(max(weights[r], 0.0), 99.999) / 100.0)
+                    severity = max(severity, asks[r])
+        value = np.rint(100.0 * -math.expm1(math.log1p(-q) + points))
+        score[j] = value
+        band = 0
+        if challenge >= 0.0 and value >= challenge:
+            band = CHALLENGE
+        if value >= review:
+            band = REVIEW
+        if value >= decline:
+            band = DECLINE
+        code[j] = APPROVE if allowed else max(band, severity)
