@@ -12,23 +12,17 @@ evaluation rows, batches of 1,024, one thread) next to the default's.
 
 from __future__ import annotations
 
-import argparse
 import os
-import tempfile
 import time
-from pathlib import Path
 
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import numpy as np
 
 from fraudstream.core.models import Model
-from fraudstream.ml.dataset import load_history
 from fraudstream.ml.train import evaluate, replay_training_features, train
-from fraudstream.sim.generator import SimulationConfig, simulate
-from fraudstream.sim.output import write_table
+from quality import simulated_history, simulation_arguments  # the same traffic and split
 
-DAY = 86_400_000
 SIZES = ((25, 15), (50, 15), (50, 31), (100, 15), (100, 31), (100, 63), (200, 31), (400, 31))
 DEFAULT = (100, 31)
 
@@ -45,23 +39,9 @@ def predict_cost_us(model: Model, matrix: np.ndarray, repeats: int = 3) -> float
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--count", type=int, default=200_000)
-    parser.add_argument("--days", type=int, default=28)
-    parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--label-delay-days", type=float, default=3.0)
-    args = parser.parse_args()
-
-    path = Path(tempfile.mkdtemp()) / "sim.parquet"
-    write_table(
-        simulate(SimulationConfig(count=args.count, seed=args.seed, duration_ms=args.days * DAY)), path
-    )
-    history = load_history(path)
+    args = simulation_arguments(__doc__)
+    history, split, delay = simulated_history(args)
     ts = history.batch.timestamp_ms
-    split = int(ts.min() + 0.7 * (ts.max() - ts.min()))
-    delay = int(args.label_delay_days * DAY)
     matrix, names = replay_training_features(history, delay)
     evaluation_rows = np.ascontiguousarray(matrix[ts >= split])
     print(

@@ -14,7 +14,7 @@ import argparse
 import tempfile
 from pathlib import Path
 
-from fraudstream.ml.dataset import load_history
+from fraudstream.ml.dataset import History, load_history
 from fraudstream.ml.train import evaluate, replay_history, train
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import write_table
@@ -22,16 +22,21 @@ from fraudstream.sim.output import write_table
 DAY = 86_400_000
 
 
-def main() -> None:
+def simulation_arguments(description: str | None) -> argparse.Namespace:
+    """The command line of the quality benchmarks: how much traffic to simulate, and the label delay."""
     parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+        description=description, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--count", type=int, default=200_000)
     parser.add_argument("--days", type=int, default=28)
     parser.add_argument("--seed", type=int, default=7)
     parser.add_argument("--label-delay-days", type=float, default=3.0)
-    args = parser.parse_args()
+    return parser.parse_args()
 
+
+def simulated_history(args: argparse.Namespace) -> tuple[History, int, int]:
+    """Simulated labelled traffic as a history, the time that ends training (70% of the span) and
+    starts measurement, and the label delay in milliseconds."""
     path = Path(tempfile.mkdtemp()) / "sim.parquet"
     write_table(
         simulate(SimulationConfig(count=args.count, seed=args.seed, duration_ms=args.days * DAY)), path
@@ -39,7 +44,12 @@ def main() -> None:
     history = load_history(path)
     ts = history.batch.timestamp_ms
     split = int(ts.min() + 0.7 * (ts.max() - ts.min()))
-    delay = int(args.label_delay_days * DAY)
+    return history, split, int(args.label_delay_days * DAY)
+
+
+def main() -> None:
+    args = simulation_arguments(__doc__)
+    history, split, delay = simulated_history(args)
     replayed = replay_history(history, delay)
     reports = {}
     for kind in ("lightgbm", "isolation_forest"):
