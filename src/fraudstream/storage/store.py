@@ -92,6 +92,10 @@ class Store:
     def close(self) -> None:
         self.engine.dispose()
 
+    def _placeholders(self, count: int) -> str:
+        """``count`` parameter markers in the driver's own style (SQLite ``?``, psycopg ``%s``)."""
+        return ", ".join(["?" if self.engine.dialect.paramstyle == "qmark" else "%s"] * count)
+
     def _bulk_insert_ignore(self, table: sa.Table, names: tuple[str, ...]) -> tuple[str, tuple[str, ...]]:
         """The hot path's INSERT ... ON CONFLICT DO NOTHING (SQLite and PostgreSQL both read it) in
         the driver's own placeholders, for executemany with plain tuples: per group commit it skips
@@ -104,10 +108,9 @@ class Store:
             if unknown:
                 raise SinkError(f"no columns {unknown} in table {table.name}")
             quote = self.engine.dialect.identifier_preparer.quote
-            mark = "?" if self.engine.dialect.paramstyle == "qmark" else "%s"
             found = (
                 f"INSERT INTO {quote(table.name)} ({', '.join(quote(n) for n in names)}) "
-                f"VALUES ({', '.join([mark] * len(names))}) ON CONFLICT DO NOTHING",
+                f"VALUES ({self._placeholders(len(names))}) ON CONFLICT DO NOTHING",
                 names,
             )
             self._statements[key] = found
@@ -130,7 +133,7 @@ class Store:
         wanted = tuple(set(transaction_ids))
         # Almost every id is new: a bare indexed lookup in the driver's placeholders answers that
         # case for a fraction of a built query's cost; only ids found fetch their stored decision.
-        marks = ", ".join(["?" if self.engine.dialect.paramstyle == "qmark" else "%s"] * len(wanted))
+        marks = self._placeholders(len(wanted))
         lookup = f"SELECT transaction_id FROM transactions WHERE transaction_id IN ({marks})"
         with self.engine.connect() as connection:
             found = [row[0] for row in connection.exec_driver_sql(lookup, wanted)]
