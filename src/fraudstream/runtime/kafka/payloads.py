@@ -2,22 +2,24 @@
 
 A message is, byte for byte, ``orjson.dumps`` of the nested dicts the worker once built per row
 (``TransactionBatch.to_rows``, ``DecisionBatch.to_records`` with ``key_feature_rows``), without
-building them: each column is serialized once for the whole batch and cut into the text of each
-value, and a row's message is the concatenation of its texts with the fixed text between them (one
-``bytes.join`` per row, called from C). Only rows that hit a rule or are explained (about 1%) take
+building them. Each column's values become JSON texts side by side in one buffer: numbers and flags
+written by orjson for the whole column at once and cut at the commas, strings quoted where they
+stand when none needs escaping (orjson writes the column otherwise). A row's message is then a list
+of byte ranges (fixed text between the values, and the row's value in each column), and one compiled
+pass copies every row's ranges into place. Only rows that hit a rule or are explained (about 1%) take
 Python work of their own, through the same `DecisionBatch` methods as ``to_records``.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from itertools import repeat
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
 import orjson
 import pyarrow as pa
+from numba import njit
 
 from fraudstream.core.engine import KEY_FEATURES, DecisionBatch
 from fraudstream.core.policy import DECISIONS
@@ -27,13 +29,15 @@ __all__ = ["SCHEMA_VERSION", "decision_payloads"]
 #: Version of the output messages' layout (decisions, alerts and dead letters).
 SCHEMA_VERSION: Final = 1
 
-#: orjson indents a list one item per line, and never writes a raw newline inside a value (it
-#: escapes control characters in strings), so this separator cuts its text into each item's text.
-_ITEM_SEPARATOR: Final = b",\n  "
-_ITEMS_OPTION: Final = orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY
-_DECISION_TEXT: Final = np.array([orjson.dumps(d) for d in DECISIONS], dtype=object)
+_DECISION_TEXT: Final = [orjson.dumps(d) for d in DECISIONS]
 #: ``reasons``, ``rules`` and ``shadow_rules`` of a row that hit no rule and is not explained.
 _NO_REASONS: Final = b"[]"
+_COMMA: Final = ord(",")
+_QUOTE: Final = ord('"')
+_BACKSLASH: Final = ord("\\")
+
+I64 = npt.NDArray[np.int64]
+U8 = npt.NDArray[np.uint8]
 
 
 def decision_payloads(
@@ -53,98 +57,244 @@ def decision_payloads(
     n = len(decisions)
     if not n:
         return []
-    reasons, rules, shadow_rules = [_NO_REASONS] * n, [_NO_REASONS] * n, [_NO_REASONS] * n
-    for row in _rows_with_reasons(decisions):
-        reasons[row] = orjson.dumps([r.as_dict() for r in decisions.reasons(row)])
-        rules[row] = orjson.dumps(decisions.rules_hit(row))
-        shadow_rules[row] = orjson.dumps(decisions.rules_hit(row, shadow=True))
-    cells: list[bytes | list[bytes]] = [b'{"schema_version":' + orjson.dumps(SCHEMA_VERSION)]
-    cells += _transaction_cells(decisions.batch.data)
-    cells += [
-        b',"decision":{"transaction_id":',
-        _items(decisions.transaction_id.to_pylist()),
-        b',"decision":',
-        _DECISION_TEXT[decisions.decision_code].tolist(),
-        b',"score":',
-        _items(decisions.score),
-        b',"probability":',
-        _items(np.round(decisions.probability.astype(np.float64), 6)),
-        b',"is_alert":',
-        _items(decisions.is_alert),
-        b',"reasons":',
-        reasons,
-        b',"rules":',
-        rules,
-        b',"shadow_rules":',
-        shadow_rules,
-        b',"late":',
-        _items(decisions.features.late),
-        b',"model_version":' + orjson.dumps(decisions.model_version),
-        b',"ruleset_version":' + orjson.dumps(decisions.rules.version),
-        b',"features":',
-        _key_features(decisions),
-        b'},"source":{"partition":',
-        _items(list(partitions)),
-        b',"offset":',
-        _items(list(offsets)),
-        b"}}",
-    ]
-    return _join_rows(cells, n)
+    if len(partitions) != n or len(offsets) != n:
+        raise ValueError(
+            f"{n} decisions need {n} partitions and offsets, got {len(partitions)} and {len(offsets)}"
+        )
+    busy = _rows_with_reasons(decisions)
+    rows = _Rows(n)
+    rows.text(b'{"schema_version":' + orjson.dumps(SCHEMA_VERSION) + b',"transaction":{')
+    data = decisions.batch.data
+    for j, (name, column) in enumerate(zip(data.schema.names, data.columns)):
+        rows.text((b"," if j else b"") + orjson.dumps(name) + b":")
+        rows.column(column)
+    rows.text(b'},"decision":{"transaction_id":')
+    rows.strings(decisions.transaction_id)
+    rows.text(b',"decision":')
+    rows.choice(_DECISION_TEXT, decisions.decision_code)
+    rows.text(b',"score":')
+    rows.numbers(decisions.score)
+    rows.text(b',"probability":')
+    rows.numbers(np.round(decisions.probability.astype(np.float64), 6))
+    rows.text(b',"is_alert":')
+    rows.numbers(decisions.is_alert)
+    rows.text(b',"reasons":')
+    rows.sparse(_NO_REASONS, busy, [orjson.dumps([r.as_dict() for r in decisions.reasons(i)]) for i in busy])
+    rows.text(b',"rules":')
+    rows.sparse(_NO_REASONS, busy, [orjson.dumps(decisions.rules_hit(i)) for i in busy])
+    rows.text(b',"shadow_rules":')
+    rows.sparse(_NO_REASONS, busy, [orjson.dumps(decisions.rules_hit(i, shadow=True)) for i in busy])
+    rows.text(b',"late":')
+    rows.numbers(decisions.features.late)
+    rows.text(b',"model_version":' + orjson.dumps(decisions.model_version))
+    rows.text(b',"ruleset_version":' + orjson.dumps(decisions.rules.version))
+    rows.text(b',"features":')
+    _key_features(rows, decisions)
+    rows.text(b'},"source":{"partition":')
+    rows.numbers(np.asarray(partitions, dtype=np.int64))
+    rows.text(b',"offset":')
+    rows.numbers(np.asarray(offsets, dtype=np.int64))
+    rows.text(b"}}")
+    return rows.assemble()
 
 
-def _join_rows(cells: list[bytes | list[bytes]], n: int) -> list[bytes]:
-    """Per row, the concatenation of the cells: fixed text, or a list with one text per row."""
-    columns = [repeat(cell, n) if isinstance(cell, bytes) else cell for cell in cells]
-    # strict: a column cut into the wrong number of values fails here rather than shifting messages.
-    return list(map(b"".join, zip(*columns, strict=True)))
+class _Rows:
+    """Messages under construction: per row, a list of byte ranges into one growing buffer."""
+
+    def __init__(self, n: int) -> None:
+        self.n = n
+        self._buffers: list[U8] = []
+        self._size = 0
+        self._starts: list[I64] = []
+        self._ends: list[I64] = []
+        self._pending = b""  # fixed text not yet added, so that neighbours merge into one range
+
+    def _store(self, data: U8 | bytes) -> int:
+        """Append to the buffer; return where it starts."""
+        array = np.frombuffer(data, dtype=np.uint8) if isinstance(data, bytes) else data
+        at = self._size
+        self._buffers.append(array)
+        self._size += len(array)
+        return at
+
+    def _part(self, starts: I64, ends: I64) -> int:
+        self._flush()
+        self._starts.append(starts)
+        self._ends.append(ends)
+        return len(self._starts) - 1
+
+    def _flush(self) -> None:
+        fixed, self._pending = self._pending, b""
+        if fixed:
+            at = self._store(fixed)
+            self._starts.append(np.full(self.n, at, dtype=np.int64))
+            self._ends.append(np.full(self.n, at + len(fixed), dtype=np.int64))
+
+    def text(self, fixed: bytes) -> None:
+        """The same text in every row."""
+        self._pending += fixed
+
+    def numbers(self, values: npt.NDArray[np.generic]) -> None:
+        """Each row's number or flag, as orjson writes it inside a document (NaN as ``null``): the
+        whole column written once, then cut at the commas."""
+        text = orjson.dumps(np.ascontiguousarray(values), option=orjson.OPT_SERIALIZE_NUMPY)
+        inner = np.frombuffer(text, dtype=np.uint8)[1:-1]  # between "[" and "]"
+        commas = np.flatnonzero(inner == _COMMA)
+        if len(commas) != self.n - 1:  # a value cut wrongly would shift every message after it
+            raise ValueError(f"{self.n} values were written as {len(commas) + 1} texts")
+        at = self._store(inner)
+        starts = np.empty(self.n, dtype=np.int64)
+        ends = np.empty(self.n, dtype=np.int64)
+        starts[0] = at
+        starts[1:] = at + commas + 1
+        ends[:-1] = at + commas
+        ends[-1] = at + len(inner)
+        self._part(starts, ends)
+
+    def strings(self, column: pa.Array) -> None:
+        """Each row's string as a JSON string (``null`` for a missing one), as orjson writes it."""
+        if column.type != pa.string():
+            raise TypeError(f"expected a string column, got {column.type}")
+        _, bounds, chars = column.buffers()
+        offsets = np.frombuffer(bounds, dtype=np.int32)[column.offset : column.offset + self.n + 1]
+        region = (
+            np.frombuffer(chars, dtype=np.uint8)[offsets[0] : offsets[-1]]
+            if chars is not None
+            else np.zeros(0, dtype=np.uint8)
+        )
+        if ((region < 0x20) | (region == _QUOTE) | (region == _BACKSLASH)).any():
+            # Some value needs escaping (free text, odd identifiers): orjson writes the column.
+            text = orjson.dumps(column.to_pylist(), option=orjson.OPT_INDENT_2)
+            self.each(text[4:-2].split(b",\n  "))  # between "[\n  " and "\n]"
+            return
+        at = self._store(region)
+        starts = at + offsets[:-1].astype(np.int64) - offsets[0]
+        ends = at + offsets[1:].astype(np.int64) - offsets[0]
+        if not column.null_count:
+            # Every value present: the quotes join the fixed text on either side.
+            self.text(b'"')
+            self._part(starts, ends)
+            self.text(b'"')
+            return
+        quote = self._store(b'"')
+        opening = np.full(self.n, quote, dtype=np.int64)
+        closing = opening + 1
+        missing = ~column.is_valid().to_numpy(zero_copy_only=False)
+        null = self._store(b"null")
+        closing[missing] = quote  # no quotes around null
+        starts[missing] = null
+        ends[missing] = null + 4
+        self._part(opening, closing)
+        self._part(starts, ends)
+        self._part(opening, closing)
+
+    def column(self, column: pa.Array) -> None:
+        """A transaction column's values as ``to_rows`` gives them: times in integer milliseconds,
+        a missing or NaN number null."""
+        if pa.types.is_timestamp(column.type):
+            column = column.cast(pa.int64())
+        if pa.types.is_floating(column.type):
+            self.numbers(column.fill_null(np.nan).to_numpy())
+        elif pa.types.is_string(column.type):
+            self.strings(column)
+        elif column.null_count == 0 and (
+            pa.types.is_integer(column.type) or pa.types.is_boolean(column.type)
+        ):
+            self.numbers(column.to_numpy(zero_copy_only=False))
+        else:
+            self.each([orjson.dumps(v) for v in column.to_pylist()])
+
+    def each(self, texts: list[bytes]) -> None:
+        """Every row's text, given one by one."""
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=self.n)
+        at = self._store(b"".join(texts))
+        ends = at + np.cumsum(lengths)
+        self._part(ends - lengths, ends)
+
+    def choice(self, texts: list[bytes], codes: npt.NDArray[np.integer]) -> None:
+        """Row i gets ``texts[codes[i]]``."""
+        lengths = np.array([len(t) for t in texts], dtype=np.int64)
+        at = self._store(b"".join(texts))
+        where = at + np.cumsum(lengths) - lengths
+        starts = where[codes]
+        self._part(starts, starts + lengths[codes])
+
+    def sparse(self, default: bytes, rows: list[int], texts: list[bytes]) -> None:
+        """``default`` in every row except ``rows``, which get ``texts``."""
+        at = self._store(default)
+        starts = np.full(self.n, at, dtype=np.int64)
+        ends = starts + len(default)
+        self._part(starts, ends)
+        self.replace(len(self._starts) - 1, len(self._starts), rows, texts)
+
+    def mark(self) -> int:
+        """The index of the next part (pending fixed text added first): where a segment starts."""
+        self._flush()
+        return len(self._starts)
+
+    def replace(self, first: int, end: int, rows: list[int], texts: list[bytes]) -> None:
+        """Rows ``rows`` get ``texts`` in place of what parts ``first..end`` hold for them."""
+        if not rows:
+            return
+        index = np.asarray(rows, dtype=np.int64)
+        for k in range(first + 1, end):
+            self._starts[k][index] = self._ends[k][index]  # empty
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        at = self._store(b"".join(texts))
+        ends = at + np.cumsum(lengths)
+        self._starts[first][index] = ends - lengths
+        self._ends[first][index] = ends
+
+    def assemble(self) -> list[bytes]:
+        """Every row's message: its ranges copied one after another by one compiled pass."""
+        self._flush()
+        data = np.concatenate(self._buffers) if self._buffers else np.zeros(0, dtype=np.uint8)
+        starts = np.stack(self._starts)
+        ends = np.stack(self._ends)
+        if len(starts) and (starts.min() < 0 or ends.max() > len(data) or (ends < starts).any()):
+            raise AssertionError("a message range falls outside the text buffer")  # never copy blindly
+        bounds = np.zeros(self.n + 1, dtype=np.int64)
+        np.cumsum((ends - starts).sum(axis=0), out=bounds[1:])
+        out = np.empty(int(bounds[-1]), dtype=np.uint8)
+        _copy_ranges(data, starts, ends, bounds, out)
+        messages = pa.Array.from_buffers(
+            pa.large_binary(), self.n, [None, pa.py_buffer(bounds), pa.py_buffer(out)]
+        )
+        return messages.to_pylist()  # type: ignore[no-any-return]
 
 
-def _items(values: Sequence[object] | npt.NDArray[np.generic]) -> list[bytes]:
-    """The JSON text of each value (at least one), exactly as orjson writes it inside a document."""
-    if isinstance(values, np.ndarray):
-        values = np.ascontiguousarray(values)  # orjson writes only contiguous arrays
-    text = orjson.dumps(values, option=_ITEMS_OPTION)
-    return text[4:-2].split(_ITEM_SEPARATOR)  # between "[\n  " and "\n]"
+@njit(cache=True, nogil=True)
+def _copy_ranges(data, starts, ends, bounds, out):  # type: ignore[no-untyped-def]
+    """Row i of ``out`` (from ``bounds[i]``) is ``data[starts[k, i]:ends[k, i]]`` for every part k."""
+    for i in range(bounds.shape[0] - 1):
+        at = bounds[i]
+        for k in range(starts.shape[0]):
+            for j in range(starts[k, i], ends[k, i]):
+                out[at] = data[j]
+                at += 1
 
 
-def _column_items(column: pa.Array) -> list[bytes]:
-    """A transaction column's values as ``to_rows`` gives them: times in integer milliseconds, a
-    missing or NaN number null."""
-    if pa.types.is_timestamp(column.type):
-        column = column.cast(pa.int64())
-    if pa.types.is_floating(column.type):
-        return _items(column.fill_null(np.nan).to_numpy())
-    return _items(column.to_pylist())
-
-
-def _transaction_cells(data: pa.RecordBatch) -> list[bytes | list[bytes]]:
-    cells: list[bytes | list[bytes]] = []
-    opening = b',"transaction":{'
-    for name, column in zip(data.schema.names, data.columns):
-        cells += [opening + orjson.dumps(name) + b":", _column_items(column)]
-        opening = b","
-    cells.append(b"}")
-    return cells
-
-
-def _key_features(decisions: DecisionBatch) -> list[bytes]:
+def _key_features(rows: _Rows, decisions: DecisionBatch) -> None:
     """Each row's ``key_feature_rows`` object: the basic key features, which rows that are not
     explained have alone, written column-wise; explained rows' from ``key_feature_rows`` itself, as
     the model's top features join them (and may round a basic one differently)."""
     index = decisions.features.index
     names = [name for name in KEY_FEATURES if name in index]
-    values = np.round(decisions.features.values[:, [index[name] for name in names]], 4).astype(np.float64)
-    cells: list[bytes | list[bytes]] = []
-    opening = b"{"
-    for j, name in enumerate(names):
-        cells += [opening + orjson.dumps(name) + b":", _items(values[:, j])]
-        opening = b","
-    cells.append(b"}" if names else b"{}")
-    objects = _join_rows(cells, len(decisions))
+    first = rows.mark()
+    if not names:
+        rows.text(b"{}")
+    else:
+        values = np.round(decisions.features.values[:, [index[name] for name in names]], 4).astype(np.float64)
+        opening = b"{"
+        for j, name in enumerate(names):
+            rows.text(opening + orjson.dumps(name) + b":")
+            rows.numbers(values[:, j])
+            opening = b","
+        rows.text(b"}")
+    end = rows.mark()
     explained = decisions.explained_rows.tolist()
-    for row, features in zip(explained, decisions.key_feature_rows(explained)):
-        objects[row] = orjson.dumps(features)
-    return objects
+    texts = [orjson.dumps(f) for f in decisions.key_feature_rows(explained)]
+    rows.replace(first, end, explained, texts)
 
 
 def _rows_with_reasons(decisions: DecisionBatch) -> list[int]:
