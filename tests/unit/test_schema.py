@@ -7,10 +7,21 @@ import math
 import numpy as np
 import orjson
 import pyarrow as pa
+import pyarrow.compute as pc
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudstream.core.geo import DictPlaceLookup
-from fraudstream.core.schema import ALIASES, CHANNELS, FIELDS, ReferenceData, Validator
+from fraudstream.core.schema import (
+    _CONTROL_BYTES,
+    ALIASES,
+    CHANNELS,
+    FIELDS,
+    ReferenceData,
+    Validator,
+    _has_byte,
+)
 from fraudstream.errors import FieldError
 from fraudstream.reference import load_reference
 
@@ -350,3 +361,18 @@ def test_labels_are_checked_and_returned_as_rows_for_the_runtime_to_enrich(valid
 def test_integers_too_large_for_a_double_are_field_errors(validator: Validator, name: str) -> None:
     result = validator.records([good(**{name: -5354537217707927552})], received_at_ms=0)
     assert len(result.batch) + len(result.errors) == 1
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    values=st.lists(st.one_of(st.none(), st.text(max_size=6)), min_size=1, max_size=30),
+    cut=st.integers(0, 5),
+)
+def test_control_characters_are_found_as_the_regular_expression_finds_them(
+    values: list[str | None], cut: int
+) -> None:
+    # Sliced arrays too: their bytes start inside a larger buffer.
+    text = pa.array(values, pa.string()).slice(min(cut, len(values) - 1))
+    expected = pc.match_substring_regex(text, r"[\x00-\x1f\x7f]").fill_null(False).to_pylist()
+    assert _has_byte(text, _CONTROL_BYTES).tolist() == expected
+    assert _has_byte(text.cast(pa.large_string()), _CONTROL_BYTES).tolist() == expected

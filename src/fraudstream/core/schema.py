@@ -284,6 +284,36 @@ def _valid(array: pa.Array) -> Bool:
     return np.asarray(array.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
 
 
+#: Bytes that are control characters (U+0000-U+001F and U+007F): in UTF-8 these code points are
+#: single bytes, and no byte of a multi-byte sequence is below 0x80, so a byte scan finds exactly them.
+_CONTROL_BYTES: Final = np.zeros(256, dtype=bool)
+_CONTROL_BYTES[:0x20] = True
+_CONTROL_BYTES[0x7F] = True
+
+
+def _has_byte(text: pa.Array, flagged: Bool) -> Bool:
+    """Per string, whether any of its bytes is ``flagged`` (a 256-entry table); false for a null.
+
+    One pass over the batch's bytes, not a regular expression per value.
+
+    >>> _has_byte(pa.array(["ok", "bad\\x00", None, "", "\\x7f"]), _CONTROL_BYTES).tolist()
+    [False, True, False, False, True]
+    """
+    n = len(text)
+    found = np.zeros(n, dtype=bool)
+    _, bounds, chars = text.buffers()
+    if n == 0 or chars is None:
+        return found
+    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
+    offsets = np.frombuffer(bounds, dtype=width)[text.offset : text.offset + n + 1]
+    data = np.frombuffer(chars, dtype=np.uint8)[offsets[0] : offsets[-1]]
+    hits = np.flatnonzero(flagged[data]) + offsets[0]
+    if len(hits):
+        # The row holding byte p is the last one starting at or before p (empty rows start there too).
+        found[np.searchsorted(offsets, hits, side="right") - 1] = True
+    return found & _valid(text)
+
+
 def _type_name(value: object) -> str:
     return f"has type {type(value).__name__}"
 
@@ -378,7 +408,7 @@ def _identifiers(raws: Mapping[str, _Raw], names: Sequence[str]) -> dict[str, _I
     trimmed = pc.utf8_trim_whitespace(pa.concat_arrays(parts))
     valid = _valid(trimmed)
     length = np.where(valid, pc.utf8_length(trimmed).to_numpy(zero_copy_only=False), -1)
-    control = _mask(pc.match_substring_regex(trimmed, r"[\x00-\x1f\x7f]"))
+    control = _has_byte(trimmed, _CONTROL_BYTES)
     checked: dict[str, _Ids] = {}
     start = 0
     for name in present:
