@@ -9,7 +9,7 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 import pytest
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.geo import DictPlaceLookup
@@ -20,6 +20,7 @@ from fraudstream.core.schema import (
     FIELDS,
     ReferenceData,
     Validator,
+    _card_digits,
     _has_byte,
 )
 from fraudstream.errors import FieldError
@@ -376,3 +377,20 @@ def test_control_characters_are_found_as_the_regular_expression_finds_them(
     expected = pc.match_substring_regex(text, r"[\x00-\x1f\x7f]").fill_null(False).to_pylist()
     assert _has_byte(text, _CONTROL_BYTES).tolist() == expected
     assert _has_byte(text.cast(pa.large_string()), _CONTROL_BYTES).tolist() == expected
+
+
+#: Card-number-like texts: digit groups (11 to 20 digits are likely), separators, look-alikes.
+card_like = st.lists(st.sampled_from(["4", "42", "4242", " ", "-", "\t", "\v", "x", "٣"]), max_size=12).map(
+    "".join
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(values=st.lists(st.one_of(st.none(), card_like), min_size=1, max_size=20))
+@example(values=["4" * 11, "4" * 12, "4" * 19, "4" * 20, "4242 4242-4242\t4242 424", None])
+def test_card_numbers_are_shaped_as_the_regular_expressions_shape_them(values: list[str | None]) -> None:
+    number = pa.array(values, pa.string())
+    expected = pc.replace_substring_regex(number, r"[\s-]", "")
+    digits, shaped = _card_digits(number)
+    assert digits.to_pylist() == expected.to_pylist()
+    assert shaped.tolist() == pc.match_substring_regex(expected, r"^\d{12,19}$").fill_null(False).to_pylist()

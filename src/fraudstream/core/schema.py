@@ -291,6 +291,13 @@ _CONTROL_BYTES[:0x20] = True
 _CONTROL_BYTES[0x7F] = True
 
 
+#: What card numbers may be written with between digit groups (RE2's ``\s`` and the dash).
+_CARD_SEPARATORS: Final = np.zeros(256, dtype=bool)
+_CARD_SEPARATORS[list(b"\t\n\f\r -")] = True
+_NOT_DIGITS: Final = np.ones(256, dtype=bool)
+_NOT_DIGITS[list(b"0123456789")] = False
+
+
 def _has_byte(text: pa.Array, flagged: Bool) -> Bool:
     """Per string, whether any of its bytes is ``flagged`` (a 256-entry table); false for a null.
 
@@ -488,12 +495,17 @@ def _timestamps(raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "ti
         return pa.array(np.full(n, received_at_ms, dtype=np.int64))
     text = pc.utf8_upper(_trimmed(raw))
     zoned = _mask(pc.match_substring_regex(text, _ZONED_RE))
-    naive = _mask(pc.match_substring_regex(text, _NAIVE_RE)) & ~zoned
     parsed, unparseable = _cast_times(pc.if_else(pa.array(zoned), text, pa.scalar(None, pa.string())))
-    # Unix time written as text (a CSV column that also holds dates) counts like a number.
-    numeric_text = pc.if_else(
-        pc.match_substring_regex(text, r"^\d+(\.\d+)?$"), text, pa.scalar(None, pa.string())
-    )
+    if zoned.sum() == len(text) - text.null_count:
+        # Every text is a zoned date-time (the usual batch): none is naive or a number.
+        naive = np.zeros(n, dtype=bool)
+        numeric_text = _nulls(n, pa.string())
+    else:
+        naive = _mask(pc.match_substring_regex(text, _NAIVE_RE)) & ~zoned
+        # Unix time written as text (a CSV column that also holds dates) counts like a number.
+        numeric_text = pc.if_else(
+            pc.match_substring_regex(text, r"^\d+(\.\d+)?$"), text, pa.scalar(None, pa.string())
+        )
     numeric = pc.coalesce(raw.number, numeric_text.cast(pa.float64()))
     garbage = (_valid(raw.text) & ~zoned & ~naive & ~_valid(numeric_text)) | unparseable
 
@@ -584,13 +596,26 @@ def _show_card(value: object) -> object:
     return mask_card(value) if isinstance(value, str) else mask_card(str(value))
 
 
+def _card_digits(number: pa.Array) -> tuple[pa.Array, Bool]:
+    """Card numbers without their separators, and which of them are 12 to 19 digits.
+
+    >>> digits, shaped = _card_digits(pa.array(["4242 4242-4242 4242", "42", None]))
+    >>> digits.to_pylist(), shaped.tolist()
+    (['4242424242424242', '42', None], [True, False, False])
+    """
+    spaced = _has_byte(number, _CARD_SEPARATORS).any()
+    digits = pc.replace_substring_regex(number, r"[\s-]", "") if spaced else number
+    size = pc.binary_length(digits).fill_null(0).to_numpy(zero_copy_only=False)  # digits: 1 byte each
+    shaped = _valid(digits) & ~_has_byte(digits, _NOT_DIGITS) & (size >= 12) & (size <= 19)
+    return digits, shaped
+
+
 def _cards(raw: _Raw, errors: _Errors, key: bytes) -> tuple[pa.Array, pa.Array, pa.Array]:
     if not raw.present.any():
         nothing = _nulls(len(raw.present), pa.string())
         return nothing, nothing, nothing
     number = pc.coalesce(raw.text, raw.integer.cast(pa.string()))
-    digits = pc.replace_substring_regex(number, r"[\s-]", "")
-    shaped = _mask(pc.match_substring_regex(digits, r"^\d{12,19}$"))
+    digits, shaped = _card_digits(number)
     candidates = pc.if_else(pa.array(shaped), digits, pa.scalar(None, pa.string()))
     distinct = pc.unique(candidates).drop_null()
     uniques = distinct.to_pylist()
