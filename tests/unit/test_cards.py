@@ -7,6 +7,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from fraudstream.core.cards import (
+    CardTokenizer,
     card_fingerprint,
     card_tokens,
     luhn_valid,
@@ -76,3 +77,27 @@ def test_an_invalid_card_raises_without_showing_the_number() -> None:
     assert "4242424242424241" not in str(caught.value)
     assert "424242******4241" in str(caught.value)
     assert caught.value.errors[0].field == "card_number"
+
+
+#: A few cards, so that batches repeat them as real traffic does.
+some_cards = st.sampled_from(
+    ["4242424242424242", "4000056655665556", "5555555555554444", "378282246310005", "6011111111111117"]
+)
+
+
+@given(batches=st.lists(st.lists(some_cards | digit_strings.filter(lambda d: len(d) >= 12)), max_size=6))
+def test_remembered_fingerprints_are_the_computed_ones(batches: list[list[str]]) -> None:
+    tokenizer = CardTokenizer(b"key", remember=3)  # small: it fills and starts over
+    for batch in batches:
+        assert tokenizer.tokens(batch) == card_tokens(batch, b"key")
+        assert len(tokenizer._known) <= 3
+
+
+def test_a_remembered_entry_must_match_the_bin_and_last_four() -> None:
+    tokenizer = CardTokenizer(b"key")
+    card = "4242424242424242"
+    # Another card that happened to share this card's hash would have its own BIN and last four.
+    tokenizer._known[hash(card)] = ("400000" + "0002", "f" * 32)
+    assert tokenizer.tokens([card]) == card_tokens([card], b"key")
+    assert tokenizer._known[hash(card)] == ("4242424242", card_tokens([card], b"key")[0])
+    assert all(card not in entry for entry in tokenizer._known.values())  # no card number kept

@@ -3,7 +3,8 @@
 A fingerprint is ``HMAC-SHA256(key, digits)`` in hex, cut to its first 32 characters (128 bits: no
 collision in any realistic card population). The key comes from configuration, so nobody without it
 can link a fingerprint to a card by hashing every possible number, and two deployments with
-different keys cannot link their cards. The validator computes it once per distinct card of a batch.
+different keys cannot link their cards. The validator computes it once per distinct card of a batch,
+and not again for a card it has seen recently (`CardTokenizer`).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from fraudstream.errors import FieldError, ValidationError
 __all__ = [
     "CARD_ALLOWED",
     "CardToken",
+    "CardTokenizer",
     "card_fingerprint",
     "card_tokens",
     "luhn_valid",
@@ -150,3 +152,47 @@ def card_tokens(digits: Sequence[str], key: bytes) -> list[str]:
         final.update(step.digest())
         tokens.append(final.hexdigest()[:32])
     return tokens
+
+
+class CardTokenizer:
+    """`card_tokens` that remembers the fingerprints of recent cards, so that a returning card (most
+    are) is not hashed again.
+
+    What it remembers holds no card number: an entry is keyed by Python's keyed hash of the digits
+    (SipHash with a secret drawn per process) and holds the fingerprint with the BIN and last four,
+    which a hit must match too, so that two cards sharing a hash are still told apart. At most
+    ``remember`` entries (about 200 bytes each): when full, it starts again from empty.
+
+    >>> tokenizer = CardTokenizer(b"k", remember=2)
+    >>> cards = ["4242424242424242", "4000056655665556", "4242424242424242"]
+    >>> tokenizer.tokens(cards) == card_tokens(cards, b"k")
+    True
+    """
+
+    def __init__(self, key: bytes, remember: int = 100_000) -> None:
+        self.key = key
+        self.remember = remember
+        self._known: dict[int, tuple[str, str]] = {}
+
+    def tokens(self, digits: Sequence[str]) -> list[str]:
+        """Fingerprints of already-normalised, valid digit strings, in order."""
+        known = self._known
+        hashes = list(map(hash, digits))
+        tokens: list[str] = []
+        missing: list[int] = []
+        for i, (number, entry) in enumerate(zip(digits, map(known.get, hashes))):
+            if entry is not None and entry[0] == number[:6] + number[-4:]:
+                tokens.append(entry[1])
+            else:
+                tokens.append("")
+                missing.append(i)
+        if missing:
+            fresh = card_tokens([digits[i] for i in missing], self.key)
+            if len(known) + len(fresh) > self.remember:
+                known.clear()
+            for i, token in zip(missing, fresh):
+                tokens[i] = token
+                if len(known) < self.remember:
+                    number = digits[i]
+                    known[hashes[i]] = (number[:6] + number[-4:], token)
+        return tokens

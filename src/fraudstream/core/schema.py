@@ -35,7 +35,7 @@ from __future__ import annotations
 import ipaddress
 import re
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 from typing import Any, Final
 
@@ -46,7 +46,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fraudstream.core.batch import LABEL_SCHEMA, TRANSACTION_SCHEMA, LabelBatch, TransactionBatch
-from fraudstream.core.cards import CARD_ALLOWED, card_tokens, luhn_valid_many, mask_card
+from fraudstream.core.cards import CARD_ALLOWED, CardTokenizer, luhn_valid_many, mask_card
 from fraudstream.core.geo import DictPlaceLookup, PlaceLookup
 from fraudstream.errors import ConfigError, FieldError
 
@@ -610,7 +610,7 @@ def _card_digits(number: pa.Array) -> tuple[pa.Array, Bool]:
     return digits, shaped
 
 
-def _cards(raw: _Raw, errors: _Errors, key: bytes) -> tuple[pa.Array, pa.Array, pa.Array]:
+def _cards(raw: _Raw, errors: _Errors, tokenizer: CardTokenizer) -> tuple[pa.Array, pa.Array, pa.Array]:
     if not raw.present.any():
         nothing = _nulls(len(raw.present), pa.string())
         return nothing, nothing, nothing
@@ -621,7 +621,7 @@ def _cards(raw: _Raw, errors: _Errors, key: bytes) -> tuple[pa.Array, pa.Array, 
     uniques = distinct.to_pylist()
     luhn = luhn_valid_many(uniques)
     good = [d for d, ok in zip(uniques, luhn) if ok]
-    fingerprints = pa.array(card_tokens(good, key), pa.string())
+    fingerprints = pa.array(tokenizer.tokens(good), pa.string())
     position = pc.index_in(candidates, value_set=pa.array(good, pa.string()))
     fingerprint = fingerprints.take(position)
     valid = _valid(fingerprint)
@@ -695,6 +695,10 @@ class Validator:
     reference: ReferenceData
     card_key: bytes
     max_amount: float = 1e9
+    _tokenizer: CardTokenizer = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_tokenizer", CardTokenizer(self.card_key))
 
     def records(self, records: Sequence[Any], *, received_at_ms: int) -> ValidationResult:
         """Validate JSON-like records (dicts); anything that is not an object is a row error."""
@@ -804,7 +808,7 @@ class Validator:
         )
         out["device_id"] = _identifier("device_id", raws["device_id"], errors, False, checked)
         out["ip"] = _ips(raws["ip"], errors)
-        fingerprint, card_bin, last4 = _cards(raws["card_number"], errors, self.card_key)
+        fingerprint, card_bin, last4 = _cards(raws["card_number"], errors, self._tokenizer)
         # Already tokenised cards (e.g. a Parquet file the simulator wrote) pass through.
         out["card_fingerprint"] = pc.coalesce(
             fingerprint, _identifier("card_fingerprint", raws["card_fingerprint"], errors, False, checked)
