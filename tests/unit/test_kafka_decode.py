@@ -14,8 +14,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.geo import DictPlaceLookup
-from fraudstream.core.schema import ReferenceData, ValidationResult, Validator
-from fraudstream.runtime.kafka.decode import decode_block
+from fraudstream.core.schema import FIELDS, ReferenceData, ValidationResult, Validator
+from fraudstream.runtime.kafka.decode import _arrow_block, _scan_block, decode_block
+from fraudstream.sim.generator import SimulationConfig, simulate
+from fraudstream.sim.output import records_for_http
 
 REFERENCE = ReferenceData(
     currencies=frozenset({"USD", "EUR"}),
@@ -107,3 +109,97 @@ def test_what_the_block_path_declines() -> None:
     assert decode_block([good, orjson.dumps({"transactionId": "t3", "user_id": "u", "amount": 1})]) is None
     assert decode_block([good, orjson.dumps({"transaction_id": 5, "user_id": "u", "amount": 1})]) is None
     assert decode_block([good, orjson.dumps({"transaction_id": "t", "amount": math.pi, "note": "x"})]) is None
+
+
+# --- the compiled scanner against pyarrow.json -------------------------------------------------------
+
+#: Number texts as producers write them, and some that JSON forbids.
+NUMBER_TEXTS = st.one_of(
+    st.floats(allow_nan=False, allow_infinity=False).map(lambda x: orjson.dumps(x).decode()),
+    st.integers(-(10**20), 10**20).map(str),
+    st.integers(0, 12)
+    .flatmap(lambda p: st.decimals(allow_nan=False, allow_infinity=False, places=p))
+    .map(str),
+    st.sampled_from(
+        ["1e5", "1E-3", "2.5e+2", "-0", "-0.0", "0.000001234", "01", "1.", ".5", "-", "1e", "1e400"]
+    ),
+)
+#: String values as JSON texts: written by orjson (which escapes what it must), or raw, where a
+#: control character is not JSON.
+TEXTS = st.one_of(
+    st.text(alphabet="abc-_ 9é", max_size=6).map(lambda t: orjson.dumps(t).decode()),
+    st.text(max_size=4).map(lambda t: orjson.dumps(t).decode()),
+    st.text(max_size=4).filter(lambda t: '"' not in t and "\\" not in t).map(lambda t: f'"{t}"'),
+)
+CANONICAL = sorted(set(FIELDS))
+NUMBER_FIELDS = {"amount", "lat", "lon"}
+
+
+@st.composite
+def plain_messages(draw: st.DrawFn) -> list[bytes]:
+    """Flat messages over canonical fields, written with varied spacing; some not plain at all."""
+    rows = []
+    for _ in range(draw(st.integers(1, 5))):
+        parts = []
+        for name in draw(st.lists(st.sampled_from(CANONICAL), max_size=6)):
+            usual = NUMBER_TEXTS if name in NUMBER_FIELDS else TEXTS
+            odd = TEXTS if name in NUMBER_FIELDS else NUMBER_TEXTS
+            value = draw(st.one_of(usual, usual, usual, st.just("null"), odd, st.just("true")))
+            gap = draw(st.sampled_from(["", "", " ", "\t", "\n"]))
+            parts.append(f'"{name}"{gap}:{gap}{value}')
+        comma = draw(st.sampled_from([",", ", ", " ,"]))
+        rows.append(("{" + comma.join(parts) + "}").encode())
+    return rows
+
+
+def _same_as_pyarrow_json(values: list[bytes]) -> bool:
+    """Whether the scanner read the messages (and then, exactly as pyarrow.json does)."""
+    scanned = _scan_block(values)
+    if scanned is None:
+        return False
+    parsed = _arrow_block(values)
+    assert parsed is not None, "the scanner accepted messages that pyarrow.json refuses"
+    assert scanned.schema == parsed.schema
+    assert scanned.to_pylist() == parsed.to_pylist()
+    return True
+
+
+@settings(max_examples=500, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(plain_messages())
+def test_the_scanner_reads_what_it_reads_exactly_as_pyarrow_json(values: list[bytes]) -> None:
+    _same_as_pyarrow_json(values)
+
+
+@settings(max_examples=500, deadline=None)
+@given(NUMBER_TEXTS)
+def test_numbers_are_read_to_the_same_double_as_pyarrow_json(text: str) -> None:
+    read = _same_as_pyarrow_json([f'{{"amount": {text}}}'.encode()])
+    digits = text.lstrip("-").replace(".", "").lstrip("0")
+    if "e" not in text.lower() and text.lstrip("-")[:1].isdigit() and len(digits) <= 15 and "." in text:
+        assert read or text.endswith("."), text  # plain decimals of up to 15 digits are read
+
+
+def test_simulated_traffic_takes_the_scanner() -> None:
+    records = records_for_http(
+        simulate(SimulationConfig(count=500, seed=5)).drop_columns(["is_fraud", "fraud_scenario"])
+    )
+    values = [orjson.dumps(r) for r in records]
+    scanned = _scan_block(values)
+    assert scanned is not None
+    assert scanned.to_pylist() == _arrow_block(values).to_pylist()
+
+
+def test_what_the_scanner_leaves_to_pyarrow_json() -> None:
+    plain = b'{"transaction_id": "t", "amount": 12.5}'
+    assert _scan_block([plain]) is not None
+    for other in [
+        b'{"transaction_id": "t\\u00e9", "amount": 1}',  # an escape
+        b'{"transaction_id": "t", "amount": 12345678901234567}',  # more digits than a double holds
+        b'{"transaction_id": "t", "amount": 1e30}',  # beyond the exact powers of ten
+        b'{"transaction_id": "t", "transaction_id": "u"}',  # a repeated key
+        b'{"transaction_id": "t", "amount": true}',
+        b'{"transaction_id": ["t"]}',
+        b'{"transaction_id": "t"} x',
+        b'{"transaction_id": "\xff"}',  # not UTF-8
+    ]:
+        assert _scan_block([plain, other]) is None, other
