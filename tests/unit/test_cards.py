@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import numpy as np
+import pyarrow as pa
 import pytest
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.cards import (
     CardTokenizer,
+    _add_cards,
     card_fingerprint,
     card_tokens,
     luhn_valid,
@@ -79,25 +82,53 @@ def test_an_invalid_card_raises_without_showing_the_number() -> None:
     assert caught.value.errors[0].field == "card_number"
 
 
-#: A few cards, so that batches repeat them as real traffic does.
+#: A few cards, so that batches repeat them as real traffic does; and card-shaped numbers that are
+#: mostly not cards (Luhn).
 some_cards = st.sampled_from(
     ["4242424242424242", "4000056655665556", "5555555555554444", "378282246310005", "6011111111111117"]
 )
+card_shaped = st.text(alphabet="0123456789", min_size=12, max_size=19)
 
 
-@given(batches=st.lists(st.lists(some_cards | digit_strings.filter(lambda d: len(d) >= 12)), max_size=6))
-def test_remembered_fingerprints_are_the_computed_ones(batches: list[list[str]]) -> None:
-    tokenizer = CardTokenizer(b"key", remember=3)  # small: it fills and starts over
+def _expected(batch: list[str | None]) -> list[str | None]:
+    """Fingerprints computed one card at a time: null for what is not a valid card."""
+    return [
+        card_fingerprint(d, b"key").fingerprint
+        if d is not None and 12 <= len(d) <= 19 and luhn_valid(d)
+        else None
+        for d in batch
+    ]
+
+
+@settings(deadline=None)  # the first example compiles the kernels
+@given(
+    batches=st.lists(st.lists(st.one_of(some_cards, card_shaped, st.just("42"), st.none())), max_size=6),
+    remember=st.integers(1, 8),
+)
+def test_remembered_fingerprints_are_the_computed_ones(
+    batches: list[list[str | None]], remember: int
+) -> None:
+    tokenizer = CardTokenizer(b"key", remember=remember)  # small: it fills, starts over, or is bypassed
     for batch in batches:
-        assert tokenizer.tokens(batch) == card_tokens(batch, b"key")
-        assert len(tokenizer._known) <= 3
+        digits = pa.array(batch, pa.string())
+        shaped = np.array([d is not None and 12 <= len(d) <= 19 for d in batch], dtype=bool)
+        fingerprint, valid = tokenizer.fingerprints(digits, shaped)
+        assert fingerprint.to_pylist() == _expected(batch)
+        assert valid.tolist() == [f is not None for f in _expected(batch)]
+        assert tokenizer._count <= remember
 
 
-def test_a_remembered_entry_must_match_the_bin_and_last_four() -> None:
+def test_a_remembered_card_must_match_the_bin_and_last_four_too() -> None:
     tokenizer = CardTokenizer(b"key")
     card = "4242424242424242"
-    # Another card that happened to share this card's hash would have its own BIN and last four.
-    tokenizer._known[hash(card)] = ("400000" + "0002", "f" * 32)
-    assert tokenizer.tokens([card]) == card_tokens([card], b"key")
-    assert tokenizer._known[hash(card)] == ("4242424242", card_tokens([card], b"key")[0])
-    assert all(card not in entry for entry in tokenizer._known.values())  # no card number kept
+    digits = pa.array([card])
+    shaped = np.array([True])
+    hashes, marks = tokenizer._keys(digits, shaped)
+    # Another card that happened to share this card's hash: its own BIN and last four, its fingerprint.
+    forged = np.frombuffer(b"f" * 32, dtype=np.uint8).reshape(1, 32)
+    _add_cards(hashes, marks + 1, forged, tokenizer._hashes, tokenizer._marks, tokenizer._tokens)
+    fingerprint, _ = tokenizer.fingerprints(digits, shaped)
+    assert fingerprint.to_pylist() == [card_fingerprint(card, b"key").fingerprint]
+    # Both are remembered now, and nothing remembered is the card number.
+    assert (tokenizer._hashes == hashes[0]).sum() == 2
+    assert card.encode() not in tokenizer._tokens.tobytes()

@@ -12,12 +12,16 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
 import numpy as np
 import numpy.typing as npt
+import pyarrow as pa
+import pyarrow.compute as pc
+from numba import njit
 
 from fraudstream.errors import FieldError, ValidationError
 
@@ -155,44 +159,181 @@ def card_tokens(digits: Sequence[str], key: bytes) -> list[str]:
 
 
 class CardTokenizer:
-    """`card_tokens` that remembers the fingerprints of recent cards, so that a returning card (most
-    are) is not hashed again.
+    """Fingerprints of a batch's card numbers, remembering recent cards so that a returning card
+    (most are) is neither Luhn-checked nor hashed again: one compiled pass finds them.
 
-    What it remembers holds no card number: an entry is keyed by Python's keyed hash of the digits
-    (SipHash with a secret drawn per process) and holds the fingerprint with the BIN and last four,
-    which a hit must match too, so that two cards sharing a hash are still told apart. At most
-    ``remember`` entries (about 200 bytes each): when full, it starts again from empty.
+    What it remembers holds no card number: an entry is a 64-bit hash of the digits, seeded with a
+    secret drawn per tokenizer, next to the BIN and last four (a hit must match both, so that two
+    cards sharing a hash are still told apart) and the fingerprint. At most ``remember`` cards
+    (about 100 bytes each): when full, it starts again from empty.
 
+    >>> import pyarrow as pa, numpy as np
     >>> tokenizer = CardTokenizer(b"k", remember=2)
-    >>> cards = ["4242424242424242", "4000056655665556", "4242424242424242"]
-    >>> tokenizer.tokens(cards) == card_tokens(cards, b"k")
-    True
+    >>> digits = pa.array(["4242424242424242", "4242424242424241", "42", "4242424242424242"])
+    >>> fingerprint, valid = tokenizer.fingerprints(digits, np.array([True, True, False, True]))
+    >>> valid.tolist(), fingerprint[0].as_py() == card_tokens(["4242424242424242"], b"k")[0]
+    ([True, False, False, True], True)
     """
 
     def __init__(self, key: bytes, remember: int = 100_000) -> None:
         self.key = key
         self.remember = remember
-        self._known: dict[int, tuple[str, str]] = {}
+        size = 1 << max(4, (2 * remember - 1).bit_length())  # at most half full
+        self._hashes = np.zeros(size, dtype=np.uint64)
+        self._marks = np.zeros(size, dtype=np.int64)
+        self._tokens = np.zeros((size, _TOKEN_CHARS), dtype=np.uint8)
+        self._count = 0
+        self._seed = np.uint64(secrets.randbits(64))
 
-    def tokens(self, digits: Sequence[str]) -> list[str]:
-        """Fingerprints of already-normalised, valid digit strings, in order."""
-        known = self._known
-        hashes = list(map(hash, digits))
-        tokens: list[str] = []
-        missing: list[int] = []
-        for i, (number, entry) in enumerate(zip(digits, map(known.get, hashes))):
-            if entry is not None and entry[0] == number[:6] + number[-4:]:
-                tokens.append(entry[1])
-            else:
-                tokens.append("")
-                missing.append(i)
-        if missing:
-            fresh = card_tokens([digits[i] for i in missing], self.key)
-            if len(known) + len(fresh) > self.remember:
-                known.clear()
-            for i, token in zip(missing, fresh):
-                tokens[i] = token
-                if len(known) < self.remember:
-                    number = digits[i]
-                    known[hashes[i]] = (number[:6] + number[-4:], token)
-        return tokens
+    def fingerprints(
+        self, digits: pa.Array, shaped: npt.NDArray[np.bool_]
+    ) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
+        """Each row's fingerprint (null where it is not a card), and which rows are valid cards.
+
+        ``digits`` holds normalised digit strings; only rows where ``shaped`` (12 to 19 digits) are
+        looked at.
+        """
+        hashes, marks = self._keys(digits, shaped)
+        slots = np.full(len(digits), -1, dtype=np.int64)
+        _find_cards(hashes, marks, self._hashes, self._marks, slots)
+        missing = shaped & (slots < 0)
+        if missing.any():
+            good = _luhn_distinct(digits.filter(pa.array(missing)))
+            if len(good) > self.remember:  # more new cards than it keeps: no remembering this batch
+                return _fingerprints_of(
+                    digits, shaped, _luhn_distinct(digits.filter(pa.array(shaped))), self.key
+                )
+            if self._count + len(good) > self.remember:
+                self._clear()
+                return self.fingerprints(digits, shaped)
+            tokens = card_tokens(good, self.key)
+            good_hashes, good_marks = self._keys(
+                pa.array(good, pa.string()), np.ones(len(good), dtype=np.bool_)
+            )
+            text = np.frombuffer("".join(tokens).encode("ascii"), dtype=np.uint8).reshape(-1, _TOKEN_CHARS)
+            self._count += _add_cards(good_hashes, good_marks, text, self._hashes, self._marks, self._tokens)
+            _find_cards(hashes, marks, self._hashes, self._marks, slots)
+        valid = slots >= 0
+        chars = self._tokens[slots[valid]].reshape(-1)
+        offsets = np.zeros(len(digits) + 1, dtype=np.int32)
+        np.cumsum(np.where(valid, _TOKEN_CHARS, 0), out=offsets[1:])
+        bitmap = None if valid.all() else pa.py_buffer(np.packbits(valid, bitorder="little"))
+        fingerprint = pa.Array.from_buffers(
+            pa.string(), len(digits), [bitmap, pa.py_buffer(offsets), pa.py_buffer(chars)]
+        )
+        return fingerprint, valid
+
+    def _keys(
+        self, digits: pa.Array, shaped: npt.NDArray[np.bool_]
+    ) -> tuple[npt.NDArray[np.uint64], npt.NDArray[np.int64]]:
+        n = len(digits)
+        hashes = np.zeros(n, dtype=np.uint64)
+        marks = np.zeros(n, dtype=np.int64)
+        if n:
+            _, bounds, chars = digits.buffers()
+            width = np.int64 if pa.types.is_large_string(digits.type) else np.int32
+            offsets = np.frombuffer(bounds, dtype=width)[digits.offset : digits.offset + n + 1].astype(
+                np.int64
+            )
+            data = np.frombuffer(chars, dtype=np.uint8) if chars is not None else np.zeros(0, dtype=np.uint8)
+            _card_keys(
+                offsets,
+                data,
+                shaped & np.asarray(digits.is_valid(), dtype=np.bool_),
+                self._seed,
+                hashes,
+                marks,
+            )
+        return hashes, marks
+
+    def _clear(self) -> None:
+        self._hashes[:] = 0
+        self._marks[:] = 0
+        self._count = 0
+
+
+#: Hex characters of a fingerprint.
+_TOKEN_CHARS: Final = 32
+
+
+def _luhn_distinct(candidates: pa.Array) -> list[str]:
+    """The distinct digit strings of ``candidates`` that pass the Luhn check."""
+    uniques = pc.unique(candidates).drop_null().to_pylist()
+    return [d for d, ok in zip(uniques, luhn_valid_many(uniques)) if ok]
+
+
+def _fingerprints_of(
+    digits: pa.Array, shaped: npt.NDArray[np.bool_], good: list[str], key: bytes
+) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
+    """Without remembering: each shaped row's fingerprint when its digits are among ``good``."""
+    candidates = pc.if_else(pa.array(shaped), digits, pa.scalar(None, pa.string()))
+    position = pc.index_in(candidates, value_set=pa.array(good, pa.string()))
+    fingerprint = pa.array(card_tokens(good, key), pa.string()).take(position)
+    return fingerprint, np.asarray(fingerprint.is_valid(), dtype=np.bool_)
+
+
+_FNV_OFFSET = np.uint64(14695981039346656037)
+_FNV_PRIME = np.uint64(1099511628211)
+
+
+@njit(cache=True, nogil=True)
+def _card_keys(offsets, data, shaped, seed, hashes, marks):  # type: ignore[no-untyped-def]
+    """Per shaped row: a seeded 64-bit hash of its digits (never 0) and its BIN and last four as
+    one number; 0 and 0 for the other rows."""
+    for i in range(hashes.shape[0]):
+        if not shaped[i]:
+            continue
+        start = offsets[i]
+        end = offsets[i + 1]
+        h = _FNV_OFFSET ^ seed
+        for j in range(start, end):
+            h = (h ^ np.uint64(data[j])) * _FNV_PRIME
+        # A finaliser (splitmix64's) spreads the bits over the table positions.
+        h ^= h >> np.uint64(30)
+        h *= np.uint64(0xBF58476D1CE4E5B9)
+        h ^= h >> np.uint64(27)
+        h *= np.uint64(0x94D049BB133111EB)
+        h ^= h >> np.uint64(31)
+        hashes[i] = h if h != 0 else np.uint64(1)
+        mark = 0
+        for j in range(start, start + 6):
+            mark = mark * 10 + (data[j] - 48)
+        for j in range(end - 4, end):
+            mark = mark * 10 + (data[j] - 48)
+        marks[i] = mark
+
+
+@njit(cache=True, nogil=True)
+def _find_cards(hashes, marks, table_hashes, table_marks, slots):  # type: ignore[no-untyped-def]
+    """The table slot of each row's card (same hash, same BIN and last four), else -1. Two cards
+    sharing a hash are two entries."""
+    mask = table_hashes.shape[0] - 1
+    for i in range(hashes.shape[0]):
+        h = hashes[i]
+        slots[i] = -1
+        if h == 0:
+            continue
+        pos = np.int64(h & np.uint64(mask))
+        while table_hashes[pos] != 0:
+            if table_hashes[pos] == h and table_marks[pos] == marks[i]:
+                slots[i] = pos
+                break
+            pos = (pos + 1) & mask
+
+
+@njit(cache=True, nogil=True)
+def _add_cards(hashes, marks, tokens, table_hashes, table_marks, table_tokens):  # type: ignore[no-untyped-def]
+    """Remember each card not remembered yet; return how many that was."""
+    mask = table_hashes.shape[0] - 1
+    added = 0
+    for i in range(hashes.shape[0]):
+        h = hashes[i]
+        pos = np.int64(h & np.uint64(mask))
+        while table_hashes[pos] != 0 and not (table_hashes[pos] == h and table_marks[pos] == marks[i]):
+            pos = (pos + 1) & mask
+        if table_hashes[pos] == 0:
+            added += 1
+            table_hashes[pos] = h
+            table_marks[pos] = marks[i]
+            table_tokens[pos, :] = tokens[i]
+    return added

@@ -616,15 +616,7 @@ def _cards(raw: _Raw, errors: _Errors, tokenizer: CardTokenizer) -> tuple[pa.Arr
         return nothing, nothing, nothing
     number = pc.coalesce(raw.text, raw.integer.cast(pa.string()))
     digits, shaped = _card_digits(number)
-    candidates = pc.if_else(pa.array(shaped), digits, pa.scalar(None, pa.string()))
-    distinct = pc.unique(candidates).drop_null()
-    uniques = distinct.to_pylist()
-    luhn = luhn_valid_many(uniques)
-    good = [d for d, ok in zip(uniques, luhn) if ok]
-    fingerprints = pa.array(tokenizer.tokens(good), pa.string())
-    position = pc.index_in(candidates, value_set=pa.array(good, pa.string()))
-    fingerprint = fingerprints.take(position)
-    valid = _valid(fingerprint)
+    fingerprint, valid = tokenizer.fingerprints(digits, shaped)
     kept = pc.if_else(pa.array(valid), digits, pa.scalar(None, pa.string()))
     wrong = raw.other | (_valid(raw.number) & ~_valid(raw.integer))
     errors.flag(wrong, "card_number", _type_name, CARD_ALLOWED, raw, lambda v: type(v).__name__)
