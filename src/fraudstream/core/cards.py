@@ -13,6 +13,7 @@ import hashlib
 import hmac
 import re
 import secrets
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
@@ -184,6 +185,8 @@ class CardTokenizer:
         self._tokens = np.zeros((size, _TOKEN_CHARS), dtype=np.uint8)
         self._count = 0
         self._seed = np.uint64(secrets.randbits(64))
+        # The kernels release the GIL: one batch at a time reads and writes the table.
+        self._lock = threading.Lock()
 
     def fingerprints(
         self, digits: pa.Array, shaped: npt.NDArray[np.bool_]
@@ -193,6 +196,12 @@ class CardTokenizer:
         ``digits`` holds normalised digit strings; only rows where ``shaped`` (12 to 19 digits) are
         looked at.
         """
+        with self._lock:
+            return self._fingerprints(digits, shaped)
+
+    def _fingerprints(
+        self, digits: pa.Array, shaped: npt.NDArray[np.bool_]
+    ) -> tuple[pa.Array, npt.NDArray[np.bool_]]:
         hashes, marks = self._keys(digits, shaped)
         slots = np.full(len(digits), -1, dtype=np.int64)
         _find_cards(hashes, marks, self._hashes, self._marks, slots)
@@ -205,7 +214,7 @@ class CardTokenizer:
                 )
             if self._count + len(good) > self.remember:
                 self._clear()
-                return self.fingerprints(digits, shaped)
+                return self._fingerprints(digits, shaped)
             tokens = card_tokens(good, self.key)
             good_hashes, good_marks = self._keys(
                 pa.array(good, pa.string()), np.ones(len(good), dtype=np.bool_)
