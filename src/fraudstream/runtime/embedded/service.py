@@ -159,8 +159,7 @@ class ScoringService:
 
     def _prepare(self) -> None:
         self.store.upgrade()
-        # Build the gazetteer index now rather than inside the first request that names a place.
-        self.validator.reference.places.resolve(["New York"])
+        self.validator.warm_up()
         self.engine.set_rules(self._initial_rules())
         for name, (kind, items) in self.store.saved_lists().items():
             self.engine.lists.declare(name, kind)

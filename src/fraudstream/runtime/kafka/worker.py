@@ -112,8 +112,9 @@ class Worker:
         self.config = config
         self.engine_config = engine_config or EngineConfig()
         self.validator = Validator(load_reference(), config.card_key)
-        # Build the gazetteer index now rather than inside the first batch that names a place.
-        self.validator.reference.places.resolve(["New York"])
+        # First-call work now rather than inside the first batch: the gazetteer, compiled kernels.
+        self.validator.warm_up()
+        decode_block([orjson.dumps({"transaction_id": "warm-up", "amount": 1.5})])
         self.checkpoints = checkpoint_store(
             config.checkpoint_url or config.checkpoint_dir, s3_endpoint_url=config.s3_endpoint_url
         )
