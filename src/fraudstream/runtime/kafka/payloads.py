@@ -99,13 +99,15 @@ def decision_payloads(
 
 
 class _Rows:
-    """Messages under construction: per row, a list of byte ranges into one growing buffer."""
+    """Messages under construction: per row, a list of byte ranges into one growing buffer. A part
+    is fixed text (one range for every row) or a column (one range per row)."""
 
     def __init__(self, n: int) -> None:
         self.n = n
         self._buffers: list[U8] = []
         self._size = 0
-        self._starts: list[I64] = []
+        self._parts: list[tuple[int, int, int]] = []  # (fixed start, fixed end, column) per part
+        self._starts: list[I64] = []  # per column
         self._ends: list[I64] = []
         self._pending = b""  # fixed text not yet added, so that neighbours merge into one range
 
@@ -118,7 +120,9 @@ class _Rows:
         return at
 
     def _part(self, starts: I64, ends: I64) -> int:
+        """Add a column part; return its column number."""
         self._flush()
+        self._parts.append((0, 0, len(self._starts)))
         self._starts.append(starts)
         self._ends.append(ends)
         return len(self._starts) - 1
@@ -127,8 +131,7 @@ class _Rows:
         fixed, self._pending = self._pending, b""
         if fixed:
             at = self._store(fixed)
-            self._starts.append(np.full(self.n, at, dtype=np.int64))
-            self._ends.append(np.full(self.n, at + len(fixed), dtype=np.int64))
+            self._parts.append((at, at + len(fixed), -1))
 
     def text(self, fixed: bytes) -> None:
         """The same text in every row."""
@@ -223,40 +226,46 @@ class _Rows:
         """``default`` in every row except ``rows``, which get ``texts``."""
         at = self._store(default)
         starts = np.full(self.n, at, dtype=np.int64)
-        ends = starts + len(default)
-        self._part(starts, ends)
-        self.replace(len(self._starts) - 1, len(self._starts), rows, texts)
+        self.replace(self._part(starts, starts + len(default)), rows, texts)
 
-    def mark(self) -> int:
-        """The index of the next part (pending fixed text added first): where a segment starts."""
-        self._flush()
-        return len(self._starts)
+    def messages(self, data: U8, bounds: I64) -> int:
+        """Row i gets ``data[bounds[i]:bounds[i + 1]]`` (another `_Rows`' result); return its column."""
+        at = self._store(data)
+        return self._part(at + bounds[:-1], at + bounds[1:])
 
-    def replace(self, first: int, end: int, rows: list[int], texts: list[bytes]) -> None:
-        """Rows ``rows`` get ``texts`` in place of what parts ``first..end`` hold for them."""
+    def replace(self, column: int, rows: list[int], texts: list[bytes]) -> None:
+        """Rows ``rows`` get ``texts`` in the column ``column``."""
         if not rows:
             return
         index = np.asarray(rows, dtype=np.int64)
-        for k in range(first + 1, end):
-            self._starts[k][index] = self._ends[k][index]  # empty
         lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
         at = self._store(b"".join(texts))
         ends = at + np.cumsum(lengths)
-        self._starts[first][index] = ends - lengths
-        self._ends[first][index] = ends
+        self._starts[column][index] = ends - lengths
+        self._ends[column][index] = ends
 
-    def assemble(self) -> list[bytes]:
-        """Every row's message: its ranges copied one after another by one compiled pass."""
+    def joined(self) -> tuple[U8, I64]:
+        """Every row's text, one after another, and where each starts: one compiled pass copies
+        every row's ranges."""
         self._flush()
         data = np.concatenate(self._buffers) if self._buffers else np.zeros(0, dtype=np.uint8)
-        starts = np.stack(self._starts)
-        ends = np.stack(self._ends)
-        if len(starts) and (starts.min() < 0 or ends.max() > len(data) or (ends < starts).any()):
+        parts = np.array(self._parts, dtype=np.int64).reshape(-1, 3)
+        starts = np.stack(self._starts) if self._starts else np.zeros((0, self.n), dtype=np.int64)
+        ends = np.stack(self._ends) if self._ends else np.zeros((0, self.n), dtype=np.int64)
+        fixed = parts[parts[:, 2] < 0]
+        if (len(starts) and (starts.min() < 0 or ends.max() > len(data) or (ends < starts).any())) or (
+            len(fixed) and fixed[:, 1].max() > len(data)
+        ):
             raise AssertionError("a message range falls outside the text buffer")  # never copy blindly
         bounds = np.zeros(self.n + 1, dtype=np.int64)
-        np.cumsum((ends - starts).sum(axis=0), out=bounds[1:])
+        np.cumsum((ends - starts).sum(axis=0) + (fixed[:, 1] - fixed[:, 0]).sum(), out=bounds[1:])
         out = np.empty(int(bounds[-1]), dtype=np.uint8)
-        _copy_ranges(data, starts, ends, bounds, out)
+        _copy_ranges(data, parts, starts, ends, bounds, out)
+        return out, bounds
+
+    def assemble(self) -> list[bytes]:
+        """Every row's message."""
+        out, bounds = self.joined()
         messages = pa.Array.from_buffers(
             pa.large_binary(), self.n, [None, pa.py_buffer(bounds), pa.py_buffer(out)]
         )
@@ -264,12 +273,21 @@ class _Rows:
 
 
 @njit(cache=True, nogil=True)
-def _copy_ranges(data, starts, ends, bounds, out):  # type: ignore[no-untyped-def]
-    """Row i of ``out`` (from ``bounds[i]``) is ``data[starts[k, i]:ends[k, i]]`` for every part k."""
+def _copy_ranges(data, parts, starts, ends, bounds, out):  # type: ignore[no-untyped-def]
+    """Row i of ``out`` (from ``bounds[i]``) is, for every part, ``data[parts[k, 0]:parts[k, 1]]``
+    when the part is fixed (``parts[k, 2] < 0``), else ``data[starts[c, i]:ends[c, i]]`` of its
+    column ``c = parts[k, 2]``."""
     for i in range(bounds.shape[0] - 1):
         at = bounds[i]
-        for k in range(starts.shape[0]):
-            for j in range(starts[k, i], ends[k, i]):
+        for k in range(parts.shape[0]):
+            c = parts[k, 2]
+            if c < 0:
+                begin = parts[k, 0]
+                stop = parts[k, 1]
+            else:
+                begin = starts[c, i]
+                stop = ends[c, i]
+            for j in range(begin, stop):
                 out[at] = data[j]
                 at += 1
 
@@ -280,21 +298,20 @@ def _key_features(rows: _Rows, decisions: DecisionBatch) -> None:
     the model's top features join them (and may round a basic one differently)."""
     index = decisions.features.index
     names = [name for name in KEY_FEATURES if name in index]
-    first = rows.mark()
+    objects = _Rows(rows.n)
     if not names:
-        rows.text(b"{}")
+        objects.text(b"{}")
     else:
         values = np.round(decisions.features.values[:, [index[name] for name in names]], 4).astype(np.float64)
         opening = b"{"
         for j, name in enumerate(names):
-            rows.text(opening + orjson.dumps(name) + b":")
-            rows.numbers(values[:, j])
+            objects.text(opening + orjson.dumps(name) + b":")
+            objects.numbers(values[:, j])
             opening = b","
-        rows.text(b"}")
-    end = rows.mark()
+        objects.text(b"}")
+    column = rows.messages(*objects.joined())
     explained = decisions.explained_rows.tolist()
-    texts = [orjson.dumps(f) for f in decisions.key_feature_rows(explained)]
-    rows.replace(first, end, explained, texts)
+    rows.replace(column, explained, [orjson.dumps(f) for f in decisions.key_feature_rows(explained)])
 
 
 def _rows_with_reasons(decisions: DecisionBatch) -> list[int]:
