@@ -105,6 +105,19 @@ def _field(data, start, stop, names, bounds):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
+def _digits(data, i, end, mantissa, digits):  # type: ignore[no-untyped-def]
+    """Read decimal digits into ``mantissa``; ``digits`` counts the significant ones (from the first
+    non-zero). Past 15 of them the mantissa stops growing and the caller gives up."""
+    while i < end and 48 <= data[i] <= 57:
+        if digits or data[i] != 48:
+            digits += 1
+        if digits <= 15:
+            mantissa = mantissa * 10 + (data[i] - 48)
+        i += 1
+    return i, mantissa, digits
+
+
+@njit(cache=True, nogil=True)
 def _number(data, i, end, powers):  # type: ignore[no-untyped-def]
     """(value, position after it), or position -1 when the text is not a number this method reads."""
     negative = data[i] == 45  # "-"
@@ -114,28 +127,17 @@ def _number(data, i, end, powers):  # type: ignore[no-untyped-def]
         return 0.0, -1
     if data[i] == 48 and i + 1 < end and 48 <= data[i + 1] <= 57:
         return 0.0, -1  # a leading zero is not JSON
-    mantissa = 0
-    digits = 0
+    i, mantissa, digits = _digits(data, i, end, 0, 0)
     scale = 0
-    while i < end and 48 <= data[i] <= 57:
-        if digits or data[i] != 48:
-            digits += 1
-        if digits > 15:
-            return 0.0, -1
-        mantissa = mantissa * 10 + (data[i] - 48)
-        i += 1
     if i < end and data[i] == 46:  # "."
         i += 1
         if i >= end or not 48 <= data[i] <= 57:
             return 0.0, -1
-        while i < end and 48 <= data[i] <= 57:
-            if digits or data[i] != 48:
-                digits += 1
-            if digits > 15:
-                return 0.0, -1
-            mantissa = mantissa * 10 + (data[i] - 48)
-            scale -= 1
-            i += 1
+        fraction = i
+        i, mantissa, digits = _digits(data, i, end, mantissa, digits)
+        scale = fraction - i
+    if digits > 15:
+        return 0.0, -1
     if i < end and (data[i] == 101 or data[i] == 69):  # "e", "E"
         i += 1
         sign = 1
