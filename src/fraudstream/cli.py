@@ -707,6 +707,14 @@ def worker(
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve /metrics and /healthz on this port.")
     ] = None,
+    transactional_id: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDSTREAM_KAFKA_TRANSACTIONAL_ID",
+            help="Produce outputs in Kafka transactions under this id, one per worker and the same "
+            "across its restarts: read_committed readers then see each decision once.",
+        ),
+    ] = None,
 ) -> None:
     """Join a consumer group and score its partitions of the transactions topic.
 
@@ -733,6 +741,7 @@ def worker(
         max_wait_s=max_wait,
         checkpoint_interval_s=checkpoint_interval,
         card_key=card_key.encode(),
+        transactional_id=transactional_id or None,
     )
     import signal
 

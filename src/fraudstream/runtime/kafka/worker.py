@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import gc
 import time
+from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -80,6 +81,10 @@ class WorkerConfig:
     #: Output messages the producer may hold before `produce` pushes back (librdkafka's
     #: queue.buffering.max.messages): when the broker is slower than scoring, the worker waits.
     producer_queue_messages: int = 100_000
+    #: Produce outputs in Kafka transactions under this id (keep it stable per worker: a restarted
+    #: worker then aborts what its previous run left open). Readers with isolation.level
+    #: read_committed see each decision once, replays included. None: no transactions.
+    transactional_id: str | None = None
 
     @classmethod
     def named_after(cls, brokers: str, topic: str, **settings: Any) -> WorkerConfig:
@@ -103,6 +108,9 @@ class _Partition:
     labels: PartitionLabels
     dirty: bool = False
     last_checkpoint: float = field(default_factory=time.monotonic)
+    #: In a transactional worker, offsets below this were already answered in a committed
+    #: transaction: they are scored again to rebuild the state, but produce nothing.
+    quiet_until: int = 0
 
 
 class Worker:
@@ -141,8 +149,10 @@ class Worker:
                 # checkpointed past (see _checkpoint).
                 "delivery.report.only.error": True,
                 "on_delivery": self._delivered,
+                **({"transactional.id": config.transactional_id} if config.transactional_id else {}),
             }
         )
+        self._transaction_open = False
         #: Output messages that failed delivery since the last checkpoint.
         self.undelivered = 0
         self.counts: dict[str, int] = defaultdict(int)
@@ -193,7 +203,12 @@ class Worker:
         else:
             offset = OFFSET_BEGINNING
             tp.offset = OFFSET_BEGINNING
-        self.partitions[tp.partition] = _Partition(engine, max(offset, 0), labels)
+        quiet_until = 0
+        if self.config.transactional_id:
+            # Committed with the outputs of a transaction, possibly after the last checkpoint.
+            committed = self.consumer.committed([TopicPartition(tp.topic, tp.partition)], timeout=30)
+            quiet_until = max(committed[0].offset, 0)
+        self.partitions[tp.partition] = _Partition(engine, max(offset, 0), labels, quiet_until=quiet_until)
 
     def _position_labels(self) -> None:
         """Point the labels consumer at the earliest labels offset any held partition still needs;
@@ -242,6 +257,8 @@ class Worker:
 
     def run(self, max_idle_s: float | None = None) -> None:
         """Consume until stopped (SIGTERM/SIGINT), or until idle for ``max_idle_s`` (tests)."""
+        if self.config.transactional_id:
+            self._init_transactions()
         self.consumer.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         # What start-up built (libraries, compiled kernels, reference data, the gazetteer) lives as
         # long as the process: out of the cyclic collector's view, its collections stop walking it
@@ -270,6 +287,21 @@ class Worker:
 
     def stop(self) -> None:
         self.running = False
+
+    def _init_transactions(self) -> None:
+        """Register the transactional id (the broker aborts what a previous run under it left open);
+        while the broker is unreachable, retry and report unhealthy rather than exit."""
+        while self.running:
+            try:
+                self.producer.init_transactions(30)
+                return
+            except KafkaException as exc:
+                error = exc.args[0]
+                if not (isinstance(error, KafkaError) and error.retriable()):
+                    raise
+                self.last_error_at = time.monotonic()
+                log.warning("transactions not initialised yet; retrying", error=str(error))
+                time.sleep(1)
 
     def close(self) -> None:
         """Finish: flush outputs, checkpoint every partition, commit, leave the group."""
@@ -428,17 +460,28 @@ class Worker:
         offsets = cast(list[int], list(map(Message.offset, sources)))
         payloads = decision_payloads(decisions, partitions, offsets)
         keys = decisions.transaction_id.cast(pa.binary()).to_pylist()
-        for key, payload, alert in zip(keys, payloads, decisions.is_alert.tolist()):
+        alerts = decisions.is_alert.tolist()
+        # Rows a committed transaction already answered (a transactional replay) produce nothing.
+        first = bisect_left(offsets, self._quiet_until(partitions[0])) if offsets else 0
+        self.counts["replayed_quietly"] += first
+        for key, payload, alert in zip(keys[first:], payloads[first:], alerts[first:]):
             self._send(self.config.decisions_topic, key, payload)
             if alert:
                 self._send(self.config.alerts_topic, key, payload)
-        self.counts["decisions"] += len(sources)
+        self.counts["decisions"] += len(sources) - first
         self.producer.poll(0)
+
+    def _quiet_until(self, partition: int) -> int:
+        state = self.partitions.get(partition)
+        return state.quiet_until if state is not None else 0
 
     def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
         """Produce one output message; while the producer's queue is full (the broker is slower than
         scoring, or away), wait for deliveries instead of dropping or failing: back-pressure that
         stops consuming until outputs drain."""
+        if self.config.transactional_id and not self._transaction_open:
+            self.producer.begin_transaction()
+            self._transaction_open = True
         while True:
             try:
                 self.producer.produce(topic, key=key, value=value)
@@ -467,6 +510,10 @@ class Worker:
         log.warning("rewound to the last checkpoints after undelivered outputs", partitions=len(held))
 
     def _dead_letter(self, message: Message, reason: str, errors: list[dict[str, Any]] | None = None) -> None:
+        if message.topic() == self.config.topic and (message.offset() or 0) < self._quiet_until(
+            message.partition() or 0
+        ):
+            return  # dead-lettered in a committed transaction already
         import base64
 
         payload = {
@@ -483,6 +530,9 @@ class Worker:
 
     def _checkpoint(self, partitions: list[int], *, force: bool) -> None:
         """Checkpoint (state + next offset) after outputs are flushed, then commit that offset."""
+        if self.config.transactional_id:
+            self._commit_transaction(force=force)
+            return
         now = time.monotonic()
         due = [
             p
@@ -510,3 +560,48 @@ class Worker:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # the checkpoint is what counts; the commit only shows lag
             log.warning("offset commit failed", error=str(exc))
+
+    def _commit_transaction(self, *, force: bool) -> None:
+        """A transactional checkpoint: the outputs since the last one and the next offset of every
+        partition scored since then are committed together in one Kafka transaction; then each of
+        those partitions' state is checkpointed. A checkpoint therefore never runs ahead of the
+        committed offset; when it lags behind it (a crash between the two), the events in between
+        are scored again on restore without producing anything (``quiet_until``)."""
+        now = time.monotonic()
+        dirty = [p for p, state in self.partitions.items() if state.dirty]
+        interval = self.config.checkpoint_interval_s
+        if not (dirty or self._transaction_open):
+            return
+        if not force and all(now - self.partitions[p].last_checkpoint < interval for p in dirty):
+            return
+        remaining = self.producer.flush(30)
+        if remaining:
+            raise KafkaException(f"{remaining} output messages not delivered; not committing past them")
+        offsets = [TopicPartition(self.config.topic, p, self.partitions[p].next_offset) for p in dirty]
+        try:
+            if self.undelivered:
+                raise KafkaException(f"{self.undelivered} output messages were not delivered")
+            if not self._transaction_open:  # a quiet replay produced nothing, but its offsets move on
+                self.producer.begin_transaction()
+                self._transaction_open = True
+            if offsets:
+                metadata = self.consumer.consumer_group_metadata()
+                self.producer.send_offsets_to_transaction(offsets, metadata, 30)
+            self.producer.commit_transaction(30)
+        except KafkaException as exc:
+            log.warning(
+                "transaction not committed; aborting it and going back to the checkpoints", error=str(exc)
+            )
+            if self._transaction_open:
+                self.producer.abort_transaction(30)
+            self._transaction_open = False
+            self._rewind()
+            return
+        self._transaction_open = False
+        self.counts["transactions"] += 1
+        for p in dirty:
+            state = self.partitions[p]
+            snapshot = encode_partition_state(state.engine.snapshot(), state.labels)
+            self.checkpoints.save(self.config.group, self.config.topic, p, snapshot, state.next_offset)
+            state.dirty = False
+            state.last_checkpoint = now
