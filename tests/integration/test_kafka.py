@@ -438,6 +438,23 @@ def test_a_transactional_worker_commits_outputs_with_their_offsets(broker: str, 
     assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, reader.outputs)
 
 
+def test_a_lost_output_aborts_the_transaction_and_the_worker_goes_back_to_its_checkpoints(
+    broker: str, tmp_path: Path
+) -> None:
+    topic = new_topic(broker, 2)
+    records = _own_ids(traffic(2000, seed=88), topic)
+    produce(broker, topic, records)
+    worker = _LosesOneOutput(config(broker, topic, tmp_path, batch_size=200, transactional_id=f"w-{topic}"))
+    worker.run(max_idle_s=4)
+    assert worker.counts["rewinds"] == 1  # the transaction holding the lost output was aborted
+    assert worker.counts["transactions"] >= 1  # and the replay committed in a new one
+    outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
+    # Tansu shows the aborted outputs too (see above): identical copies of the committed ones.
+    decisions = unique_decisions(outputs)
+    assert len(decisions) == len(records)
+    assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, outputs)
+
+
 def test_a_checkpoint_behind_the_committed_offset_is_caught_up_without_producing_again(
     broker: str, tmp_path: Path
 ) -> None:
