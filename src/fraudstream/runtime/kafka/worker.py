@@ -548,14 +548,8 @@ class Worker:
         if self.undelivered:
             self._rewind()
             return
-        offsets = []
-        for p in due:
-            state = self.partitions[p]
-            snapshot = encode_partition_state(state.engine.snapshot(), state.labels)
-            self.checkpoints.save(self.config.group, self.config.topic, p, snapshot, state.next_offset)
-            state.dirty = False
-            state.last_checkpoint = now
-            offsets.append(TopicPartition(self.config.topic, p, state.next_offset))
+        self._save_checkpoints(due, now)
+        offsets = [TopicPartition(self.config.topic, p, self.partitions[p].next_offset) for p in due]
         try:
             self.consumer.commit(offsets=offsets, asynchronous=False)
         except KafkaException as exc:  # the checkpoint is what counts; the commit only shows lag
@@ -599,7 +593,11 @@ class Worker:
             return
         self._transaction_open = False
         self.counts["transactions"] += 1
-        for p in dirty:
+        self._save_checkpoints(dirty, now)
+
+    def _save_checkpoints(self, partitions: list[int], now: float) -> None:
+        """Each partition's state with its next offset, to the checkpoint store."""
+        for p in partitions:
             state = self.partitions[p]
             snapshot = encode_partition_state(state.engine.snapshot(), state.labels)
             self.checkpoints.save(self.config.group, self.config.topic, p, snapshot, state.next_offset)
