@@ -15,6 +15,7 @@ __all__ = [
     "TRANSACTION_SCHEMA",
     "LabelBatch",
     "TransactionBatch",
+    "string_bytes",
 ]
 
 _TS = pa.timestamp("ms", tz="UTC")
@@ -63,6 +64,27 @@ LABEL_SCHEMA: Final = pa.schema(
         pa.field("ip", pa.string()),
     ]
 )
+
+
+def string_bytes(column: pa.Array) -> tuple[npt.NDArray[np.integer], npt.NDArray[np.uint8]]:
+    """A string array's memory as NumPy, without copying: the ``len + 1`` offsets of its values
+    (int32, or int64 for large strings) into its whole UTF-8 data buffer. Value i is
+    ``data[offsets[i]:offsets[i + 1]]``; a null's range is not to be read.
+
+    >>> offsets, data = string_bytes(pa.array(["ab", None, "c"]).slice(1))
+    >>> offsets.tolist(), bytes(data[offsets[1] : offsets[2]])
+    ([2, 2, 3], b'c')
+    """
+    if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+        raise TypeError(f"expected a string array, got {column.type}")
+    _, bounds, chars = column.buffers()
+    width: type[np.integer] = np.int64 if pa.types.is_large_string(column.type) else np.int32
+    n = len(column)
+    offsets: npt.NDArray[np.integer] = np.frombuffer(bounds, dtype=width)[
+        column.offset : column.offset + n + 1
+    ]
+    data = np.frombuffer(chars, dtype=np.uint8) if chars is not None else np.zeros(0, dtype=np.uint8)
+    return offsets, data
 
 
 def _conform(data: pa.RecordBatch | pa.Table, schema: pa.Schema) -> pa.RecordBatch:

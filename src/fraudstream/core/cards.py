@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 from numba import njit
 
+from fraudstream.core.batch import string_bytes
 from fraudstream.errors import FieldError, ValidationError
 
 __all__ = [
@@ -239,14 +240,9 @@ class CardTokenizer:
         hashes = np.zeros(n, dtype=np.uint64)
         marks = np.zeros(n, dtype=np.int64)
         if n:
-            _, bounds, chars = digits.buffers()
-            width = np.int64 if pa.types.is_large_string(digits.type) else np.int32
-            offsets = np.frombuffer(bounds, dtype=width)[digits.offset : digits.offset + n + 1].astype(
-                np.int64
-            )
-            data = np.frombuffer(chars, dtype=np.uint8) if chars is not None else np.zeros(0, dtype=np.uint8)
+            offsets, data = string_bytes(digits)
             _card_keys(
-                offsets,
+                offsets.astype(np.int64),
                 data,
                 shaped & np.asarray(digits.is_valid(), dtype=np.bool_),
                 self._seed,

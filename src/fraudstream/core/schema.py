@@ -45,7 +45,13 @@ import orjson
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from fraudstream.core.batch import LABEL_SCHEMA, TRANSACTION_SCHEMA, LabelBatch, TransactionBatch
+from fraudstream.core.batch import (
+    LABEL_SCHEMA,
+    TRANSACTION_SCHEMA,
+    LabelBatch,
+    TransactionBatch,
+    string_bytes,
+)
 from fraudstream.core.cards import CARD_ALLOWED, CardTokenizer, luhn_valid_many, mask_card
 from fraudstream.core.geo import DictPlaceLookup, PlaceLookup
 from fraudstream.errors import ConfigError, FieldError
@@ -306,15 +312,11 @@ def _has_byte(text: pa.Array, flagged: Bool) -> Bool:
     >>> _has_byte(pa.array(["ok", "bad\\x00", None, "", "\\x7f"]), _CONTROL_BYTES).tolist()
     [False, True, False, False, True]
     """
-    n = len(text)
-    found = np.zeros(n, dtype=bool)
-    _, bounds, chars = text.buffers()
-    if n == 0 or chars is None:
+    found = np.zeros(len(text), dtype=bool)
+    if len(text) == 0:
         return found
-    width = np.int64 if pa.types.is_large_string(text.type) else np.int32
-    offsets = np.frombuffer(bounds, dtype=width)[text.offset : text.offset + n + 1]
-    data = np.frombuffer(chars, dtype=np.uint8)[offsets[0] : offsets[-1]]
-    hits = np.flatnonzero(flagged[data]) + offsets[0]
+    offsets, data = string_bytes(text)
+    hits = np.flatnonzero(flagged[data[offsets[0] : offsets[-1]]]) + offsets[0]
     if len(hits):
         # The row holding byte p is the last one starting at or before p (empty rows start there too).
         found[np.searchsorted(offsets, hits, side="right") - 1] = True

@@ -13,7 +13,7 @@ import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
 
-from fraudstream.core.batch import LabelBatch, TransactionBatch
+from fraudstream.core.batch import LabelBatch, TransactionBatch, string_bytes
 from fraudstream.core.features import kernels
 from fraudstream.core.features.spec import EntitySpec, FeatureConfig, parse_duration_ms
 from fraudstream.errors import StateError
@@ -53,9 +53,7 @@ def hash_keys(column: pa.Array) -> U64:
     out = np.zeros(n, dtype=np.uint64)
     if n == 0 or column.null_count == n:
         return out
-    buffers = column.buffers()
-    offsets = np.frombuffer(buffers[1], dtype=np.int32)[column.offset : column.offset + n + 1]
-    data = np.frombuffer(buffers[2], dtype=np.uint8) if buffers[2] is not None else np.zeros(1, np.uint8)
+    offsets, data = string_bytes(column)
     valid = offsets[1:] > offsets[:-1]
     if column.null_count:
         valid &= np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=np.bool_)

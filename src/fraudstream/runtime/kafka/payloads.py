@@ -21,6 +21,7 @@ import orjson
 import pyarrow as pa
 from numba import njit
 
+from fraudstream.core.batch import string_bytes
 from fraudstream.core.engine import KEY_FEATURES, DecisionBatch
 from fraudstream.core.policy import DECISIONS
 
@@ -158,13 +159,8 @@ class _Rows:
         """Each row's string as a JSON string (``null`` for a missing one), as orjson writes it."""
         if column.type != pa.string():
             raise TypeError(f"expected a string column, got {column.type}")
-        _, bounds, chars = column.buffers()
-        offsets = np.frombuffer(bounds, dtype=np.int32)[column.offset : column.offset + self.n + 1]
-        region = (
-            np.frombuffer(chars, dtype=np.uint8)[offsets[0] : offsets[-1]]
-            if chars is not None
-            else np.zeros(0, dtype=np.uint8)
-        )
+        offsets, data = string_bytes(column)
+        region = data[offsets[0] : offsets[-1]]
         if ((region < 0x20) | (region == _QUOTE) | (region == _BACKSLASH)).any():
             # Some value needs escaping (free text, odd identifiers): orjson writes the column.
             text = orjson.dumps(column.to_pylist(), option=orjson.OPT_INDENT_2)
