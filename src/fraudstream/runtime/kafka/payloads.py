@@ -203,20 +203,20 @@ class _Rows:
         else:
             self.each([orjson.dumps(v) for v in column.to_pylist()])
 
+    def _store_texts(self, texts: list[bytes]) -> tuple[I64, I64]:
+        """Append the texts one after another; return where each starts and ends."""
+        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        ends = self._store(b"".join(texts)) + np.cumsum(lengths)
+        return ends - lengths, ends
+
     def each(self, texts: list[bytes]) -> None:
         """Every row's text, given one by one."""
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=self.n)
-        at = self._store(b"".join(texts))
-        ends = at + np.cumsum(lengths)
-        self._part(ends - lengths, ends)
+        self._part(*self._store_texts(texts))
 
     def choice(self, texts: list[bytes], codes: npt.NDArray[np.integer]) -> None:
         """Row i gets ``texts[codes[i]]``."""
-        lengths = np.array([len(t) for t in texts], dtype=np.int64)
-        at = self._store(b"".join(texts))
-        where = at + np.cumsum(lengths) - lengths
-        starts = where[codes]
-        self._part(starts, starts + lengths[codes])
+        starts, ends = self._store_texts(texts)
+        self._part(starts[codes], ends[codes])
 
     def sparse(self, default: bytes, rows: list[int], texts: list[bytes]) -> None:
         """``default`` in every row except ``rows``, which get ``texts``."""
@@ -234,11 +234,7 @@ class _Rows:
         if not rows:
             return
         index = np.asarray(rows, dtype=np.int64)
-        lengths = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
-        at = self._store(b"".join(texts))
-        ends = at + np.cumsum(lengths)
-        self._starts[column][index] = ends - lengths
-        self._ends[column][index] = ends
+        self._starts[column][index], self._ends[column][index] = self._store_texts(texts)
 
     def joined(self) -> tuple[U8, I64]:
         """Every row's text, one after another, and where each starts: one compiled pass copies
