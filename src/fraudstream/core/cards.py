@@ -25,6 +25,7 @@ import pyarrow.compute as pc
 from numba import njit
 
 from fraudstream.core.batch import string_bytes
+from fraudstream.core.features.kernels import hash_strings
 from fraudstream.errors import FieldError, ValidationError
 
 __all__ = [
@@ -241,14 +242,9 @@ class CardTokenizer:
         marks = np.zeros(n, dtype=np.int64)
         if n:
             offsets, data = string_bytes(digits)
-            _card_keys(
-                offsets.astype(np.int64),
-                data,
-                shaped & np.asarray(digits.is_valid(), dtype=np.bool_),
-                self._seed,
-                hashes,
-                marks,
-            )
+            shaped = shaped & np.asarray(digits.is_valid(), dtype=np.bool_)
+            hash_strings(offsets, data, shaped, hashes)  # the key hashing's FNV-1a, then seeded below
+            _card_keys(offsets, data, shaped, self._seed, hashes, marks)
         return hashes, marks
 
     def _clear(self) -> None:
@@ -277,29 +273,25 @@ def _fingerprints_of(
     return fingerprint, np.asarray(fingerprint.is_valid(), dtype=np.bool_)
 
 
-_FNV_OFFSET = np.uint64(14695981039346656037)
-_FNV_PRIME = np.uint64(1099511628211)
-
-
 @njit(cache=True, nogil=True)
 def _card_keys(offsets, data, shaped, seed, hashes, marks):  # type: ignore[no-untyped-def]
-    """Per shaped row: a seeded 64-bit hash of its digits (never 0) and its BIN and last four as
-    one number; 0 and 0 for the other rows."""
+    """Per shaped row: its digits' hash (given in ``hashes``) mixed with the seed (never 0), and its
+    BIN and last four as one number; 0 and 0 for the other rows."""
     for i in range(hashes.shape[0]):
         if not shaped[i]:
+            hashes[i] = 0
             continue
-        start = offsets[i]
-        end = offsets[i + 1]
-        h = _FNV_OFFSET ^ seed
-        for j in range(start, end):
-            h = (h ^ np.uint64(data[j])) * _FNV_PRIME
-        # A finaliser (splitmix64's) spreads the bits over the table positions.
+        # splitmix64's finaliser over hash ^ seed: the seed's bits reach every bit, and the bits
+        # spread over the table positions.
+        h = hashes[i] ^ seed
         h ^= h >> np.uint64(30)
         h *= np.uint64(0xBF58476D1CE4E5B9)
         h ^= h >> np.uint64(27)
         h *= np.uint64(0x94D049BB133111EB)
         h ^= h >> np.uint64(31)
         hashes[i] = h if h != 0 else np.uint64(1)
+        start = offsets[i]
+        end = offsets[i + 1]
         mark = 0
         for j in range(start, start + 6):
             mark = mark * 10 + (data[j] - 48)
