@@ -23,6 +23,7 @@ from starlette.websockets import WebSocketDisconnect
 
 from fraudstream.api import create_app
 from fraudstream.config import Settings
+from fraudstream.errors import SinkError
 from fraudstream.runtime.embedded import ScoringService
 
 pytestmark = pytest.mark.integration
@@ -326,3 +327,32 @@ def test_one_bad_request_never_fails_the_others_in_its_write_group(tmp_path: Pat
     good, bad = asyncio.run(together())
     assert good.status_code == 201, good.text
     assert bad.status_code == 422, bad.text
+
+
+def test_a_group_being_scored_at_shutdown_is_answered_and_held_by_the_final_snapshot(tmp_path: Path) -> None:
+    # Shutdown arrives while a large group is scoring in its thread: the group must finish, its
+    # callers hear their answers, and the snapshot written on the way out must hold it (else the
+    # next start would count those transactions twice, once restored and once replayed).
+    app = create_app(demo_settings(tmp_path))
+    service: ScoringService = app.state.service
+    records = [
+        {"transaction_id": f"late-{i}", "user_id": f"u{i % 50}", "amount": 5 + i % 7} for i in range(4000)
+    ]
+
+    async def run() -> list[str]:
+        async with app.router.lifespan_context(app):
+            scoring = asyncio.create_task(service.score(records))
+            await asyncio.sleep(0.01)  # the batcher has taken the group; its thread is validating
+            assert not scoring.done()
+        outcomes = await asyncio.wait_for(scoring, 30)
+        # After the stop, new work is refused rather than queued for a batcher that is gone.
+        with pytest.raises(SinkError, match="shutting down"):
+            await service.score(records[:1])
+        return [o.status for o in outcomes]
+
+    statuses = asyncio.run(run())
+    assert statuses == ["scored"] * len(records), sorted(set(statuses))
+    with sqlite3.connect(tmp_path / "fraudstream.db") as connection:
+        last_seq = connection.execute("select max(seq) from transactions").fetchone()[0]
+    newest = sorted(tmp_path.rglob("state-*.bin"))[-1]
+    assert newest.name == f"state-{last_seq:012d}.bin"

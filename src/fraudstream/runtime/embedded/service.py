@@ -109,7 +109,9 @@ class ScoringService:
         # One thread at a time touches the engine and writes: the order of the log is the order of
         # the engine, which is what makes replay after a crash exact.
         self._lock = threading.Lock()
-        self._queue: asyncio.Queue[_Request] | None = None
+        #: Requests for the batcher; ``None`` tells it to finish what it holds and stop.
+        self._queue: asyncio.Queue[_Request | None] | None = None
+        self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
         #: Kafka mode: transactions go to a topic, decisions come back from workers (docs/kafka.md).
@@ -146,11 +148,16 @@ class ScoringService:
         self.ready = False
         if self.kafka is not None:
             await asyncio.to_thread(self.kafka.stop)
-        queue = self._queue
-        deadline = time.monotonic() + 10
-        # Let queued requests finish (bounded: a failed batcher must not hang the shutdown).
-        while queue is not None and not queue.empty() and time.monotonic() < deadline:
-            await asyncio.sleep(0.01)
+        # Queued requests and the group being scored finish before the final snapshot: a group
+        # still scoring in its thread would otherwise store transactions that the snapshot does not
+        # hold. New requests are refused from here on. Bounded: a stuck batcher must not hang the
+        # shutdown.
+        self._closing = True
+        if self._queue is not None and self._tasks:
+            self._queue.put_nowait(None)
+            _, pending = await asyncio.wait({self._tasks[0]}, timeout=10)
+            if pending:
+                log.error("the scoring batcher did not finish within 10 s; stopping it")
         for task in self._tasks:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
@@ -275,6 +282,8 @@ class ScoringService:
             return await asyncio.to_thread(lambda: kafka.accept(self.validator, records))
         if self._queue is None:
             raise SinkError("the scoring service is not started")
+        if self._closing:
+            raise SinkError("the scoring service is shutting down")
         future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
         await self._queue.put(_Request(list(records), now_ms(), time.perf_counter(), future))
         return await future
@@ -284,9 +293,13 @@ class ScoringService:
         queue = self._queue
         wait = self.settings.batch_wait_ms / 1000.0
         lone = False
-        while True:
-            group = [await queue.get()]
-            size = len(group[0].records)
+        closing = False
+        while not closing:
+            first = await queue.get()
+            if first is None:
+                return
+            group = [first]
+            size = len(first.records)
             # Under concurrent load a group gathers for up to ``wait``; a lone client (the last
             # group held a single request) has nobody to wait for and goes at once.
             deadline = time.perf_counter() + (0.0 if lone and queue.empty() else wait)
@@ -301,6 +314,9 @@ class ScoringService:
                         else await asyncio.wait_for(queue.get(), remaining)
                     )
                 except (TimeoutError, asyncio.QueueEmpty):
+                    break
+                if request is None:
+                    closing = True
                     break
                 group.append(request)
                 size += len(request.records)
