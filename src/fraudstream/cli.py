@@ -715,6 +715,21 @@ def worker(
             "across its restarts: read_committed readers then see each decision once.",
         ),
     ] = None,
+    models_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Model registry whose champion decides, picked up again within 30 s of a promotion "
+            "(default: FRAUDSTREAM_DATA_DIR/models, as the API keeps it).",
+        ),
+    ] = None,
+    model: Annotated[
+        Path | None,
+        typer.Option(help="Decide with this model artifact directory instead (FRAUDSTREAM_MODEL_PATH)."),
+    ] = None,
+    rules: Annotated[
+        Path | None,
+        typer.Option(help="YAML rule set to decide with (FRAUDSTREAM_RULES_PATH; default: built-in)."),
+    ] = None,
 ) -> None:
     """Join a consumer group and score its partitions of the transactions topic.
 
@@ -722,12 +737,16 @@ def worker(
     (add `--checkpoints postgresql+psycopg://fraud@db/fraud` or `--checkpoints s3://bucket/ckpt` when
     workers run on several machines)
     """
+    from fraudstream.core.engine import EngineConfig
+    from fraudstream.errors import FraudstreamError
     from fraudstream.logs import configure_logging
     from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 
     if not card_key:
         console.print("[red]FRAUDSTREAM_CARD_KEY is required[/red] (the same key as the API's)")
         raise typer.Exit(2)
+    # Thresholds, rules and model come from the same settings as the API's, so that both decide alike.
+    settings = _settings(card_key=card_key, model_path=model, rules_path=rules)
     configure_logging("auto")
     config = WorkerConfig(
         brokers=brokers,
@@ -742,10 +761,17 @@ def worker(
         checkpoint_interval_s=checkpoint_interval,
         card_key=card_key.encode(),
         transactional_id=transactional_id or None,
+        model_path=settings.model_path,
+        models_dir=models_dir or settings.models_dir,
+        rules_path=settings.rules_path,
     )
     import signal
 
-    member = Worker(config)
+    try:
+        member = Worker(config, EngineConfig(policy=settings.policy()))
+    except (OSError, FraudstreamError) as exc:
+        console.print(f"[red]cannot start the worker:[/red] {exc}")
+        raise typer.Exit(2) from None
     if metrics_port is not None:
         from fraudstream.runtime.kafka.ops import serve_operations
 

@@ -10,6 +10,7 @@ import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
+from fraudstream.core.policy import PolicyConfig
 from fraudstream.errors import ConfigError
 
 __all__ = ["DEMO_CARD_KEY", "Settings"]
@@ -146,6 +147,14 @@ class Settings(BaseSettings):
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    def policy(self) -> PolicyConfig:
+        """The decision thresholds, for every engine that decides (the API's, Kafka workers')."""
+        return PolicyConfig(
+            review_threshold=self.review_threshold,
+            decline_threshold=self.decline_threshold,
+            challenge_threshold=self.challenge_threshold,
+        )
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with secrets (and passwords in URLs) shown as ****."""

@@ -100,3 +100,19 @@ def test_db_upgrade_and_simulate_to_files(monkeypatch: pytest.MonkeyPatch, tmp_p
     table = pq.read_table(out)
     assert table.num_rows == 3000
     assert pq.read_table(labels).num_rows == sum(table.column("is_fraud").to_pylist())
+
+
+def test_a_worker_given_a_broken_rule_set_says_which_rule_and_does_not_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(
+        "version: 1\nrules:\n  - code: too_big\n    expression: 'amount >> 5'\n    action: review\n",
+        encoding="utf-8",
+    )
+    monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "k" * 32)
+    # No broker at this address: the rule set is read, and refused, before any connection.
+    result = runner.invoke(app, ["worker", "--brokers", "127.0.0.1:9", "--rules", str(rules)])
+    assert result.exit_code == 2, result.output
+    assert "cannot start the worker" in result.output
+    assert "too_big" in result.output

@@ -22,7 +22,9 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.engine import Engine
+from fraudstream.core.models import Model, fit_model
 from fraudstream.core.schema import Validator
+from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.broker import create_topic as create
 from fraudstream.runtime.kafka.sink import store_decisions
@@ -77,8 +79,11 @@ def traffic(count: int, seed: int) -> list[dict[str, Any]]:
     return records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
 
 
-def reference_scores(records: list[dict[str, Any]], outputs: list[dict[str, Any]]) -> dict[str, int]:
-    """What the embedded engine decides for each partition's events, in offset order."""
+def reference_scores(
+    records: list[dict[str, Any]], outputs: list[dict[str, Any]], model: Model | None = None
+) -> dict[str, int]:
+    """What the embedded engine (deciding with ``model``) decides for each partition's events, in
+    offset order."""
     by_id = {r["transaction_id"]: r for r in records}
     placed = sorted(
         {(o["source"]["partition"], o["source"]["offset"], o["decision"]["transaction_id"]) for o in outputs}
@@ -88,7 +93,7 @@ def reference_scores(records: list[dict[str, Any]], outputs: list[dict[str, Any]
     for partition in {p for p, _, _ in placed}:
         ids = [t for p, _, t in placed if p == partition]
         batch = validator.records([by_id[t] for t in ids], received_at_ms=0).batch
-        for record in Engine().score(batch).to_records():
+        for record in Engine(model=model).score(batch).to_records():
             scores[record["transaction_id"]] = record["score"]
     return scores
 
@@ -137,6 +142,50 @@ def test_two_workers_decide_like_the_embedded_engine_and_the_sink_stores_each_on
     store_decisions(broker, f"{topic}.decisions", store, group=f"sink-{topic}")
     store_decisions(broker, f"{topic}.decisions", store, group=f"sink2-{topic}")  # a replay of the sink
     assert store.stats(0)["transactions"] == len(records)
+
+
+def registered_model(registry: Registry, version: str, seed: int, trees: int) -> Model:
+    """A small LightGBM model trained on simulated traffic's features, saved in ``registry``."""
+    table = simulate(SimulationConfig(count=3000, seed=seed, fraud_rate=0.05, duration_ms=86_400_000))
+    labels = table.column("is_fraud").to_numpy(zero_copy_only=False).astype("int8")
+    records = records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
+    batch = Validator(load_reference(), KEY).records(records, received_at_ms=0).batch
+    features = Engine().score(batch).features
+    model = fit_model(
+        "lightgbm", features.values, labels, features.names, version=version,
+        created="2026-11-30T00:00:00Z", training_fingerprint=version, params={"num_trees": trees},
+    )  # fmt: skip
+    registry.save(model)
+    return model
+
+
+def test_workers_decide_with_the_registry_champion_and_pick_up_a_newly_promoted_one(
+    broker: str, tmp_path: Path
+) -> None:
+    registry = Registry(tmp_path / "models")
+    first = registered_model(registry, "m-first", seed=3, trees=20)
+    registry.promote("m-first")
+    topic = new_topic(broker, 2)
+    records = traffic(1500, seed=23)
+    produce(broker, topic, records[:1000])
+    worker = Worker(config(broker, topic, tmp_path, models_dir=registry.root, model_check_interval_s=0.2))
+    thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 4})
+    thread.start()
+    outputs = read_all(broker, f"{topic}.decisions", expect=1000)
+    decisions = unique_decisions(outputs)
+    assert {d["model_version"] for d in decisions.values()} == {"m-first"}
+    assert all(d["probability"] is not None for d in decisions.values())
+    # The same scores as the embedded engine deciding with the same model.
+    assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records[:1000], outputs, first)
+
+    second = registered_model(registry, "m-second", seed=4, trees=30)
+    registry.promote("m-second")
+    time.sleep(1.0)  # longer than the check interval: the worker has looked at the registry since
+    produce(broker, topic, records[1000:])
+    later = unique_decisions(read_all(broker, f"{topic}.decisions", expect=1500))
+    thread.join(60)
+    assert {later[r["transaction_id"]]["model_version"] for r in records[1000:]} == {"m-second"}
+    assert second.metadata.version == "m-second"
 
 
 def test_poison_messages_go_to_the_dead_letter_topic_and_the_worker_goes_on(

@@ -11,7 +11,7 @@ from typing import Any
 from fraudstream.core.models import Model, ModelMetadata, load_model
 from fraudstream.errors import ModelError
 
-__all__ = ["Registry"]
+__all__ = ["Registry", "champion_model", "load_artifact"]
 
 
 @dataclass(frozen=True)
@@ -85,9 +85,7 @@ class Registry:
         return reference
 
     def load(self, reference: str, expected_features: tuple[str, ...] | None = None) -> Model:
-        directory = self.root / self.resolve(reference)
-        files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and p.name != "card.md"}
-        return load_model(files, expected_features)
+        return load_artifact(self.root / self.resolve(reference), expected_features)
 
     def promote(self, reference: str) -> str:
         version = self.resolve(reference)
@@ -105,3 +103,25 @@ class Registry:
             roles.setdefault("challengers", []).append(version)
         self._write_roles(roles)
         return version
+
+
+def load_artifact(directory: Path, expected_features: tuple[str, ...] | None = None) -> Model:
+    """The model in an artifact directory (its files as the registry keeps them; the model card,
+    a Markdown file, is not read)."""
+    files = {p.name: p.read_bytes() for p in directory.iterdir() if p.is_file() and p.suffix != ".md"}
+    return load_model(files, expected_features)
+
+
+def champion_model(
+    model_path: Path | None, models_dir: Path | None, expected_features: tuple[str, ...]
+) -> Model | None:
+    """The model to decide with: the artifact in ``model_path`` if given, else the champion of the
+    registry in ``models_dir``; None when neither has one (rules alone decide)."""
+    if model_path is not None:
+        return load_artifact(model_path, expected_features)
+    if models_dir is None:
+        return None
+    registry = Registry(models_dir)
+    if registry.roles().get("champion") is None:
+        return None
+    return registry.load("champion", expected_features)

@@ -28,12 +28,11 @@ import structlog
 from fraudstream.config import Settings
 from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig, default_names, default_ruleset
-from fraudstream.core.models import Model, load_model
-from fraudstream.core.policy import PolicyConfig
+from fraudstream.core.models import Model
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.schema import Validator, label_batch
 from fraudstream.errors import FraudstreamError, SinkError, ValidationError
-from fraudstream.ml.registry import Registry
+from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
@@ -77,16 +76,7 @@ def body_hash(record: Any) -> str:
 
 def load_champion(settings: Settings) -> Model | None:
     """The model in ``model_path`` if set, else the registry's champion, if there is one."""
-    features = EngineConfig().features.feature_names
-    if settings.model_path is not None:
-        files = {
-            p.name: p.read_bytes() for p in settings.model_path.iterdir() if p.is_file() and p.suffix != ".md"
-        }
-        return load_model(files, features)
-    registry = Registry(settings.models_dir)
-    if registry.roles().get("champion") is None:
-        return None
-    return registry.load("champion", features)
+    return champion_model(settings.model_path, settings.models_dir, EngineConfig().features.feature_names)
 
 
 class ScoringService:
@@ -96,12 +86,7 @@ class ScoringService:
         self.settings = settings
         self.store = Store(settings.effective_database_url)
         self.validator = Validator(load_reference(), settings.card_key_bytes)
-        policy = PolicyConfig(
-            review_threshold=settings.review_threshold,
-            decline_threshold=settings.decline_threshold,
-            challenge_threshold=settings.challenge_threshold,
-        )
-        self.config = EngineConfig(policy=policy)
+        self.config = EngineConfig(policy=settings.policy())
         self.names = default_names(self.config.features)
         self.engine = Engine(self.config)
         self.alerts = AlertHub()

@@ -36,8 +36,11 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
+from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig, default_names, default_ruleset
+from fraudstream.core.rules import load_ruleset
 from fraudstream.core.schema import Validator
+from fraudstream.errors import FraudstreamError
+from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
 from fraudstream.runtime.kafka.decode import decode_block
@@ -85,6 +88,16 @@ class WorkerConfig:
     #: worker then aborts what its previous run left open). Readers with isolation.level
     #: read_committed see each decision once, replays included. None: no transactions.
     transactional_id: str | None = None
+    #: The model to decide with: an artifact directory. None: the champion of ``models_dir``.
+    model_path: Path | None = None
+    #: A model registry (the API's ``{data_dir}/models``, on storage the workers share): its champion
+    #: decides, and a newly promoted one is picked up within ``model_check_interval_s``. None, or a
+    #: registry without a champion: the rules alone decide.
+    models_dir: Path | None = None
+    model_check_interval_s: float = 30.0
+    #: The rule set to decide with (YAML, as `fraudstream rules validate` reads it); None: the
+    #: packaged default set.
+    rules_path: Path | None = None
 
     @classmethod
     def named_after(cls, brokers: str, topic: str, **settings: Any) -> WorkerConfig:
@@ -123,6 +136,20 @@ class Worker:
         # First-call work now rather than inside the first batch: the gazetteer, compiled kernels.
         self.validator.warm_up()
         decode_block([orjson.dumps({"transaction_id": "warm-up", "amount": 1.5})])
+        # Every partition's engine decides with the same rules and model as the API's engine would.
+        features = self.engine_config.features
+        self.rules = (
+            load_ruleset(config.rules_path.read_text(encoding="utf-8"), default_names(features))
+            if config.rules_path is not None
+            else default_ruleset(features)
+        )
+        self.model = champion_model(config.model_path, config.models_dir, features.feature_names)
+        self.model_checked_at = time.monotonic()
+        log.info(
+            "deciding with",
+            rules_version=self.rules.version,
+            model=self.model.metadata.version if self.model is not None else None,
+        )
         self.checkpoints = checkpoint_store(
             config.checkpoint_url or config.checkpoint_dir, s3_endpoint_url=config.s3_endpoint_url
         )
@@ -192,7 +219,7 @@ class Worker:
         """The partition's engine and labels from its checkpoint (or fresh); ``tp.offset`` is set to
         where consuming resumes."""
         index, pending = self.config.label_index_size, self.config.max_pending_labels
-        engine = Engine(self.engine_config)
+        engine = Engine(self.engine_config, rules=self.rules, model=self.model)
         labels = PartitionLabels(index_size=index, pending_size=pending)
         found = self.checkpoints.load(self.config.group, tp.topic, tp.partition)
         if found is not None:
@@ -282,8 +309,37 @@ class Worker:
                     if time.monotonic() - idle_since > limit:
                         break
                 self._checkpoint(list(self.partitions), force=False)
+                self._refresh_model()
         finally:
             self.close()
+
+    def _refresh_model(self) -> None:
+        """Decide with the registry's champion from the next batch on, once one is promoted.
+
+        Events replayed after a restart are decided by the champion of that moment; each decision
+        says which model made it (``model_version``).
+        """
+        now = time.monotonic()
+        if (
+            self.config.model_path is not None
+            or self.config.models_dir is None
+            or now - self.model_checked_at < self.config.model_check_interval_s
+        ):
+            return
+        self.model_checked_at = now
+        champion = Registry(self.config.models_dir).roles().get("champion")
+        current = self.model.metadata.version if self.model is not None else None
+        if champion is None or champion == current:
+            return
+        try:
+            model = champion_model(None, self.config.models_dir, self.engine_config.features.feature_names)
+        except (OSError, FraudstreamError) as exc:  # keep deciding with the model in hand
+            log.error("new champion not loaded", version=champion, error=str(exc))
+            return
+        self.model = model
+        for partition in self.partitions.values():
+            partition.engine.set_model(model)
+        log.info("champion model loaded", version=champion)
 
     def stop(self) -> None:
         self.running = False
