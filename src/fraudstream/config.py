@@ -85,6 +85,9 @@ class Settings(BaseSettings):
     kafka_decisions_topic: str = Field(
         "decisions", description="Kafka mode: the topic decisions are read from"
     )
+    kafka_labels_topic: str = Field(
+        "labels", description="Kafka mode: the topic analysts' verdicts and posted labels go to, for workers"
+    )
     checkpoint_url: str | None = Field(
         None,
         description="Kafka workers: where partition checkpoints go (a directory, file://, "

@@ -328,12 +328,14 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
     from fraudstream.config import Settings
 
     topic = new_topic(broker, 2)
+    create(broker, f"{topic}.labels", 1)
     settings = Settings(
         demo=True,
         data_dir=tmp_path / "api",
         kafka_brokers=broker,
         kafka_topic=topic,
         kafka_decisions_topic=f"{topic}.decisions",
+        kafka_labels_topic=f"{topic}.labels",
     )
     worker = Worker(config(broker, topic, tmp_path))
     thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
@@ -365,6 +367,14 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
         assert [a["transaction_id"] for a in client.get("/v1/alerts").json()["items"]] == ["k2"]
         # The card number went to Kafka as a fingerprint only.
         assert found.json()["card_last4"] == "4242"
+        # An analyst's verdict and a posted chargeback go to the workers' labels topic.
+        reviewed = client.post("/v1/alerts/k2/review", json={"verdict": "fraud"})
+        assert reviewed.status_code == 200, reviewed.text
+        posted = client.post("/v1/labels", json=[{"transaction_id": "k1", "is_fraud": False}])
+        assert posted.json()["accepted"] == 1, posted.text
+    labels = {m["transaction_id"]: m for m in read_all(broker, f"{topic}.labels", expect=2, timeout=30)}
+    assert {t: m["is_fraud"] for t, m in labels.items()} == {"k2": True, "k1": False}
+    assert all(isinstance(m["label_time"], int) for m in labels.values())
 
 
 def test_a_full_producer_queue_makes_the_worker_wait_not_drop(broker: str, tmp_path: Path) -> None:

@@ -438,7 +438,10 @@ class ScoringService:
                     self.engine.apply_labels(label_batch([label]))
                 return label
 
-        return await asyncio.to_thread(run)
+        label = await asyncio.to_thread(run)
+        if label is not None and self.kafka is not None:
+            await asyncio.to_thread(self.kafka.publish_labels, [label])
+        return label
 
     async def assign(self, transaction_id: str, actor: str) -> None:
         await asyncio.to_thread(self.store.assign_alert, transaction_id, actor, now_ms())
@@ -457,6 +460,8 @@ class ScoringService:
                 return enriched, unknown
 
         enriched, unknown = await asyncio.to_thread(run)
+        if enriched and self.kafka is not None:
+            await asyncio.to_thread(self.kafka.publish_labels, enriched)
         return {
             "accepted": len(enriched),
             "unknown_transactions": unknown,

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
+import structlog
 from confluent_kafka import Producer
 
 from fraudstream.core.schema import Validator
@@ -22,6 +23,8 @@ if TYPE_CHECKING:
 
 __all__ = ["KafkaBridge"]
 
+log = structlog.get_logger("fraudstream.kafka")
+
 
 class KafkaBridge:
     """Produces validated transactions (card already fingerprinted) keyed by user, and stores the
@@ -30,6 +33,7 @@ class KafkaBridge:
     def __init__(self, settings: Settings, store: Store, alerts: AlertHub) -> None:
         assert settings.kafka_brokers is not None
         self.topic = settings.kafka_topic
+        self.labels_topic = settings.kafka_labels_topic
         self.producer = Producer({"bootstrap.servers": settings.kafka_brokers, "acks": "all", "linger.ms": 1})
         self.sink = DecisionSink(
             settings.kafka_brokers,
@@ -47,6 +51,23 @@ class KafkaBridge:
         self.sink.stopped.set()
         self._thread.join(10)
         self.producer.flush(10)
+
+    def publish_labels(self, labels: Sequence[Mapping[str, Any]]) -> None:
+        """Send stored labels (analysts' verdicts, posted chargebacks) to the labels topic, where the
+        workers learn from them as the embedded engine does; waits until the broker has them."""
+        for label in labels:
+            message = {k: label[k] for k in ("transaction_id", "is_fraud", "label_time")}
+            self.producer.produce(
+                self.labels_topic, key=str(label["transaction_id"]).encode(), value=orjson.dumps(message)
+            )
+        if labels and self.producer.flush(10):
+            # The verdicts are stored (retraining reads them); only the workers' label features miss
+            # them. The analyst's request succeeded, so this is reported, not raised.
+            log.error(
+                "labels not acknowledged by the Kafka broker within 10 s; workers may not learn from them",
+                topic=self.labels_topic,
+                transaction_ids=[str(label["transaction_id"]) for label in labels],
+            )
 
     def accept(self, validator: Validator, records: Sequence[Any]) -> list[Outcome]:
         """Validate, produce the good ones and wait until the broker has them; one outcome each."""
