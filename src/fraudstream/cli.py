@@ -682,6 +682,10 @@ def worker(
         str,
         typer.Option(help="Topic of fraud labels {transaction_id, is_fraud, label_time?}; '' for none."),
     ] = "labels",
+    control_topic: Annotated[
+        str,
+        typer.Option(help="Topic where the API announces rule sets and lists changed in it; '' for none."),
+    ] = "fraudstream-control",
     checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
         "data/checkpoints"
     ),
@@ -753,6 +757,7 @@ def worker(
         group=group,
         topic=topic,
         labels_topic=labels_topic or None,
+        control_topic=control_topic or None,
         checkpoint_dir=checkpoint_dir,
         checkpoint_url=checkpoints,
         s3_endpoint_url=s3_endpoint_url,

@@ -88,6 +88,10 @@ class Settings(BaseSettings):
     kafka_labels_topic: str = Field(
         "labels", description="Kafka mode: the topic analysts' verdicts and posted labels go to, for workers"
     )
+    kafka_control_topic: str = Field(
+        "fraudstream-control",
+        description="Kafka mode: the topic rule sets and lists changed through the API go to, for workers",
+    )
     checkpoint_url: str | None = Field(
         None,
         description="Kafka workers: where partition checkpoints go (a directory, file://, "

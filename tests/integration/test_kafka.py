@@ -537,3 +537,95 @@ def test_a_checkpoint_behind_the_committed_offset_is_caught_up_without_producing
     # The rebuilt state gives the later events the features of an uninterrupted run.
     decisions = unique_decisions(reader.outputs)
     assert {t: d["score"] for t, d in decisions.items()} == reference_scores(records, reader.outputs)
+
+
+CHANGED_RULES = """
+version: 2
+lists:
+  blocked_devices: {kind: device_id, values: []}
+rules:
+  - code: over_100
+    description: "Amount over 100"
+    expression: "amount > 100"
+    action: decline
+    weight: 95
+  - code: blocked_device
+    description: "Device on the block list"
+    expression: "device_id in list('blocked_devices')"
+    action: decline
+    weight: 100
+"""
+
+
+def test_rules_and_lists_changed_through_the_api_in_kafka_mode_reach_the_workers(
+    broker: str, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+    from fraudstream.config import Settings
+
+    topic = new_topic(broker, 2)
+    create(broker, f"{topic}.control", 1)
+    settings = Settings(
+        demo=True,
+        data_dir=tmp_path / "api",
+        kafka_brokers=broker,
+        kafka_topic=topic,
+        kafka_decisions_topic=f"{topic}.decisions",
+        kafka_control_topic=f"{topic}.control",
+    )
+    with TestClient(create_app(settings)) as client:
+        # The worker starts after the API: it catches up on what the API announced at its start.
+        worker = Worker(config(broker, topic, tmp_path, labels_topic=None))
+        thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
+        thread.start()
+        assert client.put("/v1/rules", content=CHANGED_RULES).status_code == 200
+        assert client.put("/v1/lists/blocked_devices", json={"items": ["dev-x"]}).status_code == 200
+        deadline = time.monotonic() + 30
+        while (worker.rules.version, worker.control and worker.control.lists.get("blocked_devices")) != (
+            2,
+            ("device_id", ["dev-x"]),
+        ):
+            assert time.monotonic() < deadline, "the worker never read the announced rules and list"
+            time.sleep(0.1)
+        sent = {
+            "big": {"user_id": "kc-1", "amount": 150.0},
+            "blocked": {"user_id": "kc-2", "amount": 5.0, "device_id": "dev-x"},
+            "small": {"user_id": "kc-3", "amount": 5.0, "device_id": "dev-y"},
+        }
+        for transaction_id, body in sent.items():
+            answer = client.post("/v1/transactions", json={"transaction_id": transaction_id, **body})
+            assert answer.status_code == 202, answer.text
+        found: dict[str, Any] = {}
+        while len(found) < len(sent) and time.monotonic() < deadline + 30:
+            for transaction_id in sent.keys() - found.keys():
+                response = client.get(f"/v1/transactions/{transaction_id}")
+                if response.status_code == 200:
+                    found[transaction_id] = response.json()["decision"]
+            time.sleep(0.2)
+        thread.join(60)
+    assert {t: (d["decision"], d["rules"]) for t, d in found.items()} == {
+        "big": ("decline", ["over_100"]),
+        "blocked": ("decline", ["blocked_device"]),
+        "small": ("approve", []),
+    }
+    assert {d["ruleset_version"] for d in found.values()} == {2}
+
+
+def test_topics_create_makes_every_topic_once_and_the_control_topic_compacted(broker: str) -> None:
+    from confluent_kafka.admin import AdminClient, ConfigResource
+
+    from fraudstream.runtime.kafka.topics import TOPICS, create_topics
+
+    # The broker fixture made the three output topics already: they are left alone.
+    assert sorted(create_topics(broker, partitions=3)) == ["fraudstream-control", "labels", "transactions"]
+    assert set(TOPICS) <= set(AdminClient({"bootstrap.servers": broker}).list_topics(timeout=10).topics)
+    assert create_topics(broker, partitions=3) == []  # idempotent
+    admin = AdminClient({"bootstrap.servers": broker})
+    topics = admin.list_topics(timeout=10).topics
+    assert len(topics["transactions"].partitions) == 3
+    assert len(topics["fraudstream-control"].partitions) == 1
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "fraudstream-control")
+    configs = admin.describe_configs([resource])[resource].result()
+    assert configs["cleanup.policy"].value == "compact"

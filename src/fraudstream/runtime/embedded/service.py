@@ -123,6 +123,8 @@ class ScoringService:
 
             self.kafka = KafkaBridge(self.settings, self.store, self.alerts)
             self.kafka.start()
+            # Workers decide with the rule set and lists in force here, even if they started earlier.
+            await asyncio.to_thread(self.kafka.announce, self._control_messages())
         # What start-up built (libraries, compiled kernels, models, reference data: objects that live
         # as long as the process) leaves the cyclic collector's view, so that a full collection,
         # which took 140-200 ms at start-up here, does not walk them again while requests wait.
@@ -148,6 +150,20 @@ class ScoringService:
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.snapshot)
         self.store.close()
+
+    def _control_messages(self, list_names: Sequence[str] | None = None) -> list[tuple[bytes, bytes]]:
+        """The rule set in force and the lists ``list_names`` (all by default), as control messages."""
+        from fraudstream.runtime.kafka.control import list_message, rules_message
+
+        kinds = self.engine.lists.names()
+        contents = self.engine.lists.to_dict()
+        names = list(kinds) if list_names is None else list(list_names)
+        messages = [] if list_names is not None else [rules_message(self.engine.rules.to_yaml())]
+        for name in names:
+            values = contents[name]["values"]
+            assert isinstance(values, list)
+            messages.append(list_message(name, kinds[name], [str(v) for v in values]))
+        return messages
 
     def _prepare(self) -> None:
         self.store.upgrade()
@@ -480,7 +496,10 @@ class ScoringService:
                 self.engine.set_rules(rules)
                 return rules
 
-        return await asyncio.to_thread(run)
+        rules = await asyncio.to_thread(run)
+        if self.kafka is not None:
+            await asyncio.to_thread(self.kafka.announce, self._control_messages())
+        return rules
 
     async def update_list(self, name: str, items: list[str], actor: str) -> None:
         def run() -> None:
@@ -490,6 +509,8 @@ class ScoringService:
                 self.store.save_list(name, kind, items, actor, now_ms())
 
         await asyncio.to_thread(run)
+        if self.kafka is not None:
+            await asyncio.to_thread(self.kafka.announce, self._control_messages([name]))
 
     # --- reading -------------------------------------------------------------------------------
 

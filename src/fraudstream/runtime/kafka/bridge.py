@@ -34,6 +34,7 @@ class KafkaBridge:
         assert settings.kafka_brokers is not None
         self.topic = settings.kafka_topic
         self.labels_topic = settings.kafka_labels_topic
+        self.control_topic = settings.kafka_control_topic
         self.producer = Producer({"bootstrap.servers": settings.kafka_brokers, "acks": "all", "linger.ms": 1})
         self.sink = DecisionSink(
             settings.kafka_brokers,
@@ -67,6 +68,18 @@ class KafkaBridge:
                 "labels not acknowledged by the Kafka broker within 10 s; workers may not learn from them",
                 topic=self.labels_topic,
                 transaction_ids=[str(label["transaction_id"]) for label in labels],
+            )
+
+    def announce(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
+        """Announce rule sets and lists (``control.rules_message``, ``list_message``) to the workers."""
+        for key, value in messages:
+            self.producer.produce(self.control_topic, key=key, value=value)
+        if messages and self.producer.flush(10):
+            # The change is stored and in force in the API; workers miss it until it is announced
+            # again (the API announces everything when it starts).
+            log.error(
+                "rules or lists not acknowledged by the Kafka broker within 10 s; workers keep earlier ones",
+                topic=self.control_topic,
             )
 
     def accept(self, validator: Validator, records: Sequence[Any]) -> list[Outcome]:

@@ -43,6 +43,7 @@ from fraudstream.errors import FraudstreamError
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
+from fraudstream.runtime.kafka.control import ControlReader
 from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.labels import (
     PartitionLabels,
@@ -98,6 +99,9 @@ class WorkerConfig:
     #: The rule set to decide with (YAML, as `fraudstream rules validate` reads it); None: the
     #: packaged default set.
     rules_path: Path | None = None
+    #: Where the API announces rule sets and lists changed through it (control.py); they replace
+    #: ``rules_path``'s from the next batch on. None: only ``rules_path``.
+    control_topic: str | None = "fraudstream-control"
 
     @classmethod
     def named_after(cls, brokers: str, topic: str, **settings: Any) -> WorkerConfig:
@@ -110,6 +114,7 @@ class WorkerConfig:
             "alerts_topic": f"{topic}.alerts",
             "dlq_topic": f"{topic}.dlq",
             "labels_topic": f"{topic}.labels",
+            "control_topic": f"{topic}.control",
         }
         return cls(brokers=brokers, topic=topic, **{**names, **settings})
 
@@ -144,6 +149,11 @@ class Worker:
             else default_ruleset(features)
         )
         self.model = champion_model(config.model_path, config.models_dir, features.feature_names)
+        self.control = (
+            ControlReader(config.brokers, config.control_topic, config.group, default_names(features))
+            if config.control_topic
+            else None
+        )
         self.model_checked_at = time.monotonic()
         log.info(
             "deciding with",
@@ -230,6 +240,8 @@ class Worker:
         else:
             offset = OFFSET_BEGINNING
             tp.offset = OFFSET_BEGINNING
+        if self.control is not None:
+            self.control.apply(engine)  # lists as announced since, not as checkpointed
         quiet_until = 0
         if self.config.transactional_id:
             # Committed with the outputs of a transaction, possibly after the last checkpoint.
@@ -286,6 +298,9 @@ class Worker:
         """Consume until stopped (SIGTERM/SIGINT), or until idle for ``max_idle_s`` (tests)."""
         if self.config.transactional_id:
             self._init_transactions()
+        if self.control is not None:
+            self.control.catch_up()
+            self._apply_control()
         self.consumer.subscribe([self.config.topic], on_assign=self._on_assign, on_revoke=self._on_revoke)
         # What start-up built (libraries, compiled kernels, reference data, the gazetteer) lives as
         # long as the process: out of the cyclic collector's view, its collections stop walking it
@@ -295,6 +310,8 @@ class Worker:
         seen_any = False
         try:
             while self.running:
+                if self.control is not None and self.control.poll():
+                    self._apply_control()
                 self._read_labels()
                 messages = self.consumer.consume(self.config.batch_size, self.config.max_wait_s)
                 real = [m for m in messages if not self._is_error(m)]
@@ -312,6 +329,14 @@ class Worker:
                 self._refresh_model()
         finally:
             self.close()
+
+    def _apply_control(self) -> None:
+        """The rule set and lists announced by the API, for every engine from the next batch on."""
+        assert self.control is not None
+        if self.control.rules is not None:
+            self.rules = self.control.rules
+        for partition in self.partitions.values():
+            self.control.apply(partition.engine)
 
     def _refresh_model(self) -> None:
         """Decide with the registry's champion from the next batch on, once one is promoted.
@@ -366,6 +391,8 @@ class Worker:
         self.consumer.close()
         if self.label_consumer is not None:
             self.label_consumer.close()
+        if self.control is not None:
+            self.control.close()
 
     def _is_error(self, message: Message) -> bool:
         error = message.error()

@@ -1,0 +1,127 @@
+"""Rule sets and lists changed through the API reach every worker, through one small topic.
+
+The API publishes the whole active rule set (key ``rules``) and each list's whole contents (key
+``list:<name>``) whenever they change, and all of them when it starts: a compacted topic of the
+latest versions. Every worker reads every message of it from the beginning (nothing committed), so a
+worker that starts late catches up, then picks up changes between batches.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+import orjson
+import structlog
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+
+from fraudstream.core.engine import Engine
+from fraudstream.core.rules import RuleSet, load_ruleset
+from fraudstream.core.rules.language import Kind
+from fraudstream.errors import FraudstreamError
+
+__all__ = ["ControlReader", "list_message", "rules_message"]
+
+log = structlog.get_logger("fraudstream.kafka")
+
+
+def rules_message(yaml_text: str) -> tuple[bytes, bytes]:
+    """Key and value announcing the active rule set (its YAML, version included)."""
+    return b"rules", orjson.dumps({"type": "rules", "yaml": yaml_text})
+
+
+def list_message(name: str, kind: str, items: list[str]) -> tuple[bytes, bytes]:
+    """Key and value announcing a list's whole contents."""
+    return f"list:{name}".encode(), orjson.dumps({"type": "list", "name": name, "kind": kind, "items": items})
+
+
+class ControlReader:
+    """The latest rule set and lists announced on the control topic, as this worker has read them."""
+
+    def __init__(self, brokers: str, topic: str, group: str, names: Mapping[str, Kind]) -> None:
+        self.topic = topic
+        self.names = names
+        self.rules: RuleSet | None = None
+        self.lists: dict[str, tuple[str, list[str]]] = {}
+        self.consumer = Consumer(
+            {
+                "bootstrap.servers": brokers,
+                "group.id": f"{group}-control",
+                "enable.auto.commit": False,
+                "auto.offset.reset": "earliest",
+            }
+        )
+        self.assigned = False
+
+    def catch_up(self, timeout_s: float = 10.0) -> bool:
+        """Read everything announced so far (at start, before the first batch); True if any."""
+        metadata = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        if metadata is None or metadata.error is not None or not metadata.partitions:
+            log.warning(
+                "control topic not found: rules and lists changed through the API do not reach this "
+                "worker (create it with `fraudstream topics create`)",
+                topic=self.topic,
+            )
+            return False
+        partitions = sorted(metadata.partitions)
+        self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
+        self.assigned = True
+        ends = {
+            p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
+            for p in partitions
+        }
+        changed = False
+        remaining = {p for p, end in ends.items() if end > 0}
+        waited = 0.0
+        while remaining and waited < timeout_s:
+            messages = self.consumer.consume(1000, 0.2)
+            waited += 0.2
+            for message in messages:
+                if message.error() is not None:
+                    continue
+                changed |= self._take(message.value())
+                partition, offset = message.partition(), message.offset()
+                if partition is not None and offset is not None and offset + 1 >= ends[partition]:
+                    remaining.discard(partition)
+        return changed
+
+    def poll(self) -> bool:
+        """Take what arrived since (no waiting); True if the rules or a list changed."""
+        if not self.assigned:
+            return False
+        changed = False
+        for message in self.consumer.consume(100, 0):
+            if message.error() is None:
+                changed |= self._take(message.value())
+        return changed
+
+    def _take(self, value: bytes | None) -> bool:
+        try:
+            message: Any = orjson.loads(value or b"")
+            if message.get("type") == "rules":
+                rules = load_ruleset(str(message["yaml"]), self.names)
+                self.rules = rules
+                log.info("rule set received", version=rules.version)
+                return True
+            if message.get("type") == "list":
+                items = [str(item) for item in message["items"]]
+                self.lists[str(message["name"])] = (str(message["kind"]), items)
+                return True
+        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, FraudstreamError) as exc:
+            # A rule set that does not load leaves the one in force (as the API would have).
+            log.error("control message ignored", topic=self.topic, error=str(exc))
+            return False
+        log.error("control message of unknown type ignored", topic=self.topic)
+        return False
+
+    def apply(self, engine: Engine) -> None:
+        """Give ``engine`` the latest rule set and list contents read."""
+        if self.rules is not None and engine.rules is not self.rules:
+            engine.set_rules(self.rules)
+        for name, (kind, items) in self.lists.items():
+            if name not in engine.lists.names():
+                engine.lists.declare(name, kind)
+            engine.update_list(name, items)
+
+    def close(self) -> None:
+        self.consumer.close()
