@@ -319,16 +319,14 @@ def socket_port() -> Iterator[int]:
     yield port
 
 
-def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_decisions(
-    broker: str, tmp_path: Path
-) -> None:
-    from fastapi.testclient import TestClient
-
-    from fraudstream.api import create_app
+def kafka_mode_settings(broker: str, tmp_path: Path) -> tuple[str, Any]:
+    """A fresh two-partition input topic with its outputs, labels and control topics, and the
+    settings of an API in Kafka mode (demo: no keys) in front of it."""
     from fraudstream.config import Settings
 
     topic = new_topic(broker, 2)
     create(broker, f"{topic}.labels", 1)
+    create(broker, f"{topic}.control", 1)
     settings = Settings(
         demo=True,
         data_dir=tmp_path / "api",
@@ -338,6 +336,17 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
         kafka_labels_topic=f"{topic}.labels",
         kafka_control_topic=f"{topic}.control",
     )
+    return topic, settings
+
+
+def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_decisions(
+    broker: str, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+
+    topic, settings = kafka_mode_settings(broker, tmp_path)
     worker = Worker(config(broker, topic, tmp_path))
     thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
     with TestClient(create_app(settings)) as client:
@@ -564,18 +573,8 @@ def test_rules_and_lists_changed_through_the_api_in_kafka_mode_reach_the_workers
     from fastapi.testclient import TestClient
 
     from fraudstream.api import create_app
-    from fraudstream.config import Settings
 
-    topic = new_topic(broker, 2)
-    create(broker, f"{topic}.control", 1)
-    settings = Settings(
-        demo=True,
-        data_dir=tmp_path / "api",
-        kafka_brokers=broker,
-        kafka_topic=topic,
-        kafka_decisions_topic=f"{topic}.decisions",
-        kafka_control_topic=f"{topic}.control",
-    )
+    topic, settings = kafka_mode_settings(broker, tmp_path)
     with TestClient(create_app(settings)) as client:
         # The worker starts after the API: it catches up on what the API announced at its start.
         worker = Worker(config(broker, topic, tmp_path, labels_topic=None))
