@@ -306,7 +306,9 @@ def test_the_worker_reports_metrics_and_health_over_http(broker: str, tmp_path: 
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert "fraudstream_worker_events_total 500" in metrics
         assert "fraudstream_worker_scoring_latency_ms" in metrics
-        assert httpx.get(f"http://127.0.0.1:{port}/healthz").json() == {"status": "healthy"}
+        assert 'fraudstream_worker_deciding_with{model="",rules_version="1"} 1' in metrics
+        health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
+        assert health == {"status": "healthy", "model": None, "rules_version": 1}
     finally:
         server.shutdown()
 

@@ -7,6 +7,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
+import orjson
+
 if TYPE_CHECKING:
     from fraudstream.runtime.kafka.worker import Worker
 
@@ -44,6 +46,12 @@ def render_metrics(worker: Worker) -> str:
         "# TYPE fraudstream_worker_consumer_lag gauge",
         "# TYPE fraudstream_worker_checkpoint_age_seconds gauge",
     ]
+    # What decides: an operator checks that every worker took the promoted model and the rules.
+    lines += [
+        "# TYPE fraudstream_worker_deciding_with gauge",
+        f'fraudstream_worker_deciding_with{{model="{_model_version(worker) or ""}",'
+        f'rules_version="{worker.rules.version}"}} 1',
+    ]
     for partition, state in sorted(worker.partitions.items()):
         lag = worker.lag.get(partition)
         if lag is not None:
@@ -51,6 +59,10 @@ def render_metrics(worker: Worker) -> str:
         age = now - state.last_checkpoint
         lines.append(f'fraudstream_worker_checkpoint_age_seconds{{partition="{partition}"}} {age:.1f}')
     return "\n".join(lines) + "\n"
+
+
+def _model_version(worker: Worker) -> str | None:
+    return worker.model.metadata.version if worker.model is not None else None
 
 
 def serve_operations(worker: Worker, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -62,7 +74,13 @@ def serve_operations(worker: Worker, port: int, host: str = "127.0.0.1") -> Thre
                 body, status, kind = render_metrics(worker).encode(), 200, "text/plain; version=0.0.4"
             elif self.path == "/healthz":
                 healthy = worker.healthy()
-                body = b'{"status": "healthy"}' if healthy else b'{"status": "unhealthy"}'
+                body = orjson.dumps(
+                    {
+                        "status": "healthy" if healthy else "unhealthy",
+                        "model": _model_version(worker),
+                        "rules_version": worker.rules.version,
+                    }
+                )
                 status, kind = (200 if healthy else 503), "application/json"
             else:
                 body, status, kind = b'{"error": "not found"}', 404, "application/json"
