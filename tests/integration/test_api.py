@@ -217,7 +217,7 @@ def test_an_invalid_rule_set_is_refused_with_its_position_and_the_old_one_stays(
     response = client.put("/v1/rules", content=broken, headers={"content-type": "application/yaml"})
     assert response.status_code == 422
     assert response.json()["rule"] == "oops"
-    assert response.json()["position"] == 1
+    assert response.json()["position"] == 8  # the ">>" of "amount >> 3"
     assert client.get("/v1/rules").json()["version"] == current["version"]
     strict = (
         "version: 2\nrules:\n"

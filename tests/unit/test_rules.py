@@ -71,6 +71,21 @@ def test_the_error_position_points_at_the_offending_part() -> None:
     assert caught.value.position == 16
 
 
+@pytest.mark.parametrize(
+    ("expression", "column"),
+    [
+        ("amount >> 5", 8),  # the operator, not the start of the expression
+        ("(amount + 1) >> 5", 14),  # past the left operand's closing parenthesis
+        ("country < 'US'", 9),
+        ("device_id == 5", 11),
+    ],
+)
+def test_an_operator_error_points_at_the_operator(expression: str, column: int) -> None:
+    with pytest.raises(RuleError) as caught:
+        compile_expression(expression, NAMES, rule="r")
+    assert caught.value.position == column, str(caught.value)
+
+
 def test_missing_values_never_compare_true() -> None:
     amount = np.array([np.nan, 5.0, 20.0])
     assert evaluate("amount > 10", amount=amount) == [False, False, True]

@@ -128,8 +128,14 @@ class _Compiler:
         self.used: set[str] = set()
         self.lists: set[str] = set()
 
-    def fail(self, node: ast.AST | None, reason: str) -> RuleError:
+    def fail(self, node: ast.AST | None, reason: str, *, after: ast.AST | None = None) -> RuleError:
+        """The error at ``node``'s start, or, given the operand ``after``, at the operator that
+        follows it (``amount >> 5`` points at ``>>``, not at ``amount``)."""
         position = getattr(node, "col_offset", None)
+        end = getattr(after, "end_col_offset", None)
+        if end is not None and getattr(after, "end_lineno", None) == 1 and "\n" not in self.text:
+            rest = self.text[end:]
+            position = end + len(rest) - len(rest.lstrip(" )"))  # past the operand's closing parentheses
         return RuleError(self.rule, reason, None if position is None else position + 1, self.text)
 
     def compile(self, node: ast.AST) -> _Node:
@@ -210,7 +216,7 @@ class _Compiler:
         }
         op = ops.get(type(node.op))
         if op is None:
-            raise self.fail(node, "only + - * / are allowed as arithmetic")
+            raise self.fail(node, "only + - * / are allowed as arithmetic", after=node.left)
         left = self.expect(node.left, "number")
         right = self.expect(node.right, "number")
         return _Node("number", lambda ctx: op(left.run(ctx), right.run(ctx)))
@@ -302,9 +308,9 @@ class _Compiler:
             return _Node("bool", _numeric_compare(op, left, right))
         if left.type == "string" and right.type == "string":
             if not isinstance(op, ast.Eq | ast.NotEq):
-                raise self.fail(node, "text compares only with ==, != and in")
+                raise self.fail(node, "text compares only with ==, != and in", after=left_node)
             return _Node("bool", _string_compare(op, left, right))
-        raise self.fail(node, f"cannot compare a {left.type} with a {right.type}")
+        raise self.fail(node, f"cannot compare a {left.type} with a {right.type}", after=left_node)
 
     def _membership(self, node: ast.Compare, op: ast.cmpop, left: _Node, right_node: ast.expr) -> _Node:
         right = self.compile(right_node)
