@@ -155,6 +155,11 @@ class Worker:
             else None
         )
         self.model_checked_at = time.monotonic()
+        # The compiled kernels of the engine and of the output messages load now (~0.4 s), not in
+        # the first batch: one throwaway decision, built into a message.
+        sample = {"transaction_id": "warm-up", "user_id": "warm-up", "amount": 1, "currency": "USD"}
+        warm = Engine(self.engine_config, rules=self.rules, model=self.model)
+        decision_payloads(warm.score(self.validator.records([sample], received_at_ms=0).batch), [0], [0])
         log.info(
             "deciding with",
             rules_version=self.rules.version,
