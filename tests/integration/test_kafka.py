@@ -633,3 +633,24 @@ def test_topics_create_makes_every_topic_once_and_the_control_topic_compacted(br
     resource = ConfigResource(ConfigResource.Type.TOPIC, "fraudstream-control")
     configs = admin.describe_configs([resource])[resource].result()
     assert configs["cleanup.policy"].value == "compact"
+
+
+def test_an_unreachable_control_topic_never_stops_a_worker_and_is_tried_again() -> None:
+    from fraudstream.core.engine import EngineConfig, default_names
+    from fraudstream.runtime.kafka import control
+
+    # Nothing listens on port 9: reading the control topic fails, quietly, and is retried later.
+    reader = control.ControlReader(
+        "127.0.0.1:9", "fraudstream-control", "g", default_names(EngineConfig().features)
+    )
+    try:
+        assert reader.catch_up(timeout_s=0.5) is False
+        assert not reader.assigned
+        assert reader.poll() is False  # too soon to try again: no wait at all
+        reader.tried_at -= control.RETRY_S
+        started = time.monotonic()
+        assert reader.poll() is False  # tried again, bounded by its short timeout
+        assert time.monotonic() - started < 5
+        assert reader.tried_at >= started
+    finally:
+        reader.close()

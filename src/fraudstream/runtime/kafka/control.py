@@ -8,12 +8,13 @@ worker that starts late catches up, then picks up changes between batches.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Mapping
 from typing import Any
 
 import orjson
 import structlog
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPartition
 
 from fraudstream.core.engine import Engine
 from fraudstream.core.rules import RuleSet, load_ruleset
@@ -23,6 +24,9 @@ from fraudstream.errors import FraudstreamError
 __all__ = ["ControlReader", "list_message", "rules_message"]
 
 log = structlog.get_logger("fraudstream.kafka")
+
+#: Seconds between attempts to reach a control topic that was missing or unreachable.
+RETRY_S = 10.0
 
 
 def rules_message(yaml_text: str) -> tuple[bytes, bytes]:
@@ -52,24 +56,41 @@ class ControlReader:
             }
         )
         self.assigned = False
+        self.tried_at = float("-inf")
 
     def catch_up(self, timeout_s: float = 10.0) -> bool:
-        """Read everything announced so far (at start, before the first batch); True if any."""
-        metadata = self.consumer.list_topics(self.topic, timeout=10).topics.get(self.topic)
+        """Read everything announced so far (at start, before the first batch); True if any.
+
+        With the broker unreachable or the topic missing, it reads nothing and ``poll`` tries again
+        every ``RETRY_S`` seconds: a worker never stops for it.
+        """
+        first_try = self.tried_at == float("-inf")
+        self.tried_at = time.monotonic()
+        try:
+            metadata = self.consumer.list_topics(self.topic, timeout=timeout_s).topics.get(self.topic)
+        except KafkaException as exc:
+            if first_try:  # said once; the retries are quiet
+                log.warning("control topic not reachable yet; retrying", topic=self.topic, error=str(exc))
+            return False
         if metadata is None or metadata.error is not None or not metadata.partitions:
-            log.warning(
-                "control topic not found: rules and lists changed through the API do not reach this "
-                "worker (create it with `fraudstream topics create`)",
-                topic=self.topic,
-            )
+            if first_try:
+                log.warning(
+                    "control topic not found: rules and lists changed through the API do not reach "
+                    "this worker until it exists (create it with `fraudstream topics create`)",
+                    topic=self.topic,
+                )
             return False
         partitions = sorted(metadata.partitions)
         self.consumer.assign([TopicPartition(self.topic, p, OFFSET_BEGINNING) for p in partitions])
         self.assigned = True
-        ends = {
-            p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=10)[1]
-            for p in partitions
-        }
+        try:
+            ends = {
+                p: self.consumer.get_watermark_offsets(TopicPartition(self.topic, p), timeout=timeout_s)[1]
+                for p in partitions
+            }
+        except KafkaException as exc:  # read what arrives; no wait for the end
+            log.warning("control topic's end not known; reading on", topic=self.topic, error=str(exc))
+            return False
         changed = False
         remaining = {p for p, end in ends.items() if end > 0}
         waited = 0.0
@@ -88,7 +109,9 @@ class ControlReader:
     def poll(self) -> bool:
         """Take what arrived since (no waiting); True if the rules or a list changed."""
         if not self.assigned:
-            return False
+            if time.monotonic() - self.tried_at < RETRY_S:
+                return False
+            return self.catch_up(timeout_s=1.0)
         changed = False
         for message in self.consumer.consume(100, 0):
             if message.error() is None:
