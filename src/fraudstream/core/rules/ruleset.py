@@ -271,7 +271,7 @@ def load_ruleset(text: str, names: Mapping[str, Kind]) -> RuleSet:
     ...              {"amount": "number"})
     Traceback (most recent call last):
     ...
-    fraudstream.errors.RuleError: rule 'big' at column 1: only + - * / are allowed as arithmetic
+    fraudstream.errors.RuleError: rule 'big' at column 8: only + - * / are allowed as arithmetic
     """
     try:
         document = yaml.safe_load(text)
