@@ -438,22 +438,27 @@ def train(
 
     Example: `fraudstream train --data sim.parquet --train-to 2026-01-05T00:00:00+00:00 --promote`
     """
+    from fraudstream.errors import FraudstreamError
     from fraudstream.ml.dataset import load_history, parse_mapping
     from fraudstream.ml.train import train_and_register
 
-    history = load_history(data, parse_mapping(map_))
-    delay = _duration_ms(label_delay)
-    console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
-    store = _registry(registry)
-    # Training replays only the feature state (what the model learns from), not whole decisions.
-    trained, summary, report, path = train_and_register(
-        history,
-        model,
-        store,
-        label_delay_ms=delay,
-        train_from_ms=_time_ms(train_from),
-        train_to_ms=_time_ms(train_to),
-    )
+    try:
+        history = load_history(data, parse_mapping(map_))
+        delay = _duration_ms(label_delay)
+        console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
+        store = _registry(registry)
+        # Training replays only the feature state (what the model learns from), not whole decisions.
+        trained, summary, report, path = train_and_register(
+            history,
+            model,
+            store,
+            label_delay_ms=delay,
+            train_from_ms=_time_ms(train_from),
+            train_to_ms=_time_ms(train_to),
+        )
+    except (OSError, ValueError, FraudstreamError) as exc:
+        console.print(f"[red]cannot train:[/red] {exc}")
+        raise typer.Exit(2) from None
     out.print_json(json.dumps({"version": trained.metadata.version, "path": str(path), **summary, **report}))
     if promote:
         store.promote(trained.metadata.version)

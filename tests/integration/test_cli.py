@@ -116,3 +116,17 @@ def test_a_worker_given_a_broken_rule_set_says_which_rule_and_does_not_start(
     assert result.exit_code == 2, result.output
     assert "cannot start the worker" in result.output
     assert "too_big" in result.output
+
+
+def test_training_without_labels_known_in_the_window_says_what_to_change(tmp_path: Path) -> None:
+    data = tmp_path / "sim.parquet"
+    assert runner.invoke(app, ["simulate", "--count", "2000", "--to", str(data)]).exit_code == 0
+    # The default label delay (7 days) is longer than this history: no row has a known label.
+    result = runner.invoke(app, ["train", "--data", str(data), "--registry", str(tmp_path / "models")])
+    assert result.exit_code == 2, result.output
+    assert "cannot train" in result.output
+    assert "--label-delay" in result.output
+    assert "Traceback" not in result.output
+    missing = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere.parquet")])
+    assert missing.exit_code == 2
+    assert "cannot train" in missing.output

@@ -116,8 +116,11 @@ def train(
     end = train_to_ms if train_to_ms is not None else int(history.batch.timestamp_ms.max()) + 1
     rows = _window(history, train_from_ms, end - label_delay_ms)
     if not rows.any():
+        span_h = (end - 1 - int(history.batch.timestamp_ms.min())) / 3_600_000
         raise ValueError(
-            "no transaction in the training window has a label known by its end; widen the window"
+            "no transaction in the training window has a label known by its end: the history spans "
+            f"{span_h:,.0f} h and labels become known {label_delay_ms / 3_600_000:,.0f} h after their "
+            "transaction; widen the window or shorten the label delay (--label-delay, e.g. 1d)"
         )
     now = datetime.now(UTC)
     version = f"{now:%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(2)}"
