@@ -53,17 +53,25 @@ class KafkaBridge:
         self._thread.join(10)
         self.producer.flush(10)
 
+    def _delivered(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> bool:
+        """Produce (key, value) messages and wait up to 10 s for the broker; False if it did not
+        acknowledge them all. What they say is stored already, so the caller reports, not raises."""
+        for key, value in messages:
+            self.producer.produce(topic, key=key, value=value)
+        return not (messages and self.producer.flush(10))
+
     def publish_labels(self, labels: Sequence[Mapping[str, Any]]) -> None:
         """Send stored labels (analysts' verdicts, posted chargebacks) to the labels topic, where the
-        workers learn from them as the embedded engine does; waits until the broker has them."""
-        for label in labels:
-            message = {k: label[k] for k in ("transaction_id", "is_fraud", "label_time")}
-            self.producer.produce(
-                self.labels_topic, key=str(label["transaction_id"]).encode(), value=orjson.dumps(message)
+        workers learn from them as the embedded engine does."""
+        messages = [
+            (
+                str(label["transaction_id"]).encode(),
+                orjson.dumps({k: label[k] for k in ("transaction_id", "is_fraud", "label_time")}),
             )
-        if labels and self.producer.flush(10):
-            # The verdicts are stored (retraining reads them); only the workers' label features miss
-            # them. The analyst's request succeeded, so this is reported, not raised.
+            for label in labels
+        ]
+        if not self._delivered(self.labels_topic, messages):
+            # Stored, so retraining reads them; only the workers' label features miss them.
             log.error(
                 "labels not acknowledged by the Kafka broker within 10 s; workers may not learn from them",
                 topic=self.labels_topic,
@@ -72,11 +80,9 @@ class KafkaBridge:
 
     def announce(self, messages: Sequence[tuple[bytes, bytes]]) -> None:
         """Announce rule sets and lists (``control.rules_message``, ``list_message``) to the workers."""
-        for key, value in messages:
-            self.producer.produce(self.control_topic, key=key, value=value)
-        if messages and self.producer.flush(10):
-            # The change is stored and in force in the API; workers miss it until it is announced
-            # again (the API announces everything when it starts).
+        if not self._delivered(self.control_topic, messages):
+            # In force in the API; workers miss it until it is announced again (the API announces
+            # everything when it starts).
             log.error(
                 "rules or lists not acknowledged by the Kafka broker within 10 s; workers keep earlier ones",
                 topic=self.control_topic,

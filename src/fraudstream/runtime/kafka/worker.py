@@ -143,14 +143,15 @@ class Worker:
         decode_block([orjson.dumps({"transaction_id": "warm-up", "amount": 1.5})])
         # Every partition's engine decides with the same rules and model as the API's engine would.
         features = self.engine_config.features
+        names = default_names(features)
         self.rules = (
-            load_ruleset(config.rules_path.read_text(encoding="utf-8"), default_names(features))
+            load_ruleset(config.rules_path.read_text(encoding="utf-8"), names)
             if config.rules_path is not None
             else default_ruleset(features)
         )
         self.model = champion_model(config.model_path, config.models_dir, features.feature_names)
         self.control = (
-            ControlReader(config.brokers, config.control_topic, config.group, default_names(features))
+            ControlReader(config.brokers, config.control_topic, config.group, names)
             if config.control_topic
             else None
         )
