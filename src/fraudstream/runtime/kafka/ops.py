@@ -49,7 +49,7 @@ def render_metrics(worker: Worker) -> str:
     # What decides: an operator checks that every worker took the promoted model and the rules.
     lines += [
         "# TYPE fraudstream_worker_deciding_with gauge",
-        f'fraudstream_worker_deciding_with{{model="{_model_version(worker) or ""}",'
+        f'fraudstream_worker_deciding_with{{model="{worker.model_version or ""}",'
         f'rules_version="{worker.rules.version}"}} 1',
     ]
     for partition, state in sorted(worker.partitions.items()):
@@ -59,10 +59,6 @@ def render_metrics(worker: Worker) -> str:
         age = now - state.last_checkpoint
         lines.append(f'fraudstream_worker_checkpoint_age_seconds{{partition="{partition}"}} {age:.1f}')
     return "\n".join(lines) + "\n"
-
-
-def _model_version(worker: Worker) -> str | None:
-    return worker.model.metadata.version if worker.model is not None else None
 
 
 def serve_operations(worker: Worker, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
@@ -77,7 +73,7 @@ def serve_operations(worker: Worker, port: int, host: str = "127.0.0.1") -> Thre
                 body = orjson.dumps(
                     {
                         "status": "healthy" if healthy else "unhealthy",
-                        "model": _model_version(worker),
+                        "model": worker.model_version,
                         "rules_version": worker.rules.version,
                     }
                 )

@@ -164,7 +164,7 @@ class Worker:
         log.info(
             "deciding with",
             rules_version=self.rules.version,
-            model=self.model.metadata.version if self.model is not None else None,
+            model=self.model_version,
         )
         self.checkpoints = checkpoint_store(
             config.checkpoint_url or config.checkpoint_dir, s3_endpoint_url=config.s3_endpoint_url
@@ -344,6 +344,11 @@ class Worker:
         for partition in self.partitions.values():
             self.control.apply(partition.engine)
 
+    @property
+    def model_version(self) -> str | None:
+        """The version of the model deciding, or None when the rules alone decide."""
+        return self.model.metadata.version if self.model is not None else None
+
     def _refresh_model(self) -> None:
         """Decide with the registry's champion from the next batch on, once one is promoted.
 
@@ -358,12 +363,12 @@ class Worker:
         ):
             return
         self.model_checked_at = now
-        champion = Registry(self.config.models_dir).roles().get("champion")
-        current = self.model.metadata.version if self.model is not None else None
-        if champion is None or champion == current:
+        registry = Registry(self.config.models_dir)
+        champion = registry.roles().get("champion")
+        if champion is None or champion == self.model_version:
             return
         try:
-            model = champion_model(None, self.config.models_dir, self.engine_config.features.feature_names)
+            model = registry.load(champion, self.engine_config.features.feature_names)
         except (OSError, FraudstreamError) as exc:  # keep deciding with the model in hand
             log.error("new champion not loaded", version=champion, error=str(exc))
             return
