@@ -99,6 +99,31 @@ def test_infinite_values_meet_lightgbms_infinite_thresholds_as_lightgbm_does(
     np.testing.assert_allclose(forest.raw_score(x), booster.predict(x, raw_score=True), rtol=1e-9, atol=1e-12)
 
 
+@pytest.mark.parametrize("variant", sorted(VARIANTS))
+def test_float32_values_next_to_each_threshold_take_lightgbms_side(
+    boosters: dict[str, lgb.Booster], variant: str
+) -> None:
+    """Float32 rows are compared with float32 thresholds (each the largest float32 not above
+    LightGBM's float64 one): values on and around every threshold must still split alike."""
+    booster = boosters[variant]
+    forest = compile_forest(booster.model_to_string())
+    splits = np.flatnonzero((forest.feature >= 0) & np.isfinite(forest.threshold))
+    assert len(splits) > 50
+    below = forest.threshold[splits].astype(np.float32)
+    below = np.where(below.astype(np.float64) > forest.threshold[splits], np.nextafter(below, -np.inf), below)
+    candidates = [np.nextafter(below, -np.inf), below, np.nextafter(below, np.inf)]
+    rng = np.random.default_rng(5)
+    x = features(12, len(splits) * len(candidates))
+    for k, values in enumerate(candidates):
+        rows = np.arange(len(splits)) * len(candidates) + k
+        x[rows, forest.feature[splits]] = values
+        # The same values elsewhere in the row, so deeper splits on other features meet them too.
+        x[rows, rng.integers(0, N_FEATURES, len(splits))] = values
+    expected = booster.predict(x, raw_score=True, num_threads=1)
+    np.testing.assert_allclose(forest.raw_score(x), expected, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(forest.raw_score(x.astype(np.float64)), expected, rtol=1e-9, atol=1e-12)
+
+
 def test_trees_that_never_split_score_their_single_leaf() -> None:
     booster = train({"min_data_in_leaf": 10_000}, rounds=3)
     forest = compile_forest(booster.model_to_string())
