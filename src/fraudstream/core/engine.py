@@ -395,9 +395,14 @@ class Engine:
 
     def snapshot(self) -> bytes:
         """Feature state and list contents as versioned bytes (rules and models are stored elsewhere)."""
+        return b"".join(self.snapshot_parts())
+
+    def snapshot_parts(self) -> list[bytes | memoryview]:
+        """``snapshot()`` in pieces, for a writer that stores them one after the other without
+        joining them; some are views of the live state, to be written before the next batch."""
         lists = json.dumps(self.lists.to_dict(), sort_keys=True).encode()
-        state = self.state.snapshot()
-        return _HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, len(lists)) + lists + state
+        head = _HEADER.pack(_SNAPSHOT_MAGIC, _SNAPSHOT_VERSION, len(lists)) + lists
+        return [head, *self.state.snapshot_parts()]
 
     def restore(self, data: bytes) -> None:
         """Replace the feature state and lists with those of ``snapshot()`` bytes."""

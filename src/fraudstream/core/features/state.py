@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import json
 import struct
 from dataclasses import dataclass
@@ -331,13 +330,20 @@ class FeatureState:
 
     def snapshot(self) -> bytes:
         """The whole state as bytes: a versioned header, then the used part of every array."""
+        return b"".join(self.snapshot_parts())
+
+    def snapshot_parts(self) -> list[bytes | memoryview]:
+        """``snapshot()`` as pieces to write one after the other, without joining them. The arrays'
+        pieces are views of the live state: write them out before the state changes again (a
+        state of 100,000 users is ~250 MB, and every copy of it costs a fifth of a second here)."""
         header: dict[str, object] = {
             "config": self.config.to_dict(),
             "clock_ms": int(self.clock_ms),
             "arrays": [],
         }
-        body = io.BytesIO()
         listing: list[dict[str, object]] = []
+        pieces: list[memoryview] = []
+        offset = 0
         for name, arrays in self.entities.items():
             used = int(arrays.n_used[0])
             for field_name, array in arrays.per_slot_arrays().items():
@@ -348,13 +354,14 @@ class FeatureState:
                         "field": field_name,
                         "dtype": part.dtype.str,
                         "shape": list(part.shape),
-                        "offset": body.tell(),
+                        "offset": offset,
                     }
                 )
-                body.write(part.tobytes())
+                pieces.append(part.reshape(-1).view(np.uint8).data)
+                offset += part.nbytes
         header["arrays"] = listing
         encoded = json.dumps(header, sort_keys=True).encode()
-        return _HEADER.pack(_MAGIC, FORMAT_VERSION, len(encoded)) + encoded + body.getvalue()
+        return [_HEADER.pack(_MAGIC, FORMAT_VERSION, len(encoded)) + encoded, *pieces]
 
     @classmethod
     def restore(cls, data: bytes, config: FeatureConfig) -> FeatureState:

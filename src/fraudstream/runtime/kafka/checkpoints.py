@@ -10,8 +10,9 @@ from __future__ import annotations
 import hashlib
 import os
 import struct
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from fraudstream.errors import StateError
@@ -30,11 +31,15 @@ __all__ = [
 _MAGIC = b"FSCKPT"
 _HEADER = struct.Struct("<6sHq32s")  # magic, format version, next offset, sha256 of the state
 
+#: A partition's state: its bytes, or pieces of them to store one after the other (a large state is
+#: then never copied whole just to be written out).
+State: TypeAlias = bytes | Sequence[bytes | memoryview]
+
 
 class CheckpointStore(Protocol):
     """Where a worker keeps each partition's state together with its next input offset."""
 
-    def save(self, group: str, topic: str, partition: int, state: bytes, next_offset: int) -> None: ...
+    def save(self, group: str, topic: str, partition: int, state: State, next_offset: int) -> None: ...
 
     def load(self, group: str, topic: str, partition: int) -> tuple[bytes, int] | None: ...
 
@@ -69,9 +74,20 @@ path, file://, postgresql:// (or postgresql+psycopg://) or s3://bucket/prefix
     )
 
 
-def _encode(state: bytes, next_offset: int) -> bytes:
-    """The bytes of a checkpoint file (or object): header, then the state."""
-    return _HEADER.pack(_MAGIC, 1, next_offset, hashlib.sha256(state).digest()) + state
+def _pieces(state: State) -> Sequence[bytes | memoryview]:
+    return [state] if isinstance(state, bytes) else state
+
+
+def _digest(state: State) -> bytes:
+    digest = hashlib.sha256()
+    for piece in _pieces(state):
+        digest.update(piece)
+    return digest.digest()
+
+
+def _encode(state: State, next_offset: int) -> list[bytes | memoryview]:
+    """The pieces of a checkpoint file (or object): header, then the state."""
+    return [_HEADER.pack(_MAGIC, 1, next_offset, _digest(state)), *_pieces(state)]
 
 
 def _decode(data: bytes, where: str) -> tuple[bytes, int]:
@@ -96,11 +112,11 @@ class LocalCheckpoints:
     def _path(self, group: str, topic: str, partition: int) -> Path:
         return self.root / f"{group}.{topic}.{partition}.ckpt"
 
-    def save(self, group: str, topic: str, partition: int, state: bytes, next_offset: int) -> None:
+    def save(self, group: str, topic: str, partition: int, state: State, next_offset: int) -> None:
         path = self._path(group, topic, partition)
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as file:
-            file.write(_encode(state, next_offset))
+            file.writelines(_encode(state, next_offset))
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
@@ -142,7 +158,7 @@ class PostgresCheckpoints:
         c = self.table.c
         return (c.group_id == group) & (c.topic == topic) & (c.partition == partition)
 
-    def save(self, group: str, topic: str, partition: int, state: bytes, next_offset: int) -> None:
+    def save(self, group: str, topic: str, partition: int, state: State, next_offset: int) -> None:
         import sqlalchemy as sa
         from sqlalchemy.dialects.postgresql import insert
 
@@ -151,8 +167,8 @@ class PostgresCheckpoints:
             "topic": topic,
             "partition": partition,
             "next_offset": next_offset,
-            "state": state,
-            "sha256": hashlib.sha256(state).digest(),
+            "state": b"".join(_pieces(state)),
+            "sha256": _digest(state),
         }
         statement = insert(self.table).values(**values)
         statement = statement.on_conflict_do_update(
@@ -209,10 +225,9 @@ class S3Checkpoints:
         name = f"{group}.{topic}.{partition}.ckpt"
         return f"{self.prefix}/{name}" if self.prefix else name
 
-    def save(self, group: str, topic: str, partition: int, state: bytes, next_offset: int) -> None:
-        self.client.put_object(
-            Bucket=self.bucket, Key=self._key(group, topic, partition), Body=_encode(state, next_offset)
-        )
+    def save(self, group: str, topic: str, partition: int, state: State, next_offset: int) -> None:
+        body = b"".join(_encode(state, next_offset))
+        self.client.put_object(Bucket=self.bucket, Key=self._key(group, topic, partition), Body=body)
 
     def load(self, group: str, topic: str, partition: int) -> tuple[bytes, int] | None:
         key = self._key(group, topic, partition)

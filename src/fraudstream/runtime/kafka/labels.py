@@ -150,10 +150,13 @@ class PartitionLabels:
         return labels
 
 
-def encode_partition_state(engine_snapshot: bytes, labels: PartitionLabels) -> bytes:
-    """What a worker checkpoints for a partition: its label bookkeeping, then the engine snapshot."""
+def encode_partition_state(
+    engine_snapshot: Sequence[bytes | memoryview], labels: PartitionLabels
+) -> list[bytes | memoryview]:
+    """What a worker checkpoints for a partition: its label bookkeeping, then the engine snapshot
+    (``Engine.snapshot_parts()``), as pieces to store one after the other."""
     part = labels.to_bytes()
-    return _HEADER.pack(_MAGIC, 1, len(part)) + part + engine_snapshot
+    return [_HEADER.pack(_MAGIC, 1, len(part)) + part, *engine_snapshot]
 
 
 def decode_partition_state(
