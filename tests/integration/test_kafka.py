@@ -16,6 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 from confluent_kafka import Consumer, Producer, TopicPartition
@@ -27,6 +28,7 @@ from fraudstream.core.schema import Validator
 from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.broker import create_topic as create
+from fraudstream.runtime.kafka.ops import serve_operations
 from fraudstream.runtime.kafka.sink import store_decisions
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from fraudstream.sim.generator import SimulationConfig, simulate
@@ -292,10 +294,6 @@ def test_a_second_worker_joining_mid_stream_changes_no_decision(broker: str, tmp
 
 
 def test_the_worker_reports_metrics_and_health_over_http(broker: str, tmp_path: Path) -> None:
-    import httpx
-
-    from fraudstream.runtime.kafka.ops import serve_operations
-
     topic = new_topic(broker, 2)
     produce(broker, topic, traffic(500, seed=5))
     worker = Worker(config(broker, topic, tmp_path))
@@ -311,6 +309,45 @@ def test_the_worker_reports_metrics_and_health_over_http(broker: str, tmp_path: 
         assert health == {"status": "healthy", "model": None, "rules_version": 1}
     finally:
         server.shutdown()
+
+
+class _SlowCheckpoints:
+    """The worker's own checkpoint store, taking 0.2 s more per save (a large state on a slow disk)."""
+
+    def __init__(self, store: Any) -> None:
+        self.store = store
+        self.saves: list[float] = []
+
+    def save(self, *args: Any) -> None:
+        time.sleep(0.2)
+        self.store.save(*args)
+        self.saves.append(time.monotonic())
+
+    def load(self, *args: Any) -> Any:
+        return self.store.load(*args)
+
+
+def test_slow_checkpoints_stretch_the_interval_between_them(broker: str, tmp_path: Path) -> None:
+    topic = new_topic(broker, 1)
+    produce(broker, topic, traffic(3000, seed=6))
+    worker = Worker(config(broker, topic, tmp_path, batch_size=50, checkpoint_interval_s=0.1))
+    slow = _SlowCheckpoints(worker.checkpoints)
+    worker.checkpoints = slow
+    with socket_port() as port:
+        server = serve_operations(worker, port)
+    try:
+        worker.run(max_idle_s=2)
+        metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
+    finally:
+        server.shutdown()
+    assert worker.checkpoint_seconds >= 0.2
+    assert worker.checkpoint_interval_s >= 2.0  # 10x a checkpoint's duration, not the 0.1 s asked
+    # Between periodic checkpoints (the last one is the forced one at close) at least ~2 s passed.
+    periodic = slow.saves[:-1]
+    assert all(b - a >= 1.9 for a, b in zip(periodic, periodic[1:])), periodic
+    reported = dict(line.split(" ", 1) for line in metrics.splitlines() if not line.startswith("#"))
+    assert float(reported["fraudstream_worker_checkpoint_interval_seconds"]) >= 2.0
+    assert float(reported["fraudstream_worker_checkpoint_duration_seconds"]) >= 0.2
 
 
 @contextmanager

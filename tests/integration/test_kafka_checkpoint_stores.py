@@ -12,6 +12,8 @@ import pytest
 from confluent_kafka import Producer
 
 from fraudstream.config import DEMO_CARD_KEY
+from fraudstream.core.batch import TransactionBatch
+from fraudstream.core.engine import Engine
 from fraudstream.errors import StateError
 from fraudstream.runtime.kafka.broker import create_topic
 from fraudstream.runtime.kafka.checkpoints import (
@@ -87,6 +89,25 @@ def test_a_saved_checkpoint_loads_back_with_its_offset(store: tuple[CheckpointSt
     assert checkpoints.load(group, "transactions", 3) == (state, 1234)
     assert checkpoints.load(group, "transactions", 2) is None  # partitions are separate
     assert checkpoints.load(group, "other-topic", 3) is None
+
+
+def test_a_state_saved_in_pieces_loads_back_as_their_bytes_joined(
+    store: tuple[CheckpointStore, Corrupt],
+) -> None:
+    """A worker saves its state as pieces (views of the engine's arrays); they load back as one."""
+    checkpoints, _ = store
+    group = _group()
+    engine = Engine()
+    engine.score(
+        TransactionBatch.from_pydict(
+            {"transaction_id": ["t1", "t2"], "timestamp": [1_750_000_000_000, 1_750_000_060_000],
+             "user_id": ["u1", "u2"], "amount": [12.5, 80.0], "currency": ["USD", "EUR"]}
+        )
+    )  # fmt: skip
+    pieces = engine.snapshot_parts()
+    assert any(isinstance(piece, memoryview) for piece in pieces)
+    checkpoints.save(group, "transactions", 5, pieces, 99)
+    assert checkpoints.load(group, "transactions", 5) == (engine.snapshot(), 99)
 
 
 def test_a_later_save_replaces_state_and_offset_together(store: tuple[CheckpointStore, Corrupt]) -> None:

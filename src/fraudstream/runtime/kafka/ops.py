@@ -17,7 +17,8 @@ __all__ = ["serve_operations"]
 
 def render_metrics(worker: Worker) -> str:
     """Lag per partition, batch size, events/s, scoring latency, dead letters, labels read and
-    applied, back-pressure waits (a full producer queue), rewinds after lost outputs, checkpoint age."""
+    applied, back-pressure waits (a full producer queue), rewinds after lost outputs, checkpoint age,
+    duration and interval."""
     now = time.monotonic()
     stats = worker.stats
     lines = [
@@ -43,6 +44,10 @@ def render_metrics(worker: Worker) -> str:
         f"fraudstream_worker_batch_size {stats.get('batch_size', 0)}",
         "# TYPE fraudstream_worker_scoring_latency_ms gauge",
         f"fraudstream_worker_scoring_latency_ms {stats.get('scoring_ms', 0.0):.3f}",
+        "# TYPE fraudstream_worker_checkpoint_duration_seconds gauge",
+        f"fraudstream_worker_checkpoint_duration_seconds {worker.checkpoint_seconds:.3f}",
+        "# TYPE fraudstream_worker_checkpoint_interval_seconds gauge",
+        f"fraudstream_worker_checkpoint_interval_seconds {worker.checkpoint_interval_s:.1f}",
         "# TYPE fraudstream_worker_consumer_lag gauge",
         "# TYPE fraudstream_worker_checkpoint_age_seconds gauge",
     ]

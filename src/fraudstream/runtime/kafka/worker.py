@@ -78,6 +78,9 @@ class WorkerConfig:
     s3_endpoint_url: str | None = None
     batch_size: int = 1000
     max_wait_s: float = 0.2
+    #: Checkpoint each partition this often at most; longer when checkpoints are slow (a large
+    #: state): the interval stretches to 10x the last checkpoint's duration, so writing them takes
+    #: at most ~10% of the worker's time.
     checkpoint_interval_s: float = 5.0
     max_message_bytes: int = 64 * 1024
     card_key: bytes = b""
@@ -205,6 +208,8 @@ class Worker:
         #: Messages behind the partition's high watermark, per partition, after the last batch.
         self.lag: dict[int, int] = {}
         self.last_error_at: float | None = None
+        #: How long the last round of checkpoints took (it stretches the interval between them).
+        self.checkpoint_seconds = 0.0
         self.label_consumer: Consumer | None = None
         if config.labels_topic:
             # Assigned every labels partition by hand and commits nothing: the position that counts is
@@ -573,9 +578,7 @@ class Worker:
         """Produce one output message; while the producer's queue is full (the broker is slower than
         scoring, or away), wait for deliveries instead of dropping or failing: back-pressure that
         stops consuming until outputs drain."""
-        if self.config.transactional_id and not self._transaction_open:
-            self.producer.begin_transaction()
-            self._transaction_open = True
+        self._begin_transaction()
         while True:
             try:
                 self.producer.produce(topic, key=key, value=value)
@@ -583,6 +586,11 @@ class Worker:
             except BufferError:
                 self.counts["backpressure_waits"] += 1
                 self.producer.poll(0.05)
+
+    def _begin_transaction(self) -> None:
+        if self.config.transactional_id and not self._transaction_open:
+            self.producer.begin_transaction()
+            self._transaction_open = True
 
     def _delivered(self, error: KafkaError | None, message: Message) -> None:
         if error is not None:
@@ -632,7 +640,7 @@ class Worker:
             p
             for p in partitions
             if self.partitions[p].dirty
-            and (force or now - self.partitions[p].last_checkpoint >= self.config.checkpoint_interval_s)
+            and (force or now - self.partitions[p].last_checkpoint >= self.checkpoint_interval_s)
         ]
         if not due:
             return
@@ -657,7 +665,7 @@ class Worker:
         are scored again on restore without producing anything (``quiet_until``)."""
         now = time.monotonic()
         dirty = [p for p, state in self.partitions.items() if state.dirty]
-        interval = self.config.checkpoint_interval_s
+        interval = self.checkpoint_interval_s
         if not (dirty or self._transaction_open):
             return
         if not force and all(now - self.partitions[p].last_checkpoint < interval for p in dirty):
@@ -669,9 +677,7 @@ class Worker:
         try:
             if self.undelivered:
                 raise KafkaException(f"{self.undelivered} output messages were not delivered")
-            if not self._transaction_open:  # a quiet replay produced nothing, but its offsets move on
-                self.producer.begin_transaction()
-                self._transaction_open = True
+            self._begin_transaction()  # a quiet replay produced nothing, but its offsets move on
             if offsets:
                 metadata = self.consumer.consumer_group_metadata()
                 self.producer.send_offsets_to_transaction(offsets, metadata, 30)
@@ -689,11 +695,18 @@ class Worker:
         self.counts["transactions"] += 1
         self._save_checkpoints(dirty, now)
 
+    @property
+    def checkpoint_interval_s(self) -> float:
+        """The configured interval, or 10x the last checkpoint's duration when that is longer."""
+        return max(self.config.checkpoint_interval_s, 10 * self.checkpoint_seconds)
+
     def _save_checkpoints(self, partitions: list[int], now: float) -> None:
         """Each partition's state with its next offset, to the checkpoint store."""
+        started = time.perf_counter()
         for p in partitions:
             state = self.partitions[p]
-            snapshot = encode_partition_state(state.engine.snapshot(), state.labels)
+            snapshot = encode_partition_state(state.engine.snapshot_parts(), state.labels)
             self.checkpoints.save(self.config.group, self.config.topic, p, snapshot, state.next_offset)
             state.dirty = False
             state.last_checkpoint = now
+        self.checkpoint_seconds = time.perf_counter() - started
