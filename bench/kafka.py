@@ -61,7 +61,12 @@ def fresh_topics(address: str) -> str:
 def produce(address: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> None:
     producer = Producer({"bootstrap.servers": address, "linger.ms": 20, "batch.size": 1_000_000})
     for key, value in payloads:
-        producer.produce(topic, key=key, value=value)
+        while True:
+            try:
+                producer.produce(topic, key=key, value=value)
+                break
+            except BufferError:  # the broker is behind (e.g. still busy with the last run): wait
+                producer.poll(0.1)
         producer.poll(0)
     producer.flush()
 
