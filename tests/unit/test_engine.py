@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import itertools
 
 import numpy as np
@@ -10,7 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.batch import LabelBatch, TransactionBatch
-from fraudstream.core.engine import KEY_FEATURES, Engine, EngineConfig, default_names
+from fraudstream.core.engine import KEY_FEATURES, DecisionBatch, Engine, EngineConfig, default_names
 from fraudstream.core.features import FeatureConfig
 from fraudstream.core.models import fit_model
 from fraudstream.core.policy import PolicyConfig
@@ -166,6 +167,33 @@ def test_model_reasons_explain_non_approved_transactions_only() -> None:
     for row in decisions.explained_rows[:5]:
         model_reasons = [r for r in decisions.reasons(int(row)) if r.kind == "model"]
         assert all(r.contribution > 0 and r.text for r in model_reasons)
+
+
+@settings(max_examples=20, deadline=None)
+@given(picks=st.lists(st.integers(0, 299), min_size=1, max_size=40))
+def test_reasons_of_many_rows_at_once_are_each_rows_own_in_any_order(picks: list[int]) -> None:
+    decisions = _explained_decisions()
+    rows = sorted(set(np.flatnonzero(decisions.rule_hits.hits.any(axis=0)).tolist()) | set(picks))
+    rows = rows[::-1] + picks  # any order, repeats too
+    together = decisions.reasons_rows(rows)
+    assert together == [decisions.reasons(row) for row in rows]
+    assert any(r.kind == "rule" for found in together for r in found)
+    for row, found in zip(rows, together):
+        rules = [r for r in found if r.kind == "rule"]
+        model = [r for r in found if r.kind == "model"]
+        assert found == rules + model  # rules first, then the model's features
+        assert {r.code for r in rules} == set(decisions.rules_hit(row))
+        assert [r.contribution for r in model] == sorted((r.contribution for r in model), reverse=True)
+        assert len(found) <= max(decisions.max_reasons, len(rules))
+        assert bool(model) <= (row in set(decisions.explained_rows.tolist()))
+
+
+@functools.lru_cache(maxsize=1)
+def _explained_decisions() -> DecisionBatch:
+    engine = Engine(
+        EngineConfig(policy=PolicyConfig(review_threshold=30, decline_threshold=95)), model=trained_model()
+    )
+    return engine.score(stream(4, 300)[0])
 
 
 def test_the_feature_values_that_mattered_leave_out_unknown_ones_the_model_leaned_on() -> None:

@@ -155,48 +155,77 @@ class DecisionBatch:
         mask = h.hits[:, row] & (h.shadow if shadow else ~h.shadow)
         return [h.codes[i] for i in np.flatnonzero(mask)]
 
-    def _row_values(self, row: int, names: Iterable[str]) -> dict[str, object]:
-        """The values of ``names`` (features, numeric or string fields) for one row."""
-        index = self.features.index
-        values: dict[str, object] = {}
-        for name in names:
-            if name in index:
-                values[name] = float(self.features.values[row, index[name]])
-            elif name in STRING_FIELDS:
-                values[name] = self.batch.strings(name)[row].as_py()
-        return values
-
     def reasons(self, row: int) -> list[Reason]:
         """The reasons of one row, most important first: acting rules by severity, then the model."""
+        return self.reasons_rows([row])[0]
+
+    def reasons_rows(self, rows: Sequence[int]) -> list[list[Reason]]:
+        """``reasons`` of many rows, with the array work done once for all of them (a burst of
+        flagged rows then costs little more per row than the sentences themselves)."""
+        chosen = np.asarray(rows, dtype=np.int64)
         h = self.rule_hits
-        found: list[Reason] = []
-        acting = np.flatnonzero(h.hits[:, row] & ~h.shadow)
-        if len(acting):
-            severity = _ACTION_CODES[h.actions[acting]].astype(np.int16)
-            severity = np.where(_ACTION_CODES[h.actions[acting]] == APPROVE, 10, severity)
-            order = acting[np.lexsort((-h.weights[acting], -severity))]
-            names = (n for i in order for n in self.rules.description_names(h.codes[i]))
-            values = self._row_values(row, names)
-            for i in order:
-                code = h.codes[i]
-                found.append(Reason(code, self.rules.describe(code, values), float(h.weights[i]), "rule"))
-        where = np.flatnonzero(self.explained_rows == row)
-        if len(where):
-            contributions = self.contributions[where[0]]
-            index = self.features.index
-            model_reasons = 0
-            for j in np.argsort(-contributions):
-                if contributions[j] <= 0 or model_reasons == self.max_reasons:
+        # Acting rules by severity (an allow counts as the most severe), then weight: one order for
+        # every row, each row keeping the rules it hit (a stable sort keeps ties in rule order).
+        acting = np.flatnonzero(~h.shadow)
+        severity = _ACTION_CODES[h.actions[acting]].astype(np.int16)
+        severity = np.where(severity == APPROVE, 10, severity)
+        order = acting[np.lexsort((-h.weights[acting], -severity))]
+        hits = h.hits[:, chosen][order]
+        order, hits = order[hits.any(axis=1)], hits[hits.any(axis=1)]  # rules no chosen row hit
+        codes = [h.codes[i] for i in order.tolist()]
+        weights = h.weights[order].tolist()
+        names = {code: self.rules.description_names(code) for code in codes}
+        columns = self._columns(chosen, {n for wanted in names.values() for n in wanted})
+        found: list[list[Reason]] = []
+        for position, hit in enumerate(hits.T.tolist()):
+            reasons = []
+            for code, weight, on in zip(codes, weights, hit):
+                if on:
+                    filled = {name: columns[name][position] for name in names[code] if name in columns}
+                    reasons.append(Reason(code, self.rules.describe(code, filled), weight, "rule"))
+            found.append(reasons)
+        positions, contributions, values, ranking = self._explained(chosen)
+        for k, position in enumerate(positions):
+            reasons = found[position]
+            limit = max(self.max_reasons, len(reasons))
+            for j in ranking[k].tolist():
+                contribution = float(contributions[k, j])
+                if contribution <= 0 or len(reasons) == limit:
                     break
-                name = self.model_features[j]
-                value = float(self.features.values[row, index[name]])
-                if np.isnan(value):
+                value = float(values[k, j])
+                if value != value:
                     continue  # "this feature is unknown" helps nobody reading an alert
-                model_reasons += 1
-                found.append(
-                    Reason(f"model:{name}", describe_feature(name, value), float(contributions[j]), "model")
-                )
-        return found[: max(self.max_reasons, len(acting))]
+                name = self.model_features[j]
+                reasons.append(Reason(f"model:{name}", describe_feature(name, value), contribution, "model"))
+        return found
+
+    def _columns(self, rows: npt.NDArray[np.int64], names: Iterable[str]) -> dict[str, list[object]]:
+        """The values of ``names`` (features, numeric or string fields) in ``rows``, by name."""
+        index = self.features.index
+        columns: dict[str, list[object]] = {}
+        for name in names:
+            if name in index:
+                columns[name] = self.features.values[rows, index[name]].astype(np.float64).tolist()
+            elif name in STRING_FIELDS:
+                columns[name] = self.batch.strings(name).take(pa.array(rows)).to_pylist()
+        return columns
+
+    def _explained(
+        self, rows: npt.NDArray[np.int64]
+    ) -> tuple[list[int], npt.NDArray[np.float64], npt.NDArray[np.float64], npt.NDArray[np.int64]]:
+        """Which of ``rows`` the model explains (their positions in ``rows``), with their model
+        contributions and feature values (in the model's feature order) and, per row, the feature
+        positions ranked by contribution, largest first."""
+        explained = self.explained_rows  # in row order, as the engine picks them
+        width = len(self.model_features)
+        if not len(explained) or not width:
+            empty = np.zeros((0, width))
+            return [], empty, empty, np.zeros((0, width), dtype=np.int64)
+        where = np.minimum(np.searchsorted(explained, rows), len(explained) - 1)
+        mine = np.flatnonzero(explained[where] == rows)
+        contributions = self.contributions[where[mine]]
+        values = self.explained_matrix[where[mine]].astype(np.float64)
+        return mine.tolist(), contributions, values, np.argsort(-contributions, axis=1)
 
     def key_features(self, row: int) -> dict[str, float | None]:
         """The feature values that mattered for this row: a few basics and the model's top features."""
@@ -214,21 +243,17 @@ class DecisionBatch:
         cells = values.astype(object)
         cells[np.isnan(values)] = None
         result: list[dict[str, float | None]] = [dict(zip(basics, row)) for row in cells.tolist()]
-        explained = {int(r): i for i, r in enumerate(self.explained_rows.tolist())}
-        for position, row in enumerate(chosen):
-            where = explained.get(row)
-            if where is None:
-                continue
+        positions, _, values, ranking = self._explained(np.asarray(chosen, dtype=np.int64))
+        for k, position in enumerate(positions):
             shown = 0
-            for j in np.argsort(-self.contributions[where]).tolist():
+            for j in ranking[k].tolist():
                 if shown == self.max_reasons:
                     break
-                name = self.model_features[j]
-                value = float(self.features.values[row, index[name]])
-                if np.isnan(value):
+                value = float(values[k, j])
+                if value != value:
                     continue  # as in the reasons: "this feature is unknown" tells a reader nothing
                 shown += 1
-                result[position][name] = round(value, 4)
+                result[position][self.model_features[j]] = round(value, 4)
         return result
 
     def to_records(self) -> list[dict[str, object]]:
@@ -244,6 +269,8 @@ class DecisionBatch:
         late = self.features.late.tolist()
         needs_reasons: npt.NDArray[np.bool_] = np.asarray(self.rule_hits.hits.any(axis=0), dtype=np.bool_)
         needs_reasons[self.explained_rows] = True
+        busy_rows = np.flatnonzero(needs_reasons).tolist()
+        reasons = dict(zip(busy_rows, self.reasons_rows(busy_rows)))
         records = []
         for row, transaction_id in enumerate(ids):
             probability = float(probabilities[row])
@@ -255,7 +282,7 @@ class DecisionBatch:
                     "score": scores[row],
                     "probability": None if probability != probability else probability,
                     "is_alert": alerts[row],
-                    "reasons": [r.as_dict() for r in self.reasons(row)] if busy else [],
+                    "reasons": [r.as_dict() for r in reasons[row]] if busy else [],
                     "rules": self.rules_hit(row) if busy else [],
                     "shadow_rules": self.rules_hit(row, shadow=True) if busy else [],
                     "late": late[row],

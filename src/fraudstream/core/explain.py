@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
+from collections.abc import Callable
 from typing import Final
 
 __all__ = ["describe_feature", "window_words"]
@@ -30,32 +32,38 @@ def window_words(window: str) -> str:
     return f"{number} {unit}{'' if number == 1 else 's'}"
 
 
-def _fixed(name: str, value: float) -> str | None:
-    if name == "amount":
-        return f"amount {value:,.2f}"
-    if name == "hour_of_day":
-        return f"made at {value:02.0f}:00 UTC"
-    if name == "geo.speed_kmh":
-        return f"travel at {value:,.0f} km/h from the previous location"
-    if name == "geo.distance_km":
-        return f"{value:,.0f} km from the previous location"
-    flags = {
-        "user.new_merchant": "merchant",
-        "user.new_terminal": "terminal",
-        "user.new_device": "device",
-        "user.new_country": "country",
-    }
-    if name in flags:
-        seen = "new" if value >= 0.5 else "known"
-        return f"{seen} {flags[name]} for this user"
-    if name == "user.distinct_merchants_24h":
-        return f"{value:.0f} different merchants in 24 hours"
-    if name == "user.distinct_countries_24h":
-        return f"{value:.0f} different countries in 24 hours"
-    if name.endswith(".seconds_since_last"):
-        entity = _ENTITY_WORDS.get(name.split(".", 1)[0], name.split(".", 1)[0])
-        return f"{value:,.0f} s since this {entity}'s previous transaction"
-    return None
+_FLAGS: Final = {
+    "user.new_merchant": "merchant",
+    "user.new_terminal": "terminal",
+    "user.new_device": "device",
+    "user.new_country": "country",
+}
+
+
+def _flag(thing: str) -> Callable[[float], str]:
+    return lambda value: f"{'new' if value >= 0.5 else 'known'} {thing} for this user"
+
+
+_FIXED: Final[dict[str, Callable[[float], str]]] = {
+    "amount": lambda value: f"amount {value:,.2f}",
+    "hour_of_day": lambda value: f"made at {value:02.0f}:00 UTC",
+    "geo.speed_kmh": lambda value: f"travel at {value:,.0f} km/h from the previous location",
+    "geo.distance_km": lambda value: f"{value:,.0f} km from the previous location",
+    "user.distinct_merchants_24h": lambda value: f"{value:.0f} different merchants in 24 hours",
+    "user.distinct_countries_24h": lambda value: f"{value:.0f} different countries in 24 hours",
+    **{name: _flag(thing) for name, thing in _FLAGS.items()},
+}
+
+_TEMPLATES: Final = {
+    "count": "{value:.0f} transactions {per} in {span}",
+    "amount_sum": "{value:,.2f} spent {per} in {span}",
+    "amount_mean": "average amount {value:,.2f} {per} in {span}",
+    "amount_max": "largest amount {value:,.2f} {per} in {span}",
+    "amount_ratio": "amount {value:.0f}x this {entity}'s {adjective} average",
+    "amount_zscore": "amount {value:.1f} standard deviations from this {entity}'s {span} average",
+    "fraud_rate": "{value:.0%} of this {entity}'s transactions in {span} confirmed as fraud",
+    "fraud_count": "{value:.0f} confirmed frauds at this {entity} in {span}",
+}
 
 
 def describe_feature(name: str, value: float) -> str:
@@ -70,28 +78,30 @@ def describe_feature(name: str, value: float) -> str:
     """
     if math.isnan(value):
         return f"{name} unknown"
-    fixed = _fixed(name, value)
+    return _describer(name)(value)
+
+
+@functools.lru_cache(maxsize=1024)
+def _describer(name: str) -> Callable[[float], str]:
+    """The sentence maker of one feature name: its name parsed once, not for every reason."""
+    fixed = _FIXED.get(name)
     if fixed is not None:
         return fixed
+    if name.endswith(".seconds_since_last"):
+        kind = name.split(".", 1)[0]
+        entity = _ENTITY_WORDS.get(kind, kind)
+        return lambda value: f"{value:,.0f} s since this {entity}'s previous transaction"
     match = _WINDOWED.match(name)
-    if match is None:
-        return f"{name} = {value:,.4g}"
+    template = _TEMPLATES.get(match["measure"]) if match is not None else None
+    if match is None or template is None:
+        return lambda value: f"{name} = {value:,.4g}"
     entity = _ENTITY_WORDS.get(match["entity"], match["entity"])
-    measure, window = match["measure"], match["window"]
-    span = window_words(window)
+    window = match["window"]
     per = {"user": "by this user", "card": "on this card"}.get(match["entity"], f"at this {entity}")
-    adjective = f"{window[:-1]}-{_WINDOW_UNITS[window[-1]]}"
-    templates = {
-        "count": "{value:.0f} transactions {per} in {span}",
-        "amount_sum": "{value:,.2f} spent {per} in {span}",
-        "amount_mean": "average amount {value:,.2f} {per} in {span}",
-        "amount_max": "largest amount {value:,.2f} {per} in {span}",
-        "amount_ratio": "amount {value:.0f}x this {entity}'s {adjective} average",
-        "amount_zscore": "amount {value:.1f} standard deviations from this {entity}'s {span} average",
-        "fraud_rate": "{value:.0%} of this {entity}'s transactions in {span} confirmed as fraud",
-        "fraud_count": "{value:.0f} confirmed frauds at this {entity} in {span}",
+    words = {
+        "per": per,
+        "span": window_words(window),
+        "entity": entity,
+        "adjective": f"{window[:-1]}-{_WINDOW_UNITS[window[-1]]}",
     }
-    template = templates.get(measure)
-    if template is not None:
-        return template.format(value=value, per=per, span=span, entity=entity, adjective=adjective)
-    return f"{name} = {value:,.4g}"
+    return lambda value: template.format(value=value, **words)
