@@ -71,9 +71,9 @@ def produce(address: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> No
     producer.flush()
 
 
-def count_messages(address: str, topic: str, expect: int, timeout: float = 600) -> float:
+def count_messages(address: str, topic: str, expect: int, timeout: float = 600) -> tuple[float, int]:
     """Seconds from the first message readable on ``topic`` until ``expect`` are (so that process
-    start-up and group joining are not counted)."""
+    start-up and group joining are not counted), and how many were read (fewer: timed out)."""
     consumer = Consumer(
         {
             "bootstrap.servers": address,
@@ -92,7 +92,7 @@ def count_messages(address: str, topic: str, expect: int, timeout: float = 600) 
             first = time.perf_counter()
         seen += got
     consumer.close()
-    return time.perf_counter() - (first or start)
+    return time.perf_counter() - (first or start), seen
 
 
 def raw_consume(address: str, topic: str, n: int) -> float:
@@ -270,19 +270,23 @@ def main() -> None:
             "--models-dir",
             str(models_dir),
         ]
+        logs = [open(work / f"two-{i}.log", "wb") for i in range(2)]  # noqa: SIM115 - closed below
         workers = [
             subprocess.Popen(
                 [*command, "--checkpoint-dir", str(work / f"two-{i}")],
                 env=env,
-                stdout=subprocess.DEVNULL,
-                stderr=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
             )
-            for i in range(2)
+            for i, log in enumerate(logs)
         ]
-        elapsed = count_messages(address, "decisions", len(records))
-        for process in workers:
+        elapsed, seen = count_messages(address, "decisions", len(records))
+        if seen < len(records):
+            print(f"(d) timed out: {seen:,} of {len(records):,} decisions; worker logs: {work}/two-*.log")
+        for process, log in zip(workers, logs):
             process.terminate()
             process.wait(30)
+            log.close()
         two = len(records) / elapsed
         print(f"(d) two workers, one group:   {two:>12,.0f} events/s  ({two / single:.2f}x one worker)")
 
