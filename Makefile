@@ -22,7 +22,7 @@ demo: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
-	$(BIN)/mypy src/fraudstream/core
+	$(BIN)/mypy src/fraudstream
 
 # Debian's Chromium for the dashboard's browser tests (installed with apt when missing).
 browser:

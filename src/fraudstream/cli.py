@@ -188,7 +188,7 @@ def score(
             f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
         )
     engine = Engine()
-    records = []
+    records: list[dict[str, Any]] = []
     for start in range(0, len(result.batch), 8192):
         records += engine.score(result.batch.slice(start, start + 8192)).to_records()
     if output is None:

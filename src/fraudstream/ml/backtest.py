@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import numpy.typing as npt
 
 from fraudstream.core.engine import Engine, EngineConfig
 from fraudstream.core.models import Model
@@ -31,6 +32,8 @@ def backtest(
     """Prequential replay (each transaction scored with only what was known before it): per rule,
     its hits, precision, recall, fraud money it catches and alerts per day; then the policy as a whole."""
     engine = Engine(config or EngineConfig(), rules=rules, model=model)
+    codes: tuple[str, ...]
+    probability_parts: list[npt.NDArray[np.floating[Any]]]
     hit_parts, decision_parts, probability_parts, codes = [], [], [], ()
     for _, decisions in replay(engine, history.batch, history.labels(label_delay_ms), batch_size=8192):
         codes = decisions.rule_hits.codes

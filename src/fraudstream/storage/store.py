@@ -13,7 +13,7 @@ import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from fraudstream.core.batch import TRANSACTION_SCHEMA
 from fraudstream.errors import SinkError
@@ -119,10 +119,12 @@ class Store:
     def _insert_ignore(self, table: sa.Table) -> Any:
         """INSERT that skips rows whose key already exists: a replay never duplicates."""
         if self.dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert
-        return insert(table).on_conflict_do_nothing()
+            from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+
+            return postgresql_insert(table).on_conflict_do_nothing()
+        from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+        return sqlite_insert(table).on_conflict_do_nothing()
 
     # --- scoring ---------------------------------------------------------------------------
 
@@ -184,7 +186,9 @@ class Store:
     def last_seq(self) -> int:
         with self.engine.connect() as connection:
             return int(
-                connection.execute(sa.select(sa.func.coalesce(sa.func.max(transactions.c.seq), 0))).scalar()
+                connection.execute(
+                    sa.select(sa.func.coalesce(sa.func.max(transactions.c.seq), 0))
+                ).scalar_one()
             )
 
     # --- reading ---------------------------------------------------------------------------
@@ -312,7 +316,7 @@ class Store:
 
     def alert_counts(self) -> dict[str, int]:
         with self.engine.connect() as connection:
-            found = dict(
+            found: dict[str, int] = dict(
                 connection.execute(
                     sa.select(alerts.c.status, sa.func.count()).group_by(alerts.c.status)
                 ).all()
@@ -408,7 +412,9 @@ class Store:
 
     def last_label_id(self) -> int:
         with self.engine.connect() as connection:
-            return int(connection.execute(sa.select(sa.func.coalesce(sa.func.max(labels.c.id), 0))).scalar())
+            return int(
+                connection.execute(sa.select(sa.func.coalesce(sa.func.max(labels.c.id), 0))).scalar_one()
+            )
 
     @staticmethod
     def _enrich(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
@@ -565,7 +571,7 @@ class Store:
         """Totals, decision mix, alerts, labelled fraud rate and a per-minute series of the last hour
         (every minute, empty ones included)."""
         with self.engine.connect() as connection:
-            mix = dict(
+            mix: dict[str, int] = dict(
                 connection.execute(
                     sa.select(decisions.c.decision, sa.func.count()).group_by(decisions.c.decision)
                 ).all()
@@ -667,7 +673,7 @@ class Store:
         return found
 
 
-def transaction_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def transaction_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     keys = ("seq", *EVENT_COLUMNS, "received_at_ms")
     record = {k: row[k] for k in keys if k in row}
     attributes = record.get("attributes")
@@ -675,7 +681,7 @@ def transaction_record(row: Mapping[str, Any]) -> dict[str, Any]:
     return record
 
 
-def decision_record(row: Mapping[str, Any], *, parsed: bool = False) -> dict[str, Any]:
+def decision_record(row: Mapping[str, Any] | RowMapping, *, parsed: bool = False) -> dict[str, Any]:
     """The decision as every answer shows it, from a `decisions` row; ``parsed`` when its reasons,
     rules and features are already Python values rather than the stored JSON text."""
 
@@ -699,7 +705,7 @@ def decision_record(row: Mapping[str, Any], *, parsed: bool = False) -> dict[str
     }
 
 
-def alert_record(row: Mapping[str, Any]) -> dict[str, Any]:
+def alert_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     record = dict(row)
     record["reasons"] = json.loads(record["reasons"])
     return record

@@ -392,7 +392,7 @@ class ScoringService:
     ) -> dict[str, dict[str, Any]]:
         decisions = self.engine.score(batch)
         decided_at = now_ms()
-        records = decisions.to_records()
+        records: list[dict[str, Any]] = decisions.to_records()
         transaction_rows = transaction_rows_of(batch, [hashes[r] for r in rows], [received[r] for r in rows])
         decision_rows: list[dict[str, Any]] = []
         alert_rows: list[dict[str, Any]] = []

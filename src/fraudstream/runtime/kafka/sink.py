@@ -5,7 +5,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import Any, cast
 
 import orjson
 from confluent_kafka import Consumer, Message
@@ -21,7 +21,7 @@ def _rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str,
     now = int(time.time() * 1000)
     transactions, decisions, alerts = [], [], []
     for message in messages:
-        body = orjson.loads(message.value())
+        body = orjson.loads(cast(bytes, message.value()))  # the worker writes every decision with a value
         tx, decision = dict(body["transaction"]), body["decision"]
         tx["timestamp_ms"] = tx.pop("timestamp")
         transactions.append({**tx, "body_hash": "kafka", "received_at_ms": now})

@@ -57,6 +57,16 @@ __all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig"]
 log = structlog.get_logger("fraudstream.kafka")
 
 
+def _partition_of(message: Message) -> int:
+    """A consumed message's partition (the stubs allow None, which a consumed message never has)."""
+    return cast(int, message.partition())
+
+
+def _offset_of(message: Message) -> int:
+    """A consumed message's offset (the stubs allow None, which a consumed message never has)."""
+    return cast(int, message.offset())
+
+
 @dataclass(frozen=True)
 class WorkerConfig:
     brokers: str
@@ -486,7 +496,7 @@ class Worker:
             "scoring_ms": elapsed * 1000,
             "events_per_second": len(messages) / elapsed if elapsed else 0.0,
         }
-        for partition in {m.partition() for m in messages}:
+        for partition in {_partition_of(m) for m in messages}:
             try:
                 _, high = self.consumer.get_watermark_offsets(
                     TopicPartition(self.config.topic, partition), timeout=1, cached=True
@@ -498,13 +508,13 @@ class Worker:
     def _score_messages(self, messages: list[Message]) -> None:
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for message in messages:
-            by_partition[message.partition()].append(message)
+            by_partition[_partition_of(message)].append(message)
         for partition, batch in by_partition.items():
             state = self.partitions.get(partition)
             if state is None:  # revoked while the batch was in flight
                 continue
             self._score_partition(partition, state, batch)
-            state.next_offset = batch[-1].offset() + 1
+            state.next_offset = _offset_of(batch[-1]) + 1
             state.dirty = True
 
     def _score_partition(self, partition: int, state: _Partition, batch: list[Message]) -> None:
