@@ -196,6 +196,15 @@ def _explained_decisions() -> DecisionBatch:
     return engine.score(stream(4, 300)[0])
 
 
+def test_key_feature_values_read_with_at_most_four_decimals() -> None:
+    """Rounded after widening to float64: a float32 rounded to 4 places would print as
+    40.176300048828125 in the JSON a person reads."""
+    decisions = _explained_decisions()
+    for found in decisions.key_feature_rows():
+        for name, value in found.items():
+            assert value is None or len(repr(value).partition(".")[2]) <= 4, (name, value)
+
+
 def test_the_feature_values_that_mattered_leave_out_unknown_ones_the_model_leaned_on() -> None:
     model = trained_model()
     engine = Engine(EngineConfig(policy=PolicyConfig(review_threshold=30, decline_threshold=95)), model=model)

@@ -236,12 +236,12 @@ class DecisionBatch:
         index = self.features.index
         chosen = list(range(len(self))) if rows is None else list(rows)
         basics: list[str] = [n for n in KEY_FEATURES if n in index]
-        values = np.round(
-            self.features.values[np.asarray(chosen, dtype=np.int64)][:, [index[n] for n in basics]], 4
-        ).astype(np.float64)
+        picked = self.features.values[np.asarray(chosen, dtype=np.int64)][:, [index[n] for n in basics]]
+        # Widened before rounding: 40.1763 rounded as a float32 would read 40.176300048828125.
+        rounded = np.round(picked.astype(np.float64), 4)
         # Unknown values (NaN) become None for JSON, in one array operation rather than per value.
-        cells = values.astype(object)
-        cells[np.isnan(values)] = None
+        cells = rounded.astype(object)
+        cells[np.isnan(rounded)] = None
         result: list[dict[str, float | None]] = [dict(zip(basics, row)) for row in cells.tolist()]
         positions, _, values, ranking = self._explained(np.asarray(chosen, dtype=np.int64))
         for k, position in enumerate(positions):

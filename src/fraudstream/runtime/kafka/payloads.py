@@ -295,7 +295,7 @@ def _key_features(rows: _Rows, decisions: DecisionBatch) -> None:
     if not names:
         objects.text(b"{}")
     else:
-        values = np.round(decisions.features.values[:, [index[name] for name in names]], 4).astype(np.float64)
+        values = np.round(decisions.features.values[:, [index[name] for name in names]].astype(np.float64), 4)
         opening = b"{"
         for j, name in enumerate(names):
             objects.text(opening + orjson.dumps(name) + b":")
