@@ -751,11 +751,9 @@ def worker(
     from fraudstream.logs import configure_logging
     from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 
-    if not card_key:
-        console.print("[red]FRAUDSTREAM_CARD_KEY is required[/red] (the same key as the API's)")
-        raise typer.Exit(2)
-    # Thresholds, rules and model come from the same settings as the API's, so that both decide alike.
-    settings = _settings(card_key=card_key, model_path=model, rules_path=rules)
+    # The card key, thresholds, rules and model come from the same settings as the API's, so that
+    # both fingerprint cards and decide alike (in demo mode, FRAUDSTREAM_DEMO=1, the demo card key).
+    settings = _settings(card_key=card_key or None, model_path=model, rules_path=rules)
     configure_logging("auto")
     config = WorkerConfig(
         brokers=brokers,
@@ -769,7 +767,7 @@ def worker(
         batch_size=batch_size,
         max_wait_s=max_wait,
         checkpoint_interval_s=checkpoint_interval,
-        card_key=card_key.encode(),
+        card_key=settings.card_key_bytes,
         transactional_id=transactional_id or None,
         model_path=settings.model_path,
         models_dir=models_dir or settings.models_dir,

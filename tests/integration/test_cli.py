@@ -82,9 +82,13 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     assert "****" in result.output
 
 
-def test_a_missing_card_key_is_a_clear_configuration_error(monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("command", [["config", "show"], ["worker", "--brokers", "127.0.0.1:9"]])
+def test_a_missing_card_key_is_a_clear_configuration_error(
+    monkeypatch: pytest.MonkeyPatch, command: list[str]
+) -> None:
     monkeypatch.delenv("FRAUDSTREAM_CARD_KEY", raising=False)
-    result = runner.invoke(app, ["config", "show"])
+    monkeypatch.delenv("FRAUDSTREAM_DEMO", raising=False)
+    result = runner.invoke(app, command)
     assert result.exit_code == 2
     assert "FRAUDSTREAM_CARD_KEY is required" in result.output
 
