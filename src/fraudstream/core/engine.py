@@ -171,7 +171,8 @@ class DecisionBatch:
         severity = np.where(severity == APPROVE, 10, severity)
         order = acting[np.lexsort((-h.weights[acting], -severity))]
         hits = h.hits[:, chosen][order]
-        order, hits = order[hits.any(axis=1)], hits[hits.any(axis=1)]  # rules no chosen row hit
+        hit_any = hits.any(axis=1)  # rules no chosen row hit are left out
+        order, hits = order[hit_any], hits[hit_any]
         codes = [h.codes[i] for i in order.tolist()]
         weights = h.weights[order].tolist()
         names = {code: self.rules.description_names(code) for code in codes}
