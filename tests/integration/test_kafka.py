@@ -413,6 +413,9 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
         thread.join(60)
         assert found.status_code == 200, "the worker's decision never reached the API's database"
         assert found.json()["decision"]["decision"] == "review"
+        # A worker decided: this server did not time it, so its latency is unknown, never a made-up 0.
+        assert found.json()["decision"]["latency_ms"] is None
+        assert client.get("/v1/stats").json()["latency_ms"] == {"p50": None, "p99": None}
         assert [a["transaction_id"] for a in client.get("/v1/alerts").json()["items"]] == ["k2"]
         # The card number went to Kafka as a fingerprint only.
         assert found.json()["card_last4"] == "4242"

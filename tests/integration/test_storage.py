@@ -78,6 +78,39 @@ def test_migrations_are_idempotent(store: Store) -> None:
     assert store.last_seq() == 0
 
 
+def test_a_decision_without_a_latency_is_stored_and_left_out_of_the_latency_figures(store: Store) -> None:
+    """Kafka mode: a worker decided, the server did not time it; its latency is unknown, not 0."""
+    store.write_scored(
+        [transaction("timed", ts=1000), transaction("untimed", ts=2000)],
+        [decision("timed"), {**decision("untimed"), "latency_ms": None}],
+        [],
+    )
+    stats = store.stats(10_000)
+    assert stats["transactions"] == 2
+    assert stats["latency_ms"] == {"p50": 1.5, "p99": 1.5}
+
+
+def test_upgrading_a_database_of_the_previous_version_keeps_its_decisions(tmp_path: Path) -> None:
+    from importlib import resources
+
+    from alembic import command
+    from alembic.config import Config
+
+    older = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    config = Config()
+    config.set_main_option("script_location", str(resources.files("fraudstream.storage") / "migrations"))
+    with older.engine.begin() as connection:
+        config.attributes["connection"] = connection
+        command.upgrade(config, "0002")
+    older.write_scored([transaction("before", ts=1000)], [decision("before")], [])
+    with pytest.raises(SinkError):  # latency was required then
+        older.write_scored([transaction("x", ts=1500)], [{**decision("x"), "latency_ms": None}], [])
+    older.upgrade()
+    older.write_scored([transaction("after", ts=2000)], [{**decision("after"), "latency_ms": None}], [])
+    assert older.stats(10_000)["transactions"] == 2
+    assert older.stats(10_000)["latency_ms"] == {"p50": 1.5, "p99": 1.5}
+
+
 def test_a_replayed_write_never_duplicates(store: Store) -> None:
     txs = [transaction(f"t{i}", ts=1000 + i) for i in range(1000)]
     store.write_scored(txs, [decision(f"t{i}") for i in range(1000)], [alert("t1", 70)])

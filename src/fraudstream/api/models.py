@@ -30,7 +30,9 @@ class Decision(BaseModel):
     features: dict[str, float | None] = Field(description="The key features behind the decision")
     model_version: str | None = None
     ruleset_version: int
-    latency_ms: float = Field(description="From receipt to durable decision", examples=[3.6])
+    latency_ms: float | None = Field(
+        description="From receipt to durable decision; null when a Kafka worker decided", examples=[3.6]
+    )
     decided_at_ms: int
 
 

@@ -590,7 +590,7 @@ class Store:
                 float(v)
                 for v in connection.execute(
                     sa.select(decisions.c.latency_ms)
-                    .where(decisions.c.decided_at_ms >= now_ms - 300_000)
+                    .where(decisions.c.decided_at_ms >= now_ms - 300_000, decisions.c.latency_ms.is_not(None))
                     .order_by(decisions.c.decided_at_ms.desc())
                     .limit(5000)
                 ).scalars()
@@ -712,9 +712,10 @@ def alert_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
 
 
 def decision_row(
-    record: Mapping[str, Any], features: Mapping[str, float | None], latency_ms: float, decided_at: int
+    record: Mapping[str, Any], features: Mapping[str, float | None], latency_ms: float | None, decided_at: int
 ) -> dict[str, Any]:
-    """The `decisions` row of an engine decision record (`DecisionBatch.to_records()`)."""
+    """The `decisions` row of an engine decision record (`DecisionBatch.to_records()`); ``latency_ms``
+    None when this server did not time the decision (a Kafka worker made it)."""
     return {
         "transaction_id": record["transaction_id"],
         "decision": record["decision"],
@@ -727,7 +728,7 @@ def decision_row(
         "features": orjson.dumps(features).decode(),
         "model_version": record["model_version"],
         "ruleset_version": record["ruleset_version"],
-        "latency_ms": round(latency_ms, 3),
+        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
         "decided_at_ms": decided_at,
     }
 

@@ -83,7 +83,8 @@ decisions = Table(
     Column("features", Text, nullable=False),
     Column("model_version", String(64)),
     Column("ruleset_version", Integer),
-    Column("latency_ms", Float, nullable=False),
+    # Receipt to durable decision; None where the server did not time it (Kafka mode's workers).
+    Column("latency_ms", Float),
     Column("decided_at_ms", BigInteger, nullable=False),
     Index("ix_decisions_decided", "decided_at_ms"),
 )

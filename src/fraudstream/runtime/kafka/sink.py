@@ -25,7 +25,8 @@ def _rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str,
         tx, decision = dict(body["transaction"]), body["decision"]
         tx["timestamp_ms"] = tx.pop("timestamp")
         transactions.append({**tx, "body_hash": "kafka", "received_at_ms": now})
-        decisions.append(decision_row(decision, decision.get("features") or {}, 0.0, now))
+        # The worker's decision was not timed here: its latency is unknown, not 0.
+        decisions.append(decision_row(decision, decision.get("features") or {}, None, now))
         if decision["is_alert"]:
             alerts.append(alert_row(decision, tx, now))
     return transactions, decisions, alerts
