@@ -18,6 +18,16 @@ HOW_TO_START = (
 @pytest.fixture(scope="session")
 def postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for this test session, dropped afterwards."""
+    yield from _fresh_postgres_database()
+
+
+@pytest.fixture
+def empty_postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test (e.g. to migrate step by step)."""
+    yield from _fresh_postgres_database()
+
+
+def _fresh_postgres_database() -> Iterator[str]:
     import psycopg
 
     name = f"fraudstream_test_{secrets.token_hex(4)}"

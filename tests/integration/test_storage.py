@@ -90,25 +90,36 @@ def test_a_decision_without_a_latency_is_stored_and_left_out_of_the_latency_figu
     assert stats["latency_ms"] == {"p50": 1.5, "p99": 1.5}
 
 
-def test_upgrading_a_database_of_the_previous_version_keeps_its_decisions(tmp_path: Path) -> None:
+@pytest.mark.parametrize("kind", ["sqlite", "postgresql"])
+def test_upgrading_a_database_of_the_previous_version_keeps_its_decisions(
+    kind: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
     from importlib import resources
 
     from alembic import command
     from alembic.config import Config
 
-    older = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    if kind == "sqlite":
+        older = Store(f"sqlite:///{tmp_path / 'old.db'}")
+    else:
+        older = Store(request.getfixturevalue("empty_postgres_url"))
     config = Config()
     config.set_main_option("script_location", str(resources.files("fraudstream.storage") / "migrations"))
     with older.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")
     older.write_scored([transaction("before", ts=1000)], [decision("before")], [])
+    # What the Kafka-mode sink stored for a worker's decision then: latency 0, meaning "not timed".
+    from_kafka = {**transaction("worker", ts=1200), "body_hash": "kafka"}
+    older.write_scored([from_kafka], [{**decision("worker"), "latency_ms": 0.0}], [])
     with pytest.raises(SinkError):  # latency was required then
         older.write_scored([transaction("x", ts=1500)], [{**decision("x"), "latency_ms": None}], [])
     older.upgrade()
     older.write_scored([transaction("after", ts=2000)], [{**decision("after"), "latency_ms": None}], [])
-    assert older.stats(10_000)["transactions"] == 2
-    assert older.stats(10_000)["latency_ms"] == {"p50": 1.5, "p99": 1.5}
+    assert older.stats(10_000)["transactions"] == 3
+    assert older.stats(10_000)["latency_ms"] == {"p50": 1.5, "p99": 1.5}  # the old 0 became unknown
+    assert older.get_transaction("worker")["decision"]["latency_ms"] is None
+    older.close()
 
 
 def test_a_replayed_write_never_duplicates(store: Store) -> None:

@@ -17,6 +17,11 @@ depends_on = None
 def upgrade() -> None:
     with op.batch_alter_table("decisions") as batch:  # SQLite rebuilds the table; PostgreSQL alters it
         batch.alter_column("latency_ms", existing_type=sa.Float(), nullable=True)
+    # The 0s stored for decisions read back from Kafka meant "not timed": say so.
+    op.execute(
+        "UPDATE decisions SET latency_ms = NULL WHERE latency_ms = 0 AND transaction_id IN "
+        "(SELECT transaction_id FROM transactions WHERE body_hash = 'kafka')"
+    )
 
 
 def downgrade() -> None:
