@@ -564,9 +564,8 @@ class Worker:
         self._produce(decisions, [sources[i] for i in result.rows.tolist()])
 
     def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
-        # A consumed message always has its partition and offset (only a produced one may not yet).
-        partitions = cast(list[int], list(map(Message.partition, sources)))
-        offsets = cast(list[int], list(map(Message.offset, sources)))
+        partitions = list(map(_partition_of, sources))
+        offsets = list(map(_offset_of, sources))
         payloads = decision_payloads(decisions, partitions, offsets)
         keys = decisions.transaction_id.cast(pa.binary()).to_pylist()
         alerts = decisions.is_alert.tolist()
