@@ -114,6 +114,28 @@ def test_splitting_a_stream_into_batches_of_any_size_gives_identical_features(
     np.testing.assert_array_equal(np.vstack(parts), whole)
 
 
+def test_state_grows_in_place_or_by_copy_without_losing_an_entity() -> None:
+    """Growing extends the buffers in place, or copies them while a snapshot's pieces (views of the
+    live buffers) pin them; either way every entity's history carries on, and the held pieces stay
+    readable."""
+    batch = make_stream(3, 600, users=400)
+    whole = FeatureState(FeatureConfig()).compute(batch).values
+    free = FeatureState(FeatureConfig(), capacity=1)
+    pinned = FeatureState(FeatureConfig(), capacity=1)
+    held = []
+    free_parts, pinned_parts = [], []
+    for a in range(0, 600, 50):
+        chunk = batch.slice(a, a + 50)
+        free_parts.append(free.compute(chunk).values)
+        pieces = pinned.snapshot_parts()
+        held.append((pieces, len(b"".join(pieces))))
+        pinned_parts.append(pinned.compute(chunk).values)
+    np.testing.assert_array_equal(np.vstack(free_parts), whole)
+    np.testing.assert_array_equal(np.vstack(pinned_parts), whole)
+    assert free.entity_counts()["user"] == pinned.entity_counts()["user"] > 300
+    assert [len(b"".join(pieces)) for pieces, _ in held] == [size for _, size in held]
+
+
 @settings(max_examples=20, deadline=None)
 @given(seed=st.integers(0, 10_000), at=st.integers(0, 150))
 def test_snapshot_restore_then_continue_equals_an_uninterrupted_run(seed: int, at: int) -> None:
