@@ -114,6 +114,18 @@ def test_splitting_a_stream_into_batches_of_any_size_gives_identical_features(
     np.testing.assert_array_equal(np.vstack(parts), whole)
 
 
+def test_a_batch_larger_than_a_kernel_block_gives_the_features_of_small_batches() -> None:
+    """The kernels go through a large batch block by block; entities recur across the blocks."""
+    batch = make_stream(5, 2_600, users=40, disorder_ms=1_800_000)
+    whole = FeatureState(FeatureConfig()).compute(batch)
+    state = FeatureState(FeatureConfig())
+    parts = [state.compute(batch.slice(a, min(a + 333, 2_600))) for a in range(0, 2_600, 333)]
+    np.testing.assert_array_equal(whole.values, np.vstack([p.values for p in parts]))
+    np.testing.assert_array_equal(whole.late, np.concatenate([p.late for p in parts]))
+    assert whole.late.any()
+    assert np.nanmax(whole.column("user.count_24h")) > 50
+
+
 def test_state_grows_in_place_or_by_copy_without_losing_an_entity() -> None:
     """Growing extends the buffers in place, or copies them while a snapshot's pieces (views of the
     live buffers) pin them; either way every entity's history carries on, and the held pieces stay
