@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import mmap
 import struct
 from dataclasses import dataclass
 from functools import cached_property
@@ -36,45 +37,45 @@ _RECENT_KINDS: Final = ("merchant", "terminal", "device", "country")
 _BLOCK: Final = 1024
 
 
-class _Rows:
-    """Zeroed int64 rows of a fixed width, each starting on a 64-byte cache line, that grow in place
-    where they can.
+def _anonymous_memory(nbytes: int) -> mmap.mmap:
+    """Private zeroed memory from the kernel, asked for in huge pages where the platform has them
+    (the state is read at random: 2 MB pages spare the TLB misses of 4 KB ones)."""
+    memory = mmap.mmap(-1, max(nbytes, mmap.PAGESIZE), flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+    if hasattr(mmap, "MADV_HUGEPAGE"):
+        memory.madvise(mmap.MADV_HUGEPAGE)
+    return memory
 
-    Growing asks the allocator to extend the buffer (``ndarray.resize``: ``realloc``), which moves a
-    large block by remapping its pages instead of copying them: a state that doubles is spared a
-    copy of everything it holds (a quarter of a gigabyte at 100,000 users). A view of the buffer that
-    is still alive (a snapshot being written, say) pins it; growing then copies into a new buffer.
+
+class _Rows:
+    """Zeroed int64 rows of a fixed width, page-aligned (so every row starts on a cache line when the
+    width is a whole number of lines), that grow in place where they can.
+
+    The rows live in an anonymous memory map. Growing remaps it (``mremap``): nothing is copied, the
+    new rows are zero pages the kernel fills on first touch, and the map keeps its huge pages. A
+    state that doubles is so spared a copy of everything it holds (a quarter of a gigabyte at
+    100,000 users). A view of the rows that is still alive (a snapshot being written, say) pins the
+    map; growing then copies into a new one.
     """
 
     def __init__(self, rows: int, width: int) -> None:
         self.width = width
         self.rows = rows
-        self._raw = np.zeros(rows * width + 8, dtype=np.int64)
-
-    def _start(self) -> int:
-        return (-self._raw.ctypes.data % 64) // 8
+        self._memory = _anonymous_memory(rows * width * 8)
 
     def view(self) -> I64:
-        start = self._start()
-        return self._raw[start : start + self.rows * self.width].reshape(self.rows, self.width)
+        words = self.rows * self.width
+        return np.frombuffer(self._memory, dtype=np.int64, count=words).reshape(self.rows, self.width)
 
     def grow(self, rows: int, used: int) -> None:
         """Make room for ``rows`` rows, keeping the first ``used`` (every later row is zero)."""
-        words = used * self.width
-        old = self._start()
+        nbytes = rows * self.width * 8
         try:
-            self._raw.resize(rows * self.width + 8, refcheck=True)  # zero-fills what it adds
-        except ValueError:  # pinned by a live view
-            raw = np.zeros(rows * self.width + 8, dtype=np.int64)
-            start = (-raw.ctypes.data % 64) // 8
-            raw[start : start + words] = self._raw[old : old + words]
-            self._raw = raw
-        else:
-            start = self._start()
-            if start != old:  # a small block moved to another alignment: shift onto a cache line
-                self._raw[start : start + words] = self._raw[old : old + words].copy()
-                self._raw[:start] = 0
-                self._raw[start + words :] = 0
+            self._memory.resize(max(nbytes, mmap.PAGESIZE))
+        except (BufferError, OSError, SystemError):  # pinned by a live view, or no mremap here
+            memory = _anonymous_memory(nbytes)
+            kept = used * self.width
+            np.frombuffer(memory, dtype=np.int64, count=kept)[:] = self.view().reshape(-1)[:kept]
+            self._memory = memory
         self.rows = rows
 
 
