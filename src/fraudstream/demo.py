@@ -35,37 +35,58 @@ async def _traffic(service: ScoringService, rate: float, stop: asyncio.Event) ->
         console.print(f"[red]simulated traffic stopped:[/red] {exc!r}")
 
 
-async def _send_traffic(service: ScoringService, rate: float, stop: asyncio.Event) -> None:
-    run = secrets.token_hex(3)
-    while not service.ready and not stop.is_set():
-        await asyncio.sleep(0.1)
-    count = 20_000
-    # The simulated clock runs at the speed of the wall clock: `count` transactions over count/rate s.
-    config = SimulationConfig(
-        count=count,
-        seed=int(time.time()) % 1000,
-        duration_ms=int(count / rate * 1000),
-        users=1500,
+#: The demo's simulated world: its people, their homes, cards and usual shops. Live traffic and the
+#: history the first models are trained on come from this one world, so a demo restarted on its
+#: saved state continues the same people's histories (a new world each run made half of a restarted
+#: demo's traffic look like fraud: every user "moved" and "changed device" at once).
+DEMO_WORLD = 5
+#: Users and merchants of the demo world, and transactions per chunk of simulated live traffic.
+_USERS, _MERCHANTS, _CHUNK = 1500, 50, 20_000
+
+
+def traffic_config(seed: int, rate: float) -> SimulationConfig:
+    """One chunk of live demo traffic: ``_CHUNK`` transactions of the demo world over
+    ``_CHUNK / rate`` seconds; each ``seed`` gives other transactions of the same people."""
+    return SimulationConfig(
+        count=_CHUNK,
+        seed=seed,
+        population_seed=DEMO_WORLD,
+        duration_ms=int(_CHUNK / rate * 1000),
+        users=_USERS,
+        merchants=_MERCHANTS,
         fraud_rate=0.02,
     )
-    table = simulate(config)
-    ids = pa.array([f"demo-{run}-{i}" for i in range(table.num_rows)])
-    table = table.set_column(0, "transaction_id", ids).drop_columns(["is_fraud", "fraud_scenario"])
-    times = table.column("timestamp").cast(pa.int64()).to_numpy()
-    records = records_for_http(table)
-    started, origin = time.monotonic(), int(times[0])
-    now_ms = int(time.time() * 1000)
-    position = 0
-    while not stop.is_set() and position < len(records):
-        elapsed_sim = (time.monotonic() - started) * 1000.0
-        due = int(np.searchsorted(times, origin + elapsed_sim, side="right"))
-        batch = records[position:due]
-        for record, t in zip(batch, times[position:due].tolist()):
-            record["timestamp"] = (now_ms + (t - origin)) / 1000.0
-        if batch:
-            await service.score(batch)
-            position = due
-        await asyncio.sleep(0.05)
+
+
+async def _send_traffic(service: ScoringService, rate: float, stop: asyncio.Event) -> None:
+    """Chunk after chunk of simulated traffic (with no end), its clock moved to the wall clock."""
+    run = secrets.token_hex(3)
+    first_seed = secrets.randbelow(2**31)
+    while not service.ready and not stop.is_set():
+        await asyncio.sleep(0.1)
+    started, now_ms = time.monotonic(), int(time.time() * 1000)
+    chunk = 0
+    while not stop.is_set():
+        config = traffic_config(first_seed + chunk, rate)
+        table = simulate(config)
+        ids = pa.array([f"demo-{run}-{chunk}-{i}" for i in range(table.num_rows)])
+        table = table.set_column(0, "transaction_id", ids).drop_columns(["is_fraud", "fraud_scenario"])
+        # The chunk's simulated time, from its start, measured on the wall clock since the demo began.
+        offset = chunk * config.duration_ms - config.start_ms
+        times = table.column("timestamp").cast(pa.int64()).to_numpy() + offset
+        records = records_for_http(table)
+        position = 0
+        while not stop.is_set() and position < len(records):
+            elapsed_ms = (time.monotonic() - started) * 1000.0
+            due = int(np.searchsorted(times, elapsed_ms, side="right"))
+            batch = records[position:due]
+            for record, t in zip(batch, times[position:due].tolist()):
+                record["timestamp"] = (now_ms + t) / 1000.0
+            if batch:
+                await service.score(batch)
+                position = due
+            await asyncio.sleep(0.05)
+        chunk += 1
 
 
 def _train_demo_models(service: ScoringService) -> None:
@@ -80,7 +101,14 @@ def _train_demo_models(service: ScoringService) -> None:
     registry = Registry(service.settings.models_dir)
     if registry.versions() or service.settings.model_path is not None:
         return
-    config = SimulationConfig(count=20_000, seed=5, users=1500, fraud_rate=0.03, duration_ms=7 * 86_400_000)
+    config = SimulationConfig(
+        count=20_000,
+        seed=DEMO_WORLD,
+        users=_USERS,
+        merchants=_MERCHANTS,
+        fraud_rate=0.03,
+        duration_ms=7 * 86_400_000,
+    )
     path = service.settings.data_dir / "demo-training.parquet"
     pq.write_table(simulate(config), path)
     history = load_history(path)

@@ -115,3 +115,29 @@ def test_no_legitimate_user_takes_an_outsized_share_of_the_traffic() -> None:
         # ... and the spread is still there: the busiest user shops several times the median.
         counts = np.array([count["counts"] for count in pc.value_counts(legitimate).to_pylist()])
         assert busiest >= 3 * np.median(counts), (seed, busiest, np.median(counts))
+
+
+def test_a_population_seed_keeps_the_same_people_across_seeds() -> None:
+    """Other seeds, same population seed: other transactions of the same people (card, devices)."""
+
+    def people(seed: int, world: int | None) -> dict[str, tuple[str, str]]:
+        table = simulate(SimulationConfig(count=5_000, seed=seed, population_seed=world, users=200))
+        legit = table.filter(pc.equal(table.column("fraud_scenario"), ""))
+        users = legit.column("user_id").to_pylist()
+        cards = legit.column("card_number").to_pylist()
+        devices = legit.column("device_id").to_pylist()
+        return {u: (c, d) for u, c, d in sorted(zip(users, cards, devices))}
+
+    first, second = people(1, world=9), people(2, world=9)
+    shared = first.keys() & second.keys()
+    assert len(shared) > 150
+    assert all(first[u][0] == second[u][0] for u in shared)  # the same card
+    assert not simulate(SimulationConfig(count=5_000, seed=1, population_seed=9)).equals(
+        simulate(SimulationConfig(count=5_000, seed=2, population_seed=9))
+    )
+    other = people(2, world=None)  # no population seed: the seed draws other people
+    assert sum(first[u][0] == other[u][0] for u in shared & other.keys()) < 10
+    # The population seed equal to the seed is the seed's own population: the same table.
+    assert simulate(SimulationConfig(count=2_000, seed=4, population_seed=4)).equals(
+        simulate(SimulationConfig(count=2_000, seed=4))
+    )

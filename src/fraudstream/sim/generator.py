@@ -58,6 +58,10 @@ class SimulationConfig:
     fraud_rate: float = 0.01
     users: int | None = None
     merchants: int | None = None
+    #: Draw the population (people, homes, cards, usual shops; merchants and their cities) from this
+    #: seed instead of ``seed``: runs with different seeds then simulate other days of the same
+    #: people. With ``population_seed == seed`` the population is the one ``seed`` alone gives.
+    population_seed: int | None = None
     scenario_weights: dict[str, float] = field(default_factory=lambda: dict.fromkeys(SCENARIOS, 1.0))
 
     @property
@@ -301,7 +305,8 @@ def simulate(config: SimulationConfig) -> pa.Table:
     (2000, True)
     """
     rng = np.random.default_rng(config.seed)
-    pop = _population(config, rng)
+    world = config.population_seed
+    pop = _population(config, rng if world is None or world == config.seed else np.random.default_rng(world))
     n_fraud = round(config.count * config.fraud_rate)
     weights = np.array([config.scenario_weights.get(s, 0.0) for s in SCENARIOS])
     parts = []
