@@ -1,5 +1,5 @@
 """`python -m fraudstream` runs the command line."""
 
-from fraudstream.cli import app
+from fraudstream.cli import run
 
-app()
+run()

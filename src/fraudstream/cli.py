@@ -39,6 +39,20 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+def run() -> None:
+    """The ``fraudstream`` command. A missing file, a bad rule set, an unknown model version and the
+    like end it with one line saying what is wrong (exit status 1) instead of a traceback; any other
+    exception is a bug, and shows one."""
+    from fraudstream.errors import FraudstreamError
+
+    try:
+        app()
+    except (FraudstreamError, OSError) as exc:
+        missing = isinstance(exc, FileNotFoundError) and not exc.strerror  # raised with a path alone
+        console.print(f"[red]error:[/red] {'no such file: ' if missing else ''}{exc}", highlight=False)
+        raise SystemExit(1) from None
+
+
 @app.callback()
 def main(
     version: Annotated[
@@ -436,7 +450,8 @@ def train(
 ) -> None:
     """Train a model on history replayed through the engine, evaluate it on the holdout, register it.
 
-    Example: `fraudstream train --data sim.parquet --train-to 2026-01-05T00:00:00+00:00 --promote`
+    Example, on the week `fraudstream simulate` writes by default (from 2026-01-01):
+    `fraudstream train --data sim.parquet --train-to 2026-01-06T00:00:00+00:00 --label-delay 1d --promote`
     """
     from fraudstream.errors import FraudstreamError
     from fraudstream.ml.dataset import load_history, parse_mapping

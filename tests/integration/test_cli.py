@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import json
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -134,3 +137,30 @@ def test_training_without_labels_known_in_the_window_says_what_to_change(tmp_pat
     missing = runner.invoke(app, ["train", "--data", str(tmp_path / "nowhere.parquet")])
     assert missing.exit_code == 2
     assert "cannot train" in missing.output
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["backtest", "--rules", "missing.yaml", "--data", "sim.parquet"], "No such file or directory"),
+        (["evaluate", "--data", "missing.parquet"], "no such file: missing.parquet"),
+        (["rules", "show", "bad.yaml"], "rule 'huge' at column 8"),
+        (["models", "show", "v-none", "--registry", "models"], "no model version 'v-none'"),
+    ],
+)
+def test_a_bad_file_or_name_ends_the_command_with_one_line_not_a_traceback(
+    tmp_path: Path, arguments: list[str], message: str
+) -> None:
+    (tmp_path / "bad.yaml").write_text(
+        "version: 2\nrules:\n  - code: huge\n    expression: amount >> 5\n    action: review\n"
+    )
+    (tmp_path / "models").mkdir()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
+    done = subprocess.run(
+        [sys.executable, "-m", "fraudstream", *arguments],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.startswith("error: ")
+    assert message in " ".join(done.stderr.split()), done.stderr
