@@ -263,17 +263,34 @@ def rules_validate(path: Annotated[Path, typer.Argument(help="YAML rule set.")])
 @rules_app.command("show")
 def rules_show(
     path: Annotated[Path | None, typer.Argument(help="YAML rule set (default: the built-in).")] = None,
+    yaml_: Annotated[
+        bool,
+        typer.Option(
+            "--yaml", help="Print the rule set as YAML: a start for your own (edit, validate, backtest)."
+        ),
+    ] = False,
 ) -> None:
     """List the rules of a rule set (the built-in default when no file is given).
 
-    Example: `fraudstream rules show`
+    Example: `fraudstream rules show --yaml > candidate.yaml`, then edit it and
+    `fraudstream backtest --rules candidate.yaml --data sim.parquet`
     """
-    from fraudstream.core.engine import default_names, default_ruleset
+    from importlib import resources
+
+    from fraudstream.core.engine import default_names
     from fraudstream.core.features import FeatureConfig
     from fraudstream.core.rules import load_ruleset
 
     config = FeatureConfig()
-    rules = load_ruleset(path.read_text(), default_names(config)) if path else default_ruleset(config)
+    text = (
+        path.read_text(encoding="utf-8")
+        if path
+        else resources.files("fraudstream.core.rules").joinpath("default.yaml").read_text(encoding="utf-8")
+    )
+    rules = load_ruleset(text, default_names(config))
+    if yaml_:
+        typer.echo(text, nl=not text.endswith("\n"))
+        return
     table = Table(
         "code", "action", "weight", "expression", "flags", title=f"rule set version {rules.version}"
     )

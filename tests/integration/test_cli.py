@@ -164,3 +164,23 @@ def test_a_bad_file_or_name_ends_the_command_with_one_line_not_a_traceback(
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ")
     assert message in " ".join(done.stderr.split()), done.stderr
+
+
+def test_rules_show_yaml_gives_the_built_in_set_to_start_a_candidate_from(tmp_path: Path) -> None:
+    from fraudstream.core.engine import default_names, default_ruleset
+    from fraudstream.core.features import FeatureConfig
+    from fraudstream.core.rules import load_ruleset
+
+    result = runner.invoke(app, ["rules", "show", "--yaml"])
+    assert result.exit_code == 0, result.output
+    shown = load_ruleset(result.output, default_names(FeatureConfig()))
+    built_in = default_ruleset()
+    assert [(r.code, r.expression, r.action) for r in shown.rules] == [
+        (r.code, r.expression, r.action) for r in built_in.rules
+    ]
+    candidate = tmp_path / "candidate.yaml"
+    candidate.write_text(result.output.replace("amount > 10000", "amount > 5000"))
+    assert "amount > 10000" in result.output
+    validated = runner.invoke(app, ["rules", "validate", str(candidate)])
+    assert validated.exit_code == 0, validated.output
+    assert runner.invoke(app, ["rules", "show", str(candidate), "--yaml"]).output == candidate.read_text()
