@@ -40,17 +40,36 @@ def _version(value: bool) -> None:
 
 
 def run() -> None:
-    """The ``fraudstream`` command. A missing file, a bad rule set, an unknown model version and the
-    like end it with one line saying what is wrong (exit status 1) instead of a traceback; any other
-    exception is a bug, and shows one."""
-    from fraudstream.errors import FraudstreamError
-
+    """The ``fraudstream`` command. A missing file, a bad rule set, an unknown model version, a database
+    it cannot open and the like end it with one line saying what is wrong (exit status 1) instead of
+    a traceback; any other exception is a bug, and shows one."""
     try:
         app()
-    except (FraudstreamError, OSError) as exc:
-        missing = isinstance(exc, FileNotFoundError) and not exc.strerror  # raised with a path alone
-        console.print(f"[red]error:[/red] {'no such file: ' if missing else ''}{exc}", highlight=False)
+    except Exception as exc:
+        message = _user_error(exc)
+        if message is None:
+            raise
+        console.print(f"[red]error:[/red] {message}", highlight=False)
         raise SystemExit(1) from None
+
+
+def _user_error(exc: Exception) -> str | None:
+    """What to tell the user about an error they can fix; None for one that is a bug."""
+    from fraudstream.errors import FraudstreamError
+
+    if isinstance(exc, FileNotFoundError) and not exc.strerror:  # raised with a path alone
+        return f"no such file: {exc}"
+    if isinstance(exc, FraudstreamError | OSError):
+        return str(exc)
+    if "sqlalchemy" in sys.modules:
+        from sqlalchemy.exc import OperationalError
+
+        if isinstance(exc, OperationalError):
+            return (
+                f"cannot use the database: {exc.orig} (check FRAUDSTREAM_DATABASE_URL, or "
+                "FRAUDSTREAM_DATA_DIR for the default SQLite file)"
+            )
+    return None
 
 
 @app.callback()
@@ -397,8 +416,12 @@ def simulate(
         raise typer.Exit(0 if passed else 1)
     from fraudstream.sim.generator import SimulationConfig, labels_for
     from fraudstream.sim.generator import simulate as generate
-    from fraudstream.sim.output import send_http, write_table
+    from fraudstream.sim.output import OUTPUT_FORMATS, send_http, writable, write_table
 
+    for name, target in (("--to", to), ("--labels", labels)):
+        is_file = target is not None and not str(target).startswith(("http://", "https://", "kafka://"))
+        if is_file and not writable(Path(str(target))):
+            raise typer.BadParameter(f"{target}: {OUTPUT_FORMATS}", param_hint=name)
     span = _duration_ms(duration) if duration else int(days * 86_400_000)
     config = SimulationConfig(count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=span)
     table = generate(config)

@@ -146,6 +146,8 @@ def test_training_without_labels_known_in_the_window_says_what_to_change(tmp_pat
         (["evaluate", "--data", "missing.parquet"], "no such file: missing.parquet"),
         (["rules", "show", "bad.yaml"], "rule 'huge' at column 8"),
         (["models", "show", "v-none", "--registry", "models"], "no model version 'v-none'"),
+        (["retrain"], "cannot use the database: unable to open database file (check FRAUDSTREAM_"),
+        (["db", "upgrade", "&&", "retrain"], "cannot retrain: only 0 fraud labels since then"),
     ],
 )
 def test_a_bad_file_or_name_ends_the_command_with_one_line_not_a_traceback(
@@ -156,14 +158,28 @@ def test_a_bad_file_or_name_ends_the_command_with_one_line_not_a_traceback(
     )
     (tmp_path / "models").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
+    # No database there (retrain), unless a first command makes one.
+    env |= {"FRAUDSTREAM_DEMO": "1", "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data")}
+    *first, last = " ".join(arguments).split(" && ")
+    for command in first:
+        (tmp_path / "data").mkdir()
+        subprocess.run([sys.executable, "-m", "fraudstream", *command.split()], env=env, check=True)
     done = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *arguments],
+        [sys.executable, "-m", "fraudstream", *last.split()],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ")
     assert message in " ".join(done.stderr.split()), done.stderr
+
+
+def test_simulate_refuses_a_file_it_cannot_write_before_simulating(tmp_path: Path) -> None:
+    result = runner.invoke(app, ["simulate", "--count", "10", "--to", str(tmp_path / "sim.txt")])
+    assert result.exit_code == 2
+    assert "Invalid value for --to" in result.output
+    assert ".parquet, .csv or .jsonl" in result.output
+    assert not (tmp_path / "sim.txt").exists()
 
 
 def test_rules_show_yaml_gives_the_built_in_set_to_start_a_candidate_from(tmp_path: Path) -> None:

@@ -9,6 +9,7 @@ from typing import Any
 import numpy as np
 
 from fraudstream.core.engine import EngineConfig
+from fraudstream.errors import ModelError
 from fraudstream.ml.dataset import History
 from fraudstream.ml.registry import Registry
 from fraudstream.ml.train import evaluate, model_card, replay_history, train
@@ -45,8 +46,9 @@ def retrain(
     ``margin``. The comparison goes into the challenger's model card."""
     history = history_from_store(store, since_ms)
     if history.is_fraud.sum() < 5:
-        raise ValueError(
-            f"only {int(history.is_fraud.sum())} fraud labels since then; need at least 5 to retrain"
+        raise ModelError(
+            f"cannot retrain: only {int(history.is_fraud.sum())} fraud labels since then, and it takes at "
+            "least 5 (analysts' verdicts and chargebacks are the labels)"
         )
     ts = history.batch.timestamp_ms
     split = int(ts.min() + 0.8 * (ts.max() - ts.min()))

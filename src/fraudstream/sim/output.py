@@ -9,7 +9,15 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
-__all__ = ["records_for_http", "send_http", "send_kafka", "write_table"]
+__all__ = ["OUTPUT_FORMATS", "records_for_http", "send_http", "send_kafka", "writable", "write_table"]
+
+#: What ``write_table`` writes, by file name suffix.
+OUTPUT_FORMATS = "write .parquet, .csv or .jsonl (or .json: JSON lines)"
+
+
+def writable(path: Path) -> bool:
+    """Whether ``write_table`` knows the format of ``path`` (by its suffix)."""
+    return path.suffix in (".parquet", ".csv", ".jsonl", ".json")
 
 
 def write_table(table: pa.Table, path: Path) -> None:
@@ -26,7 +34,7 @@ def write_table(table: pa.Table, path: Path) -> None:
             for record in records_for_http(table):
                 file.write(json.dumps(record) + "\n")
     else:
-        raise ValueError(f"{path}: write .parquet, .csv or .jsonl")
+        raise ValueError(f"{path}: {OUTPUT_FORMATS}")
 
 
 def records_for_http(table: pa.Table) -> list[dict[str, object]]:
