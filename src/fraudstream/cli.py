@@ -198,16 +198,36 @@ def score(
     card_key: Annotated[
         str | None, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")
     ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model version, champion, latest, or none for the rules alone (default: the model the "
+            "server decides with: FRAUDSTREAM_MODEL_PATH, else the registry's champion, if any)."
+        ),
+    ] = None,
+    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
 ) -> None:
     """Score transactions from a file with the engine, in file order (nothing is stored).
 
     Example: `fraudstream score transactions.jsonl -o decisions.parquet`
     """
     from fraudstream.config import DEMO_CARD_KEY
-    from fraudstream.core.engine import Engine
+    from fraudstream.core.engine import Engine, EngineConfig
     from fraudstream.core.schema import Validator
+    from fraudstream.ml.registry import champion_model
     from fraudstream.reference import load_reference
 
+    if output is not None and output.suffix not in (".jsonl", ".csv", ".parquet"):
+        raise typer.BadParameter(f"{output}: write .jsonl, .csv or .parquet", param_hint="--output")
+    config = EngineConfig()
+    names = config.features.feature_names
+    if model is None:
+        settings = _settings(demo=True)
+        models_dir = registry if registry is not None else settings.models_dir
+        chosen = champion_model(settings.model_path if registry is None else None, models_dir, names)
+    else:
+        chosen = None if model == "none" else _registry(registry).load(model, names)
+    console.print(f"deciding with {f'model {chosen.metadata.version}' if chosen else 'the rules alone'}")
     validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
     data = _read_or_exit(source)
     now = int(time.time() * 1000)
@@ -220,7 +240,7 @@ def score(
         console.print(
             f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
         )
-    engine = Engine()
+    engine = Engine(config, model=chosen)
     records: list[dict[str, Any]] = []
     for start in range(0, len(result.batch), 8192):
         records += engine.score(result.batch.slice(start, start + 8192)).to_records()

@@ -47,7 +47,8 @@ def test_version() -> None:
     assert result.output.strip() == f"fraudstream {__version__}"
 
 
-def test_score_a_file_and_write_decisions(tmp_path: Path) -> None:
+def test_score_a_file_and_write_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path / "data"))  # no champion: the rules decide
     source = tmp_path / "in.jsonl"
     rows = [
         {"transaction_id": "a", "user_id": "u", "amount": 50, "timestamp": "2026-01-01T10:00:00Z"},

@@ -5,10 +5,19 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import numpy as np
+import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
 from fraudstream.cli import app
+from fraudstream.config import DEMO_CARD_KEY
+from fraudstream.core.engine import Engine
+from fraudstream.core.models import fit_model
+from fraudstream.core.schema import Validator
+from fraudstream.ml.registry import Registry
+from fraudstream.reference import load_reference
+from fraudstream.sim.generator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +69,37 @@ def test_an_unreadable_file_is_named_with_its_problem_and_exit_code_2(
     assert result.exit_code == 2
     assert says in " ".join(result.output.split())  # Rich wraps long lines
     assert "Traceback" not in result.output
+
+
+@pytest.fixture(autouse=True)
+def _no_models_from_the_working_directory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """`score` decides with the registry's champion by default: keep ./data's models out of the tests."""
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path / "data"))
+
+
+def test_score_decides_with_the_champion_as_the_server_does_unless_told_otherwise(tmp_path: Path) -> None:
+    transactions = simulate(SimulationConfig(count=3_000, seed=2, fraud_rate=0.05))
+    source = tmp_path / "in.parquet"
+    pq.write_table(transactions.drop_columns(["is_fraud", "fraud_scenario"]), source)
+    validator = Validator(load_reference(), DEMO_CARD_KEY.encode())
+    batch = validator.table(transactions.drop_columns(["is_fraud", "fraud_scenario"]), received_at_ms=0).batch
+    features = Engine().score(batch).features
+    labels = transactions.column("is_fraud").to_numpy(zero_copy_only=False).astype(np.int8)
+    model = fit_model(
+        "lightgbm", features.values, labels, features.names, version="test-champion",
+        created="2026-11-30T00:00:00Z", training_fingerprint="test", params={"num_trees": 10},
+    )  # fmt: skip
+    registry = Registry(tmp_path / "models")
+    registry.save(model)
+    registry.promote("test-champion")
+
+    for extra, version in (([], "test-champion"), (["--model", "none"], None)):
+        out = tmp_path / f"out-{version}.jsonl"
+        arguments = ["score", str(source), "-o", str(out), "--registry", str(registry.root), *extra]
+        result = runner.invoke(app, arguments)
+        assert result.exit_code == 0, result.output
+        assert f"deciding with {f'model {version}' if version else 'the rules alone'}" in result.output
+        decisions = [json.loads(line) for line in out.read_text().splitlines()]
+        assert len(decisions) == 3_000
+        assert {d["model_version"] for d in decisions} == {version}
+        assert all((d["probability"] is None) == (version is None) for d in decisions)
