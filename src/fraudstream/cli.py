@@ -110,10 +110,11 @@ def serve(
     """
     import uvicorn
 
-    from fraudstream.api.app import SHUTDOWN_GRACE_S, create_app
+    from fraudstream.api.app import SHUTDOWN_GRACE_S, create_app, ensure_port_free
     from fraudstream.logs import configure_logging
 
     settings = _settings(host=host, port=port, kafka_brokers=kafka)
+    ensure_port_free(settings.host, settings.port)
     configure_logging(settings.log_format)
     uvicorn.run(
         create_app(settings),

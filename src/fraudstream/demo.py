@@ -15,7 +15,7 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from fraudstream.api import create_app
-from fraudstream.api.app import SHUTDOWN_GRACE_S
+from fraudstream.api.app import SHUTDOWN_GRACE_S, ensure_port_free
 from fraudstream.config import Settings
 from fraudstream.logs import configure_logging
 from fraudstream.runtime.embedded import ScoringService
@@ -192,6 +192,7 @@ async def _main(settings: Settings, rate: float) -> None:
 
 
 def run_demo(settings: Settings, rate: float) -> None:
+    ensure_port_free(settings.host, settings.port)
     configure_logging("console")
     console.print(
         "[yellow]demo mode:[/yellow] no API keys and a built-in card key; do not use for real payments"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -201,3 +202,20 @@ def test_rules_show_yaml_gives_the_built_in_set_to_start_a_candidate_from(tmp_pa
     validated = runner.invoke(app, ["rules", "validate", str(candidate)])
     assert validated.exit_code == 0, validated.output
     assert runner.invoke(app, ["rules", "show", str(candidate), "--yaml"]).output == candidate.read_text()
+
+
+@pytest.mark.parametrize("command", ["serve", "demo"])
+def test_a_port_in_use_is_refused_at_once_with_one_line(tmp_path: Path, command: str) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
+        env |= {"FRAUDSTREAM_DEMO": "1", "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data")}
+        done = subprocess.run(
+            [sys.executable, "-m", "fraudstream", command, "--port", str(port)],
+            cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
+        )  # fmt: skip
+    assert done.returncode == 1, done.stderr
+    assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
+    assert "is live" not in done.stderr + done.stdout

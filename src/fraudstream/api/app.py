@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -25,14 +26,31 @@ from fraudstream.api.routes import (
     users,
 )
 from fraudstream.config import Settings
+from fraudstream.errors import ConfigError
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.web import pages
 
-__all__ = ["SHUTDOWN_GRACE_S", "create_app"]
+__all__ = ["SHUTDOWN_GRACE_S", "create_app", "ensure_port_free"]
 
 #: On SIGTERM/Ctrl-C, requests in flight get this long to finish; then open connections (live alert
 #: WebSockets never end by themselves) are closed, and the service drains and writes its snapshot.
 SHUTDOWN_GRACE_S = 3
+
+
+def ensure_port_free(host: str, port: int) -> None:
+    """Fail at once, saying so, when ``host:port`` cannot be listened on (another server has it):
+    uvicorn finds out only after the service has started, and then exits with a bare log line."""
+    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
+        with socket.socket(family, kind, proto) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+            try:
+                probe.bind(address)
+            except OSError as exc:
+                raise ConfigError(
+                    f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what is using it "
+                    "or choose another port (--port, FRAUDSTREAM_PORT)"
+                ) from None
+        return
 
 
 def create_app(settings_or_service: Settings | ScoringService | None = None) -> FastAPI:
