@@ -84,7 +84,9 @@ def send_kafka(table: pa.Table, url: str) -> int:
     from confluent_kafka import Producer
 
     address, _, topic = url.removeprefix("kafka://").partition("/")
-    producer = Producer({"bootstrap.servers": address, "linger.ms": 5})
+    from fraudstream.runtime.kafka.clientlog import client_logger
+
+    producer = Producer({"bootstrap.servers": address, "linger.ms": 5, "logger": client_logger()})
     records = records_for_http(table)
     for record in records:
         producer.produce(

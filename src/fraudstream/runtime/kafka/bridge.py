@@ -14,6 +14,7 @@ from confluent_kafka import Producer
 from fraudstream.core.schema import Validator
 from fraudstream.errors import SinkError
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
+from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.runtime.kafka.sink import DecisionSink
 from fraudstream.storage import Store
 
@@ -35,7 +36,14 @@ class KafkaBridge:
         self.topic = settings.kafka_topic
         self.labels_topic = settings.kafka_labels_topic
         self.control_topic = settings.kafka_control_topic
-        self.producer = Producer({"bootstrap.servers": settings.kafka_brokers, "acks": "all", "linger.ms": 1})
+        self.producer = Producer(
+            {
+                "bootstrap.servers": settings.kafka_brokers,
+                "logger": client_logger(),
+                "acks": "all",
+                "linger.ms": 1,
+            }
+        )
         self.sink = DecisionSink(
             settings.kafka_brokers,
             settings.kafka_decisions_topic,

@@ -20,6 +20,7 @@ from fraudstream.core.engine import Engine
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.rules.language import Kind
 from fraudstream.errors import FraudstreamError
+from fraudstream.runtime.kafka.clientlog import client_logger
 
 __all__ = ["ControlReader", "list_message", "rules_message"]
 
@@ -50,6 +51,7 @@ class ControlReader:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": brokers,
+                "logger": client_logger(),
                 "group.id": f"{group}-control",
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",

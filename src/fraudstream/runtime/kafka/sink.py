@@ -10,6 +10,7 @@ from typing import Any, cast
 import orjson
 from confluent_kafka import Consumer, Message
 
+from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.storage import Store
 from fraudstream.storage.store import alert_row, decision_row
 
@@ -51,6 +52,7 @@ class DecisionSink:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": brokers,
+                "logger": client_logger(),
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,

@@ -43,6 +43,7 @@ from fraudstream.errors import FraudstreamError
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
+from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.runtime.kafka.control import ControlReader
 from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.labels import (
@@ -187,6 +188,7 @@ class Worker:
         self.consumer = Consumer(
             {
                 "bootstrap.servers": config.brokers,
+                "logger": client_logger(),
                 "group.id": config.group,
                 "enable.auto.commit": False,
                 "auto.offset.reset": "earliest",
@@ -198,6 +200,7 @@ class Worker:
         self.producer = Producer(
             {
                 "bootstrap.servers": config.brokers,
+                "logger": client_logger(),
                 "linger.ms": 5,
                 "acks": "all",
                 "queue.buffering.max.messages": config.producer_queue_messages,
@@ -227,6 +230,7 @@ class Worker:
             self.label_consumer = Consumer(
                 {
                     "bootstrap.servers": config.brokers,
+                    "logger": client_logger(),
                     "group.id": f"{config.group}-labels",
                     "enable.auto.commit": False,
                     "auto.offset.reset": "earliest",
