@@ -389,6 +389,9 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
     worker = Worker(config(broker, topic, tmp_path))
     thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
     with TestClient(create_app(settings)) as client:
+        ready = client.get("/readyz")
+        assert ready.status_code == 200, ready.text
+        assert ready.json()["kafka"] == "connected"
         normal = {
             "transaction_id": "k1",
             "user_id": "kafka-user",
@@ -427,6 +430,25 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
     labels = {m["transaction_id"]: m for m in read_all(broker, f"{topic}.labels", expect=2, timeout=30)}
     assert {t: m["is_fraud"] for t, m in labels.items()} == {"k2": True, "k1": False}
     assert all(isinstance(m["label_time"], int) for m in labels.values())
+
+
+def test_the_api_in_kafka_mode_is_not_ready_while_its_broker_is_unreachable(tmp_path: Path) -> None:
+    """Transactions sent to it would be refused (503): a load balancer must hear so from /readyz."""
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+    from fraudstream.config import Settings
+
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        nobody = f"127.0.0.1:{probe.getsockname()[1]}"
+    settings = Settings(demo=True, data_dir=tmp_path / "api", kafka_brokers=nobody)
+    with TestClient(create_app(settings)) as client:  # starts after its announcement times out (10 s)
+        ready = client.get("/readyz")
+        assert ready.status_code == 503, ready.text
+        assert ready.json()["status"] == "degraded"
+        assert ready.json()["kafka"].startswith("unreachable")
+        assert ready.json()["database"] == "connected"
 
 
 def test_a_full_producer_queue_makes_the_worker_wait_not_drop(broker: str, tmp_path: Path) -> None:

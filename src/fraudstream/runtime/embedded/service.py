@@ -528,14 +528,20 @@ class ScoringService:
         except Exception as exc:  # any database failure means "not healthy", reported, never raised
             database = f"down: {type(exc).__name__}"
         healthy = database == "connected" and self.ready
-        return {
-            "status": "healthy" if healthy else "degraded",
+        health: dict[str, Any] = {
+            "status": "healthy",
             "database": database,
             "engine": "ready" if self.ready else "starting",
             "model": self.engine.model.metadata.version if self.engine.model else None,
             "rules_version": self.engine.rules.version,
             "alert_subscribers": self.alerts.subscribers,
         }
+        if self.kafka is not None:  # Kafka mode: transactions go to the broker, so it must answer
+            reachable = self.kafka.reachable()
+            health["kafka"] = "connected" if reachable else "unreachable: broker errors in the last 30 s"
+            healthy = healthy and reachable
+        health["status"] = "healthy" if healthy else "degraded"
+        return health
 
 
 def batch_from_rows(rows: Sequence[dict[str, Any]]) -> TransactionBatch:
