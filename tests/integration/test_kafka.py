@@ -449,6 +449,9 @@ def test_the_api_in_kafka_mode_is_not_ready_while_its_broker_is_unreachable(tmp_
         assert ready.json()["status"] == "degraded"
         assert ready.json()["kafka"].startswith("unreachable")
         assert ready.json()["database"] == "connected"
+        seed_style = client.get("/health")  # the health route of the systems users come from
+        assert seed_style.status_code == 503
+        assert seed_style.json()["producer"] is False
 
 
 def test_a_full_producer_queue_makes_the_worker_wait_not_drop(broker: str, tmp_path: Path) -> None:

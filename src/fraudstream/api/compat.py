@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from typing import Any
 
@@ -59,12 +60,12 @@ async def submit_api_v1(
     )
 
 
-def _health(svc: ScoringService) -> JSONResponse:
-    health = svc.health()
+async def _health(svc: ScoringService) -> JSONResponse:
+    health = await asyncio.to_thread(svc.health)  # asks the database (and the Kafka broker)
     body = {
         **health,
         "consumer": health["engine"] == "ready",
-        "producer": True,
+        "producer": health.get("kafka", "connected") == "connected",
         "redis": "not used (embedded)",
     }
     return JSONResponse(body, 200 if health["status"] == "healthy" else 503)
@@ -72,12 +73,12 @@ def _health(svc: ScoringService) -> JSONResponse:
 
 @router.get("/api/v1/health", summary="Health of the transaction service")
 async def api_v1_health(svc: ScoringService = Depends(service)) -> JSONResponse:
-    return _health(svc)
+    return await _health(svc)
 
 
 @router.get("/health", summary="Health of the detection service")
 async def health(svc: ScoringService = Depends(service)) -> JSONResponse:
-    return _health(svc)
+    return await _health(svc)
 
 
 @router.get(
@@ -87,9 +88,8 @@ async def root(request: Request, svc: ScoringService = Depends(service)) -> Resp
     accept = request.headers.get("accept", "")
     if "text/html" in accept:
         return await pages.overview(request)
-    return JSONResponse(
-        {"message": "fraudstream is running", "status": svc.health()["status"], "docs": "/docs"}
-    )
+    health = await asyncio.to_thread(svc.health)
+    return JSONResponse({"message": "fraudstream is running", "status": health["status"], "docs": "/docs"})
 
 
 @router.get("/transactions", summary="Recent transactions {items, meta} with aggregate totals")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Depends
@@ -20,5 +21,6 @@ async def healthz() -> dict[str, Any]:
 
 @router.get("/readyz", summary="The database answers and the engine is loaded")
 async def readyz(svc: ScoringService = Depends(service)) -> JSONResponse:
-    health = svc.health()
+    # Off the event loop: it asks the database and, in Kafka mode, the broker (up to 2 s).
+    health = await asyncio.to_thread(svc.health)
     return JSONResponse(health, 200 if health["status"] == "healthy" else 503)

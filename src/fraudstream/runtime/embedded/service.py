@@ -538,7 +538,7 @@ class ScoringService:
         }
         if self.kafka is not None:  # Kafka mode: transactions go to the broker, so it must answer
             reachable = self.kafka.reachable()
-            health["kafka"] = "connected" if reachable else "unreachable: broker errors in the last 30 s"
+            health["kafka"] = "connected" if reachable else "unreachable: no broker answered within 2 s"
             healthy = healthy and reachable
         health["status"] = "healthy" if healthy else "degraded"
         return health

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
-from confluent_kafka import KafkaError, Producer
+from confluent_kafka import KafkaException, Producer
 
 from fraudstream.core.schema import Validator
 from fraudstream.errors import SinkError
@@ -36,14 +36,12 @@ class KafkaBridge:
         self.topic = settings.kafka_topic
         self.labels_topic = settings.kafka_labels_topic
         self.control_topic = settings.kafka_control_topic
-        #: When the broker last reported trouble (a refused connection, no broker up, an
-        #: unacknowledged delivery); see ``reachable``.
-        self.last_error_at: float | None = None
+        #: The last answer of ``reachable`` and when it was found (monotonic seconds).
+        self._reachable = (True, float("-inf"))
         self.producer = Producer(
             {
                 "bootstrap.servers": settings.kafka_brokers,
                 "logger": client_logger(),
-                "error_cb": self._broker_error,
                 "acks": "all",
                 "linger.ms": 1,
             }
@@ -54,7 +52,6 @@ class KafkaBridge:
             store,
             group="fraudstream-api",
             on_alerts=lambda rows: alerts.publish_threadsafe([alert_event(r) for r in rows]),
-            on_error=self._broker_error,
         )
         self._thread = threading.Thread(target=self.sink.run, daemon=True, name="fraudstream-decisions")
 
@@ -66,23 +63,27 @@ class KafkaBridge:
         self._thread.join(10)
         self.producer.flush(10)
 
-    def _broker_error(self, error: KafkaError) -> None:
-        self.last_error_at = time.monotonic()
-
-    def reachable(self) -> bool:
-        """False while the broker has reported trouble in the last 30 seconds (the readiness check
-        says so: transactions sent here meanwhile are refused with 503)."""
-        return self.last_error_at is None or time.monotonic() - self.last_error_at > 30
+    def reachable(self, timeout_s: float = 2.0, cache_s: float = 5.0) -> bool:
+        """Whether a broker answers a metadata request within ``timeout_s`` (asked at most every
+        ``cache_s``): while none does, transactions sent here are refused with 503, and the
+        readiness check says so. Blocks up to ``timeout_s``; call it off the event loop."""
+        answer, at = self._reachable
+        if time.monotonic() - at < cache_s:
+            return answer
+        try:
+            self.producer.list_topics(timeout=timeout_s)
+            answer = True
+        except KafkaException:
+            answer = False
+        self._reachable = (answer, time.monotonic())
+        return answer
 
     def _delivered(self, topic: str, messages: Sequence[tuple[bytes, bytes]]) -> bool:
         """Produce (key, value) messages and wait up to 10 s for the broker; False if it did not
         acknowledge them all. What they say is stored already, so the caller reports, not raises."""
         for key, value in messages:
             self.producer.produce(topic, key=key, value=value)
-        if messages and self.producer.flush(10):
-            self.last_error_at = time.monotonic()
-            return False
-        return True
+        return not (messages and self.producer.flush(10))
 
     def publish_labels(self, labels: Sequence[Mapping[str, Any]]) -> None:
         """Send stored labels (analysts' verdicts, posted chargebacks) to the labels topic, where the

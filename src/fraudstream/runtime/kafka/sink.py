@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import Any, cast
 
 import orjson
-from confluent_kafka import Consumer, KafkaError, Message
+from confluent_kafka import Consumer, Message
 
 from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.storage import Store
@@ -45,17 +45,14 @@ class DecisionSink:
         *,
         group: str,
         on_alerts: Callable[[list[dict[str, Any]]], None] | None = None,
-        on_error: Callable[[KafkaError], None] | None = None,
     ) -> None:
         self.store = store
         self.on_alerts = on_alerts
-        self.on_error = on_error
         self.stopped = threading.Event()
         self.consumer = Consumer(
             {
                 "bootstrap.servers": brokers,
                 "logger": client_logger(),
-                **({"error_cb": on_error} if on_error is not None else {}),
                 "group.id": group,
                 "auto.offset.reset": "earliest",
                 "enable.auto.commit": False,
@@ -65,13 +62,7 @@ class DecisionSink:
         self.consumer.subscribe([topic])
 
     def poll_once(self, timeout_s: float = 0.5) -> int:
-        messages = []
-        for message in self.consumer.consume(1000, timeout_s):
-            error = message.error()
-            if error is None:
-                messages.append(message)
-            elif self.on_error is not None and error.code() != KafkaError._PARTITION_EOF:
-                self.on_error(error)
+        messages = [m for m in self.consumer.consume(1000, timeout_s) if m.error() is None]
         if messages:
             transactions, decisions, alerts = _rows(messages)
             self.store.write_scored(transactions, decisions, alerts)
