@@ -9,6 +9,7 @@ import time
 from collections.abc import AsyncIterator
 
 import numpy as np
+import numpy.typing as npt
 import pyarrow as pa
 import uvicorn
 from fastapi import FastAPI
@@ -58,6 +59,15 @@ def traffic_config(seed: int, rate: float) -> SimulationConfig:
     )
 
 
+def _chunk(config: SimulationConfig, prefix: str) -> tuple[npt.NDArray[np.int64], list[dict[str, object]]]:
+    """A chunk's transactions as the API takes them (ids ``prefix-i``), with their simulated times."""
+    table = simulate(config)
+    ids = pa.array([f"{prefix}-{i}" for i in range(table.num_rows)])
+    table = table.set_column(0, "transaction_id", ids).drop_columns(["is_fraud", "fraud_scenario"])
+    times = table.column("timestamp").cast(pa.int64()).to_numpy().astype(np.int64)
+    return times, records_for_http(table)
+
+
 async def _send_traffic(service: ScoringService, rate: float, stop: asyncio.Event) -> None:
     """Chunk after chunk of simulated traffic (with no end), its clock moved to the wall clock."""
     run = secrets.token_hex(3)
@@ -68,13 +78,10 @@ async def _send_traffic(service: ScoringService, rate: float, stop: asyncio.Even
     chunk = 0
     while not stop.is_set():
         config = traffic_config(first_seed + chunk, rate)
-        table = simulate(config)
-        ids = pa.array([f"demo-{run}-{chunk}-{i}" for i in range(table.num_rows)])
-        table = table.set_column(0, "transaction_id", ids).drop_columns(["is_fraud", "fraud_scenario"])
+        # Simulating a chunk takes a second or two: off the event loop, which serves requests meanwhile.
+        times, records = await asyncio.to_thread(_chunk, config, f"demo-{run}-{chunk}")
         # The chunk's simulated time, from its start, measured on the wall clock since the demo began.
-        offset = chunk * config.duration_ms - config.start_ms
-        times = table.column("timestamp").cast(pa.int64()).to_numpy() + offset
-        records = records_for_http(table)
+        times += chunk * config.duration_ms - config.start_ms
         position = 0
         while not stop.is_set() and position < len(records):
             elapsed_ms = (time.monotonic() - started) * 1000.0
