@@ -356,3 +356,26 @@ def test_a_group_being_scored_at_shutdown_is_answered_and_held_by_the_final_snap
         last_seq = connection.execute("select max(seq) from transactions").fetchone()[0]
     newest = sorted(tmp_path.rglob("state-*.bin"))[-1]
     assert newest.name == f"state-{last_seq:012d}.bin"
+
+
+def test_the_server_compiles_its_kernels_before_it_is_ready(tmp_path: Path) -> None:
+    """On a first start nothing is compiled yet: the first requests of a demo waited ~3.5 s for numba.
+    In a fresh interpreter, the scoring kernels are loaded by the time the service is ready."""
+    import subprocess
+    import sys
+
+    script = f"""
+from fastapi.testclient import TestClient
+from fraudstream.api import create_app
+from fraudstream.config import Settings
+from fraudstream.core.features import kernels
+from fraudstream.core import policy
+with TestClient(create_app(Settings(demo=True, data_dir={str(tmp_path / "data")!r}))) as client:
+    assert client.get("/readyz").status_code == 200
+    print(len(kernels.entity_kernel.signatures), len(kernels.user_extras_kernel.signatures),
+          len(policy._decide_rows.signatures))
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    counts = [int(n) for n in done.stdout.splitlines()[-1].split()]  # the last line; logs come first
+    assert all(n >= 1 for n in counts), done.stdout
