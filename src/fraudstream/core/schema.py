@@ -694,12 +694,13 @@ class Validator:
     def __post_init__(self) -> None:
         object.__setattr__(self, "_tokenizer", CardTokenizer(self.card_key))
 
-    def warm_up(self) -> None:
+    def warm_up(self) -> TransactionBatch:
         """Do the first call's work now (the gazetteer's index, loading the compiled card kernels:
-        about half a second), not in the first request."""
+        about half a second), not in the first request. Returns the sample it validated, a batch of
+        one transaction to warm an engine up with the same way."""
         self.reference.places.resolve(["New York"])
         sample = {"transaction_id": "warm-up", "user_id": "warm-up", "amount": 1, "currency": "USD"}
-        self.records([{**sample, "card_number": "4242424242424242"}], received_at_ms=0)
+        return self.records([{**sample, "card_number": "4242424242424242"}], received_at_ms=0).batch
 
     def records(self, records: Sequence[Any], *, received_at_ms: int) -> ValidationResult:
         """Validate JSON-like records (dicts); anything that is not an object is a row error."""

@@ -101,6 +101,8 @@ class ScoringService:
         self.ready = False
         #: Kafka mode: transactions go to a topic, decisions come back from workers (docs/kafka.md).
         self.kafka: KafkaBridge | None = None
+        #: A validated transaction of one to compile an engine's kernels with (``_warm``).
+        self._sample: TransactionBatch | None = None
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -167,7 +169,7 @@ class ScoringService:
 
     def _prepare(self) -> None:
         self.store.upgrade()
-        self.validator.warm_up()
+        self._sample = self.validator.warm_up()
         self.engine.set_rules(self._initial_rules())
         for name, (kind, items) in self.store.saved_lists().items():
             self.engine.lists.declare(name, kind)
@@ -190,10 +192,9 @@ class ScoringService:
         """Compile what a decision runs (the numba kernels of the features, the policy, ``model`` and its
         reasons) on a throwaway engine, so that no request waits seconds for it: on a first start the
         compiled code is not cached yet, and the first requests of a demo waited ~3.5 s."""
-        sample = {"transaction_id": "warm-up", "user_id": "warm-up", "amount": 1, "currency": "USD"}
-        decisions = Engine(self.config, model=model).score(
-            self.validator.records([sample], received_at_ms=0).batch
-        )
+        if self._sample is None:
+            self._sample = self.validator.warm_up()
+        decisions = Engine(self.config, model=model).score(self._sample)
         decisions.to_records()
         if model is not None:
             model.contributions(decisions.features.select(model.feature_names))

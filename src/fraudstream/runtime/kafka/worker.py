@@ -153,7 +153,7 @@ class Worker:
         self.engine_config = engine_config or EngineConfig()
         self.validator = Validator(load_reference(), config.card_key)
         # First-call work now rather than inside the first batch: the gazetteer, compiled kernels.
-        self.validator.warm_up()
+        sample = self.validator.warm_up()
         decode_block([orjson.dumps({"transaction_id": "warm-up", "amount": 1.5})])
         # Every partition's engine decides with the same rules and model as the API's engine would.
         features = self.engine_config.features
@@ -172,9 +172,8 @@ class Worker:
         self.model_checked_at = time.monotonic()
         # The compiled kernels of the engine and of the output messages load now (~0.4 s), not in
         # the first batch: one throwaway decision, built into a message.
-        sample = {"transaction_id": "warm-up", "user_id": "warm-up", "amount": 1, "currency": "USD"}
         warm = Engine(self.engine_config, rules=self.rules, model=self.model)
-        decision_payloads(warm.score(self.validator.records([sample], received_at_ms=0).batch), [0], [0])
+        decision_payloads(warm.score(sample), [0], [0])
         log.info(
             "deciding with",
             rules_version=self.rules.version,
