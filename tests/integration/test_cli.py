@@ -142,32 +142,31 @@ def test_training_without_labels_known_in_the_window_says_what_to_change(tmp_pat
 
 
 @pytest.mark.parametrize(
-    ("arguments", "message"),
+    ("before", "arguments", "message"),
     [
-        (["backtest", "--rules", "missing.yaml", "--data", "sim.parquet"], "No such file or directory"),
-        (["evaluate", "--data", "missing.parquet"], "no such file: missing.parquet"),
-        (["rules", "show", "bad.yaml"], "rule 'huge' at column 8"),
-        (["models", "show", "v-none", "--registry", "models"], "no model version 'v-none'"),
-        (["retrain"], "cannot use the database: unable to open database file (check FRAUDSTREAM_"),
-        (["db", "upgrade", "&&", "retrain"], "cannot retrain: only 0 fraud labels since then"),
+        ([], ["backtest", "--rules", "missing.yaml", "--data", "sim.parquet"], "No such file or directory"),
+        ([], ["evaluate", "--data", "missing.parquet"], "no such file: missing.parquet"),
+        ([], ["rules", "show", "bad.yaml"], "rule 'huge' at column 8"),
+        ([], ["models", "show", "v-none", "--registry", "models"], "no model version 'v-none'"),
+        ([], ["retrain"], "cannot use the database: unable to open database file (check FRAUDSTREAM_"),
+        (["db", "upgrade"], ["retrain"], "cannot retrain: only 0 fraud labels since then"),
     ],
 )
 def test_a_bad_file_or_name_ends_the_command_with_one_line_not_a_traceback(
-    tmp_path: Path, arguments: list[str], message: str
+    tmp_path: Path, before: list[str], arguments: list[str], message: str
 ) -> None:
     (tmp_path / "bad.yaml").write_text(
         "version: 2\nrules:\n  - code: huge\n    expression: amount >> 5\n    action: review\n"
     )
     (tmp_path / "models").mkdir()
     env = {k: v for k, v in os.environ.items() if not k.startswith("FRAUDSTREAM_")}
-    # No database there (retrain), unless a first command makes one.
+    # No database there (retrain) unless the command run before makes one.
     env |= {"FRAUDSTREAM_DEMO": "1", "FRAUDSTREAM_DATA_DIR": str(tmp_path / "data")}
-    *first, last = " ".join(arguments).split(" && ")
-    for command in first:
+    if before:
         (tmp_path / "data").mkdir()
-        subprocess.run([sys.executable, "-m", "fraudstream", *command.split()], env=env, check=True)
+        subprocess.run([sys.executable, "-m", "fraudstream", *before], env=env, check=True)
     done = subprocess.run(
-        [sys.executable, "-m", "fraudstream", *last.split()],
+        [sys.executable, "-m", "fraudstream", *arguments],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert done.returncode == 1, done.stderr
