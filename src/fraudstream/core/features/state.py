@@ -79,17 +79,6 @@ class _Rows:
         self.rows = rows
 
 
-def _grown_keys(keys: U64, capacity: int) -> U64:
-    """``keys`` with room for ``capacity`` (new entries zero), extended in place unless pinned."""
-    try:
-        keys.resize(capacity, refcheck=True)
-    except ValueError:
-        grown = np.zeros(capacity, dtype=np.uint64)
-        grown[: keys.shape[0]] = keys
-        return grown
-    return keys
-
-
 def hash_keys(column: pa.Array) -> U64:
     """Hash every string of an Arrow array to a non-zero uint64 (0 for null or empty).
 
@@ -150,7 +139,7 @@ class _EntityArrays:
         self.first, self.squares, self.frauds, width = (
             int(v) for v in kernels.record_layout(len(spec.windows), c.buckets, len(self.label_windows))
         )
-        self.keys = np.zeros(capacity, dtype=np.uint64)
+        self._keys = _Rows(capacity, 1)  # each slot's key hash, read as uint64
         # One record per entity: its clock as int64, its buckets as float32 (the same memory).
         self._records = _Rows(capacity, width)
         if self.is_user:
@@ -164,8 +153,9 @@ class _EntityArrays:
         self._build_table(capacity)
 
     def _views(self) -> None:
-        """The records as the kernels read them: int64 rows, and the same memory as float32 (the
-        extras' as float64)."""
+        """The keys and records as the kernels read them: keys as uint64, records as int64 rows and the
+        same memory as float32 (the extras' as float64)."""
+        self.keys = self._keys.view().view(np.uint64).reshape(-1)
         self.records = self._records.view()
         self.cells = self.records.view(np.float32)
         if self.is_user:
@@ -214,12 +204,12 @@ class _EntityArrays:
         capacity = max(need, 2 * self.capacity)
         used = int(self.n_used[0])
         # Drop this object's views first: they would pin the buffers and force a copy.
-        del self.records, self.cells
+        del self.keys, self.records, self.cells
         if self.is_user:
             del self.extras, self.places
             self._extras.grow(capacity, used)
+        self._keys.grow(capacity, used)
         self._records.grow(capacity, used)
-        self.keys = _grown_keys(self.keys, capacity)
         self._views()
         self._build_table(capacity)
 
