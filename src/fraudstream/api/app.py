@@ -40,17 +40,16 @@ SHUTDOWN_GRACE_S = 3
 def ensure_port_free(host: str, port: int) -> None:
     """Fail at once, saying so, when ``host:port`` cannot be listened on (another server has it):
     uvicorn finds out only after the service has started, and then exits with a bare log line."""
-    for family, kind, proto, _, address in socket.getaddrinfo(host, port, type=socket.SOCK_STREAM):
-        with socket.socket(family, kind, proto) as probe:
-            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
-            try:
-                probe.bind(address)
-            except OSError as exc:
-                raise ConfigError(
-                    f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what is using it "
-                    "or choose another port (--port, FRAUDSTREAM_PORT)"
-                ) from None
-        return
+    family, kind, proto, _, address = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as uvicorn binds
+        try:
+            probe.bind(address)
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot listen on {host}:{port}: {exc.strerror or exc}; stop what is using it "
+                "or choose another port (--port, FRAUDSTREAM_PORT)"
+            ) from None
 
 
 def create_app(settings_or_service: Settings | ScoringService | None = None) -> FastAPI:
