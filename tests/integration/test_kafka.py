@@ -475,21 +475,35 @@ class _Lost:
         return self._topic
 
 
-class _LosesOneOutput(Worker):
-    """A worker whose 700th decision message is lost the way librdkafka reports a message it gave up
-    on (a delivery report with an error), instead of being produced."""
+class _LosingProducer:
+    """The worker's producer, except that its 700th decision message is lost the way librdkafka
+    reports a message it gave up on (a delivery report with an error) instead of being produced."""
 
-    sent = 0
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+        self.producer = worker.producer
+        self.sent = 0
 
-    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        if topic == self.config.decisions_topic:
+    def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> None:
+        if topic == self.worker.config.decisions_topic:
             self.sent += 1
-        if self.sent == 700 and topic == self.config.decisions_topic:
-            from confluent_kafka import KafkaError
+            if self.sent == 700:
+                from confluent_kafka import KafkaError
 
-            self._delivered(KafkaError(KafkaError._MSG_TIMED_OUT), _Lost(topic))  # type: ignore[arg-type]
-            return
-        super()._send(topic, key, value)
+                self.worker._delivered(KafkaError(KafkaError._MSG_TIMED_OUT), _Lost(topic))  # type: ignore[arg-type]
+                return
+        self.producer.produce(topic, key=key, value=value)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.producer, name)
+
+
+class _LosesOneOutput(Worker):
+    """A worker whose 700th decision message is lost (see `_LosingProducer`)."""
+
+    def __init__(self, config: WorkerConfig) -> None:
+        super().__init__(config)
+        self.producer = _LosingProducer(self)  # type: ignore[assignment]
 
 
 def test_a_lost_output_rewinds_to_the_checkpoint_and_is_produced_again(broker: str, tmp_path: Path) -> None:

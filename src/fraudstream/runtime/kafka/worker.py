@@ -492,14 +492,14 @@ class Worker:
 
     def _process(self, messages: list[Message]) -> None:
         started = time.perf_counter()
-        self._score_messages(messages)
+        partitions = self._score_messages(messages)
         elapsed = time.perf_counter() - started
         self.stats = {
             "batch_size": len(messages),
             "scoring_ms": elapsed * 1000,
             "events_per_second": len(messages) / elapsed if elapsed else 0.0,
         }
-        for partition in {_partition_of(m) for m in messages}:
+        for partition in partitions:
             try:
                 _, high = self.consumer.get_watermark_offsets(
                     TopicPartition(self.config.topic, partition), timeout=1, cached=True
@@ -508,7 +508,8 @@ class Worker:
             except (KafkaException, KeyError):
                 self.lag.pop(partition, None)
 
-    def _score_messages(self, messages: list[Message]) -> None:
+    def _score_messages(self, messages: list[Message]) -> list[int]:
+        """Score each partition's messages with its engine; return the partitions seen."""
         by_partition: dict[int, list[Message]] = defaultdict(list)
         for message in messages:
             by_partition[_partition_of(message)].append(message)
@@ -519,19 +520,21 @@ class Worker:
             self._score_partition(partition, state, batch)
             state.next_offset = _offset_of(batch[-1]) + 1
             state.dirty = True
+        return list(by_partition)
 
     def _score_partition(self, partition: int, state: _Partition, batch: list[Message]) -> None:
-        sources: list[Message] = []
-        values: list[bytes] = []
-        for message in batch:
-            value = message.value() or b""
-            if len(value) > self.config.max_message_bytes:
-                self._dead_letter(
-                    message, f"message is {len(value)} bytes; at most {self.config.max_message_bytes}"
-                )
-                continue
-            sources.append(message)
-            values.append(value)
+        sources = batch
+        values = [message.value() or b"" for message in batch]
+        limit = self.config.max_message_bytes
+        if max(map(len, values)) > limit:  # rare: only then a Python step per message
+            sources, values = [], []
+            for message in batch:
+                value = message.value() or b""
+                if len(value) > limit:
+                    self._dead_letter(message, f"message is {len(value)} bytes; at most {limit}")
+                    continue
+                sources.append(message)
+                values.append(value)
         received = int(time.time() * 1000)
         table = decode_block(values)
         if table is not None:
@@ -564,22 +567,29 @@ class Worker:
             self.counts["labels_applied"] += len(due)
         decisions = state.engine.score(result.batch)
         state.labels.remember(result.batch)
-        self._produce(decisions, [sources[i] for i in result.rows.tolist()])
+        self._produce(decisions, partition, [_offset_of(sources[i]) for i in result.rows.tolist()])
 
-    def _produce(self, decisions: DecisionBatch, sources: list[Message]) -> None:
-        partitions = list(map(_partition_of, sources))
-        offsets = list(map(_offset_of, sources))
-        payloads = decision_payloads(decisions, partitions, offsets)
+    def _produce(self, decisions: DecisionBatch, partition: int, offsets: list[int]) -> None:
+        """Every decision (and alert) of one partition's batch; ``offsets`` are the input messages'."""
+        payloads = decision_payloads(decisions, [partition] * len(offsets), offsets)
         keys = decisions.transaction_id.cast(pa.binary()).to_pylist()
         alerts = decisions.is_alert.tolist()
         # Rows a committed transaction already answered (a transactional replay) produce nothing.
-        first = bisect_left(offsets, self._quiet_until(partitions[0])) if offsets else 0
+        first = bisect_left(offsets, self._quiet_until(partition))
         self.counts["replayed_quietly"] += first
+        self._begin_transaction()
+        produce = self.producer.produce
+        decisions_topic, alerts_topic = self.config.decisions_topic, self.config.alerts_topic
         for key, payload, alert in zip(keys[first:], payloads[first:], alerts[first:]):
-            self._send(self.config.decisions_topic, key, payload)
+            # The plain call per message; `_send` (waiting for room) only when the queue is full.
+            try:
+                produce(decisions_topic, key=key, value=payload)
+            except BufferError:
+                self._make_room()
+                self._send(decisions_topic, key, payload)
             if alert:
-                self._send(self.config.alerts_topic, key, payload)
-        self.counts["decisions"] += len(sources) - first
+                self._send(alerts_topic, key, payload)
+        self.counts["decisions"] += len(offsets) - first
         self.producer.poll(0)
 
     def _quiet_until(self, partition: int) -> int:
@@ -596,8 +606,12 @@ class Worker:
                 self.producer.produce(topic, key=key, value=value)
                 return
             except BufferError:
-                self.counts["backpressure_waits"] += 1
-                self.producer.poll(0.05)
+                self._make_room()
+
+    def _make_room(self) -> None:
+        """Wait a moment for deliveries to free room in the producer's full queue."""
+        self.counts["backpressure_waits"] += 1
+        self.producer.poll(0.05)
 
     def _begin_transaction(self) -> None:
         if self.config.transactional_id and not self._transaction_open:
