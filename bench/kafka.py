@@ -174,7 +174,7 @@ def main() -> None:
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
     parser.add_argument("--events", type=int, default=200_000)
-    parser.add_argument("--batch", type=int, default=1000)
+    parser.add_argument("--batch", type=int, default=WorkerConfig.batch_size, help="the worker's default")
     parser.add_argument(
         "--transactional", action="store_true", help="(c) produces in Kafka transactions (--transactional-id)"
     )

@@ -785,7 +785,7 @@ def worker(
             envvar="FRAUDSTREAM_S3_ENDPOINT_URL", help="S3-compatible endpoint (MinIO, ...) for s3:// URLs."
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = 1000,
+    batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = 4000,
     max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = 0.2,
     checkpoint_interval: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 5.0,
     card_key: Annotated[str, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")] = "",

@@ -87,7 +87,11 @@ class WorkerConfig:
     checkpoint_url: str | None = None
     #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs.
     s3_endpoint_url: str | None = None
-    batch_size: int = 1000
+    #: Most messages scored together. Large batches spread each batch's fixed cost (a few ms of
+    #: Arrow and NumPy calls to decode, validate and write outputs) over more events: one worker did
+    #: ~50,000 events/s at 1,000 and ~65,000 at 4,000 here. Under light load a batch is whatever
+    #: arrived within ``max_wait_s``, so the size adds no latency then.
+    batch_size: int = 4000
     max_wait_s: float = 0.2
     #: Checkpoint each partition this often at most; longer when checkpoints are slow (a large
     #: state): the interval stretches to 10x the last checkpoint's duration, so writing them takes
