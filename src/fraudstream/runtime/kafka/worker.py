@@ -581,7 +581,8 @@ class Worker:
         # Rows a committed transaction already answered (a transactional replay) produce nothing.
         first = bisect_left(offsets, self._quiet_until(partition))
         self.counts["replayed_quietly"] += first
-        self._begin_transaction()
+        if first < len(offsets):
+            self._begin_transaction()
         produce = self.producer.produce
         decisions_topic, alerts_topic = self.config.decisions_topic, self.config.alerts_topic
         for key, payload, alert in zip(keys[first:], payloads[first:], alerts[first:]):
