@@ -19,7 +19,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
 
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.engine import Engine
@@ -84,8 +84,15 @@ def traffic(count: int, seed: int) -> list[dict[str, Any]]:
 def reference_scores(
     records: list[dict[str, Any]], outputs: list[dict[str, Any]], model: Model | None = None
 ) -> dict[str, int]:
+    """The scores of `reference_decisions`."""
+    return {t: d["score"] for t, d in reference_decisions(records, outputs, model).items()}
+
+
+def reference_decisions(
+    records: list[dict[str, Any]], outputs: list[dict[str, Any]], model: Model | None = None
+) -> dict[str, dict[str, Any]]:
     """What the embedded engine (deciding with ``model``) decides for each partition's events, in
-    offset order."""
+    offset order, with the key features the worker's outputs carry."""
     by_id = {r["transaction_id"]: r for r in records}
     placed = sorted(
         {(o["source"]["partition"], o["source"]["offset"], o["decision"]["transaction_id"]) for o in outputs}
@@ -95,8 +102,9 @@ def reference_scores(
     for partition in {p for p, _, _ in placed}:
         ids = [t for p, _, t in placed if p == partition]
         batch = validator.records([by_id[t] for t in ids], received_at_ms=0).batch
-        for record in Engine(model=model).score(batch).to_records():
-            scores[record["transaction_id"]] = record["score"]
+        decided = Engine(model=model).score(batch)
+        for record, features in zip(decided.to_records(), decided.key_feature_rows()):
+            scores[record["transaction_id"]] = {**record, "features": features}
     return scores
 
 
@@ -504,6 +512,39 @@ class _LosesOneOutput(Worker):
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__(config)
         self.producer = _LosingProducer(self)  # type: ignore[assignment]
+
+
+class _FailsInFourthBatch(Worker):
+    """A worker whose producer fails on its fourth batch's outputs, after the batch was scored: the
+    way a message the broker refuses or a fenced producer ends a run."""
+
+    batches = 0
+
+    def _produce(self, decisions: Any, partition: int, offsets: list[int]) -> None:
+        self.batches += 1
+        if self.batches == 4:
+            raise KafkaException("the producer failed")
+        super()._produce(decisions, partition, offsets)
+
+
+def test_a_batch_that_fails_part_way_leaves_the_last_checkpoint_in_force(broker: str, tmp_path: Path) -> None:
+    topic = new_topic(broker, 1)
+    records = traffic(2000, seed=55)
+    produce(broker, topic, records)
+    # No periodic checkpoint before the failure: only the one the worker would write as it closes.
+    settings = {"batch_size": 200, "checkpoint_interval_s": 600.0}
+    with pytest.raises(KafkaException, match="the producer failed"):
+        _FailsInFourthBatch(config(broker, topic, tmp_path, **settings)).run(max_idle_s=4)
+    # The failed batch was folded into the engine's state but its offset not passed: a checkpoint of
+    # that state would count its events twice when the next worker replays them.
+    Worker(config(broker, topic, tmp_path, **settings)).run(max_idle_s=4)
+    outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
+    decisions = unique_decisions(outputs)
+    assert len(decisions) == len(records)
+    expected = reference_decisions(records, outputs)
+    counts = {t: d["features"]["user.count_24h"] for t, d in decisions.items()}
+    assert counts == {t: d["features"]["user.count_24h"] for t, d in expected.items()}
+    assert {t: d["score"] for t, d in decisions.items()} == {t: d["score"] for t, d in expected.items()}
 
 
 def test_a_lost_output_rewinds_to_the_checkpoint_and_is_produced_again(broker: str, tmp_path: Path) -> None:

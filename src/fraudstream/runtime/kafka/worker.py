@@ -215,6 +215,9 @@ class Worker:
             }
         )
         self._transaction_open = False
+        #: Set when a batch failed part-way: its partitions' engines may hold events whose outputs
+        #: were not produced and whose offsets did not move, so nothing is checkpointed after it.
+        self._failed = False
         #: Output messages that failed delivery since the last checkpoint.
         self.undelivered = 0
         self.counts: dict[str, int] = defaultdict(int)
@@ -315,7 +318,10 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.producer.flush()
-        self._checkpoint([tp.partition for tp in partitions if tp.partition in self.partitions], force=True)
+        if not self._failed:  # (closing after a failed batch revokes too: see close)
+            self._checkpoint(
+                [tp.partition for tp in partitions if tp.partition in self.partitions], force=True
+            )
         for tp in partitions:
             self.partitions.pop(tp.partition, None)
         log.info("partitions revoked", partitions=[tp.partition for tp in partitions])
@@ -344,7 +350,11 @@ class Worker:
                 messages = self.consumer.consume(self.config.batch_size, self.config.max_wait_s)
                 real = [m for m in messages if not self._is_error(m)]
                 if real:
-                    self._process(real)
+                    try:
+                        self._process(real)
+                    except BaseException:
+                        self._failed = True
+                        raise
                     idle_since = time.monotonic()
                     self.last_batch_at = time.perf_counter()
                     seen_any = True
@@ -418,9 +428,12 @@ class Worker:
                 time.sleep(1)
 
     def close(self) -> None:
-        """Finish: flush outputs, checkpoint every partition, commit, leave the group."""
+        """Finish: flush outputs, checkpoint every partition, commit, leave the group. After a batch
+        failed part-way, only flush and leave: the last checkpoint stays in force, and the next
+        owner of its partitions replays from it."""
         self.producer.flush()
-        self._checkpoint(list(self.partitions), force=True)
+        if not self._failed:
+            self._checkpoint(list(self.partitions), force=True)
         self.consumer.close()
         if self.label_consumer is not None:
             self.label_consumer.close()
