@@ -544,9 +544,8 @@ class Worker:
         values = [message.value() or b"" for message in batch]
         limit = self.config.max_message_bytes
         if max(map(len, values)) > limit:  # rare: only then a Python step per message
-            sources, values = [], []
-            for message in batch:
-                value = message.value() or b""
+            sources, values, read = [], [], values
+            for message, value in zip(batch, read):
                 if len(value) > limit:
                     self._dead_letter(message, f"message is {len(value)} bytes; at most {limit}")
                     continue
