@@ -81,13 +81,16 @@ def main(
     """Real-time transaction fraud detection."""
 
 
-def _settings(**overrides: Any) -> Any:
+def _settings(*, store_only: bool = False, **overrides: Any) -> Any:
+    """The effective settings, or exit with what is wrong with them. ``store_only``: for commands that
+    use only the database and the model registry, which need no card key."""
     from pydantic import ValidationError as SettingsError
 
-    from fraudstream.config import Settings
+    from fraudstream.config import Settings, StoreSettings
 
+    kind = StoreSettings if store_only else Settings
     try:
-        return Settings(**{k: v for k, v in overrides.items() if v is not None})
+        return kind(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
         for error in exc.errors():
             console.print(
@@ -365,7 +368,7 @@ def db_upgrade() -> None:
     """
     from fraudstream.storage import Store
 
-    settings = _settings()
+    settings = _settings(store_only=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     Store(settings.effective_database_url).upgrade()
     out.print(f"database at the newest schema: {settings.masked()['database_url']}")
@@ -391,7 +394,7 @@ def keys_create(
 
     if role not in ROLES:
         raise typer.BadParameter(f"{role!r} is not a role; allowed: {', '.join(ROLES)}", param_hint="--role")
-    settings = _settings()
+    settings = _settings(store_only=True)
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.effective_database_url)
     store.upgrade()
@@ -891,7 +894,7 @@ def retrain(
     from fraudstream.ml.retrain import retrain as run
     from fraudstream.storage import Store
 
-    settings = _settings()
+    settings = _settings(store_only=True)
     since = int(time.time() * 1000 - days * 86_400_000)
     result = run(
         Store(settings.effective_database_url),

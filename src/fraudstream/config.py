@@ -13,7 +13,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from fraudstream.core.policy import PolicyConfig
 from fraudstream.errors import ConfigError
 
-__all__ = ["DEMO_CARD_KEY", "Settings"]
+__all__ = ["DEMO_CARD_KEY", "Settings", "StoreSettings"]
 
 #: Used only in demo mode, so that `make demo` needs no secret; never for real traffic.
 DEMO_CARD_KEY = "fraudstream-demo-key-not-secret"
@@ -125,6 +125,10 @@ class Settings(BaseSettings):
                 "thresholds must rise: FRAUDSTREAM_CHALLENGE_THRESHOLD < FRAUDSTREAM_REVIEW_THRESHOLD < "
                 "FRAUDSTREAM_DECLINE_THRESHOLD"
             )
+        return self
+
+    @model_validator(mode="after")
+    def _card_key_given(self) -> Settings:
         if self.card_key is None and not self.demo:
             raise ValueError(
                 "FRAUDSTREAM_CARD_KEY is required (a long random secret for card fingerprints), "
@@ -180,3 +184,12 @@ class Settings(BaseSettings):
         values["database_url"] = url
         values["api_keys_required"] = self.keys_required
         return values
+
+
+class StoreSettings(Settings):
+    """The settings of commands that use only the database and the model registry (`db upgrade`,
+    `keys create`, `retrain`): they never see a card number, so they run without a card key."""
+
+    @model_validator(mode="after")
+    def _card_key_given(self) -> StoreSettings:
+        return self

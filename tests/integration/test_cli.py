@@ -98,6 +98,24 @@ def test_a_missing_card_key_is_a_clear_configuration_error(
     assert "FRAUDSTREAM_CARD_KEY is required" in result.output
 
 
+def test_commands_that_only_use_the_database_need_no_card_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Creating API keys, migrating the database and retraining never see a card number."""
+    monkeypatch.delenv("FRAUDSTREAM_CARD_KEY", raising=False)
+    monkeypatch.delenv("FRAUDSTREAM_DEMO", raising=False)
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
+    assert runner.invoke(app, ["db", "upgrade"]).exit_code == 0
+    created = runner.invoke(app, ["keys", "create", "ops", "--role", "admin"])
+    assert created.exit_code == 0, created.output
+    assert "fs_" in created.output
+    # The other settings are still checked.
+    monkeypatch.setenv("FRAUDSTREAM_REVIEW_THRESHOLD", "95")
+    refused = runner.invoke(app, ["db", "upgrade"])
+    assert refused.exit_code == 2
+    assert "thresholds must rise" in refused.output
+
+
 def test_db_upgrade_and_simulate_to_files(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "k")
     monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
