@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench install clean browser
+.PHONY: demo test lint fmt bench install clean browser screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -30,6 +30,10 @@ browser:
 
 test: lint browser
 	$(BIN)/pytest -q $(PYTEST_ARGS)
+
+# The README's screenshots, taken again by the dashboard's browser tests.
+screenshots: $(STAMP) browser
+	FRAUDSTREAM_SCREENSHOTS=1 $(BIN)/pytest -q tests/e2e
 
 fmt: $(STAMP)
 	$(BIN)/ruff format src tests bench

@@ -1,8 +1,10 @@
 """The analyst dashboard in a real browser (Debian's Chromium, driven by Playwright) against a live
 `fraudstream serve` subprocess with API keys on, two registered models and simulated traffic.
 
-Each test also saves a screenshot of the page it exercised under docs/screenshots/ (shown in the README)
-and fails on any JavaScript console error or uncaught exception.
+Each test also saves a screenshot of the page it exercised and fails on any JavaScript console error
+or uncaught exception. The screenshots go to docs/screenshots/ (shown in the README) with
+FRAUDSTREAM_SCREENSHOTS=1 (`make screenshots`), else to a temporary folder: a test run leaves the
+working tree as it was.
 """
 
 from __future__ import annotations
@@ -14,6 +16,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -27,7 +30,11 @@ import pytest
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
 CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = (
+    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+    if os.environ.get("FRAUDSTREAM_SCREENSHOTS") == "1"
+    else Path(tempfile.gettempdir()) / "fraudstream-screenshots"
+)
 ADMIN_KEY = "fs_e2e_admin_key_0123456789"
 
 
