@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from fraudstream import __version__
+from fraudstream.runtime.kafka import names
 
 app = typer.Typer(
     name="fraudstream",
@@ -768,15 +769,15 @@ def worker(
     group: Annotated[
         str, typer.Option(envvar="FRAUDSTREAM_KAFKA_GROUP", help="Consumer group.")
     ] = "fraudstream",
-    topic: Annotated[str, typer.Option(help="Input topic.")] = "transactions",
+    topic: Annotated[str, typer.Option(help="Input topic.")] = names.TRANSACTIONS_TOPIC,
     labels_topic: Annotated[
         str,
         typer.Option(help="Topic of fraud labels {transaction_id, is_fraud, label_time?}; '' for none."),
-    ] = "labels",
+    ] = names.LABELS_TOPIC,
     control_topic: Annotated[
         str,
         typer.Option(help="Topic where the API announces rule sets and lists changed in it; '' for none."),
-    ] = "fraudstream-control",
+    ] = names.CONTROL_TOPIC,
     checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
         "data/checkpoints"
     ),
@@ -795,9 +796,11 @@ def worker(
             envvar="FRAUDSTREAM_S3_ENDPOINT_URL", help="S3-compatible endpoint (MinIO, ...) for s3:// URLs."
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = 4000,
-    max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = 0.2,
-    checkpoint_interval: Annotated[float, typer.Option(help="Seconds between checkpoints.")] = 5.0,
+    batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = names.BATCH_SIZE,
+    max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = names.MAX_WAIT_S,
+    checkpoint_interval: Annotated[
+        float, typer.Option(help="Seconds between checkpoints.")
+    ] = names.CHECKPOINT_INTERVAL_S,
     card_key: Annotated[str, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")] = "",
     metrics_port: Annotated[
         int | None, typer.Option(help="Serve /metrics and /healthz on this port.")

@@ -12,6 +12,7 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 
 from fraudstream.core.policy import PolicyConfig
 from fraudstream.errors import ConfigError
+from fraudstream.runtime.kafka import names
 
 __all__ = ["DEMO_CARD_KEY", "Settings", "StoreSettings"]
 
@@ -81,15 +82,18 @@ class Settings(BaseSettings):
         None,
         description="Kafka mode: accept transactions onto this broker's topic (202), store decisions",
     )
-    kafka_topic: str = Field("transactions", description="Kafka mode: the topic transactions are produced to")
+    kafka_topic: str = Field(
+        names.TRANSACTIONS_TOPIC, description="Kafka mode: the topic transactions are produced to"
+    )
     kafka_decisions_topic: str = Field(
-        "decisions", description="Kafka mode: the topic decisions are read from"
+        names.DECISIONS_TOPIC, description="Kafka mode: the topic decisions are read from"
     )
     kafka_labels_topic: str = Field(
-        "labels", description="Kafka mode: the topic analysts' verdicts and posted labels go to, for workers"
+        names.LABELS_TOPIC,
+        description="Kafka mode: the topic analysts' verdicts and posted labels go to, for workers",
     )
     kafka_control_topic: str = Field(
-        "fraudstream-control",
+        names.CONTROL_TOPIC,
         description="Kafka mode: the topic rule sets and lists changed through the API go to, for workers",
     )
     checkpoint_url: str | None = Field(

@@ -4,19 +4,21 @@ from __future__ import annotations
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
+from fraudstream.runtime.kafka import names
+
 __all__ = ["TOPICS", "create_topics"]
 
 #: Output topics get fewer partitions than the input; their consumers are lighter.
 TOPICS = {
-    "transactions": None,
-    "decisions": 4,
-    "fraud-alerts": 2,
-    "transactions.dlq": 1,
-    "labels": 2,
-    "fraudstream-control": 1,
+    names.TRANSACTIONS_TOPIC: None,
+    names.DECISIONS_TOPIC: 4,
+    names.ALERTS_TOPIC: 2,
+    names.DLQ_TOPIC: 1,
+    names.LABELS_TOPIC: 2,
+    names.CONTROL_TOPIC: 1,
 }
 #: Topics that keep only the latest message per key: the rule set and each list (control.py).
-COMPACTED = {"fraudstream-control"}
+COMPACTED = {names.CONTROL_TOPIC}
 
 
 def create_topics(brokers: str, partitions: int, replication: int = 1) -> list[str]:

@@ -42,6 +42,7 @@ from fraudstream.core.schema import Validator
 from fraudstream.errors import FraudstreamError
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
+from fraudstream.runtime.kafka import names
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
 from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.runtime.kafka.control import ControlReader
@@ -72,12 +73,12 @@ def _offset_of(message: Message) -> int:
 class WorkerConfig:
     brokers: str
     group: str = "fraudstream"
-    topic: str = "transactions"
-    decisions_topic: str = "decisions"
-    alerts_topic: str = "fraud-alerts"
-    dlq_topic: str = "transactions.dlq"
+    topic: str = names.TRANSACTIONS_TOPIC
+    decisions_topic: str = names.DECISIONS_TOPIC
+    alerts_topic: str = names.ALERTS_TOPIC
+    dlq_topic: str = names.DLQ_TOPIC
     #: Fraud labels to learn from ({transaction_id, is_fraud, label_time?} or a list); None: none.
-    labels_topic: str | None = "labels"
+    labels_topic: str | None = names.LABELS_TOPIC
     #: Recent transactions per partition a label can still be matched to.
     label_index_size: int = 100_000
     #: Labels per partition waiting for their label time, at most.
@@ -87,16 +88,13 @@ class WorkerConfig:
     checkpoint_url: str | None = None
     #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs.
     s3_endpoint_url: str | None = None
-    #: Most messages scored together. Large batches spread each batch's fixed cost (a few ms of
-    #: Arrow and NumPy calls to decode, validate and write outputs) over more events: one worker did
-    #: ~50,000 events/s at 1,000 and ~65,000 at 4,000 here. Under light load a batch is whatever
-    #: arrived within ``max_wait_s``, so the size adds no latency then.
-    batch_size: int = 4000
-    max_wait_s: float = 0.2
+    #: Most messages scored together (see `names.BATCH_SIZE` for the default's reasons).
+    batch_size: int = names.BATCH_SIZE
+    max_wait_s: float = names.MAX_WAIT_S
     #: Checkpoint each partition this often at most; longer when checkpoints are slow (a large
     #: state): the interval stretches to 10x the last checkpoint's duration, so writing them takes
     #: at most ~10% of the worker's time.
-    checkpoint_interval_s: float = 5.0
+    checkpoint_interval_s: float = names.CHECKPOINT_INTERVAL_S
     max_message_bytes: int = 64 * 1024
     card_key: bytes = b""
     session_timeout_ms: int = 10_000
@@ -119,7 +117,7 @@ class WorkerConfig:
     rules_path: Path | None = None
     #: Where the API announces rule sets and lists changed through it (control.py); they replace
     #: ``rules_path``'s from the next batch on. None: only ``rules_path``.
-    control_topic: str | None = "fraudstream-control"
+    control_topic: str | None = names.CONTROL_TOPIC
 
     @classmethod
     def named_after(cls, brokers: str, topic: str, **settings: Any) -> WorkerConfig:
