@@ -1,1 +1,1 @@
-"""Runtimes: the embedded single-process server and (later) Kafka workers, around the same core."""
+"""Runtimes around the same core: the embedded single-process server and the Kafka workers."""
