@@ -316,10 +316,7 @@ class Worker:
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         self.producer.flush()
-        if not self._failed:  # (closing after a failed batch revokes too: see close)
-            self._checkpoint(
-                [tp.partition for tp in partitions if tp.partition in self.partitions], force=True
-            )
+        self._checkpoint([tp.partition for tp in partitions if tp.partition in self.partitions], force=True)
         for tp in partitions:
             self.partitions.pop(tp.partition, None)
         log.info("partitions revoked", partitions=[tp.partition for tp in partitions])
@@ -427,11 +424,9 @@ class Worker:
 
     def close(self) -> None:
         """Finish: flush outputs, checkpoint every partition, commit, leave the group. After a batch
-        failed part-way, only flush and leave: the last checkpoint stays in force, and the next
-        owner of its partitions replays from it."""
+        failed part-way, only flush and leave (see `_checkpoint`)."""
         self.producer.flush()
-        if not self._failed:
-            self._checkpoint(list(self.partitions), force=True)
+        self._checkpoint(list(self.partitions), force=True)
         self.consumer.close()
         if self.label_consumer is not None:
             self.label_consumer.close()
@@ -672,7 +667,13 @@ class Worker:
         self.counts["dead_letters"] += 1
 
     def _checkpoint(self, partitions: list[int], *, force: bool) -> None:
-        """Checkpoint (state + next offset) after outputs are flushed, then commit that offset."""
+        """Checkpoint (state + next offset) after outputs are flushed, then commit that offset.
+
+        Never after a batch failed part-way (``_failed``): its partitions' engines may hold events
+        whose offsets were not passed, and the last checkpoint must stay in force for the next owner
+        to replay from; closing, and the revocation closing triggers, come here too."""
+        if self._failed:
+            return
         if self.config.transactional_id:
             self._commit_transaction(force=force)
             return
