@@ -768,7 +768,7 @@ def worker(
     brokers: Annotated[str, typer.Option(envvar="FRAUDSTREAM_KAFKA_BROKERS", help="host:port of a broker.")],
     group: Annotated[
         str, typer.Option(envvar="FRAUDSTREAM_KAFKA_GROUP", help="Consumer group.")
-    ] = "fraudstream",
+    ] = names.GROUP,
     topic: Annotated[str, typer.Option(help="Input topic.")] = names.TRANSACTIONS_TOPIC,
     labels_topic: Annotated[
         str,
@@ -779,7 +779,7 @@ def worker(
         typer.Option(help="Topic where the API announces rule sets and lists changed in it; '' for none."),
     ] = names.CONTROL_TOPIC,
     checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
-        "data/checkpoints"
+        names.CHECKPOINT_DIR
     ),
     checkpoints: Annotated[
         str | None,

@@ -1,4 +1,5 @@
-"""The default names of fraudstream's topics and the worker's default batching, in one place.
+"""The default names of fraudstream's topics, consumer group and checkpoint folder, and the worker's
+default batching, in one place.
 
 The API's settings, the worker and its command line, and `fraudstream topics create` all read them
 here. No imports: the command line reads these without loading the Kafka client.
@@ -11,10 +12,12 @@ from typing import Final
 __all__ = [
     "ALERTS_TOPIC",
     "BATCH_SIZE",
+    "CHECKPOINT_DIR",
     "CHECKPOINT_INTERVAL_S",
     "CONTROL_TOPIC",
     "DECISIONS_TOPIC",
     "DLQ_TOPIC",
+    "GROUP",
     "LABELS_TOPIC",
     "MAX_WAIT_S",
     "TRANSACTIONS_TOPIC",
@@ -26,6 +29,11 @@ ALERTS_TOPIC: Final = "fraud-alerts"
 DLQ_TOPIC: Final = "transactions.dlq"
 LABELS_TOPIC: Final = "labels"
 CONTROL_TOPIC: Final = "fraudstream-control"
+
+#: The workers' consumer group.
+GROUP: Final = "fraudstream"
+#: Where a worker keeps its partitions' checkpoints unless given a checkpoint URL.
+CHECKPOINT_DIR: Final = "data/checkpoints"
 
 #: Most messages a worker scores together. Large batches spread each batch's fixed cost (a few ms of
 #: Arrow and NumPy calls to decode, validate and write outputs) over more events: one worker did

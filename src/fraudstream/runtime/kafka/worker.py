@@ -72,7 +72,7 @@ def _offset_of(message: Message) -> int:
 @dataclass(frozen=True)
 class WorkerConfig:
     brokers: str
-    group: str = "fraudstream"
+    group: str = names.GROUP
     topic: str = names.TRANSACTIONS_TOPIC
     decisions_topic: str = names.DECISIONS_TOPIC
     alerts_topic: str = names.ALERTS_TOPIC
@@ -83,7 +83,7 @@ class WorkerConfig:
     label_index_size: int = 100_000
     #: Labels per partition waiting for their label time, at most.
     max_pending_labels: int = 100_000
-    checkpoint_dir: Path = Path("data/checkpoints")
+    checkpoint_dir: Path = Path(names.CHECKPOINT_DIR)
     #: Where checkpoints go, by URL (a path, file://, postgresql://, s3://); None: ``checkpoint_dir``.
     checkpoint_url: str | None = None
     #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs.
