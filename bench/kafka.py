@@ -47,7 +47,7 @@ from fraudstream.runtime.kafka.broker import create_topic as create
 from fraudstream.runtime.kafka.broker import start_tansu
 from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.payloads import decision_payloads
-from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+from fraudstream.runtime.kafka.worker import Worker, WorkerConfig, producer_settings
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
 
@@ -120,16 +120,11 @@ def raw_consume(address: str, topic: str, n: int, batch: int) -> tuple[float, fl
 
 def raw_produce(address: str, topic: str, messages: list[tuple[bytes, bytes]]) -> tuple[float, float]:
     """Messages/s producing ``messages`` with the worker's producer settings (delivered, flushed),
-    and the producing thread's CPU time per message in ``produce`` calls."""
+    and the producing thread's CPU time per message in ``produce`` calls. The queue holds them all,
+    so no call waits for room."""
+    settings = producer_settings(WorkerConfig(address))
     producer = Producer(
-        {
-            "bootstrap.servers": address,
-            "linger.ms": 5,
-            "acks": "all",
-            "queue.buffering.max.messages": len(messages),
-            "queue.buffering.max.kbytes": 2**21,
-            "delivery.report.only.error": True,
-        }
+        {**settings, "queue.buffering.max.messages": len(messages), "queue.buffering.max.kbytes": 2**21}
     )
     for key, value in messages:  # once unmeasured: the first round grows librdkafka's queue
         producer.produce(topic, key=key, value=value)

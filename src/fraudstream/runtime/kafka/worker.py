@@ -54,7 +54,7 @@ from fraudstream.runtime.kafka.labels import (
 )
 from fraudstream.runtime.kafka.payloads import SCHEMA_VERSION, decision_payloads
 
-__all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig"]
+__all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig", "producer_settings"]
 
 log = structlog.get_logger("fraudstream.kafka")
 
@@ -147,6 +147,20 @@ class _Partition:
     quiet_until: int = 0
 
 
+def producer_settings(config: WorkerConfig) -> dict[str, Any]:
+    """librdkafka settings of a worker's producer, but for its logger and delivery callback."""
+    return {
+        "bootstrap.servers": config.brokers,
+        "linger.ms": 5,
+        "acks": "all",
+        "queue.buffering.max.messages": config.producer_queue_messages,
+        # Only failed deliveries call back: a message librdkafka gave up on must not be checkpointed
+        # past (see Worker._checkpoint).
+        "delivery.report.only.error": True,
+        **({"transactional.id": config.transactional_id} if config.transactional_id else {}),
+    }
+
+
 class Worker:
     """Consume → validate → score → produce, per partition, with checkpoints and safe commits."""
 
@@ -199,18 +213,7 @@ class Worker:
             }
         )
         self.producer = Producer(
-            {
-                "bootstrap.servers": config.brokers,
-                "logger": client_logger(),
-                "linger.ms": 5,
-                "acks": "all",
-                "queue.buffering.max.messages": config.producer_queue_messages,
-                # Only failed deliveries call back: a message librdkafka gave up on must not be
-                # checkpointed past (see _checkpoint).
-                "delivery.report.only.error": True,
-                "on_delivery": self._delivered,
-                **({"transactional.id": config.transactional_id} if config.transactional_id else {}),
-            }
+            {**producer_settings(config), "logger": client_logger(), "on_delivery": self._delivered}
         )
         self._transaction_open = False
         #: Set when a batch failed part-way: its partitions' engines may hold events whose outputs
