@@ -13,8 +13,9 @@ adds decoding, validation and building the output messages, the worker's edge wo
 (a') raw produce of decision messages and the producing thread's CPU per message, with the bound
 (a) and (a') set on (c)/(b) when one thread consumes, scores and produces, (c) one worker end to
 end (consume → validate → score → produce → checkpoint → commit), (d) two worker processes in one
-group, (e) a seed-style consumer that scores one message at a time (poll, json.loads, dict state,
-1-row pandas DataFrame, scikit-learn IsolationForest, one result produced).
+group, counted by their /metrics (with the cores each process used in (c) and (d)), (e) a
+seed-style consumer that scores one message at a time (poll, json.loads, dict state, 1-row pandas
+DataFrame, scikit-learn IsolationForest, one result produced).
 """
 
 from __future__ import annotations
@@ -23,12 +24,16 @@ import argparse
 import gc
 import json
 import os
+import re
+import socket
 import subprocess
 import sys
 import tempfile
 import time
+import urllib.request
 import uuid
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -73,28 +78,55 @@ def produce(address: str, topic: str, payloads: list[tuple[bytes, bytes]]) -> No
     producer.flush()
 
 
-def count_messages(address: str, topic: str, expect: int, timeout: float = 600) -> tuple[float, int]:
-    """Seconds from the first message readable on ``topic`` until ``expect`` are (so that process
-    start-up and group joining are not counted), and how many were read (fewer: timed out)."""
-    consumer = Consumer(
-        {
-            "bootstrap.servers": address,
-            "group.id": uuid.uuid4().hex,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    consumer.subscribe([topic])
-    seen = 0
+def cpu_seconds(pid: int) -> float:
+    """User and system CPU time a process has used so far, in seconds (Linux's /proc; 0 elsewhere)."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def decided(port: int) -> int:
+    """Events a worker has decided so far, from its /metrics (0 until it serves them)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=2) as response:
+            text = response.read().decode()
+    except OSError:
+        return 0
+    match = re.search(r"^fraudstream_worker_events_total (\d+)$", text, re.MULTILINE)
+    return int(match.group(1)) if match else 0
+
+
+def count_decided(
+    ports: Sequence[int], pids: Sequence[int], expect: int, timeout: float = 600
+) -> tuple[float, int, list[float]]:
+    """Events/s the workers serving /metrics on ``ports`` decide together, from their first decided
+    batch until ``expect`` (so that start-up and group joining are not counted), how many they
+    decided (fewer: timed out), and the cores each process of ``pids`` used meanwhile.
+
+    Their counters are read, not their outputs: reading every decision back from the broker would
+    double its work during this measure and not during (c)'s."""
     start = time.perf_counter()
-    first: float | None = None
-    while seen < expect and time.perf_counter() - start < timeout:
-        got = sum(1 for m in consumer.consume(10_000, 0.5) if m.error() is None)
-        if got and first is None:
-            first = time.perf_counter()
-        seen += got
-    consumer.close()
-    return time.perf_counter() - (first or start), seen
+    first: tuple[float, int, list[float]] | None = None
+    total = 0
+    while total < expect and time.perf_counter() - start < timeout:
+        time.sleep(0.02)
+        total = sum(decided(port) for port in ports)
+        if total and first is None:
+            first = (time.perf_counter(), total, [cpu_seconds(pid) for pid in pids])
+    if first is None:
+        return 0.0, 0, [0.0] * len(pids)
+    began, counted, used = first
+    elapsed = time.perf_counter() - began
+    cores = [(cpu_seconds(pid) - before) / elapsed for pid, before in zip(pids, used)]
+    return (total - counted) / elapsed if elapsed else 0.0, total, cores
 
 
 def raw_consume(address: str, topic: str, n: int, batch: int) -> tuple[float, float]:
@@ -299,19 +331,28 @@ def main() -> None:
         one = Worker(worker_config(address, topic, work / "one", args.batch, transactional_id, models_dir))
         original = one._process
         first: list[float] = []
+        cpu: list[tuple[float, float]] = []  # (this process, the broker) at the first and last batch
 
         def timed(messages: list[object]) -> None:
             if not first:
                 first.append(time.perf_counter())  # from the first batch: group joining is not counted
+                cpu.append((time.process_time(), cpu_seconds(broker.pid)))
             original(messages)  # type: ignore[arg-type]
+            cpu[1:] = [(time.process_time(), cpu_seconds(broker.pid))]
 
         one._process = timed  # type: ignore[method-assign]
         one.run(max_idle_s=3)
-        single = len(records) / (one.last_batch_at - first[0])
+        seconds = one.last_batch_at - first[0]
+        single = len(records) / seconds
         print(
             f"(c) one worker end to end{' (transactions)' if args.transactional else ''}: "
             f"{single:>12,.0f} events/s  "
             f"({single / core:.0%} of (b), {single / edge:.0%} of (b+))"
+        )
+        (worker_start, broker_start), (worker_end, broker_end) = cpu[0], cpu[-1]
+        print(
+            f"    cores used: the worker {(worker_end - worker_start) / seconds:.2f}, "
+            f"the broker {(broker_end - broker_start) / seconds:.2f} (of {os.cpu_count()})"
         )
 
         topic2 = fresh_topics(address)
@@ -336,24 +377,29 @@ def main() -> None:
             str(models_dir),
         ]
         logs = [open(work / f"two-{i}.log", "wb") for i in range(2)]  # noqa: SIM115 - closed below
+        ports = [free_port() for _ in logs]
         workers = [
             subprocess.Popen(
-                [*command, "--checkpoint-dir", str(work / f"two-{i}")],
+                [*command, "--checkpoint-dir", str(work / f"two-{i}"), "--metrics-port", str(port)],
                 env=env,
                 stdout=log,
                 stderr=subprocess.STDOUT,
             )
-            for i, log in enumerate(logs)
+            for i, (log, port) in enumerate(zip(logs, ports))
         ]
-        elapsed, seen = count_messages(address, "decisions", len(records))
+        pids = [process.pid for process in workers] + [broker.pid]
+        two, seen, cores = count_decided(ports, pids, len(records))
         if seen < len(records):
-            print(f"(d) timed out: {seen:,} of {len(records):,} decisions; worker logs: {work}/two-*.log")
+            print(f"(d) timed out: {seen:,} of {len(records):,} decided; worker logs: {work}/two-*.log")
         for process, log in zip(workers, logs):
             process.terminate()
             process.wait(30)
             log.close()
-        two = len(records) / elapsed
         print(f"(d) two workers, one group:   {two:>12,.0f} events/s  ({two / single:.2f}x one worker)")
+        print(
+            f"    cores used: the workers {cores[0]:.2f} and {cores[1]:.2f}, the broker {cores[2]:.2f} "
+            f"(of {os.cpu_count()})"
+        )
 
         seed = seed_style(address, topic, 1000)
         print(f"(e) seed-style, one message at a time:      {seed:>12,.0f} events/s")
