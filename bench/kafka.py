@@ -25,7 +25,6 @@ import gc
 import json
 import os
 import re
-import socket
 import subprocess
 import sys
 import tempfile
@@ -49,7 +48,7 @@ from fraudstream.core.schema import Validator
 from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
 from fraudstream.runtime.kafka.broker import create_topic as create
-from fraudstream.runtime.kafka.broker import start_tansu
+from fraudstream.runtime.kafka.broker import free_port, start_tansu
 from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.payloads import decision_payloads
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig, producer_settings
@@ -85,12 +84,6 @@ def cpu_seconds(pid: int) -> float:
     except OSError:
         return 0.0
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def decided(port: int) -> int:

