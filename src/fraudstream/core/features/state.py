@@ -32,8 +32,9 @@ U64 = npt.NDArray[np.uint64]
 
 #: The recent-key lists of a user's extras record, in the order of ``user_extras_kernel``.
 _RECENT_KINDS: Final = ("merchant", "terminal", "device", "country")
-#: Rows per pass of the feature kernels over a batch (see ``FeatureState.compute``): a block's
-#: records and its rows of features (~0.5 MB each at 1024 rows) fit in a core's 1-2 MB L2 cache.
+#: Rows per pass of the feature kernels over a batch (see ``FeatureState.compute``): a block's rows
+#: of features (~0.5 MB at 1024 rows) stay in a core's 1-2 MB L2 cache while every kind writes its
+#: columns of them.
 _BLOCK: Final = 1024
 
 
@@ -271,8 +272,8 @@ class FeatureState:
         """Features of each transaction from the state before it, then fold it into the state.
 
         The kernels go through a large batch in blocks of ``_BLOCK`` rows, every entity kind one
-        block after the other: a kernel first touches the records of its block's entities, and a
-        block's records must still be in the core's cache when its loop reaches them.
+        block after the other, so that each block's rows of features are still in the core's cache
+        when the next kind's kernel writes its columns of them.
         """
         n = len(batch)
         ts = batch.timestamp_ms
