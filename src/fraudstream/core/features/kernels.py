@@ -192,11 +192,44 @@ def record_layout(n_windows, n_buckets, n_label):  # type: ignore[no-untyped-def
     return first, squares, frauds, (words + 7) // 8 * 8
 
 
+@njit(cache=True, nogil=True)
+def _floor_divide(value, divisor, inverse):  # type: ignore[no-untyped-def]
+    """``value // divisor`` for |value| < 2**53, given ``inverse = 1.0 / divisor``, without a
+    division: the float product is within one of the quotient, and the remainder's sign fixes it.
+    Branch-free, so the compiler vectorizes loops of it (integer division does not vectorize)."""
+    q = np.int64(math.floor(value * inverse))
+    r = value - q * divisor
+    return q - np.int64(r < 0) + np.int64(r >= divisor)
+
+
+@njit(cache=True, nogil=True)
+def _bucket_numbers(ts, lengths, n_buckets):  # type: ignore[no-untyped-def]
+    m = lengths.shape[0]
+    numbers = np.empty((m, ts.shape[0]), dtype=np.int64)
+    positions = np.empty((m, ts.shape[0]), dtype=np.int64)
+    ring = 1.0 / n_buckets
+    for j in range(m):
+        length = lengths[j]
+        inverse = 1.0 / length
+        for i in range(ts.shape[0]):
+            q = _floor_divide(ts[i], length, inverse)
+            numbers[j, i] = q
+            positions[j, i] = q - _floor_divide(q, n_buckets, ring) * n_buckets
+    return numbers, positions
+
+
 def bucket_numbers(ts: np.ndarray, lengths: np.ndarray, n_buckets: int) -> tuple[np.ndarray, np.ndarray]:
     """Each event's bucket number per bucket length (``ts // length``, one row per event) and its
-    position in a ring of ``n_buckets``: once per batch, shared by every entity kind's kernel."""
-    numbers = ts[:, None] // lengths[None, :]
-    return numbers, numbers % n_buckets
+    position in a ring of ``n_buckets``: once per batch, shared by every entity kind's kernel.
+
+    Computed a length at a time (a vectorized loop) and handed over as transposed views.
+
+    >>> numbers, positions = bucket_numbers(np.array([-1, 0, 59_999, 60_000]), np.array([10_000, 60_000]), 6)
+    >>> numbers.tolist(), positions.tolist()
+    ([[-1, -1], [0, 0], [5, 0], [6, 1]], [[5, 5], [0, 0], [5, 0], [0, 1]])
+    """
+    numbers, positions = _bucket_numbers(ts, lengths, n_buckets)
+    return numbers.T, positions.T
 
 
 @njit(cache=True, nogil=True)
