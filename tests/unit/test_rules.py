@@ -180,3 +180,66 @@ def test_flags_make_a_new_version_with_the_rule_in_shadow() -> None:
     shadowed = rules.with_flags("large_amount", default_names(FeatureConfig()), shadow=True)
     assert shadowed.version == rules.version + 1
     assert shadowed.rule("large_amount").shadow
+
+
+_VALUES = st.sampled_from([0.0, -0.0, 1.0, -2.5, 3.0, 7.0, 1e9, -1e-9, np.nan])
+_CONSTANTS = st.sampled_from(["0", "1", "2.5", "-3", "1000000000", "0.1"])
+
+
+def _numbers() -> st.SearchStrategy[str]:
+    leaves = st.one_of(st.sampled_from(["a", "b", "c"]), _CONSTANTS)
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds("-({})".format, inner),
+            st.builds("({} {} {})".format, inner, st.sampled_from(["+", "-", "*", "/"]), inner),
+            st.builds("abs({})".format, inner),
+            st.builds("{}({}, {})".format, st.sampled_from(["min", "max"]), inner, inner),
+            st.builds("min({}, {}, {})".format, inner, inner, inner),
+            st.builds("coalesce({}, {})".format, inner, inner),
+        ),
+        max_leaves=6,
+    )
+
+
+def _booleans() -> st.SearchStrategy[str]:
+    compare = st.sampled_from(["<", "<=", ">", ">=", "==", "!="])
+    leaves = st.one_of(
+        st.builds("{} {} {}".format, _numbers(), compare, _numbers()),
+        st.builds("{} {} {} {} {}".format, _numbers(), compare, _numbers(), compare, _numbers()),
+        st.builds("is_missing({})".format, st.sampled_from(["a", "b", "s"])),
+        st.sampled_from(["True", "False", "s == 'x'", "s != 'x'", "s in list('l')", "s not in list('l')",
+                         "s in list('empty')", "s not in ('x', 'y')", "a in (1, 7)", "b not in (0, 3)"]),
+    )  # fmt: skip
+    return st.recursive(
+        leaves,
+        lambda inner: st.one_of(
+            st.builds("not ({})".format, inner),
+            st.builds("({}) {} ({})".format, inner, st.sampled_from(["and", "or"]), inner),
+        ),
+        max_leaves=4,
+    )
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    st.lists(_booleans(), min_size=1, max_size=4),
+    st.lists(
+        st.tuples(_VALUES, _VALUES, _VALUES, st.sampled_from(["x", "y", "z", None])), min_size=1, max_size=12
+    ),
+)
+def test_a_rule_sets_compiled_program_equals_evaluating_each_expression(
+    expressions: list[str], rows: list[tuple[float, float, float, str | None]]
+) -> None:
+    from fraudstream.core.rules.program import Program
+
+    names: dict[str, Any] = {"a": "number", "b": "number", "c": "number", "s": "string"}
+    compiled = [compile_expression(e, names, rule="t") for e in expressions]
+    a, b, c, s = zip(*rows)
+    columns = Columns(a=np.array(a), b=np.array(b), c=np.array(c), s=pa.array(s, type=pa.string()))
+    lists = ListStore()
+    lists.declare("l", "device_id", ["x", "z"])
+    lists.declare("empty", "device_id")
+    with np.errstate(all="ignore"):
+        expected = [e.evaluate(columns, lists).tolist() for e in compiled]
+    assert Program(compiled).run(columns, lists).tolist() == expected

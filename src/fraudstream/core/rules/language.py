@@ -9,6 +9,8 @@ Expressions read like Python comparisons over feature names and transaction fiel
 
 Nothing is ever ``eval``-ed: the text is parsed with :func:`ast.parse`, every node is checked against
 an allow-list, and the tree is compiled into small NumPy / Arrow operations over whole columns.
+Numeric and boolean parts are also compiled to *steps* of a stack program (``Expression.steps``),
+which ``rules.program`` runs for a whole rule set in one compiled call.
 A comparison with a missing value (NaN or null) is false, so ``not (x > 5)`` is true when x is
 missing; ``is_missing(x)`` and ``coalesce(x, default)`` say what to do about missing values.
 """
@@ -28,10 +30,14 @@ import pyarrow.compute as pc
 
 from fraudstream.errors import RuleError
 
-__all__ = ["ColumnSource", "Expression", "Kind", "ListSource", "compile_expression"]
+__all__ = ["ColumnSource", "Expression", "Kind", "ListSource", "Step", "compile_expression", "evaluate_flag"]
 
 Kind = Literal["number", "string"]
 _Type = Literal["number", "string", "bool", "values", "list"]
+#: One step of a rule program: an operation name and its argument (a name, a constant, or a boolean
+#: node evaluated beforehand; see ``rules.program``). Each expression's steps leave its value on a
+#: stack of whole columns, booleans as 0.0 / 1.0.
+Step = tuple[str, Any]
 
 
 class ColumnSource(Protocol):
@@ -67,6 +73,16 @@ class _Context:
 class _Node:
     type: _Type
     run: Callable[[_Context], Any]
+    #: The same value as program steps, for numbers and booleans; None for text, lists, and booleans
+    #: computed from text (those run as ``run`` and enter a program as a ready column).
+    steps: tuple[Step, ...] | None = None
+
+    def as_steps(self) -> tuple[Step, ...]:
+        """Steps for this node: its own, or for a boolean node without any, its ready column."""
+        if self.steps is not None:
+            return self.steps
+        assert self.type == "bool", f"a {self.type} has no program steps"
+        return (("flag", self),)
 
 
 _FUNCTIONS = ("abs", "min", "max", "is_missing", "coalesce", "list")
@@ -93,6 +109,11 @@ class Expression:
         self.names = names
         self.lists = lists
 
+    @property
+    def steps(self) -> tuple[Step, ...]:
+        """The expression as a stack program leaving its mask (0.0 / 1.0) on top (``rules.program``)."""
+        return self._node.as_steps()
+
     def evaluate(
         self,
         columns: ColumnSource,
@@ -107,6 +128,15 @@ class Expression:
         )
         mask = _as_bool(self._node.run(context))
         return mask if mask.shape == (n,) else np.broadcast_to(mask, (n,)).copy()
+
+
+def evaluate_flag(
+    node: _Node, columns: ColumnSource, lists: ListSource | None, n: int
+) -> npt.NDArray[np.bool_] | np.bool_:
+    """A boolean node's mask over the batch (or one value for all rows): what a program reads for
+    the parts of an expression over text."""
+    context = _Context(columns, lists if lists is not None else _NoLists(), n, {})
+    return _as_bool(node.run(context))
 
 
 class _NoLists:
@@ -158,10 +188,10 @@ class _Compiler:
     def _Constant(self, node: ast.Constant) -> _Node:
         value = node.value
         if isinstance(value, bool):
-            return _Node("bool", lambda ctx: np.bool_(value))
+            return _Node("bool", lambda ctx: np.bool_(value), (("const", 1.0 if value else 0.0),))
         if isinstance(value, int | float):
             number = float(value)
-            return _Node("number", lambda ctx: number)
+            return _Node("number", lambda ctx: number, (("const", number),))
         if isinstance(value, str):
             return _Node("string", lambda ctx: value)
         raise self.fail(node, f"the literal {value!r} is not allowed (numbers, 'strings', True, False)")
@@ -174,7 +204,7 @@ class _Compiler:
             raise self.fail(node, f"unknown name {name!r}{hint}")
         self.used.add(name)
         if kind == "number":
-            return _Node("number", lambda ctx: ctx.number(name))
+            return _Node("number", lambda ctx: ctx.number(name), (("number", name),))
         return _Node("string", lambda ctx: ctx.columns.column(name))
 
     def _Name(self, node: ast.Name) -> _Node:
@@ -188,6 +218,7 @@ class _Compiler:
     def _BoolOp(self, node: ast.BoolOp) -> _Node:
         parts = [self.expect(v, "bool") for v in node.values]
         combine = np.logical_and if isinstance(node.op, ast.And) else np.logical_or
+        step: Step = ("and" if isinstance(node.op, ast.And) else "or", None)
 
         def run(ctx: _Context) -> Any:
             result = _as_bool(parts[0].run(ctx))
@@ -195,31 +226,39 @@ class _Compiler:
                 result = combine(result, _as_bool(part.run(ctx)))
             return result
 
-        return _Node("bool", run)
+        steps = parts[0].as_steps() + tuple(s for part in parts[1:] for s in (*part.as_steps(), step))
+        return _Node("bool", run, steps)
 
     def _UnaryOp(self, node: ast.UnaryOp) -> _Node:
         if isinstance(node.op, ast.Not):
             inner = self.expect(node.operand, "bool")
-            return _Node("bool", lambda ctx: np.logical_not(_as_bool(inner.run(ctx))))
+            return _Node(
+                "bool",
+                lambda ctx: np.logical_not(_as_bool(inner.run(ctx))),
+                (*inner.as_steps(), ("not", None)),
+            )
         if isinstance(node.op, ast.USub | ast.UAdd):
             operand = self.expect(node.operand, "number")
             sign = -1.0 if isinstance(node.op, ast.USub) else 1.0
-            return _Node("number", lambda ctx: sign * operand.run(ctx))
+            steps = operand.as_steps() + ((("negate", None),) if sign < 0 else ())
+            return _Node("number", lambda ctx: sign * operand.run(ctx), steps)
         raise self.fail(node, "only 'not', '-' and '+' are allowed as unary operators")
 
     def _BinOp(self, node: ast.BinOp) -> _Node:
-        ops: dict[type, Callable[[Any, Any], Any]] = {
-            ast.Add: np.add,
-            ast.Sub: np.subtract,
-            ast.Mult: np.multiply,
-            ast.Div: _divide,
+        ops: dict[type, tuple[Callable[[Any, Any], Any], str]] = {
+            ast.Add: (np.add, "add"),
+            ast.Sub: (np.subtract, "subtract"),
+            ast.Mult: (np.multiply, "multiply"),
+            ast.Div: (_divide, "divide"),
         }
-        op = ops.get(type(node.op))
-        if op is None:
+        found = ops.get(type(node.op))
+        if found is None:
             raise self.fail(node, "only + - * / are allowed as arithmetic", after=node.left)
+        op, name = found
         left = self.expect(node.left, "number")
         right = self.expect(node.right, "number")
-        return _Node("number", lambda ctx: op(left.run(ctx), right.run(ctx)))
+        steps = (*left.as_steps(), *right.as_steps(), (name, None))
+        return _Node("number", lambda ctx: op(left.run(ctx), right.run(ctx)), steps)
 
     def _Tuple(self, node: ast.Tuple | ast.List) -> _Node:
         values = []
@@ -255,7 +294,9 @@ class _Compiler:
                 raise self.fail(node, "is_missing() takes one name")
             inner = self.compile(args[0])
             if inner.type == "number":
-                return _Node("bool", lambda ctx: np.isnan(inner.run(ctx)))
+                return _Node(
+                    "bool", lambda ctx: np.isnan(inner.run(ctx)), (*inner.as_steps(), ("isnan", None))
+                )
             if inner.type == "string":
                 return _Node("bool", lambda ctx: _as_bool(pc.is_null(_arrow(inner.run(ctx), ctx.n))))
             raise self.fail(args[0], "is_missing() takes a field or feature name")
@@ -263,12 +304,13 @@ class _Compiler:
             if len(args) != 1:
                 raise self.fail(node, "abs() takes one number")
             inner = self.expect(args[0], "number")
-            return _Node("number", lambda ctx: np.abs(inner.run(ctx)))
+            return _Node("number", lambda ctx: np.abs(inner.run(ctx)), (*inner.as_steps(), ("abs", None)))
         if name == "coalesce":
             if len(args) != 2:
                 raise self.fail(node, "coalesce() takes a number and the default to use when it is missing")
             value, default = self.expect(args[0], "number"), self.expect(args[1], "number")
-            return _Node("number", lambda ctx: _coalesce(value.run(ctx), default.run(ctx)))
+            steps = (*value.as_steps(), *default.as_steps(), ("coalesce", None))
+            return _Node("number", lambda ctx: _coalesce(value.run(ctx), default.run(ctx)), steps)
         if len(args) < 2:
             raise self.fail(node, f"{name}() takes two or more numbers")
         parts = [self.expect(a, "number") for a in args]
@@ -280,7 +322,8 @@ class _Compiler:
                 result = reduce(result, part.run(ctx))
             return result
 
-        return _Node("number", run)
+        steps = parts[0].as_steps() + tuple(s for part in parts[1:] for s in (*part.as_steps(), (name, None)))
+        return _Node("number", run, steps)
 
     def _Compare(self, node: ast.Compare) -> _Node:
         checks = []
@@ -295,7 +338,8 @@ class _Compiler:
                 result = np.logical_and(result, _as_bool(check.run(ctx)))
             return result
 
-        return _Node("bool", run)
+        steps = checks[0].as_steps() + tuple(s for c in checks[1:] for s in (*c.as_steps(), ("and", None)))
+        return _Node("bool", run, steps)
 
     def _comparison(
         self, node: ast.Compare, op: ast.cmpop, left_node: ast.expr, right_node: ast.expr
@@ -305,7 +349,9 @@ class _Compiler:
             return self._membership(node, op, left, right_node)
         right = self.compile(right_node)
         if left.type == "number" and right.type == "number":
-            return _Node("bool", _numeric_compare(op, left, right))
+            step: Step = (type(op).__name__.lower(), None)  # lt, lte, gt, gte, eq, noteq
+            steps = (*left.as_steps(), *right.as_steps(), step)
+            return _Node("bool", _numeric_compare(op, left, right), steps)
         if left.type == "string" and right.type == "string":
             if not isinstance(op, ast.Eq | ast.NotEq):
                 raise self.fail(node, "text compares only with ==, != and in", after=left_node)
@@ -320,10 +366,12 @@ class _Compiler:
         if left.type == "string":
 
             def run_strings(ctx: _Context) -> Any:
-                column = _arrow(left.run(ctx), ctx.n)
                 values = right.run(ctx)
-                if not len(values):  # an empty list (the usual block list): no lookup needed
-                    return _as_bool(pc.is_valid(column)) if negate else np.zeros(ctx.n, dtype=np.bool_)
+                if not len(values) and not negate:  # an empty block list, the usual case: no lookup
+                    return np.zeros(ctx.n, dtype=np.bool_)
+                column = _arrow(left.run(ctx), ctx.n)
+                if not len(values):
+                    return _as_bool(pc.is_valid(column))
                 value_set = (
                     values if isinstance(values, pa.Array) else pa.array(list(values), type=pa.string())
                 )

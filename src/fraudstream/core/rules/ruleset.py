@@ -24,6 +24,7 @@ import numpy.typing as npt
 import yaml
 
 from fraudstream.core.rules.language import ColumnSource, Expression, Kind, ListSource, compile_expression
+from fraudstream.core.rules.program import Program
 from fraudstream.errors import RuleError
 
 __all__ = ["ACTIONS", "ListDeclaration", "Rule", "RuleHits", "RuleSet", "load_ruleset"]
@@ -107,15 +108,17 @@ class RuleSet:
         )
         object.__setattr__(self, "_weights", np.array([r.weight for r in enabled], dtype=np.float32))
         object.__setattr__(self, "_shadow", np.array([r.shadow for r in enabled], dtype=np.bool_))
+        # Every enabled rule in one compiled program (rules come compiled from ``load_ruleset``).
+        compiled = [r.compiled for r in enabled]
+        program = Program([c for c in compiled if c is not None]) if None not in compiled else None
+        object.__setattr__(self, "_program", program)
 
     def evaluate(self, columns: ColumnSource, lists: ListSource) -> RuleHits:
         """Every enabled rule over the whole batch at once."""
         enabled: tuple[Rule, ...] = self._enabled  # type: ignore[attr-defined]
-        hits = np.zeros((len(enabled), len(columns)), dtype=np.bool_)
-        numbers: dict[str, np.ndarray] = {}  # each numeric column read once for all the rules
-        for i, rule in enumerate(enabled):
-            assert rule.compiled is not None
-            hits[i] = rule.compiled.evaluate(columns, lists, numbers)
+        program: Program | None = self._program  # type: ignore[attr-defined]
+        assert program is not None, "a rule set's rules are compiled by load_ruleset"
+        hits = program.run(columns, lists)
         return RuleHits(
             codes=tuple(r.code for r in enabled),
             hits=hits,
