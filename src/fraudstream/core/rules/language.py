@@ -59,7 +59,7 @@ class _Context:
     columns: ColumnSource
     lists: ListSource
     n: int
-    #: Numeric columns already read as float64, by name: shared by every rule of one evaluation.
+    #: Numeric columns already read as float64, by name: each read once per evaluation.
     numbers: dict[str, npt.NDArray[np.float64]]
 
     def number(self, name: str) -> npt.NDArray[np.float64]:
@@ -114,19 +114,11 @@ class Expression:
         """The expression as a stack program leaving its mask (0.0 / 1.0) on top (``rules.program``)."""
         return self._node.as_steps()
 
-    def evaluate(
-        self,
-        columns: ColumnSource,
-        lists: ListSource | None,
-        numbers: dict[str, npt.NDArray[np.float64]] | None = None,
-    ) -> npt.NDArray[np.bool_]:
-        """The mask of rows where the expression holds. ``numbers`` caches numeric columns read as
-        float64 across the expressions of one batch (pass the same dict to each)."""
+    def evaluate(self, columns: ColumnSource, lists: ListSource | None) -> npt.NDArray[np.bool_]:
+        """The mask of rows where the expression holds (a rule set runs its rules as one
+        ``rules.program`` instead)."""
         n = len(columns)
-        context = _Context(
-            columns, lists if lists is not None else _NoLists(), n, {} if numbers is None else numbers
-        )
-        mask = _as_bool(self._node.run(context))
+        mask = evaluate_flag(self._node, columns, lists, n)
         return mask if mask.shape == (n,) else np.broadcast_to(mask, (n,)).copy()
 
 
