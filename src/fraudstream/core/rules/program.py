@@ -27,22 +27,22 @@ from fraudstream.core.rules.language import ColumnSource, Expression, ListSource
 
 __all__ = ["Program"]
 
-#: Operation codes of the kernel, by step name; the three first push a column on the stack.
-_CODES: Final = {
-    name: code
-    for code, name in enumerate(
-        [
-            "number", "const", "flag",
-            "negate", "abs", "isnan", "not",
-            "add", "subtract", "multiply", "divide", "min", "max", "coalesce",
-            "lt", "lte", "gt", "gte", "eq", "noteq", "and", "or",
-            "store",
-        ]
-    )
-}  # fmt: skip
-_PUSHES: Final = 3  # codes below this push a column
-_UNARY: Final = 7  # codes below this (and from _PUSHES) replace the top column
-_STORE: Final = _CODES["store"]
+#: The steps of ``Expression.steps`` by name; a step's code in the kernel is its place here.
+_STEPS: Final = (
+    "number", "const", "flag",  # push a column
+    "negate", "abs", "isnan", "not",  # replace the top column
+    "add", "subtract", "multiply", "divide", "min", "max", "coalesce",  # two columns to one
+    "lt", "lte", "gt", "gte", "eq", "noteq", "and", "or",
+    "store",  # pop the top column into a rule's hits
+)  # fmt: skip
+(
+    _NUMBER, _CONST, _FLAG,
+    _NEGATE, _ABS, _ISNAN, _NOT,
+    _ADD, _SUBTRACT, _MULTIPLY, _DIVIDE, _MIN, _MAX, _COALESCE,
+    _LT, _LTE, _GT, _GTE, _EQ, _NOTEQ, _AND, _OR,
+    _STORE,
+) = range(len(_STEPS))  # fmt: skip
+_CODES: Final = {name: code for code, name in enumerate(_STEPS)}
 
 
 class Program:
@@ -83,7 +83,7 @@ class Program:
                 codes.append(code)
                 indexes.append(index)
                 constants.append(constant)
-                depth += 1 if code < _PUSHES else 0 if code < _UNARY else -1
+                depth += 1 if code <= _FLAG else 0 if code <= _NOT else -1
                 deepest = max(deepest, depth)
             if depth != 0:
                 raise AssertionError(f"rule {rule}'s steps leave {depth} columns on the stack")
@@ -126,14 +126,14 @@ def _run(codes, indexes, constants, numbers, flags, depth, hits):  # type: ignor
     nan = np.nan
     for k in range(codes.shape[0]):
         code = codes[k]
-        if code < _PUSHES:
+        if code <= _FLAG:
             top += 1
             x = stack[top]
-            if code == 0:
+            if code == _NUMBER:
                 x[:] = numbers[indexes[k]]
-            elif code == 1:
+            elif code == _CONST:
                 x[:] = constants[k]
-            else:
+            else:  # _FLAG
                 flag = flags[indexes[k]]
                 for i in range(n):
                     x[i] = 1.0 if flag[i] else 0.0
@@ -146,65 +146,65 @@ def _run(codes, indexes, constants, numbers, flags, depth, hits):  # type: ignor
             top -= 1
             continue
         x = stack[top]
-        if code < _UNARY:
-            if code == 3:
+        if code <= _NOT:
+            if code == _NEGATE:
                 for i in range(n):
                     x[i] = -1.0 * x[i]
-            elif code == 4:
+            elif code == _ABS:
                 for i in range(n):
                     x[i] = abs(x[i])
-            elif code == 5:
+            elif code == _ISNAN:
                 for i in range(n):
                     x[i] = 1.0 if math.isnan(x[i]) else 0.0
-            else:
+            else:  # _NOT
                 for i in range(n):
                     x[i] = 1.0 if x[i] == 0.0 else 0.0
             continue
         top -= 1
         a = stack[top]  # the result replaces the left operand; x is the right one
-        if code == 7:
+        if code == _ADD:
             for i in range(n):
                 a[i] = a[i] + x[i]
-        elif code == 8:
+        elif code == _SUBTRACT:
             for i in range(n):
                 a[i] = a[i] - x[i]
-        elif code == 9:
+        elif code == _MULTIPLY:
             for i in range(n):
                 a[i] = a[i] * x[i]
-        elif code == 10:
+        elif code == _DIVIDE:
             for i in range(n):
                 q = a[i] / x[i]
                 a[i] = q if math.isfinite(q) else nan
-        elif code == 11:
+        elif code == _MIN:
             for i in range(n):
                 a[i] = nan if math.isnan(a[i]) or math.isnan(x[i]) else min(a[i], x[i])
-        elif code == 12:
+        elif code == _MAX:
             for i in range(n):
                 a[i] = nan if math.isnan(a[i]) or math.isnan(x[i]) else max(a[i], x[i])
-        elif code == 13:
+        elif code == _COALESCE:
             for i in range(n):
                 a[i] = x[i] if math.isnan(a[i]) else a[i]
-        elif code == 14:
+        elif code == _LT:
             for i in range(n):
                 a[i] = 1.0 if a[i] < x[i] else 0.0
-        elif code == 15:
+        elif code == _LTE:
             for i in range(n):
                 a[i] = 1.0 if a[i] <= x[i] else 0.0
-        elif code == 16:
+        elif code == _GT:
             for i in range(n):
                 a[i] = 1.0 if a[i] > x[i] else 0.0
-        elif code == 17:
+        elif code == _GTE:
             for i in range(n):
                 a[i] = 1.0 if a[i] >= x[i] else 0.0
-        elif code == 18:
+        elif code == _EQ:
             for i in range(n):
                 a[i] = 1.0 if a[i] == x[i] else 0.0
-        elif code == 19:
+        elif code == _NOTEQ:
             for i in range(n):
                 a[i] = 1.0 if a[i] != x[i] and not (math.isnan(a[i]) or math.isnan(x[i])) else 0.0
-        elif code == 20:
+        elif code == _AND:
             for i in range(n):
                 a[i] = 1.0 if a[i] != 0.0 and x[i] != 0.0 else 0.0
-        else:
+        else:  # _OR
             for i in range(n):
                 a[i] = 1.0 if a[i] != 0.0 or x[i] != 0.0 else 0.0
