@@ -73,9 +73,12 @@ class Program:
                 code = _CODES[name]
                 index, constant = 0, 0.0
                 if name == "number":
-                    index = self._position(self.numbers, argument)
-                elif name == "flag":
-                    index = self._position(self.flags, argument)
+                    if argument not in self.numbers:
+                        self.numbers.append(argument)
+                    index = self.numbers.index(argument)
+                elif name == "flag":  # each text part is a node of its own: one column each
+                    self.flags.append(argument)
+                    index = len(self.flags) - 1
                 elif name == "const":
                     constant = float(argument)
                 elif name == "store":
@@ -91,14 +94,6 @@ class Program:
         self._indexes = np.array(indexes, dtype=np.int64)
         self._constants = np.array(constants, dtype=np.float64)
         self._depth = max(deepest, 1)
-
-    @staticmethod
-    def _position(items: list[Any], item: Any) -> int:
-        for position, known in enumerate(items):
-            if known is item or (isinstance(item, str) and known == item):
-                return position
-        items.append(item)
-        return len(items) - 1
 
     def run(self, columns: ColumnSource, lists: ListSource | None) -> npt.NDArray[np.bool_]:
         """Every expression's mask over the batch, one row per expression."""
