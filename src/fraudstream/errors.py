@@ -24,8 +24,8 @@ class FraudstreamError(Exception):
 class FieldError:
     """One problem with one field of one input row, machine-readable.
 
-    >>> print(FieldError("amount", "must be greater than 0", "a finite number > 0", -5).message)
-    amount: must be greater than 0 (got -5; allowed: a finite number > 0)
+    >>> print(FieldError("amount", "must be >= 0", "a finite number >= 0", -5).message)
+    amount: must be >= 0 (got -5; allowed: a finite number >= 0)
     """
 
     field: str

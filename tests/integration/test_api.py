@@ -159,6 +159,39 @@ def test_a_list_scores_the_good_items_and_names_the_bad_ones(client: TestClient)
     assert result["summary"] == {"scored": 1, "duplicate": 1, "conflict": 0, "invalid": 1}
 
 
+def test_a_zero_amount_card_verification_is_scored_on_every_route_and_a_negative_one_refused(
+    client: TestClient, tmp_path: Path
+) -> None:
+    verification = client.post("/v1/transactions", json=seed_tx("verify-0", 0.00, 0))
+    assert verification.status_code == 201, verification.text
+    assert verification.json()["decision"] == "approve"
+    # The purchase right after it: the user's mean amount so far is 0, which nothing divides by.
+    purchase = client.post("/v1/transactions", json=seed_tx("buy-1", 900.00, 1))
+    assert purchase.status_code == 201, purchase.text
+    assert 0 <= purchase.json()["score"] <= 100
+    as_text = client.post(
+        "/v1/transactions", json={"transaction_id": "v-t", "user_id": "u2", "amount": "0.00"}
+    )
+    assert as_text.status_code == 201, as_text.text
+    compat = [
+        client.post("/transaction", json=seed_tx("seed-0", 0.0, 2)),
+        client.post("/api/v1/transactions", json={"userId": "u3", "amount": 0, "location": "New York"}),
+        client.post("/predict", json={"user_id": "u4", "amount": 0.0}),
+        client.post("/validate-transaction", json={"user_id": "u5", "amount": 0}),
+    ]
+    assert [r.status_code for r in compat] == [201, 201, 201, 200], [r.text for r in compat]
+    stored = {t for (t,) in rows(tmp_path, "select transaction_id from transactions where amount = 0")}
+    assert {"verify-0", "v-t", "seed-0"} <= stored
+    assert len(stored) == 5  # and the /api/v1 and /predict ones, under the ids the routes gave them
+    negative = client.post(
+        "/v1/transactions", json={"transaction_id": "neg", "user_id": "u", "amount": -0.01}
+    )
+    assert negative.status_code == 422
+    [problem] = negative.json()["errors"]
+    assert (problem["field"], problem["problem"]) == ("amount", "must be >= 0")
+    assert problem["allowed"].startswith("a finite number >= 0")
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [

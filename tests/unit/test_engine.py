@@ -274,3 +274,21 @@ def test_no_label_from_the_future_changes_a_score(seed: int, delay: int) -> None
     first_known = label_times.min() if len(label_times) else np.inf
     early = ts < first_known
     assert with_labels[early].tolist() == without[early].tolist()
+
+
+def test_zero_amounts_are_scored_and_a_zero_mean_makes_no_feature_infinite() -> None:
+    """0.00 authorizations (card verification) and then a purchase: the user's mean amount is 0."""
+    amounts = [0.0, 0.0, 500.0, 0.0]
+    batch = TransactionBatch.from_pydict(
+        {
+            "transaction_id": [f"v{i}" for i in range(4)],
+            "timestamp": [1_760_000_000_000 + i * MINUTE for i in range(4)],
+            "user_id": ["u"] * 4,
+            "amount": amounts,
+            "currency": ["USD"] * 4,
+        }
+    )
+    decisions = Engine().score(batch)
+    assert [r["transaction_id"] for r in decisions.to_records()] == ["v0", "v1", "v2", "v3"]
+    assert not np.isinf(decisions.features.values).any()
+    assert all(0 <= r["score"] <= 100 for r in decisions.to_records())

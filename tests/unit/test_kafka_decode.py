@@ -203,3 +203,23 @@ def test_what_the_scanner_leaves_to_pyarrow_json() -> None:
         b'{"transaction_id": "\xff"}',  # not UTF-8
     ]:
         assert _scan_block([plain, other]) is None, other
+
+
+def test_a_zero_amount_is_decoded_validated_and_scored_on_the_block_and_message_paths() -> None:
+    """A 0.00 authorization is a card-verification request: scored like any payment, never refused."""
+    from fraudstream.core.engine import Engine
+
+    zeros = [b"0", b"0.0", b"0.00", b"-0.0", b"-0.01"]
+    values = [
+        b'{"transaction_id": "t%d", "user_id": "u", "amount": %s}' % (i, z) for i, z in enumerate(zeros)
+    ]
+    scanned = _scan_block(values)
+    assert scanned is not None, "plain messages take the compiled scanner"
+    from_block = VALIDATOR.table(scanned, received_at_ms=7)
+    from_messages = VALIDATOR.records([orjson.loads(v) for v in values], received_at_ms=7)
+    for result in (from_block, from_messages):
+        assert result.batch.amount.tolist() == [0.0] * 4
+        assert [(e.transaction_id, e.errors[0].problem) for e in result.errors] == [("t4", "must be >= 0")]
+    decisions = Engine().score(from_block.batch).to_records()
+    assert [d["transaction_id"] for d in decisions] == ["t0", "t1", "t2", "t3"]
+    assert all(0 <= d["score"] <= 100 for d in decisions)

@@ -59,8 +59,9 @@ def only_errors(validator: Validator, record: object) -> dict[str, FieldError]:
         ({"user_id": ["u"]}, "user_id", "has type list"),
         ({"user_id": 1.5}, "user_id", "has type float"),
         ({"merchant_id": {"id": 1}}, "merchant_id", "has type dict"),
-        ({"amount": -5}, "amount", "greater than 0"),
-        ({"amount": 0}, "amount", "greater than 0"),
+        ({"amount": -5}, "amount", "must be >= 0"),
+        ({"amount": -0.01}, "amount", "must be >= 0"),
+        ({"amount": "-1.00"}, "amount", "must be >= 0"),
         ({"amount": "NaN"}, "amount", "not finite"),
         ({"amount": float("nan")}, "amount", "not finite"),
         ({"amount": float("inf")}, "amount", "not finite"),
@@ -126,7 +127,7 @@ def test_a_mixed_batch_keeps_the_good_rows_in_order_and_maps_them_back(validator
     assert result.errors[0].as_dict()["errors"] == [
         {
             "field": "amount",
-            "problem": "must be greater than 0",
+            "problem": "must be >= 0",
             "allowed": result.errors[0].errors[0].allowed,
             "value": -1,
         }
@@ -228,6 +229,21 @@ def test_timestamps_accept_zones_and_unix_seconds_or_milliseconds(validator: Val
     assert set(result.batch.timestamp_ms.tolist()) == {1752573600000}
     fraction = validator.records([good(timestamp="2025-07-15T10:00:00.123456789Z")], received_at_ms=0)
     assert fraction.batch.timestamp_ms.tolist() == [1752573600123]
+
+
+@pytest.mark.parametrize("zero", [0, 0.0, "0.00", " 0 ", -0.0])
+def test_a_zero_amount_is_a_card_verification_and_is_accepted(validator: Validator, zero: object) -> None:
+    result = validator.records([good(amount=zero)], received_at_ms=0)
+    assert not result.errors
+    amount = result.batch.amount
+    assert amount.tolist() == [0.0]
+    assert not np.signbit(amount).any(), "-0.0 is kept as 0.0, not shown as -0.0"
+
+
+def test_a_negative_amount_says_what_is_allowed(validator: Validator) -> None:
+    error = only_errors(validator, good(amount=-0.01))["amount"]
+    assert error.problem == "must be >= 0"
+    assert error.allowed.startswith("a finite number >= 0 and <= ")
 
 
 def test_unix_time_below_ten_to_the_eleven_is_seconds(validator: Validator) -> None:

@@ -38,8 +38,8 @@ class Decision(BaseModel):
 
 class FieldProblem(BaseModel):
     field: str = Field(examples=["amount"])
-    problem: str = Field(examples=["must be greater than 0"])
-    allowed: str | None = Field(None, examples=["a finite number > 0 and <= 1,000,000,000"])
+    problem: str = Field(examples=["must be >= 0"])
+    allowed: str | None = Field(None, examples=["a finite number >= 0 and <= 1,000,000,000"])
     value: Any = None
 
 

@@ -8,9 +8,10 @@ become one `TransactionBatch` in input order. Rules worth knowing:
 - ``transaction_id`` and ``user_id`` are required, 1–128 characters after trimming spaces; integers
   are accepted as ids and become their decimal text (``1087`` → ``"1087"``). Other optional ids
   (merchant, terminal, device, category, location) follow the same rule.
-- ``amount`` is a finite number > 0 and at most ``max_amount`` (default 1e9). Numeric strings such
-  as ``"50.00"`` are accepted, because many payment APIs send money as text to avoid binary floats;
-  ``"NaN"`` / ``"inf"`` are refused as not finite, anything else as not a number.
+- ``amount`` is a finite number >= 0 and at most ``max_amount`` (default 1e9): 0.00 is a
+  card-verification request, a classic card-testing signal, so it is scored, not refused. Numeric
+  strings such as ``"50.00"`` are accepted, because many payment APIs send money as text to avoid
+  binary floats; ``"NaN"`` / ``"inf"`` are refused as not finite, anything else as not a number.
 - ``timestamp`` is RFC 3339 **with a zone** (``2025-07-15T10:00:00Z``, ``...+05:30``); a date-time
   without one is refused (add ``Z`` or an offset). A number is a Unix time: below 10^11 it is
   seconds, otherwise milliseconds (10^11 s is the year 5138 and 10^11 ms is March 1973, so the two
@@ -447,7 +448,7 @@ def _identifier(
 
 
 def _amounts(raw: _Raw, errors: _Errors, maximum: float) -> pa.Array:
-    allowed = f"a finite number > 0 and <= {maximum:,.0f} (a number or numeric text such as '50.00')"
+    allowed = f"a finite number >= 0 and <= {maximum:,.0f} (a number or numeric text such as '50.00')"
     parsed = _parse_numbers(raw.text)
     amount = raw.number if parsed.null_count == len(parsed) else pc.coalesce(raw.number, parsed)
     values = amount.fill_null(np.nan).to_numpy(zero_copy_only=False)
@@ -458,8 +459,10 @@ def _amounts(raw: _Raw, errors: _Errors, maximum: float) -> pa.Array:
         errors.flag(raw.other, "amount", _type_name, allowed, raw)
         errors.flag(_valid(raw.text) & ~given, "amount", "is not a number", allowed, raw)
         errors.flag(given & ~finite, "amount", "is not finite", allowed, raw, str)
-        errors.flag(finite & (values <= 0), "amount", "must be greater than 0", allowed, raw)
+        errors.flag(finite & (values < 0), "amount", "must be >= 0", allowed, raw)
         errors.flag(finite & (values > maximum), "amount", "is larger than allowed", allowed, raw)
+    if np.signbit(values[values == 0]).any():  # -0.0 is a zero amount; kept as written, it shows "-0.0"
+        amount = pc.if_else(pc.equal(amount, 0.0), 0.0, amount)
     return amount
 
 
@@ -683,7 +686,7 @@ class Validator:
     (['FR'], [0])
     >>> error = result.errors[0].errors[0]
     >>> error.field, error.problem, error.value
-    ('amount', 'must be greater than 0', -1)
+    ('amount', 'must be >= 0', -1)
     """
 
     reference: ReferenceData

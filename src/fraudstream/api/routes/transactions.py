@@ -23,7 +23,7 @@ class TransactionIn(BaseModel):
 
     transaction_id: str = Field(examples=["txn_001"], max_length=128)
     user_id: str = Field(examples=["user-123"], max_length=128)
-    amount: float = Field(gt=0, examples=[50.0])
+    amount: float = Field(ge=0, examples=[50.0], description="0.00 is a card-verification request")
     currency: str = Field("USD", examples=["USD"])
     timestamp: str | None = Field(None, examples=["2025-07-15T10:00:00Z"])
     merchant_id: str | None = None

@@ -387,12 +387,13 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 for k in range(n_buckets):
                     squares += cells[slot, squares_at + k]
                 mean = total / count
-                std = math.sqrt(max(squares / count - mean * mean, 0.0))
-                # A floor of 10% of the mean keeps one or two equal prior amounts from giving an
-                # infinite z-score.
-                std = max(std, 0.1 * mean, 0.01)
-                ratio = np.float32(a / mean)
-                zscore = np.float32((a - mean) / std)
+                if mean > 0.0:  # prior amounts may all be 0.00 (card verifications): no ratio then
+                    std = math.sqrt(max(squares / count - mean * mean, 0.0))
+                    # A floor of 10% of the mean keeps one or two equal prior amounts from giving an
+                    # infinite z-score.
+                    std = max(std, 0.1 * mean, 0.01)
+                    ratio = np.float32(a / mean)
+                    zscore = np.float32((a - mean) / std)
             if covered:
                 idx = here
                 c = base + 3 * idx
