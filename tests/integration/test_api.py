@@ -192,6 +192,16 @@ def test_a_zero_amount_card_verification_is_scored_on_every_route_and_a_negative
     assert problem["allowed"].startswith("a finite number >= 0")
 
 
+def test_the_api_still_refuses_a_time_without_a_zone(client: TestClient) -> None:
+    """--timezone is for files; a live payment must carry its zone."""
+    response = client.post(
+        "/v1/transactions",
+        json={"transaction_id": "n", "user_id": "u", "amount": 5, "timestamp": "2026-11-24 10:00:00"},
+    )
+    assert response.status_code == 422
+    assert "has no time zone" in response.json()["errors"][0]["problem"]
+
+
 @pytest.mark.parametrize(
     ("body", "status", "field"),
     [

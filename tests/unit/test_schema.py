@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import re
+from datetime import datetime
 
 import numpy as np
 import orjson
@@ -18,12 +20,15 @@ from fraudstream.core.schema import (
     ALIASES,
     CHANNELS,
     FIELDS,
+    NaiveTimes,
     ReferenceData,
     Validator,
     _card_digits,
     _has_byte,
+    naive_times,
+    time_zone,
 )
-from fraudstream.errors import FieldError
+from fraudstream.errors import ConfigError, FieldError
 from fraudstream.reference import load_reference
 
 PAN = "4242-4242-4242-4242"
@@ -244,6 +249,78 @@ def test_a_negative_amount_says_what_is_allowed(validator: Validator) -> None:
     error = only_errors(validator, good(amount=-0.01))["amount"]
     assert error.problem == "must be >= 0"
     assert error.allowed.startswith("a finite number >= 0 and <= ")
+
+
+def ms(text: str) -> int:
+    """An RFC 3339 time with a zone as Unix milliseconds."""
+    return int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+@pytest.mark.parametrize(
+    ("zone", "naive", "instant"),
+    [
+        ("UTC", "2018-04-01 00:00:31", "2018-04-01T00:00:31+00:00"),
+        ("UTC", "2018-04-01T00:00:31.250", "2018-04-01T00:00:31.250+00:00"),
+        ("UTC", "2018-04-01", "2018-04-01T00:00:00+00:00"),
+        ("Europe/Paris", "2018-01-15 12:00:00", "2018-01-15T11:00:00+00:00"),  # winter: +01:00
+        ("Europe/Paris", "2018-07-15 12:00:00", "2018-07-15T10:00:00+00:00"),  # summer: +02:00
+        ("Europe/Paris", "2018-03-25 01:59:59", "2018-03-25T00:59:59+00:00"),  # last second of winter time
+        ("Europe/Paris", "2018-03-25 03:00:00", "2018-03-25T01:00:00+00:00"),  # first of summer time
+        ("Europe/Paris", "2018-03-25 02:30:00", "2018-03-25T01:00:00+00:00"),  # skipped: end of the gap
+        ("Europe/Paris", "2018-10-28 02:30:00", "2018-10-28T00:30:00+00:00"),  # twice: the first
+        ("Europe/Paris", "2018-10-28 03:30:00", "2018-10-28T02:30:00+00:00"),  # winter time again
+        ("America/New_York", "2018-07-04 09:00:00", "2018-07-04T13:00:00+00:00"),
+    ],
+)
+def test_naive_times_are_read_in_the_zone_the_caller_names(
+    validator: Validator, zone: str, naive: str, instant: str
+) -> None:
+    result = validator.records([good(timestamp=naive)], received_at_ms=0, naive_timezone=zone)
+    assert not result.errors
+    assert result.batch.timestamp_ms.tolist() == [ms(instant)]
+
+
+def test_a_naive_timezone_leaves_zoned_and_unix_times_as_they_are(validator: Validator) -> None:
+    records = [
+        good(transaction_id="z", timestamp="2018-07-15T12:00:00Z"),
+        good(transaction_id="o", timestamp="2018-07-15T12:00:00+05:30"),
+        good(transaction_id="u", timestamp=1531656000),
+        good(transaction_id="n", timestamp="2018-07-15 12:00:00"),
+        good(transaction_id="bad", timestamp="2018-02-30 12:00:00"),
+    ]
+    result = validator.records(records, received_at_ms=0, naive_timezone="Asia/Kolkata")
+    assert result.batch.timestamp_ms.tolist() == [
+        ms("2018-07-15T12:00:00+00:00"),
+        ms("2018-07-15T12:00:00+05:30"),
+        1531656000000,
+        ms("2018-07-15T12:00:00+05:30"),
+    ]
+    [error] = result.errors
+    assert (error.transaction_id, error.errors[0].problem) == ("bad", "is not an RFC 3339 date-time")
+
+
+def test_without_a_naive_timezone_naive_times_are_still_refused_row_by_row(validator: Validator) -> None:
+    """The HTTP API and Kafka pass no zone: a live payment must carry its own."""
+    result = validator.records([good(timestamp="2018-04-01 00:00:31")] * 2, received_at_ms=0)
+    assert len(result.batch) == 0
+    assert [e.errors[0].problem for e in result.errors] == [
+        "has no time zone; add Z (UTC) or an offset such as +02:00"
+    ] * 2
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "", "europe/paris/", "../etc/passwd", "+02:00"])
+def test_an_unknown_time_zone_is_a_config_error_naming_it(validator: Validator, zone: str) -> None:
+    with pytest.raises(ConfigError, match="is not known; give an IANA name such as UTC or Europe/Paris"):
+        validator.records([good()], received_at_ms=0, naive_timezone=zone)
+    with pytest.raises(ConfigError, match=re.escape(repr(zone))):
+        time_zone(zone)
+
+
+def test_naive_times_finds_the_first_naive_time_in_records(validator: Validator) -> None:
+    records = [good(time="2018-04-01T00:00:00Z"), "not an object", good(time=" 2018-04-01 00:00:31 ")]
+    assert naive_times(records) == NaiveTimes("field time", " 2018-04-01 00:00:31 ", 1)
+    assert naive_times([good(timestamp="2018-04-01T00:00:31+02:00"), good(timestamp=1)]) is None
+    assert naive_times([good()]) is None
 
 
 def test_unix_time_below_ten_to_the_eleven_is_seconds(validator: Validator) -> None:

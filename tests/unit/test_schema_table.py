@@ -3,17 +3,19 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import orjson
 import pyarrow as pa
 import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from fraudstream.core.geo import DictPlaceLookup
-from fraudstream.core.schema import ReferenceData, ValidationResult, Validator
+from fraudstream.core.schema import NaiveTimes, ReferenceData, ValidationResult, Validator, naive_times
 from fraudstream.errors import ConfigError
 
 REFERENCE = ReferenceData(
@@ -55,6 +57,89 @@ def test_arrow_timestamp_columns_need_a_zone() -> None:
     error = VALIDATOR.table(naive, received_at_ms=0).errors[0].errors[0]
     assert error.field == "timestamp"
     assert "no time zone" in error.problem
+
+
+@pytest.mark.parametrize("unit", ["s", "ms", "us", "ns"])
+def test_arrow_timestamp_columns_without_a_zone_are_read_in_the_named_zone(unit: str) -> None:
+    base = {"transaction_id": ["w", "s", "gap", "twice"], "user_id": ["u"] * 4, "amount": [1.0] * 4}
+    local = ["2018-01-15 12:00:00", "2018-07-15 12:00:00", "2018-03-25 02:30:00", "2018-10-28 02:30:00"]
+    stamps = pa.array(local).cast(pa.timestamp(unit))
+    result = VALIDATOR.table(
+        pa.table({**base, "timestamp": stamps}), received_at_ms=0, naive_timezone="Europe/Paris"
+    )
+    assert not result.errors
+    assert result.batch.timestamp_ms.tolist() == [
+        1516014000000,  # 2018-01-15T11:00:00Z: winter time, +01:00
+        1531648800000,  # 2018-07-15T10:00:00Z: summer time, +02:00
+        1521939600000,  # 2018-03-25T01:00:00Z: a time skipped by the clocks is the end of the gap
+        1540686600000,  # 2018-10-28T00:30:00Z: a time the clocks show twice is the first
+    ]
+
+
+def test_naive_times_names_the_mapped_or_aliased_column_and_its_first_naive_value() -> None:
+    naive = pa.array(["2018-04-01 00:00:31"]).cast(pa.timestamp("s"))
+    table = pa.table({"TX_DATETIME": naive, "transaction_id": ["a"], "user_id": ["u"], "amount": [1.0]})
+    assert naive_times(table, {"timestamp": "TX_DATETIME"}) == NaiveTimes(
+        "column TX_DATETIME", "2018-04-01 00:00:31", 1
+    )
+    text = pa.table({"created_at": ["2018-04-01T00:00:00Z", None, "2018-04-01T00:00:31"]})
+    assert naive_times(text) == NaiveTimes("column created_at", "2018-04-01T00:00:31", 1)
+    zoned = pa.table({"timestamp": pa.array([0], pa.timestamp("s", tz="Europe/Paris"))})
+    assert naive_times(zoned) is None
+    assert naive_times(pa.table({"amount": [1.0]})) is None
+
+
+def _handbook_table() -> pa.Table:
+    """Rows as the Fraud Detection Handbook's data set writes them: integer ids, naive times."""
+    return pa.table(
+        {
+            "TRANSACTION_ID": pa.array([0, 1, 2], pa.int64()),
+            "TX_DATETIME": ["2018-04-01 00:00:31", "2018-04-01 00:02:10", "2018-04-01 00:07:56"],
+            "CUSTOMER_ID": pa.array([596, 4961, 2], pa.int64()),
+            "TERMINAL_ID": pa.array([3156, 3412, 1365], pa.int64()),
+            "TX_AMOUNT": [57.16, 0.0, 146.0],
+            "TX_AMOUNT_CENTS": pa.array([5716, 0, 14600], pa.int64()),
+            "TX_FRAUD": pa.array([0, 0, 1], pa.int8()),
+        }
+    )
+
+
+HANDBOOK_MAP = {
+    "transaction_id": "TRANSACTION_ID",
+    "timestamp": "TX_DATETIME",
+    "user_id": "CUSTOMER_ID",
+    "terminal_id": "TERMINAL_ID",
+}
+
+
+@pytest.mark.parametrize("kind", ["csv", "parquet"])
+@pytest.mark.parametrize(
+    ("amount", "expected"), [("TX_AMOUNT", [57.16, 0.0, 146.0]), ("TX_AMOUNT_CENTS", [5716.0, 0.0, 14600.0])]
+)
+def test_a_file_with_integer_ids_integer_or_float_amounts_and_naive_times_reads_as_it_is(
+    tmp_path: Path, kind: str, amount: str, expected: list[float]
+) -> None:
+    path = tmp_path / f"handbook.{kind}"
+    if kind == "csv":
+        pacsv.write_csv(_handbook_table(), path)
+        table = pacsv.read_csv(path)  # Arrow reads the times as timestamp[s] without a zone
+        assert table.schema.field("TX_DATETIME").type == pa.timestamp("s")
+    else:
+        pq.write_table(_handbook_table(), path)
+        table = pq.read_table(path)
+        assert table.schema.field("TX_DATETIME").type == pa.string()
+    assert table.schema.field("CUSTOMER_ID").type == pa.int64()
+    mapping = {**HANDBOOK_MAP, "amount": amount}
+    refused = VALIDATOR.table(table, received_at_ms=0, mapping=mapping)
+    assert [e.errors[0].field for e in refused.errors] == ["timestamp"] * 3
+    result = VALIDATOR.table(table, received_at_ms=0, mapping=mapping, naive_timezone="UTC")
+    assert not result.errors
+    batch = result.batch
+    assert batch.transaction_id.to_pylist() == ["0", "1", "2"]
+    assert batch.user_id.to_pylist() == ["596", "4961", "2"]
+    assert batch.data.column("terminal_id").to_pylist() == ["3156", "3412", "1365"]
+    assert batch.amount.tolist() == expected
+    assert batch.timestamp_ms.tolist() == [1522540831000, 1522540930000, 1522541276000]
 
 
 def test_a_field_named_column_wins_over_an_alias_column() -> None:
@@ -100,7 +185,15 @@ amounts = st.one_of(
 )
 timestamps = st.one_of(
     st.integers(-10, 2_000_000_000_000),
-    st.sampled_from(["2025-07-15T10:00:00Z", "2025-07-15T10:00:00+05:30", "2025-07-15T10:00:00", "soon"]),
+    st.sampled_from(
+        [
+            "2025-07-15T10:00:00Z",
+            "2025-07-15T10:00:00+05:30",
+            "2025-07-15T10:00:00",
+            "2025-03-30 02:30",
+            "soon",
+        ]
+    ),
 )
 COLUMN_KINDS: dict[str, list[st.SearchStrategy[Any]]] = {
     "transaction_id": [st.text(alphabet="abc", min_size=1, max_size=3), st.integers(0, 99), ids],
@@ -157,11 +250,13 @@ def _table(records: list[dict[str, Any]]) -> pa.Table | None:
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(uniform_records())
-def test_records_and_table_give_the_same_batch_rows_and_errors(records: list[dict[str, Any]]) -> None:
+@given(uniform_records(), st.sampled_from([None, "UTC", "Europe/Paris"]))
+def test_records_and_table_give_the_same_batch_rows_and_errors(
+    records: list[dict[str, Any]], zone: str | None
+) -> None:
     table = _table(records)
     if table is None:
         return
-    from_records = VALIDATOR.records(records, received_at_ms=123)
-    from_table = VALIDATOR.table(table, received_at_ms=123)
+    from_records = VALIDATOR.records(records, received_at_ms=123, naive_timezone=zone)
+    from_table = VALIDATOR.table(table, received_at_ms=123, naive_timezone=zone)
     assert _comparable(from_table) == _comparable(from_records)

@@ -13,10 +13,14 @@ become one `TransactionBatch` in input order. Rules worth knowing:
   strings such as ``"50.00"`` are accepted, because many payment APIs send money as text to avoid
   binary floats; ``"NaN"`` / ``"inf"`` are refused as not finite, anything else as not a number.
 - ``timestamp`` is RFC 3339 **with a zone** (``2025-07-15T10:00:00Z``, ``...+05:30``); a date-time
-  without one is refused (add ``Z`` or an offset). A number is a Unix time: below 10^11 it is
-  seconds, otherwise milliseconds (10^11 s is the year 5138 and 10^11 ms is March 1973, so the two
-  ranges users send never overlap); digits-only text counts as a number. Missing: the
-  ``received_at_ms`` the runtime passes.
+  without one is refused (add ``Z`` or an offset), unless the caller says which zone such times are
+  in (``naive_timezone``: files exported without zones; a live payment must carry its own). Then
+  naive text and Arrow timestamp columns without a zone are wall-clock times there: a time that
+  happens twice when clocks go back is the first of the two, a time skipped when they go forward
+  moves to the end of the gap (02:30 on a spring-forward night is 03:00). A number is a Unix time:
+  below 10^11 it is seconds, otherwise milliseconds (10^11 s is the year 5138 and 10^11 ms is March
+  1973, so the two ranges users send never overlap); digits-only text counts as a number. Missing:
+  the ``received_at_ms`` the runtime passes.
 - ``currency`` is an ISO 4217 code (default USD), ``country`` ISO 3166-1 alpha-2, both trimmed and
   upper-cased; ``channel`` is one of `CHANNELS`, lower-cased.
 - ``lat`` / ``lon`` are numbers in range, both or neither. ``ip`` is IPv4 or IPv6 text, stored in
@@ -35,6 +39,7 @@ from __future__ import annotations
 
 import ipaddress
 import re
+import zoneinfo
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -62,12 +67,15 @@ __all__ = [
     "CHANNELS",
     "FIELDS",
     "DictPlaceLookup",
+    "NaiveTimes",
     "PlaceLookup",
     "ReferenceData",
     "RowError",
     "ValidationResult",
     "Validator",
     "label_batch",
+    "naive_times",
+    "time_zone",
 ]
 
 CHANNELS: Final = frozenset({"pos", "online", "atm", "mobile", "moto", "other"})
@@ -191,7 +199,7 @@ class _Raw:
     present: Bool  # any value at all
     value: Callable[[int], object]  # the original value, for error messages
     ts_ms: pa.Array | None = None  # an Arrow timestamp column with a zone, as int64 ms
-    naive_ts: bool = False  # an Arrow timestamp column without a zone
+    naive_ts: pa.Array | None = None  # an Arrow timestamp column without a zone, as it is
 
 
 @lru_cache(maxsize=64)
@@ -259,7 +267,7 @@ def _raw_column(column: pa.ChunkedArray | pa.Array) -> _Raw:
     present = np.asarray(column.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
     text, integer, number = _nulls(n, pa.string()), _nulls(n, pa.int64()), _nulls(n, pa.float64())
     other = np.zeros(n, dtype=bool)
-    ts_ms, naive = None, False
+    ts_ms = naive = None
     if pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_string_view(kind):
         text = column.cast(pa.string())
     elif pa.types.is_integer(kind):
@@ -268,8 +276,10 @@ def _raw_column(column: pa.ChunkedArray | pa.Array) -> _Raw:
     elif pa.types.is_floating(kind) or pa.types.is_decimal(kind):
         number = column.cast(pa.float64())
     elif pa.types.is_timestamp(kind):
-        naive = kind.tz is None
-        ts_ms = None if naive else column.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
+        if kind.tz is None:
+            naive = column
+        else:
+            ts_ms = column.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
     elif not pa.types.is_null(kind):
         other = present.copy()
 
@@ -466,13 +476,57 @@ def _amounts(raw: _Raw, errors: _Errors, maximum: float) -> pa.Array:
     return amount
 
 
-def _cast_times(text: pa.Array) -> tuple[pa.Array, Bool]:
-    """Zoned date-times → int64 ms; finds the unparseable ones (e.g. 2025-02-30) by halving."""
-    target = pa.timestamp("ns", tz="UTC")
+@lru_cache(maxsize=32)
+def time_zone(name: str) -> str:
+    """``name``, checked to be an IANA time zone (``UTC``, ``Europe/Paris``) that Arrow can convert with.
+
+    >>> time_zone("Europe/Paris")
+    'Europe/Paris'
+    >>> time_zone("Europe/Pariss")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    fraudstream.errors.ConfigError: time zone 'Europe/Pariss' is not known; give an IANA name such as ...
+    """
+    unknown = ConfigError(f"time zone {name!r} is not known; give an IANA name such as UTC or Europe/Paris")
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise unknown from None
+    try:  # Arrow reads its own copy of the zone database: a name it lacks must fail here, not mid-file
+        pc.assume_timezone(pa.array([0], pa.timestamp("s")), timezone=name)
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise unknown from None
+    return name
+
+
+def _in_zone(stamps: pa.Array, zone: str) -> pa.Array:
+    """Timestamps without a zone, read as wall-clock times in ``zone``, → int64 ms since the epoch.
+
+    A time that happens twice (clocks going back) is the first; one that never happens (clocks going
+    forward) is the end of the gap.
+
+    >>> autumn = pa.array(["2018-10-28 02:30:00", "2018-03-25 02:30:00"]).cast(pa.timestamp("s"))
+    >>> pa.array(_in_zone(autumn, "Europe/Paris"), pa.timestamp("ms", tz="UTC")).to_pylist()[0].isoformat()
+    '2018-10-28T00:30:00+00:00'
+    >>> pa.array(_in_zone(autumn, "Europe/Paris"), pa.timestamp("ms", tz="UTC")).to_pylist()[1].isoformat()
+    '2018-03-25T01:00:00+00:00'
+    """
+    zoned = pc.assume_timezone(stamps, timezone=zone, ambiguous="earliest", nonexistent="latest")
+    return zoned.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
+
+
+def _cast_times(text: pa.Array, zone: str | None = None) -> tuple[pa.Array, Bool]:
+    """Date-times → int64 ms; finds the unparseable ones (e.g. 2025-02-30) by halving.
+
+    Without ``zone`` the texts carry their own zone; with it they have none and are times in ``zone``.
+    """
 
     def cast(part: pa.Array) -> pa.Array:
         # Through nanoseconds, so up to 9 fraction digits parse; the cut to ms is intended.
-        return part.cast(target).cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
+        if zone is not None:
+            return _in_zone(part.cast(pa.timestamp("ns")), zone)
+        stamps = part.cast(pa.timestamp("ns", tz="UTC"))
+        return stamps.cast(pa.timestamp("ms", tz="UTC"), safe=False).cast(pa.int64())
 
     try:
         return cast(text), np.zeros(len(text), dtype=bool)
@@ -494,7 +548,10 @@ def _cast_times(text: pa.Array) -> tuple[pa.Array, Bool]:
     return cast(kept), bad
 
 
-def _timestamps(raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "timestamp") -> pa.Array:
+def _timestamps(
+    raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "timestamp", zone: str | None = None
+) -> pa.Array:
+    """Event times as int64 ms; date-times without a zone are in ``zone``, or refused without one."""
     n = len(raw.present)
     if not raw.present.any():
         return pa.array(np.full(n, received_at_ms, dtype=np.int64))
@@ -511,6 +568,9 @@ def _timestamps(raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "ti
         numeric_text = pc.if_else(
             pc.match_substring_regex(text, r"^\d+(\.\d+)?$"), text, pa.scalar(None, pa.string())
         )
+    if zone is not None and naive.any():
+        local, bad = _cast_times(pc.if_else(pa.array(naive), text, pa.scalar(None, pa.string())), zone)
+        parsed, unparseable = pc.coalesce(parsed, local), unparseable | bad
     numeric = pc.coalesce(raw.number, numeric_text.cast(pa.float64()))
     garbage = (_valid(raw.text) & ~zoned & ~naive & ~_valid(numeric_text)) | unparseable
 
@@ -522,14 +582,17 @@ def _timestamps(raw: _Raw, errors: _Errors, received_at_ms: int, name: str = "ti
     columns = [parsed, from_number]
     if raw.ts_ms is not None:
         columns.insert(0, raw.ts_ms)
+    if raw.naive_ts is not None and zone is not None:
+        columns.insert(0, _in_zone(raw.naive_ts, zone))
     stamp = pc.coalesce(*columns, pa.scalar(received_at_ms, pa.int64()))
 
     errors.flag(raw.other, name, _type_name, _TS_ALLOWED, raw)
     errors.flag(_valid(numeric) & ~unix_ok, name, "is not a valid Unix time", _TS_ALLOWED, raw)
-    zone_fix = "has no time zone; add Z (UTC) or an offset such as +02:00"
-    errors.flag(naive, name, zone_fix, _TS_ALLOWED, raw)
-    if raw.naive_ts:
-        errors.flag(raw.present, name, zone_fix + " to the column's type", _TS_ALLOWED, raw, str)
+    if zone is None:
+        zone_fix = "has no time zone; add Z (UTC) or an offset such as +02:00"
+        errors.flag(naive, name, zone_fix, _TS_ALLOWED, raw)
+        if raw.naive_ts is not None:
+            errors.flag(raw.present, name, zone_fix + " to the column's type", _TS_ALLOWED, raw, str)
     errors.flag(garbage, name, "is not an RFC 3339 date-time", _TS_ALLOWED, raw)
     return stamp if len(stamp) == n else stamp.slice(0, n)
 
@@ -671,6 +734,85 @@ def _coalesce_values(records: Sequence[Mapping[str, Any]], sources: list[str]) -
     return out
 
 
+def _record_sources(keys: Iterable[str]) -> dict[str, list[str]]:
+    """{field: the record keys that may hold it}: its own name first, then its aliases among ``keys``."""
+    sources: dict[str, list[str]] = {name: [name] for name in FIELDS}
+    for key in sorted(keys):
+        canonical = ALIASES.get(key)
+        if canonical is not None:
+            sources[canonical].append(key)
+    return sources
+
+
+def _table_sources(table: pa.Table, mapping: Mapping[str, str] | None) -> dict[str, str]:
+    """{field: the table's column that holds it}: the mapping's, else the column named like the field,
+    else one named like an alias."""
+    renames = dict(mapping or {})
+    for canonical, source in renames.items():
+        if canonical not in FIELDS:
+            raise ConfigError(
+                f"column mapping names {canonical!r}, which is not a transaction field; "
+                f"use one of: {', '.join(FIELDS)}"
+            )
+        if source not in table.column_names:
+            raise ConfigError(
+                f"column mapping sends {source!r} to {canonical!r}, but the table has no such "
+                f"column; its columns are: {', '.join(table.column_names)}"
+            )
+    # A column named exactly like a field wins over one named like its alias.
+    for name in table.column_names:
+        if name in FIELDS and name not in renames:
+            renames[name] = name
+    for name in table.column_names:
+        field = ALIASES.get(name)
+        if field is not None and field not in renames:
+            renames[field] = name
+    return renames
+
+
+@dataclass(frozen=True)
+class NaiveTimes:
+    """Date-times without a zone in an input's time column (``where``): how many, and the first."""
+
+    where: str
+    example: str
+    rows: int
+
+
+def naive_times(
+    data: pa.Table | Sequence[Any], mapping: Mapping[str, str] | None = None
+) -> NaiveTimes | None:
+    """Where a table (columns mapped as `Validator.table` maps them) or a list of JSON-like records holds
+    times without a zone; None when it holds none.
+
+    A file exported without zones needs the zone its times were written in: asking this first lets a
+    command say so once, instead of refusing each row.
+
+    >>> naive_times(pa.table({"TX_DATETIME": ["2018-04-01 00:00:31"]}), {"timestamp": "TX_DATETIME"})
+    NaiveTimes(where='column TX_DATETIME', example='2018-04-01 00:00:31', rows=1)
+    >>> naive_times([{"time": "2018-04-01T00:00:31Z"}]) is None
+    True
+    """
+    if isinstance(data, pa.Table):
+        column = _table_sources(data, mapping).get("timestamp")
+        if column is None:
+            return None
+        raw, where = _raw_column(data.column(column)), f"column {column}"
+    else:
+        records = [r for r in data if isinstance(r, Mapping)]
+        keys = {key for record in records for key in record}
+        names = [key for key in _record_sources(keys)["timestamp"] if key in keys]
+        if not names:
+            return None
+        raw, where = _raw_values(_coalesce_values(records, names)), f"field {' / '.join(names)}"
+    naive = _mask(pc.match_substring_regex(pc.utf8_upper(_trimmed(raw)), _NAIVE_RE))
+    if raw.naive_ts is not None:
+        naive |= raw.present
+    if not naive.any():
+        return None
+    return NaiveTimes(where, str(raw.value(int(np.argmax(naive)))), int(naive.sum()))
+
+
 # --- the validator --------------------------------------------------------------------------------
 
 
@@ -705,8 +847,14 @@ class Validator:
         sample = {"transaction_id": "warm-up", "user_id": "warm-up", "amount": 1, "currency": "USD"}
         return self.records([{**sample, "card_number": "4242424242424242"}], received_at_ms=0).batch
 
-    def records(self, records: Sequence[Any], *, received_at_ms: int) -> ValidationResult:
-        """Validate JSON-like records (dicts); anything that is not an object is a row error."""
+    def records(
+        self, records: Sequence[Any], *, received_at_ms: int, naive_timezone: str | None = None
+    ) -> ValidationResult:
+        """Validate JSON-like records (dicts); anything that is not an object is a row error.
+
+        ``naive_timezone``: the IANA zone of date-times written without one; None refuses them.
+        """
+        zone = None if naive_timezone is None else time_zone(naive_timezone)
         errors = _Errors()
         mappings: list[Mapping[str, Any]] = []
         for row, record in enumerate(records):
@@ -719,11 +867,7 @@ class Validator:
         for record in mappings:
             keys.update(record.keys())
         # Aliases are resolved once per batch from the union of keys, not per record.
-        sources: dict[str, list[str]] = {name: [name] for name in FIELDS}
-        for key in sorted(keys):
-            canonical = ALIASES.get(key)
-            if canonical is not None:
-                sources[canonical].append(key)
+        sources = _record_sources(keys)
         known = {s for names in sources.values() for s in names}
         raws = {
             name: _raw_values(_coalesce_values(mappings, sources[name]))
@@ -733,36 +877,24 @@ class Validator:
         }
         nothing: list[str | None] = [None] * len(mappings)
         attributes = _attributes(mappings, known) if keys - known else nothing
-        return self._finish(raws, errors, received_at_ms, attributes)
+        return self._finish(raws, errors, received_at_ms, attributes, zone)
 
     def table(
-        self, table: pa.Table, *, received_at_ms: int, mapping: Mapping[str, str] | None = None
+        self,
+        table: pa.Table,
+        *,
+        received_at_ms: int,
+        mapping: Mapping[str, str] | None = None,
+        naive_timezone: str | None = None,
     ) -> ValidationResult:
         """Validate a columnar table (CSV / Parquet); ``mapping`` names {canonical field: source column}.
 
         Columns named like a field or one of its `ALIASES` are picked up without a mapping; the
-        other columns are kept in ``attributes``.
+        other columns are kept in ``attributes``. ``naive_timezone``: the IANA zone of date-times
+        written without one (text, or an Arrow timestamp type without a zone); None refuses them.
         """
-        renames = dict(mapping or {})
-        for canonical, source in renames.items():
-            if canonical not in FIELDS:
-                raise ConfigError(
-                    f"column mapping names {canonical!r}, which is not a transaction field; "
-                    f"use one of: {', '.join(FIELDS)}"
-                )
-            if source not in table.column_names:
-                raise ConfigError(
-                    f"column mapping sends {source!r} to {canonical!r}, but the table has no such "
-                    f"column; its columns are: {', '.join(table.column_names)}"
-                )
-        # A column named exactly like a field wins over one named like its alias.
-        for name in table.column_names:
-            if name in FIELDS and name not in renames:
-                renames[name] = name
-        for name in table.column_names:
-            field = ALIASES.get(name)
-            if field is not None and field not in renames:
-                renames[field] = name
+        zone = None if naive_timezone is None else time_zone(naive_timezone)
+        renames = _table_sources(table, mapping)
         n = table.num_rows
         raws = {
             name: _raw_column(table.column(renames[name])) if name in renames else _absent(n)
@@ -772,17 +904,22 @@ class Validator:
         extras = [c for c in table.column_names if c not in used]
         nothing: list[str | None] = [None] * n
         attributes = _attributes(table.select(extras).to_pylist(), set()) if extras else nothing
-        return self._finish(raws, _Errors(), received_at_ms, attributes)
+        return self._finish(raws, _Errors(), received_at_ms, attributes, zone)
 
     def _finish(
-        self, raws: dict[str, _Raw], errors: _Errors, received_at_ms: int, attributes: list[str | None]
+        self,
+        raws: dict[str, _Raw],
+        errors: _Errors,
+        received_at_ms: int,
+        attributes: list[str | None],
+        zone: str | None,
     ) -> ValidationResult:
         ref = self.reference
         n = len(attributes)
         checked = _identifiers(raws, _IDENTIFIERS)
         out: dict[str, pa.Array] = {
             "transaction_id": _identifier("transaction_id", raws["transaction_id"], errors, True, checked),
-            "timestamp": _timestamps(raws["timestamp"], errors, received_at_ms),
+            "timestamp": _timestamps(raws["timestamp"], errors, received_at_ms, zone=zone),
             "user_id": _identifier("user_id", raws["user_id"], errors, True, checked),
             "amount": _amounts(raws["amount"], errors, self.max_amount),
             "currency": _codes(
