@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+import math
+from collections import Counter
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -13,11 +16,24 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from fraudstream.core.batch import LabelBatch, TransactionBatch
-from fraudstream.core.schema import Validator
-from fraudstream.errors import ConfigError
+from fraudstream.core.schema import RowError, ValidationResult, Validator, naive_times
+from fraudstream.errors import ConfigError, FraudstreamError
 from fraudstream.reference import load_reference
 
-__all__ = ["History", "load_history", "parse_mapping"]
+__all__ = [
+    "DEFAULT_MAX_INVALID",
+    "History",
+    "InvalidRowsError",
+    "Reading",
+    "load_history",
+    "parse_mapping",
+    "parse_max_invalid",
+    "read_history",
+    "validate_file",
+]
+
+#: The share of a file's rows that may fail validation before a command stops (``--max-invalid``).
+DEFAULT_MAX_INVALID: Final = 0.01
 
 
 @dataclass(frozen=True)
@@ -57,36 +73,193 @@ def parse_mapping(text: str | None) -> dict[str, str]:
     return mapping
 
 
+def parse_max_invalid(text: str) -> float:
+    """``--max-invalid`` as a share of rows: ``"1%"`` or ``"0.01"``.
+
+    >>> parse_max_invalid("1%"), parse_max_invalid("0.01"), parse_max_invalid("100%")
+    (0.01, 0.01, 1.0)
+    """
+    cleaned = text.strip()
+    percent = cleaned.endswith("%")
+    try:
+        share = float(cleaned.removesuffix("%")) / (100.0 if percent else 1.0)
+    except ValueError:
+        share = float("nan")
+    if 0.0 <= share <= 1.0:  # false for NaN
+        return share
+    problem = f"{text!r} is not a share of rows from 0 to 100%; write e.g. 1% or 0.01"
+    if not percent and 1.0 < share <= 100.0:
+        problem += f" (for {share:g} percent, {share:g}%)"
+    raise ConfigError(problem)
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What validating one input found: rows read, rows refused and the commonest reasons why."""
+
+    source: str
+    rows: int
+    invalid: int
+    #: ("field: problem", rows with it), commonest first.
+    problems: tuple[tuple[str, int], ...]
+
+    @classmethod
+    def of(cls, source: str, rows: int, errors: Sequence[RowError], top: int = 5) -> Reading:
+        """Count the rows by each of their problems (a row with two problems counts under both).
+
+        >>> from fraudstream.errors import FieldError
+        >>> bad = [RowError(i, None, (FieldError("amount", "must be >= 0", "", -1),)) for i in range(3)]
+        >>> Reading.of("f.csv", 300, bad).report()
+        ['f.csv: 300 rows read, 3 invalid (1.0%)', '  amount: must be >= 0 — 3 rows']
+        """
+        counts = Counter(
+            problem for error in errors for problem in {f"{e.field}: {e.problem}" for e in error.errors}
+        )
+        return cls(source, rows, len(errors), tuple(counts.most_common(top)))
+
+    @property
+    def share(self) -> float:
+        """The share of rows that are invalid (0 for no rows)."""
+        return self.invalid / self.rows if self.rows else 0.0
+
+    def report(self) -> list[str]:
+        """Lines for a terminal: the counts, then the commonest problems."""
+        head = f"{self.source}: {self.rows:,} rows read, {self.invalid:,} invalid ({self.share:.1%})"
+        return [head] + [
+            f"  {problem} — {count:,} row{'s' * (count != 1)}" for problem, count in self.problems
+        ]
+
+    def refusal(self, max_invalid: float) -> str | None:
+        """Why a command must stop here (too many invalid rows, or none valid), or None to go on."""
+        if self.rows == 0:
+            return f"{self.source} holds no transactions"
+        if self.invalid == self.rows:
+            return f"no row of {self.source} is valid: fix the file or its --map"
+        if self.share > max_invalid + 1e-12:  # 7 of 100 rows are not more than 7%, whatever the rounding
+            enough = math.ceil(round(self.share * 100, 6))
+            return (
+                f"{self.invalid:,} of the {self.rows:,} rows of {self.source} ({self.share:.1%}) are "
+                f"invalid, more than --max-invalid {max_invalid:.1%} allows: fix the file or its --map, "
+                f"or skip them with --max-invalid {enough}%"
+            )
+        return None
+
+    def problems_text(self) -> str:
+        """The commonest problems on one line, for an error message."""
+        return "; ".join(f"{problem} ({count:,} rows)" for problem, count in self.problems)
+
+
+class InvalidRowsError(FraudstreamError):
+    """Too many rows of a history file fail validation (or all do); ``reading`` has the counts."""
+
+    def __init__(self, message: str, reading: Reading) -> None:
+        super().__init__(message)
+        self.reading = reading
+
+
+def validate_file(
+    validator: Validator,
+    data: pa.Table | Sequence[Any],
+    source: str,
+    *,
+    received_at_ms: int,
+    mapping: Mapping[str, str] | None = None,
+    timezone: str | None = None,
+) -> tuple[ValidationResult, Reading]:
+    """Validate the rows of a file (a table, or JSON-like records) as every command that reads files does.
+
+    Times written without a zone are in ``timezone`` (an IANA name); without one, such times stop the
+    whole file with one `ConfigError` naming their column, instead of refusing each row.
+    """
+    if timezone is None:
+        found = naive_times(data, mapping)
+        if found is not None:
+            raise ConfigError(
+                f"{source}: {found.where} holds times without a zone (e.g. {found.example!r}); say "
+                f"which zone they are in with --timezone, e.g. --timezone UTC"
+            )
+    if isinstance(data, pa.Table):
+        result = validator.table(
+            data, received_at_ms=received_at_ms, mapping=mapping, naive_timezone=timezone
+        )
+    else:
+        result = validator.records(data, received_at_ms=received_at_ms, naive_timezone=timezone)
+    return result, Reading.of(source, len(result.rows) + len(result.errors), result.errors)
+
+
 def _read(path: Path) -> pa.Table:
-    if path.suffix == ".parquet":
-        import pyarrow.parquet as pq
+    try:
+        if path.suffix == ".parquet":
+            import pyarrow.parquet as pq
 
-        return pq.read_table(path)
-    if path.suffix == ".csv":
-        import pyarrow.csv as pv
+            return pq.read_table(path)
+        if path.suffix == ".csv":
+            import pyarrow.csv as pv
 
-        return pv.read_csv(path)
+            return pv.read_csv(path)
+    except pa.ArrowInvalid as exc:  # a file that is not CSV / Parquet, or a broken one
+        raise ConfigError(f"{path} cannot be read: {exc}") from None
     raise ConfigError(f"{path}: read .parquet or .csv files")
 
 
-def load_history(
-    path: Path, mapping: Mapping[str, str] | None = None, card_key: bytes = b"training"
-) -> History:
-    """Read, map and validate a history file; rows that fail validation are left out."""
+def _labels(column: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np.bool_]:
+    try:
+        truth = pc.cast(column, pa.bool_())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ConfigError(
+            f"{path}: label column {name!r} holds {column.type} values that are not 0/1 or true/false"
+        ) from None
+    return np.asarray(truth.to_numpy(zero_copy_only=False), dtype=bool)
+
+
+def read_history(
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    card_key: bytes = b"training",
+    *,
+    timezone: str | None = None,
+) -> tuple[History, Reading]:
+    """Read, map and validate a history file: its valid rows in time order, and how many were not.
+
+    ``timezone`` (an IANA name) is the zone of times written without one; without it such times are
+    a `ConfigError`. Nothing is refused here for invalid rows: `load_history` and the commands decide.
+    """
     table = _read(path)
     mapping = dict(mapping or {})
     label_column = mapping.pop("is_fraud", "is_fraud")
     if label_column not in table.column_names:
         raise ConfigError(f"{path}: no label column {label_column!r}; map it with --map is_fraud=YOUR_COLUMN")
-    result = Validator(load_reference(), card_key).table(table, received_at_ms=0, mapping=mapping)
-    truth = np.asarray(
-        pc.cast(table.column(label_column), pa.bool_()).to_numpy(zero_copy_only=False), dtype=bool
+    validator = Validator(load_reference(), card_key)
+    result, reading = validate_file(
+        validator, table, str(path), received_at_ms=0, mapping=mapping, timezone=timezone
     )
-    truth = truth[result.rows]
+    truth = _labels(table.column(label_column), path, label_column)[result.rows]
     scenario = None
     if "fraud_scenario" in table.column_names:
         scenario = table.column("fraud_scenario").take(pa.array(result.rows)).to_pylist()
     order = np.argsort(result.batch.timestamp_ms, kind="stable")
     batch = result.batch.take(order)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    return History(batch, truth[order], [scenario[i] for i in order] if scenario else None, digest)
+    history = History(batch, truth[order], [scenario[i] for i in order] if scenario else None, digest)
+    return history, reading
+
+
+def load_history(
+    path: Path,
+    mapping: Mapping[str, str] | None = None,
+    card_key: bytes = b"training",
+    *,
+    timezone: str | None = None,
+    max_invalid: float = DEFAULT_MAX_INVALID,
+) -> History:
+    """Read, map and validate a history file; rows that fail validation are left out, up to
+    ``max_invalid`` of them (a share): more, or none valid, is an `InvalidRowsError`.
+
+    ``timezone``: the IANA zone of times written without one (see `read_history`).
+    """
+    history, reading = read_history(path, mapping, card_key, timezone=timezone)
+    refusal = reading.refusal(max_invalid)
+    if refusal is not None:
+        problems = f". Commonest problems: {reading.problems_text()}" if reading.problems else ""
+        raise InvalidRowsError(refusal + problems, reading)
+    return history
