@@ -22,6 +22,7 @@ from fraudstream.reference import load_reference
 
 __all__ = [
     "DEFAULT_MAX_INVALID",
+    "NEVER_LABELLED",
     "History",
     "InvalidRowsError",
     "Reading",
@@ -34,30 +35,70 @@ __all__ = [
 
 #: The share of a file's rows that may fail validation before a command stops (``--max-invalid``).
 DEFAULT_MAX_INVALID: Final = 0.01
+#: The label time of a fraud whose label never arrives (a victim who never reported it).
+NEVER_LABELLED: Final = np.iinfo(np.int64).max
 
 
 @dataclass(frozen=True)
 class History:
-    """Transactions in event-time order with their ground truth (and scenario, when simulated)."""
+    """Transactions in event-time order with their ground truth (and scenario, when simulated).
+
+    ``label_time_ms`` is when each fraud's label arrived, when the file says so (its ``label_time``
+    column): `NEVER_LABELLED` for a fraud never reported, which stays a fraud in ``is_fraud``.
+    """
 
     batch: TransactionBatch
     is_fraud: npt.NDArray[np.bool_]
     scenario: list[str] | None
     fingerprint: str
+    label_time_ms: npt.NDArray[np.int64] | None = None
 
     def labels(self, delay_ms: int) -> LabelBatch:
-        """Label events for the frauds, each known ``delay_ms`` after its transaction."""
-        rows = np.flatnonzero(self.is_fraud)
+        """Label events for the frauds: each at its own label time when the history has them (never
+        for a fraud never reported), otherwise each known ``delay_ms`` after its transaction.
+
+        >>> batch = TransactionBatch.from_pydict({"transaction_id": ["a", "b", "c"],
+        ...     "timestamp": [1_000, 2_000, 3_000], "user_id": ["u"] * 3, "amount": [5.0] * 3})
+        >>> history = History(batch, np.array([True, True, False]), None, "f")
+        >>> history.labels(500).times_ms("label_time").tolist()
+        [1500, 2500]
+        >>> late = np.array([9_000, NEVER_LABELLED, NEVER_LABELLED])
+        >>> History(batch, history.is_fraud, None, "f", late).labels(500).times_ms("label_time").tolist()
+        [9000]
+        """
+        if self.label_time_ms is None:
+            rows = np.flatnonzero(self.is_fraud)
+            known_ms = self.batch.timestamp_ms[rows] + delay_ms
+        else:
+            rows = np.flatnonzero(self.is_fraud & (self.label_time_ms != NEVER_LABELLED))
+            # A label cannot be known before its transaction happened.
+            known_ms = np.maximum(self.label_time_ms[rows], self.batch.timestamp_ms[rows])
         ts = self.batch.timestamp_ms[rows]
         columns: dict[str, object] = {
             "transaction_id": self.batch.transaction_id.take(pa.array(rows)),
             "is_fraud": pa.array(np.ones(len(rows), dtype=bool)),
-            "label_time": pa.array(ts + delay_ms, pa.timestamp("ms", tz="UTC")),
+            "label_time": pa.array(known_ms, pa.timestamp("ms", tz="UTC")),
             "transaction_time": pa.array(ts, pa.timestamp("ms", tz="UTC")),
         }
         for name in ("user_id", "merchant_id", "terminal_id", "card_fingerprint", "device_id", "ip"):
             columns[name] = self.batch.strings(name).take(pa.array(rows))
         return LabelBatch.from_arrow(pa.table(columns))
+
+
+def _without_label_time(table: pa.Table, path: Path) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
+    """A history file's ``label_time`` column (when each label arrived; null: never) taken out of its
+    table, so that it is not kept as a transaction attribute."""
+    if "label_time" not in table.column_names:
+        return table, None
+    try:
+        times = pc.cast(table.column("label_time"), pa.timestamp("ms", tz="UTC")).cast(pa.int64())
+    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
+        raise ConfigError(
+            f"{path}: column label_time holds {table.column('label_time').type} values, not times; "
+            "write RFC 3339 times with a zone, or leave it empty for frauds never reported"
+        ) from None
+    values = np.asarray(times.fill_null(NEVER_LABELLED).to_numpy(), dtype=np.int64)
+    return table.drop_columns(["label_time"]), values
 
 
 def parse_mapping(text: str | None) -> dict[str, str]:
@@ -229,6 +270,7 @@ def read_history(
     label_column = mapping.pop("is_fraud", "is_fraud")
     if label_column not in table.column_names:
         raise ConfigError(f"{path}: no label column {label_column!r}; map it with --map is_fraud=YOUR_COLUMN")
+    table, label_time = _without_label_time(table, path)
     validator = Validator(load_reference(), card_key)
     result, reading = validate_file(
         validator, table, str(path), received_at_ms=0, mapping=mapping, timezone=timezone
@@ -240,7 +282,10 @@ def read_history(
     order = np.argsort(result.batch.timestamp_ms, kind="stable")
     batch = result.batch.take(order)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
-    history = History(batch, truth[order], [scenario[i] for i in order] if scenario else None, digest)
+    label_time_ms = None if label_time is None else label_time[result.rows][order]
+    history = History(
+        batch, truth[order], [scenario[i] for i in order] if scenario else None, digest, label_time_ms
+    )
     return history, reading
 
 
