@@ -1,18 +1,33 @@
-"""The simulator: deterministic, and its scenarios show the patterns they are named after."""
+"""The simulator: deterministic, and its scenarios show the patterns they are named after; honest
+habits that look like fraud, labels that come late or never, a scenario that starts mid-stream."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
+from pathlib import Path
+
 import numpy as np
 import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 from fraudstream.core.cards import luhn_valid
-from fraudstream.sim.generator import SCENARIOS, SimulationConfig, labels_for, simulate
+from fraudstream.sim.generator import (
+    DRIFT_STARTS,
+    SCENARIOS,
+    SimulationConfig,
+    labels_for,
+    simulate,
+    with_label_times,
+)
 
 CONFIG = SimulationConfig(count=20_000, seed=11, fraud_rate=0.03)
+DAY = 86_400_000
 
 
 def test_the_same_seed_gives_the_same_traffic_and_another_seed_other_traffic() -> None:
     assert simulate(CONFIG).equals(simulate(CONFIG))
+    assert with_label_times(simulate(CONFIG), CONFIG).equals(with_label_times(simulate(CONFIG), CONFIG))
     assert not simulate(CONFIG).equals(simulate(SimulationConfig(count=20_000, seed=12, fraud_rate=0.03)))
 
 
@@ -50,13 +65,120 @@ def test_card_testing_is_small_amounts_then_a_large_one_on_one_card() -> None:
     assert any(sum(a < 5 for a in amounts) >= 7 and max(amounts) > 500 for amounts in by_card.values())
 
 
-def test_labels_arrive_after_their_transactions() -> None:
-    table = simulate(CONFIG)
-    labels = labels_for(table, seed=11)
-    assert labels.num_rows == sum(table.column("is_fraud").to_pylist())
-    label_time = labels.column("label_time").cast("int64").to_numpy()
-    tx_time = labels.column("transaction_time").cast("int64").to_numpy()
-    assert np.all(label_time > tx_time)
+def test_labels_arrive_after_their_transactions_days_to_weeks_later_or_never() -> None:
+    table = with_label_times(simulate(CONFIG), CONFIG)
+    fraud = table.column("is_fraud").to_numpy(zero_copy_only=False)
+    label_time = table.column("label_time")
+    known = np.asarray(label_time.is_valid().to_numpy(zero_copy_only=False), dtype=bool)
+    assert not known[~fraud].any()  # legitimate rows have no label time
+    delay = (
+        label_time.cast("int64").to_numpy(zero_copy_only=False)
+        - table.column("timestamp").cast("int64").to_numpy()
+    )[known]
+    assert np.all(delay > 0)
+    assert np.mean(delay < 2 * DAY) < 0.4  # some within hours ...
+    assert np.quantile(delay, 0.9) > 14 * DAY  # ... many after weeks
+    never = 1 - known[fraud].mean()
+    assert 0.08 < never < 0.25, never  # configured: 15% of victims
+    labels = labels_for(table, CONFIG)
+    assert labels.num_rows == known.sum()
+    assert pc.all(pc.greater(labels.column("label_time"), labels.column("transaction_time"))).as_py()
+
+
+def test_the_share_of_frauds_never_reported_follows_the_configuration() -> None:
+    for share in (0.0, 0.4):
+        config = dataclasses.replace(CONFIG, unreported_share=share)
+        table = with_label_times(simulate(config), config)
+        fraud = table.filter(table.column("is_fraud"))
+        never = fraud.column("label_time").null_count / fraud.num_rows
+        assert abs(never - share) < 0.08, (share, never)
+
+
+def test_training_history_applies_each_label_at_its_own_time_and_never_the_unreported(
+    tmp_path: Path,
+) -> None:
+    from fraudstream.ml.dataset import load_history
+
+    table = with_label_times(simulate(CONFIG), CONFIG)
+    path = tmp_path / "sim.parquet"
+    pq.write_table(table, path)
+    history = load_history(path)
+    assert history.is_fraud.sum() == pc.sum(table.column("is_fraud")).as_py()  # the ground truth
+    labels = history.labels(delay_ms=3 * DAY)  # the fixed delay does not apply: the file has times
+    reported = table.filter(pc.is_valid(table.column("label_time")))
+    assert len(labels) == reported.num_rows
+    expected = dict(
+        zip(
+            reported.column("transaction_id").to_pylist(),
+            reported.column("label_time").cast("int64").to_pylist(),
+        )
+    )
+    got = dict(zip(labels.strings("transaction_id").to_pylist(), labels.times_ms("label_time").tolist()))
+    assert got == expected
+    # label_time is the history's, never a transaction attribute the engine would keep.
+    attributes = [json.loads(a) for a in history.batch.data.column("attributes").to_pylist() if a]
+    assert not any("label_time" in a for a in attributes)
+
+
+def test_low_and_slow_fraud_looks_like_the_victims_own_shopping() -> None:
+    frame = simulate(
+        SimulationConfig(count=40_000, seed=2, fraud_rate=0.03, duration_ms=28 * DAY)
+    ).to_pandas()
+    legit = frame[~frame["is_fraud"]]
+    quiet = frame[frame["fraud_scenario"] == "low_and_slow"]
+    usual_amount = legit.groupby("user_id")["amount"].median()
+    ratio = (
+        quiet.groupby("user_id")["amount"].median() / usual_amount.reindex(quiet["user_id"].unique())
+    ).dropna()
+    assert 0.5 < ratio.median() < 2.0  # everyday amounts
+    hours = quiet["timestamp"].dt.hour
+    assert ((hours >= 7) & (hours <= 22)).mean() > 0.85  # at the hours people shop
+    days = quiet.groupby("user_id")["timestamp"].agg(lambda t: (t.max() - t.min()).total_seconds() / 86_400)
+    assert days.median() > 2  # spread over days, not a burst
+    usual_merchants = set(zip(legit["user_id"], legit["merchant_id"]))
+    familiar = [pair in usual_merchants for pair in zip(quiet["user_id"], quiet["merchant_id"])]
+    assert np.mean(familiar) > 0.6  # mostly where the victim shops
+
+
+def test_the_drift_scenario_appears_only_in_the_second_half() -> None:
+    config = SimulationConfig(count=50_000, seed=3, fraud_rate=0.03, duration_ms=28 * DAY)
+    table = simulate(config)
+    ts = table.column("timestamp").cast("int64").to_numpy()
+    scenario = np.asarray(table.column("fraud_scenario").to_numpy(zero_copy_only=False), dtype=object)
+    for name, start in DRIFT_STARTS.items():
+        assert start >= 0.5
+        rows = ts[scenario == name]
+        assert len(rows) > 20
+        assert rows.min() >= config.start_ms + start * config.duration_ms
+    first_half = ts < config.start_ms + config.duration_ms / 2
+    assert set(scenario[first_half]) == {"", *SCENARIOS} - set(DRIFT_STARTS)
+
+
+def test_legitimate_traffic_shows_the_signals_of_fraud_too() -> None:
+    """Trips, shopping days, big purchases and new phones: legitimate rows with fraud's signals."""
+    from fraudstream.core.engine import Engine
+    from fraudstream.core.schema import Validator
+    from fraudstream.reference import load_reference
+
+    config = SimulationConfig(count=30_000, seed=3, duration_ms=28 * DAY)
+    table = simulate(config)
+    batch = (
+        Validator(load_reference(), b"test")
+        .table(table.drop_columns(["is_fraud", "fraud_scenario"]), received_at_ms=0)
+        .batch
+    )
+    feature = Engine().score(batch).features.column
+    legit = ~np.asarray(table.column("is_fraud").to_numpy(zero_copy_only=False), dtype=bool)
+    settled = batch.timestamp_ms >= config.start_ms + 7 * DAY  # after a week, "new" means new
+    signals = {
+        "a plane's speed": (feature("geo.speed_kmh") > 900) & (feature("geo.distance_km") > 100),
+        "a new country": settled & (feature("user.new_country") == 1),
+        "a spree": (feature("user.count_10m") >= 4) & (feature("user.distinct_merchants_24h") >= 3),
+        "a big amount": (feature("user.amount_ratio_30d") > 10) & (batch.amount > 300),
+        "a new device": settled & (feature("user.new_device") == 1),
+    }
+    legitimate = {name: int((legit & rows).sum()) for name, rows in signals.items()}
+    assert min(legitimate.values()) >= 20, legitimate
 
 
 def test_location_jumps_imply_impossible_travel_and_takeovers_bring_a_new_device_and_country() -> None:
@@ -141,3 +263,13 @@ def test_a_population_seed_keeps_the_same_people_across_seeds() -> None:
     assert simulate(SimulationConfig(count=2_000, seed=4, population_seed=4)).equals(
         simulate(SimulationConfig(count=2_000, seed=4))
     )
+
+
+def test_a_short_span_keeps_scenarios_that_last_days_spread_over_it() -> None:
+    # A demo simulates minutes at a time: episodes of days squeezed to the span's last millisecond
+    # would arrive as one burst.
+    config = SimulationConfig(count=20_000, seed=5, fraud_rate=0.05, duration_ms=1_000_000)
+    table = simulate(config)
+    ts = table.column("timestamp").cast("int64").to_numpy()
+    at_the_edges = (ts == config.start_ms) | (ts == config.start_ms + config.duration_ms - 1)
+    assert at_the_edges.sum() < 5

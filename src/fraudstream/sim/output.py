@@ -38,20 +38,29 @@ def write_table(table: pa.Table, path: Path) -> None:
 
 
 def records_for_http(table: pa.Table) -> list[dict[str, object]]:
-    """Rows as the JSON objects a client would send: RFC 3339 times, no empty fields."""
-    times = (
-        table.column("timestamp").cast(pa.int64()).to_pylist() if "timestamp" in table.column_names else None
-    )
-    rows = table.drop_columns(["timestamp"]).to_pylist() if times is not None else table.to_pylist()
+    """Rows as the JSON objects a client would send: RFC 3339 times, no empty fields.
+
+    >>> from datetime import datetime, UTC
+    >>> records_for_http(pa.table({"timestamp": [datetime(2026, 1, 1, tzinfo=UTC)], "label_time": [None],
+    ...     "amount": [5.0]}).cast(pa.schema([("timestamp", pa.timestamp("ms", tz="UTC")),
+    ...     ("label_time", pa.timestamp("ms", tz="UTC")), ("amount", pa.float64())])))
+    [{'amount': 5.0, 'timestamp': '2026-01-01T00:00:00.000Z'}]
+    """
+    times = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    millis = {name: table.column(name).cast(pa.int64()).to_pylist() for name in times}
     records = []
-    for i, row in enumerate(rows):
+    for i, row in enumerate(table.drop_columns(times).to_pylist()):
         record = {k: v for k, v in row.items() if v is not None}
-        if times is not None:
-            record["timestamp"] = time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(times[i] / 1000)) + (
-                f".{times[i] % 1000:03d}Z"
-            )
+        for name in times:
+            ms = millis[name][i]
+            if ms is not None:
+                record[name] = _rfc3339(ms)
         records.append(record)
     return records
+
+
+def _rfc3339(ms: int) -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
 
 
 def send_http(table: pa.Table, url: str, rate: float, batch: int = 50, api_key: str | None = None) -> int:
