@@ -201,6 +201,82 @@ def _read_or_exit(source: str) -> list[Any] | pa.Table:
     raise typer.Exit(2)
 
 
+def _zone_option(name: str | None) -> str | None:
+    """--timezone: refused at once, naming the flag, when it is not a time zone."""
+    from fraudstream.core.schema import time_zone
+    from fraudstream.errors import ConfigError
+
+    try:
+        return None if name is None else time_zone(name)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _share_option(text: str) -> str:
+    """--max-invalid: refused at once when it is not a share such as 1% or 0.01."""
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import parse_max_invalid
+
+    try:
+        parse_max_invalid(text)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return text
+
+
+# The options of every command that reads transaction files.
+_TimezoneOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_zone_option,
+        help="Zone of the times written without one, an IANA name such as UTC or Europe/Paris (times "
+        "with a zone keep theirs). Without it, a file of such times is refused.",
+    ),
+]
+_MaxInvalidOption = Annotated[
+    str,
+    typer.Option(
+        callback=_share_option,
+        help="Stop when more than this share of the rows is invalid (1% or 0.01); fewer are skipped.",
+    ),
+]
+
+
+def _checked_or_exit(reading: Any, max_invalid: str) -> None:
+    """Print what reading the rows found; exit 2 when too many are invalid, or none is valid."""
+    from rich.markup import escape
+
+    from fraudstream.ml.dataset import parse_max_invalid
+
+    for line in reading.report():
+        console.print(escape(line), highlight=False)
+    refusal = reading.refusal(parse_max_invalid(max_invalid))
+    if refusal is not None:
+        console.print(f"[red]error:[/red] {escape(refusal)}", highlight=False)
+        raise typer.Exit(2)
+
+
+def _config_error_exit(exc: Exception) -> typer.Exit:
+    """Print a problem with the input (naive times, a bad --map, ...); exit 2 to raise."""
+    from rich.markup import escape
+
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    return typer.Exit(2)
+
+
+def _history_or_exit(data: Path, map_: str | None, timezone: str | None, max_invalid: str) -> Any:
+    """The history in ``data``, with what reading it found printed; exit 2 if it cannot be used."""
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import parse_mapping, read_history
+
+    try:
+        history, reading = read_history(data, parse_mapping(map_), timezone=timezone)
+    except ConfigError as exc:
+        raise _config_error_exit(exc) from None
+    _checked_or_exit(reading, max_invalid)
+    return history
+
+
 @app.command()
 def score(
     source: Annotated[str, typer.Argument(help="JSON, JSONL, CSV or Parquet file, or - for stdin.")],
@@ -218,6 +294,8 @@ def score(
         ),
     ] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    timezone: _TimezoneOption = None,
+    max_invalid: _MaxInvalidOption = "1%",
 ) -> None:
     """Score transactions from a file with the engine, in file order (nothing is stored).
 
@@ -226,6 +304,8 @@ def score(
     from fraudstream.config import DEMO_CARD_KEY
     from fraudstream.core.engine import Engine, EngineConfig
     from fraudstream.core.schema import Validator
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import validate_file
     from fraudstream.ml.registry import champion_model
     from fraudstream.reference import load_reference
 
@@ -243,15 +323,16 @@ def score(
     validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
     data = _read_or_exit(source)
     now = int(time.time() * 1000)
-    result = (
-        validator.table(data, received_at_ms=now)
-        if isinstance(data, pa.Table)
-        else validator.records(data, received_at_ms=now)
-    )
+    name = "stdin" if source == "-" else source
+    try:
+        result, reading = validate_file(validator, data, name, received_at_ms=now, timezone=timezone)
+    except ConfigError as exc:
+        raise _config_error_exit(exc) from None
     for error in result.errors[:20]:
         console.print(
             f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
         )
+    _checked_or_exit(reading, max_invalid)
     engine = Engine(config, model=chosen)
     records: list[dict[str, Any]] = []
     for start in range(0, len(result.batch), 8192):
@@ -417,7 +498,10 @@ def simulate(
         str,
         typer.Option(help="Output: a .parquet/.csv/.jsonl file, http://host:port or kafka://host:port/topic"),
     ] = "sim.parquet",
-    labels: Annotated[Path | None, typer.Option(help="Also write delayed label events to this file.")] = None,
+    labels: Annotated[
+        Path | None,
+        typer.Option(help="Also write label events (reported frauds, when reported) to this file."),
+    ] = None,
     rate: Annotated[
         float, typer.Option(help="With --to http: transactions per second (0 = as fast as possible).")
     ] = 0,
@@ -429,6 +513,8 @@ def simulate(
     health: Annotated[bool, typer.Option(help="With --test: check the server's health first.")] = False,
 ) -> None:
     """Generate labelled traffic with fraud scenarios, to a file or a running server.
+
+    A file also gets label_time: when each fraud was reported (days to weeks later; empty if never).
 
     Example: `fraudstream simulate --count 100000 --to sim.parquet --labels labels.parquet`
 
@@ -446,7 +532,7 @@ def simulate(
         random_count = count if count != 10_000 else 10
         passed = run_tests(url, chosen, random_count, delay if test == "random" else 0.0, health, out.print)
         raise typer.Exit(0 if passed else 1)
-    from fraudstream.sim.generator import SimulationConfig, labels_for
+    from fraudstream.sim.generator import SimulationConfig, labels_for, with_label_times
     from fraudstream.sim.generator import simulate as generate
     from fraudstream.sim.output import OUTPUT_FORMATS, send_http, writable, write_table
 
@@ -466,10 +552,10 @@ def simulate(
         sent = send_kafka(table.drop_columns(["is_fraud", "fraud_scenario"]), to)
         console.print(f"produced {sent} transactions to {to}")
     else:
-        write_table(table, Path(to))
+        write_table(with_label_times(table, config), Path(to))
         console.print(f"wrote {table.num_rows} transactions to {to}")
     if labels is not None:
-        write_table(labels_for(table, seed), labels)
+        write_table(labels_for(table, config), labels)
         console.print(f"wrote label events to {labels}")
 
 
@@ -519,6 +605,8 @@ def train(
     ] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     promote: Annotated[bool, typer.Option(help="Make the new model the champion.")] = False,
+    timezone: _TimezoneOption = None,
+    max_invalid: _MaxInvalidOption = "1%",
 ) -> None:
     """Train a model on history replayed through the engine, evaluate it on the holdout, register it.
 
@@ -526,11 +614,10 @@ def train(
     `fraudstream train --data sim.parquet --train-to 2026-01-06T00:00:00+00:00 --label-delay 1d --promote`
     """
     from fraudstream.errors import FraudstreamError
-    from fraudstream.ml.dataset import load_history, parse_mapping
     from fraudstream.ml.train import train_and_register
 
     try:
-        history = load_history(data, parse_mapping(map_))
+        history = _history_or_exit(data, map_, timezone, max_invalid)
         delay = _duration_ms(label_delay)
         console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
         store = _registry(registry)
@@ -571,16 +658,17 @@ def evaluate(
     report: Annotated[
         Path | None, typer.Option(help="Write report.json and report.html with charts here.")
     ] = None,
+    timezone: _TimezoneOption = None,
+    max_invalid: _MaxInvalidOption = "1%",
 ) -> None:
     """Replay a history file through the engine and report fraud metrics on a time window.
 
     Example: `fraudstream evaluate --data sim.parquet --model champion --from 2026-01-05T00:00:00+00:00`
     """
     from fraudstream.core.engine import EngineConfig
-    from fraudstream.ml.dataset import load_history, parse_mapping
     from fraudstream.ml.train import evaluate as measure
 
-    history = load_history(data, parse_mapping(map_))
+    history = _history_or_exit(data, map_, timezone, max_invalid)
     chosen = (
         None if model == "rules" else _registry(registry).load(model, EngineConfig().features.feature_names)
     )
@@ -693,6 +781,8 @@ def backtest(
     label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "7d",
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    timezone: _TimezoneOption = None,
+    max_invalid: _MaxInvalidOption = "1%",
 ) -> None:
     """Replay history with a candidate rule set and compare it, rule by rule, with the current one.
 
@@ -701,13 +791,12 @@ def backtest(
     from fraudstream.core.engine import EngineConfig, default_names, default_ruleset
     from fraudstream.core.rules import load_ruleset
     from fraudstream.ml.backtest import backtest as run
-    from fraudstream.ml.dataset import load_history, parse_mapping
 
     config = EngineConfig()
     names = default_names(config.features)
     candidate = load_ruleset(rules.read_text(encoding="utf-8"), names)
     baseline = load_ruleset(current.read_text(encoding="utf-8"), names) if current else default_ruleset()
-    history = load_history(data, parse_mapping(map_))
+    history = _history_or_exit(data, map_, timezone, max_invalid)
     chosen = None if model is None else _registry(registry).load(model, config.features.feature_names)
     delay, start = _duration_ms(label_delay), _time_ms(from_)
     results = {

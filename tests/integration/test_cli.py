@@ -58,9 +58,10 @@ def test_score_a_file_and_write_decisions(tmp_path: Path, monkeypatch: pytest.Mo
     ]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out.parquet"
-    result = runner.invoke(app, ["score", str(source), "-o", str(out)])
+    result = runner.invoke(app, ["score", str(source), "-o", str(out), "--max-invalid", "50%"])
     assert result.exit_code == 0, result.output
     assert "row 2 skipped" in result.output
+    assert "3 rows read, 1 invalid (33.3%)" in " ".join(result.output.split())  # Rich wraps lines
     table = pq.read_table(out).to_pylist()
     assert [r["decision"] for r in table] == ["approve", "review"]
     assert "amount_spike" in table[1]["rules"]
