@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, Settings
 from fraudstream.core.policy import PolicyConfig
 from fraudstream.errors import ConfigError
 from fraudstream.runtime.kafka import names
+
+if TYPE_CHECKING:
+    from fraudstream.core.engine import EngineConfig
 
 __all__ = ["DEMO_CARD_KEY", "Settings", "StoreSettings"]
 
@@ -71,6 +74,11 @@ class Settings(BaseSettings):
     review_threshold: float = Field(60.0, ge=0, le=100)
     decline_threshold: float = Field(90.0, ge=0, le=100)
     challenge_threshold: float | None = Field(None, ge=0, le=100)
+    label_delay: str = Field(
+        "0s",
+        description="How long after a transaction its fraud label usually arrives (0s, 1d, 7d, ...): "
+        "label-feedback windows end that far back; a model must be trained with the same --label-delay",
+    )
     rules_path: Path | None = Field(
         None, description="YAML rule set to start with (default: the packaged set)"
     )
@@ -121,6 +129,16 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("label_delay")
+    @classmethod
+    def _delay(cls, value: str) -> str:
+        from fraudstream.core.features.spec import format_duration, parse_delay_ms
+
+        try:
+            return format_duration(parse_delay_ms(value))
+        except ConfigError as exc:
+            raise ValueError(f"FRAUDSTREAM_LABEL_DELAY={value!r}: {exc}") from None
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         low = self.challenge_threshold if self.challenge_threshold is not None else -1
@@ -170,6 +188,16 @@ class Settings(BaseSettings):
             decline_threshold=self.decline_threshold,
             challenge_threshold=self.challenge_threshold,
         )
+
+    def engine_config(self) -> EngineConfig:
+        """How every engine that decides is configured (the API's, Kafka workers'): thresholds and
+        the label delay its label-feedback windows respect."""
+        from dataclasses import replace
+
+        from fraudstream.core.engine import EngineConfig
+
+        base = EngineConfig(policy=self.policy())
+        return replace(base, features=replace(base.features, label_delay=self.label_delay))
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with secrets (and passwords in URLs) shown as ****."""

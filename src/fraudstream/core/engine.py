@@ -15,7 +15,7 @@ import pyarrow as pa
 
 from fraudstream.core.batch import STRING_FIELDS, LabelBatch, TransactionBatch
 from fraudstream.core.explain import describe_feature
-from fraudstream.core.features import FeatureConfig, FeatureMatrix, FeatureState
+from fraudstream.core.features import FeatureConfig, FeatureMatrix, FeatureState, parse_delay_ms
 from fraudstream.core.models import Model
 from fraudstream.core.policy import ACTION_DECISION, APPROVE, DECISIONS, PolicyConfig, decide
 from fraudstream.core.rules import ACTIONS, Kind, ListStore, RuleHits, RuleSet, load_ruleset
@@ -335,6 +335,15 @@ class Engine:
                 f"model {model.metadata.version} ({model.metadata.kind}) needs features this engine does not "
                 f"compute: {missing[:8]}{'...' if len(missing) > 8 else ''}; retrain it with this feature "
                 "configuration or change the engine's feature configuration"
+            )
+        trained = model.metadata.params.get("label_delay")
+        mine = self.config.features.label_delay
+        if trained is not None and parse_delay_ms(str(trained)) != parse_delay_ms(mine):
+            raise ModelError(
+                f"model {model.metadata.version} was trained with label windows ending {trained} back "
+                f"(label delay) but this engine's end {mine} back, so its fraud-rate features would mean "
+                f"something else here: set FRAUDSTREAM_LABEL_DELAY={trained}, or retrain with "
+                f"--label-delay {mine}"
             )
 
     def set_model(self, model: Model | None) -> None:

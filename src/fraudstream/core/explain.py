@@ -81,12 +81,30 @@ def describe_feature(name: str, value: float) -> str:
     return _describer(name)(value)
 
 
+def _elapsed(seconds: float) -> str:
+    """Seconds in the largest unit that keeps them readable.
+
+    >>> _elapsed(90), _elapsed(7_200), _elapsed(3 * 86_400)
+    ('90 s', '2.0 hours', '3.0 days')
+    """
+    if seconds < 3_600:
+        return f"{seconds:,.0f} s"
+    if seconds < 86_400:
+        return f"{seconds / 3_600:.1f} hours"
+    return f"{seconds / 86_400:.1f} days"
+
+
 @functools.lru_cache(maxsize=1024)
 def _describer(name: str) -> Callable[[float], str]:
     """The sentence maker of one feature name: its name parsed once, not for every reason."""
     fixed = _FIXED.get(name)
     if fixed is not None:
         return fixed
+    if name.endswith((".seconds_since_first_fraud", ".seconds_since_last_fraud")):
+        kind, measure = name.split(".", 1)
+        entity = _ENTITY_WORDS.get(kind, kind)
+        which = "first" if measure.endswith("first_fraud") else "latest"
+        return lambda value: f"{_elapsed(value)} since this {entity}'s {which} recent confirmed fraud"
     if name.endswith(".seconds_since_last"):
         kind = name.split(".", 1)[0]
         entity = _ENTITY_WORDS.get(kind, kind)

@@ -1,6 +1,13 @@
 """Feature state: per-entity sliding windows, recency, travel, first-seen flags and label feedback."""
 
-from fraudstream.core.features.spec import DEFAULT_ENTITIES, EntitySpec, FeatureConfig, parse_duration_ms
+from fraudstream.core.features.spec import (
+    DEFAULT_ENTITIES,
+    EntitySpec,
+    FeatureConfig,
+    format_duration,
+    parse_delay_ms,
+    parse_duration_ms,
+)
 from fraudstream.core.features.state import FORMAT_VERSION, FeatureMatrix, FeatureState, hash_keys
 
 __all__ = [
@@ -10,6 +17,8 @@ __all__ = [
     "FeatureConfig",
     "FeatureMatrix",
     "FeatureState",
+    "format_duration",
     "hash_keys",
+    "parse_delay_ms",
     "parse_duration_ms",
 ]

@@ -175,21 +175,32 @@ def _haversine(lat1, lon1, lat2, lon2):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def record_layout(n_windows, n_buckets, n_label):  # type: ignore[no-untyped-def]
-    """Where an entity's record keeps what, as float32 positions, and its length in int64 words.
+def record_layout(n_windows, n_buckets, ring_lengths):  # type: ignore[no-untyped-def]
+    """Where an entity's record keeps what, and its length in int64 words.
 
-    A record is one row of int64 words, read as int64 for its clock (``[0]`` the latest event
-    time, ``[1 + w]`` the head bucket of window ``w``) and as float32 for the rest: from ``first``
-    the buckets of every window (count, sum, max per bucket), from ``squares`` the sums of squared
-    amounts of the longest window's buckets, from ``frauds`` the fraud counts of every label window.
-    Rows are padded to whole 64-byte cache lines.
+    A record is one row of int64 words, read as int64 for its times and as float32 for the rest:
+
+    - int64 ``[0]`` the latest event time, ``[1 + w]`` the head bucket of window ``w``; for an
+      entity with label feedback (``ring_lengths`` not empty) then, from ``heads``, the head bucket
+      of each label ring, and after them the transaction times of the first and the last confirmed
+      fraud of the entity's current run of frauds;
+    - float32 from ``first``: the buckets of every window (count, sum, max per bucket); from
+      ``squares`` the sums of squared amounts of the longest window's buckets; from ``rings`` each
+      label window's ring of buckets (transactions, frauds per bucket), one ring after the other.
+
+    Rows are padded to whole 64-byte cache lines. Returns (heads, first, squares, rings, words).
     """
-    first = 2 * (1 + n_windows)
+    n_label = ring_lengths.shape[0]
+    heads = 1 + n_windows
+    words_of_times = heads + (n_label + 2 if n_label > 0 else 0)
+    first = 2 * words_of_times
     squares = first + 3 * n_windows * n_buckets
-    frauds = squares + n_buckets
-    end = frauds + n_label * n_buckets
+    rings = squares + n_buckets
+    end = rings
+    for k in range(n_label):
+        end += 2 * ring_lengths[k]
     words = (end + 1) // 2
-    return first, squares, frauds, (words + 7) // 8 * 8
+    return heads, first, squares, rings, (words + 7) // 8 * 8
 
 
 @njit(cache=True, nogil=True)
@@ -259,13 +270,85 @@ def _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out):  # type: i
 
 
 @njit(cache=True, nogil=True)
-def _reset_row(records, cells, slot, i, first, bucket_of, rows):  # type: ignore[no-untyped-def]
-    """Start entity ``slot`` afresh at event ``i``: no previous event, empty buckets."""
+def _reset_row(records, cells, slot, t, i, first, bucket_of, rows, heads, ring_gran):  # type: ignore[no-untyped-def]
+    """Start entity ``slot`` afresh at event ``i`` (time ``t``): no previous event, empty buckets,
+    no confirmed fraud."""
     records[slot, 0] = _NO_TIME
     for w in range(rows.shape[0]):
         records[slot, 1 + w] = bucket_of[i, rows[w]]
+    n_label = ring_gran.shape[0]
+    if n_label > 0:
+        for lw in range(n_label):
+            records[slot, heads + lw] = t // ring_gran[lw]
+        records[slot, heads + n_label] = _NO_TIME
+        records[slot, heads + n_label + 1] = _NO_TIME
     for j in range(first, cells.shape[1]):
         cells[slot, j] = 0.0
+
+
+@njit(cache=True, nogil=True)
+def _label_features(  # type: ignore[no-untyped-def]
+    records,
+    cells,
+    slot,
+    t,
+    clock,
+    ring_gran,
+    ring_len,
+    heads,
+    rings,
+    n_buckets,
+    delay_ms,
+    horizon_ms,
+    out,
+    i,
+    col,
+):
+    """Count event ``t`` into every label ring of entity ``slot``, then write its label features from
+    ``col``: per label window the confirmed frauds and their share of the transactions of the window
+    wholly before ``clock - delay_ms`` (``clock``: the entity's latest event), then the seconds since
+    the first and the last fraud of the entity's current run of frauds (missing when the last is
+    more than ``horizon_ms`` before ``clock - delay_ms``)."""
+    nan = np.float32(np.nan)
+    n_label = ring_gran.shape[0]
+    at = rings
+    for lw in range(n_label):
+        g = ring_gran[lw]
+        n = ring_len[lw]
+        b = t // g
+        hd = records[slot, heads + lw]
+        if b > hd:
+            steps = min(b - hd, n)
+            for s in range(1, steps + 1):
+                k = (b - steps + s) % n
+                cells[slot, at + 2 * k] = 0.0
+                cells[slot, at + 2 * k + 1] = 0.0
+            records[slot, heads + lw] = b
+            hd = b
+        if b > hd - n:
+            cells[slot, at + 2 * (b % n)] += 1.0
+        # The last bucket wholly at or before clock - delay (with no delay: the clock's own bucket),
+        # so that no transaction younger than the delay is counted, even within a bucket.
+        end = (clock - delay_ms + 1) // g - 1 if delay_ms > 0 else clock // g
+        count = 0.0
+        frauds = 0.0
+        for k in range(n_buckets):
+            bb = end - k
+            if hd - n < bb <= hd:
+                count += cells[slot, at + 2 * (bb % n)]
+                frauds += cells[slot, at + 2 * (bb % n) + 1]
+        out[i, col] = frauds
+        out[i, col + 1] = frauds / count if count > 0.0 else nan
+        col += 2
+        at += 2 * n
+    first_fraud = records[slot, heads + n_label]
+    last_fraud = records[slot, heads + n_label + 1]
+    if last_fraud != _NO_TIME and clock - delay_ms - last_fraud <= horizon_ms:
+        out[i, col] = max(clock - first_fraud, 0) / 1000.0
+        out[i, col + 1] = max(clock - last_fraud, 0) / 1000.0
+    else:
+        out[i, col] = nan
+        out[i, col + 1] = nan
 
 
 @njit(cache=True, nogil=True)
@@ -278,7 +361,10 @@ def entity_kernel(  # type: ignore[no-untyped-def]
     rows,
     n_buckets,
     longest,
-    label_windows,
+    ring_gran,
+    ring_len,
+    delay_ms,
+    horizon_ms,
     idle_ms,
     lateness_ms,
     table,
@@ -301,14 +387,14 @@ def entity_kernel(  # type: ignore[no-untyped-def]
 
     Writes, from column ``col0`` of ``out``: per window count, sum, mean, max (including the current
     event), then seconds since the entity's previous event, the amount's ratio to and
-    z-score against the prior events of the longest window, then per label window the fraud count
-    and fraud rate.
+    z-score against the prior events of the longest window, then the label features (see
+    ``_label_features``) when ``ring_gran`` is not empty.
     """
     n_windows = rows.shape[0]
-    n_label = label_windows.shape[0]
-    first, squares_at, frauds_at, _ = record_layout(n_windows, n_buckets, n_label)
+    n_label = ring_gran.shape[0]
+    heads, first, squares_at, rings, _ = record_layout(n_windows, n_buckets, ring_len)
     nan = np.float32(np.nan)
-    width = 4 * n_windows + 3 + 2 * n_label
+    width = 4 * n_windows + 3 + (2 * n_label + 2 if n_label > 0 else 0)
     _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out)
     for i in range(hashes.shape[0]):
         _prefetch_ahead(slots_out, records, i)
@@ -323,7 +409,7 @@ def entity_kernel(  # type: ignore[no-untyped-def]
         if not fresh and t - records[slot, 0] >= idle_ms:
             fresh = True  # idle long enough to be forgotten: start over, as if expired
         if fresh:
-            _reset_row(records, cells, slot, i, first, bucket_of, rows)
+            _reset_row(records, cells, slot, t, i, first, bucket_of, rows, heads, ring_gran)
         fresh_out[i] = fresh
         prev = records[slot, 0]
         late_out[i] = (not fresh) and t < prev - lateness_ms
@@ -345,10 +431,6 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 if w == longest:
                     for k in range(n_buckets):
                         cells[slot, squares_at + k] = 0.0
-                for lw in range(n_label):
-                    if label_windows[lw] == w:
-                        for k in range(n_buckets):
-                            cells[slot, frauds_at + lw * n_buckets + k] = 0.0
                 records[slot, 1 + w] = b
                 hd = b
             elif b > hd:
@@ -364,9 +446,6 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                     cells[slot, c + 2] = 0.0
                     if w == longest:
                         cells[slot, squares_at + idx] = 0.0
-                    for lw in range(n_label):
-                        if label_windows[lw] == w:
-                            cells[slot, frauds_at + lw * n_buckets + idx] = 0.0
                     idx += 1
                     if idx == n_buckets:
                         idx = 0
@@ -387,7 +466,7 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 for k in range(n_buckets):
                     squares += cells[slot, squares_at + k]
                 mean = total / count
-                if mean > 0.0:  # prior amounts may all be 0.00 (card verifications): no ratio then
+                if mean > 0.0:
                     std = math.sqrt(max(squares / count - mean * mean, 0.0))
                     # A floor of 10% of the mean keeps one or two equal prior amounts from giving an
                     # infinite z-score.
@@ -414,23 +493,24 @@ def entity_kernel(  # type: ignore[no-untyped-def]
         out[i, col + 1] = ratio
         out[i, col + 2] = zscore
         col += 3
-        for lw in range(n_label):
-            w = label_windows[lw]
-            frauds = 0.0
-            for k in range(n_buckets):
-                frauds += cells[slot, frauds_at + lw * n_buckets + k]
-            count = out[i, col0 + 4 * w]
-            out[i, col] = frauds
-            out[i, col + 1] = frauds / count if count > 0.0 else nan
-            col += 2
-        records[slot, 0] = max(prev, t)
+        clock = max(prev, t)
+        if n_label > 0:
+            _label_features(
+                records, cells, slot, t, clock, ring_gran, ring_len, heads, rings, n_buckets, delay_ms,
+                horizon_ms, out, i, col,
+            )  # fmt: skip
+        records[slot, 0] = clock
 
 
 @njit(cache=True, nogil=True)
-def label_kernel(hashes, tx_ts, is_fraud, gran, n_buckets, label_windows, table, records, cells):  # type: ignore[no-untyped-def]
-    """Count confirmed frauds into the bucket of the transaction's own time, where still covered."""
-    n_label = label_windows.shape[0]
-    frauds_at = record_layout(gran.shape[0], n_buckets, n_label)[2]
+def label_kernel(  # type: ignore[no-untyped-def]
+    hashes, tx_ts, is_fraud, n_windows, n_buckets, ring_gran, ring_len, horizon_ms, table, records, cells
+):
+    """Count confirmed frauds into the ring bucket of the transaction's own time, where the ring still
+    holds it, and extend the entity's run of frauds: a fraud more than ``horizon_ms`` after the run's
+    last starts a new run."""
+    n_label = ring_gran.shape[0]
+    heads, _, _, rings, _ = record_layout(n_windows, n_buckets, ring_len)
     for i in range(hashes.shape[0]):
         h = hashes[i]
         if h == 0 or not is_fraud[i]:
@@ -438,12 +518,25 @@ def label_kernel(hashes, tx_ts, is_fraud, gran, n_buckets, label_windows, table,
         slot, _ = _find(h, table)
         if slot < 0:
             continue
+        s = tx_ts[i]
+        at = rings
         for lw in range(n_label):
-            w = label_windows[lw]
-            b = tx_ts[i] // gran[w]
-            hd = records[slot, 1 + w]
-            if hd - n_buckets < b <= hd:
-                cells[slot, frauds_at + lw * n_buckets + b % n_buckets] += 1.0
+            n = ring_len[lw]
+            b = s // ring_gran[lw]
+            hd = records[slot, heads + lw]
+            if hd - n < b <= hd:
+                cells[slot, at + 2 * (b % n) + 1] += 1.0
+            at += 2 * n
+        first_col = heads + n_label
+        first_fraud = records[slot, first_col]
+        last_fraud = records[slot, first_col + 1]
+        if last_fraud == _NO_TIME or s > last_fraud + horizon_ms:
+            records[slot, first_col] = s
+            records[slot, first_col + 1] = s
+        else:
+            if first_fraud - horizon_ms <= s < first_fraud:
+                records[slot, first_col] = s
+            records[slot, first_col + 1] = max(last_fraud, s)
 
 
 @njit(cache=True, nogil=True)

@@ -13,6 +13,8 @@ __all__ = [
     "ENTITY_COLUMNS",
     "EntitySpec",
     "FeatureConfig",
+    "format_duration",
+    "parse_delay_ms",
     "parse_duration_ms",
 ]
 
@@ -42,6 +44,29 @@ def parse_duration_ms(text: str) -> int:
             f"window {text!r}: expected a whole number and a unit s, m, h or d, e.g. '30s' or '7d'"
         )
     return int(match.group(1)) * _UNITS_MS[match.group(2)]
+
+
+def parse_delay_ms(text: str) -> int:
+    """A delay: a duration as for windows, or ``0s`` (also ``0``) for none.
+
+    >>> parse_delay_ms("0s"), parse_delay_ms("7d")
+    (0, 604800000)
+    """
+    return 0 if text.strip() in ("0", "0s", "0m", "0h", "0d") else parse_duration_ms(text.strip())
+
+
+def format_duration(ms: int) -> str:
+    """A whole number of milliseconds as a duration in its largest exact unit (``0s`` for none).
+
+    >>> format_duration(604_800_000), format_duration(90_000), format_duration(0)
+    ('7d', '90s', '0s')
+    """
+    if ms < 0 or ms % 1000:
+        raise ConfigError(f"duration of {ms} ms: give a whole, non-negative number of seconds")
+    for unit in ("d", "h", "m", "s"):
+        if ms % _UNITS_MS[unit] == 0:
+            return f"{ms // _UNITS_MS[unit]}{unit}" if ms else "0s"
+    raise AssertionError("unreachable: every whole number of seconds has a unit")
 
 
 @dataclass(frozen=True)
@@ -83,6 +108,13 @@ class FeatureConfig:
     bucket holding the entity's latest event and the ``buckets - 1`` before it, i.e. between
     ``W * (buckets - 1) / buckets`` and ``W`` of history. More buckets: sharper edges, more bytes.
 
+    Label feedback (entities with ``labels=True``) counts confirmed frauds among the entity's
+    transactions of each label window **ending ``label_delay`` ago**: at time t, the window W covers
+    ``[t - label_delay - W, t - label_delay]`` (by the same buckets), so that with labels arriving
+    about ``label_delay`` after their transaction the window holds transactions whose labels are in,
+    rather than recent ones whose labels are not yet known. The delay is shared by the engine that
+    serves and the training that replays history (a model records the one it was trained with).
+
     >>> config = FeatureConfig()
     >>> "user.count_30s" in config.feature_names and "geo.speed_kmh" in config.feature_names
     True
@@ -90,7 +122,9 @@ class FeatureConfig:
 
     entities: tuple[EntitySpec, ...] = DEFAULT_ENTITIES
     buckets: int = 6
-    label_windows: tuple[str, ...] = ("7d", "28d")
+    label_windows: tuple[str, ...] = ("1d", "7d", "28d")
+    #: How long after a transaction its fraud label is expected to be known (0s: at once).
+    label_delay: str = "0s"
     #: An entity with no event for this long is forgotten (its state slot is reused).
     idle_expiry: str = "45d"
     #: Events up to this far behind an entity's latest event are "late" but fully counted; later ones
@@ -114,16 +148,22 @@ class FeatureConfig:
             if not e.windows:
                 raise ConfigError(f"entity {e.name!r}: give at least one window")
             e.window_ms  # noqa: B018 - validates every window name
-            if e.labels and not set(self.label_windows) <= set(e.windows):
-                raise ConfigError(
-                    f"entity {e.name!r} tracks labels over {self.label_windows}, "
-                    "so its windows must include them"
-                )
         for name in (self.idle_expiry, self.allowed_lateness, *self.label_windows):
             parse_duration_ms(name)
+        if any(e.labels for e in self.entities) and not self.label_windows:
+            raise ConfigError("entities track labels, so give at least one label window")
+        for w in self.label_windows:
+            if parse_duration_ms(w) % self.buckets:
+                raise ConfigError(f"label window {w!r} must split into {self.buckets} whole milliseconds")
+        delay = parse_delay_ms(self.label_delay)
         longest = max(max(e.window_ms) for e in self.entities)
-        if parse_duration_ms(self.idle_expiry) <= longest:
-            raise ConfigError(f"idle_expiry={self.idle_expiry} must be longer than the longest window")
+        longest_label = max((parse_duration_ms(w) for w in self.label_windows), default=0)
+        if parse_duration_ms(self.idle_expiry) <= max(longest, delay + longest_label):
+            raise ConfigError(
+                f"idle_expiry={self.idle_expiry} (an entity idle that long is forgotten) must be longer than "
+                f"the longest window and than the label delay plus the longest label window "
+                f"({self.label_delay} + {self.longest_label_window}): shorten the label delay"
+            )
         object.__setattr__(self, "feature_names", tuple(self._names()))
 
     def entity(self, name: str) -> EntitySpec | None:
@@ -143,7 +183,26 @@ class FeatureConfig:
         if spec.labels:
             for w in self.label_windows:
                 names += [f"{e}.fraud_count_{w}", f"{e}.fraud_rate_{w}"]
+            names += [f"{e}.seconds_since_first_fraud", f"{e}.seconds_since_last_fraud"]
         return names
+
+    @property
+    def longest_label_window(self) -> str:
+        return max(self.label_windows, key=parse_duration_ms) if self.label_windows else "0s"
+
+    def label_rings(self) -> tuple[tuple[int, int], ...]:
+        """Per label window, its bucket length (ms) and how many buckets its ring keeps: the window's
+        ``buckets`` ending at ``t - label_delay``, the buckets of the delay after them, and one spare.
+
+        >>> FeatureConfig(label_delay="7d").label_rings()[:2]
+        ((14400000, 49), (100800000, 13))
+        """
+        delay = parse_delay_ms(self.label_delay)
+        rings = []
+        for w in self.label_windows:
+            length = parse_duration_ms(w) // self.buckets
+            rings.append((length, self.buckets + -(-delay // length) + 1))
+        return tuple(rings)
 
     def _names(self) -> list[str]:
         names = ["amount", "hour_of_day"]
@@ -159,6 +218,7 @@ class FeatureConfig:
             ],
             "buckets": self.buckets,
             "label_windows": list(self.label_windows),
+            "label_delay": self.label_delay,
             "idle_expiry": self.idle_expiry,
             "allowed_lateness": self.allowed_lateness,
             "recent": [

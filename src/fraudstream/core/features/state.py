@@ -15,14 +15,15 @@ import pyarrow as pa
 
 from fraudstream.core.batch import LabelBatch, TransactionBatch, string_bytes
 from fraudstream.core.features import kernels
-from fraudstream.core.features.spec import EntitySpec, FeatureConfig, parse_duration_ms
+from fraudstream.core.features.spec import EntitySpec, FeatureConfig, parse_delay_ms, parse_duration_ms
 from fraudstream.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "FeatureMatrix", "FeatureState", "hash_keys"]
 
-#: Version of the snapshot layout. Restore reads it and converts format 1 (one array per field, before
-#: the one-record-per-entity layout); it refuses any other.
-FORMAT_VERSION: Final = 2
+#: Version of the snapshot layout; restore refuses any other. Format 3 keeps label feedback in rings
+#: of (transactions, frauds) buckets per label window, shifted by the label delay; formats 1 and 2
+#: kept fraud counts in the buckets of the entity's own windows and cannot be converted: replay.
+FORMAT_VERSION: Final = 3
 _MAGIC: Final = b"FSTATE"
 _HEADER = struct.Struct("<6sHI")  # magic, format version, JSON header length
 
@@ -131,15 +132,14 @@ class _EntityArrays:
         self.spec = spec
         self.gran = np.array([w // config.buckets for w in spec.window_ms], dtype=np.int64)
         self.longest = int(np.argmax(spec.window_ms))
-        label_windows = [spec.windows.index(w) for w in config.label_windows] if spec.labels else []
-        self.label_windows = np.array(label_windows, dtype=np.int64)
+        rings = config.label_rings() if spec.labels else ()
+        self.ring_gran = np.array([g for g, _ in rings], dtype=np.int64)
+        self.ring_len = np.array([n for _, n in rings], dtype=np.int64)
         self.n_used = np.zeros(1, dtype=np.int64)
         self.is_user = spec.name == "user"
         self._config = config
         c = config
-        self.first, self.squares, self.frauds, width = (
-            int(v) for v in kernels.record_layout(len(spec.windows), c.buckets, len(self.label_windows))
-        )
+        width = int(kernels.record_layout(len(spec.windows), c.buckets, self.ring_len)[4])
         self._keys = _Rows(capacity, 1)  # each slot's key hash, read as uint64
         # One record per entity: its clock as int64, its buckets as float32 (the same memory).
         self._records = _Rows(capacity, width)
@@ -173,25 +173,6 @@ class _EntityArrays:
         if self.is_user:
             arrays["extras"] = self.extras
         return arrays
-
-    def load_format_1(self, fields: dict[str, np.ndarray], n: int) -> None:
-        """Fill the first ``n`` records from the arrays of a format-1 snapshot (one per field)."""
-        w = len(self.spec.windows)
-        b = self._config.buckets
-        self.keys[:n] = fields["keys"]
-        self.records[:n, 0] = fields["last_ts"]
-        self.records[:n, 1 : 1 + w] = fields["heads"]
-        self.cells[:n, self.first : self.squares] = fields["agg"].reshape(n, -1)
-        self.cells[:n, self.squares : self.squares + b] = fields["sumsq"]
-        if self.spec.labels:
-            frauds = fields["fraud"].reshape(n, -1)
-            self.cells[:n, self.frauds : self.frauds + frauds.shape[1]] = frauds
-        if self.is_user:
-            self.extras[:n, 0] = fields["geo_ts"]
-            self.places[:n, 1:3] = fields["geo"]
-            for kind, start, size in zip(_RECENT_KINDS, self.recent_starts, self.recent_sizes):
-                self.extras[:n, start : start + size] = fields[f"recent_{kind}_h"].view(np.int64)
-                self.extras[:n, start + size : start + 2 * size] = fields[f"recent_{kind}_t"]
 
     @property
     def capacity(self) -> int:
@@ -251,6 +232,8 @@ class FeatureState:
         self.clock_ms = np.iinfo(np.int64).min
         self._idle_ms = parse_duration_ms(config.idle_expiry)
         self._lateness_ms = parse_duration_ms(config.allowed_lateness)
+        self._delay_ms = parse_delay_ms(config.label_delay)
+        self._horizon_ms = parse_duration_ms(config.longest_label_window) if config.label_windows else 0
         self._columns: dict[str, int] = {}
         col = 2
         for spec in config.entities:
@@ -306,10 +289,10 @@ class FeatureState:
                 entity_late, entity_slots, entity_fresh = (array[rows] for array in written)
                 kernels.entity_kernel(
                     hashes[name][rows], ts[rows], amount[rows], bucket_of[rows], position_of[rows],
-                    self._rows[name], self.config.buckets, arrays.longest, arrays.label_windows,
-                    self._idle_ms, self._lateness_ms, arrays.table, arrays.keys, arrays.n_used,
-                    arrays.records, arrays.cells, out[rows], self._columns[name],
-                    entity_slots, entity_fresh, entity_late,
+                    self._rows[name], self.config.buckets, arrays.longest, arrays.ring_gran,
+                    arrays.ring_len, self._delay_ms, self._horizon_ms, self._idle_ms, self._lateness_ms,
+                    arrays.table, arrays.keys, arrays.n_used, arrays.records, arrays.cells, out[rows],
+                    self._columns[name], entity_slots, entity_fresh, entity_late,
                 )  # fmt: skip
             merchant, terminal, device, country = (h[rows] for h in recent)
             kernels.user_extras_kernel(
@@ -358,8 +341,8 @@ class FeatureState:
                 continue
             keys = hash_keys(labels.strings(arrays.spec.column))
             kernels.label_kernel(
-                keys, tx_ts, is_fraud, arrays.gran, self.config.buckets, arrays.label_windows,
-                arrays.table, arrays.records, arrays.cells,
+                keys, tx_ts, is_fraud, len(arrays.spec.windows), self.config.buckets, arrays.ring_gran,
+                arrays.ring_len, self._horizon_ms, arrays.table, arrays.records, arrays.cells,
             )  # fmt: skip
 
     def expire(self) -> int:
@@ -419,7 +402,7 @@ class FeatureState:
         magic, version, length = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise StateError("not a fraudstream feature snapshot (bad magic bytes)")
-        if version not in (1, FORMAT_VERSION):
+        if version != FORMAT_VERSION:
             raise StateError(
                 f"feature snapshot format {version} cannot be read by this version (reads {FORMAT_VERSION}); "
                 "start from an empty state and replay the event log"
@@ -452,13 +435,9 @@ class FeatureState:
             # Each kind sized for its own entities (a few thousand merchants need no room for a
             # million users): a small hash table stays in cache.
             arrays.reserve(n)
-            fields = by_entity.get(name, {})
-            if version == 1:
-                arrays.load_format_1(fields, n)
-            else:
-                target = arrays.per_slot_arrays()
-                for field_name, array in fields.items():
-                    target[field_name][:n] = array
+            target = arrays.per_slot_arrays()
+            for field_name, array in by_entity.get(name, {}).items():
+                target[field_name][:n] = array
             arrays.n_used[0] = n
             arrays._build_table(arrays.capacity)
         state.clock_ms = int(header["clock_ms"])

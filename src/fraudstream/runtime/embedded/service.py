@@ -27,7 +27,7 @@ import structlog
 
 from fraudstream.config import Settings
 from fraudstream.core.batch import TransactionBatch
-from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig, default_names, default_ruleset
+from fraudstream.core.engine import DecisionBatch, Engine, default_names, default_ruleset
 from fraudstream.core.models import Model
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.schema import Validator, label_batch
@@ -76,7 +76,9 @@ def body_hash(record: Any) -> str:
 
 def load_champion(settings: Settings) -> Model | None:
     """The model in ``model_path`` if set, else the registry's champion, if there is one."""
-    return champion_model(settings.model_path, settings.models_dir, EngineConfig().features.feature_names)
+    return champion_model(
+        settings.model_path, settings.models_dir, settings.engine_config().features.feature_names
+    )
 
 
 class ScoringService:
@@ -86,7 +88,7 @@ class ScoringService:
         self.settings = settings
         self.store = Store(settings.effective_database_url)
         self.validator = Validator(load_reference(), settings.card_key_bytes)
-        self.config = EngineConfig(policy=settings.policy())
+        self.config = settings.engine_config()
         self.names = default_names(self.config.features)
         self.engine = Engine(self.config)
         self.alerts = AlertHub()
