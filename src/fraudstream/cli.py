@@ -563,6 +563,14 @@ models_app = typer.Typer(help="The model registry: list, show, promote, shadow."
 app.add_typer(models_app, name="models")
 
 _DURATION_HELP = "a duration such as 7d, 12h or 0s"
+#: One setting for the server, the workers and every command that replays history: label-feedback
+#: windows end this far back, and a model only serves where the engine counts labels as it learned.
+_LABEL_DELAY = typer.Option(
+    envvar="FRAUDSTREAM_LABEL_DELAY",
+    help="How long after a transaction its fraud label is known (a file's label_time column wins for "
+    f"when each label arrives): {_DURATION_HELP}. Label-feedback windows end this far back; serve "
+    "a model with the same FRAUDSTREAM_LABEL_DELAY it was trained with.",
+)
 
 
 def _duration_ms(text: str) -> int:
@@ -599,7 +607,7 @@ def train(
     train_to: Annotated[
         str | None, typer.Option(help="End of the training window; later rows are the holdout.")
     ] = None,
-    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "7d",
+    label_delay: Annotated[str, _LABEL_DELAY] = "0s",
     map_: Annotated[
         str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,amount=TX_AMOUNT")
     ] = None,
@@ -649,7 +657,14 @@ def evaluate(
         str | None, typer.Option("--from", help="Start of the evaluation window (RFC 3339).")
     ] = None,
     to: Annotated[str | None, typer.Option(help="End of the evaluation window (RFC 3339).")] = None,
-    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "7d",
+    label_delay: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDSTREAM_LABEL_DELAY",
+            help="How long after a transaction its fraud label is known (a file's label_time column wins): "
+            f"{_DURATION_HELP}. Default: the delay the model was trained with (0s for rules).",
+        ),
+    ] = None,
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     output: Annotated[
@@ -672,9 +687,12 @@ def evaluate(
     chosen = (
         None if model == "rules" else _registry(registry).load(model, EngineConfig().features.feature_names)
     )
+    if label_delay is None:
+        label_delay = str(chosen.metadata.params.get("label_delay", "0s")) if chosen is not None else "0s"
     metrics, replayed, rows = measure(
         history, chosen, from_ms=_time_ms(from_), to_ms=_time_ms(to), label_delay_ms=_duration_ms(label_delay)
     )
+    _print_evaluation(metrics)
     out.print_json(json.dumps(metrics))
     if report is not None:
         from fraudstream.core.policy import REVIEW
@@ -705,6 +723,40 @@ def evaluate(
             output,
         )
         console.print(f"wrote {int(rows.sum())} scored transactions to {output}")
+
+
+def _print_evaluation(metrics: dict[str, Any]) -> None:
+    """What an evaluation shows and its threshold table, for a person (stderr; the JSON goes to stdout)."""
+    console.print(
+        f"model [bold]{metrics['model']}[/] on data {metrics['data']}, "
+        f"{metrics['transactions']:,} transactions ({metrics['frauds']:,} frauds) "
+        f"from {metrics['window_from']} to {metrics['window_to']}, "
+        f"label delay {metrics['label_delay']}: ROC AUC {metrics['roc_auc']}, "
+        f"average precision {metrics['average_precision']}"
+    )
+    table = Table(
+        "score ≥",
+        "flagged",
+        "review rate",
+        "per day",
+        "frauds caught",
+        "precision",
+        "recall",
+        "fraud amount caught",
+        title="Choosing a threshold",
+    )
+    for row in metrics["threshold_table"]:
+        table.add_row(
+            f"{row['threshold']:g}",
+            f"{row['flagged']:,}",
+            f"{row['review_rate']:.2%}",
+            f"{row['flagged_per_day']:,.1f}",
+            f"{row['frauds_caught']:,}",
+            f"{row['precision']:.3f}",
+            f"{row['recall']:.3f}",
+            f"{row['fraud_amount_caught']:,.2f} ({row['fraud_amount_caught_share']:.1%})",
+        )
+    console.print(table)
 
 
 @models_app.command("list")
@@ -778,7 +830,7 @@ def backtest(
     from_: Annotated[
         str | None, typer.Option("--from", help="Count results from this time on (RFC 3339).")
     ] = None,
-    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "7d",
+    label_delay: Annotated[str, _LABEL_DELAY] = "0s",
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     timezone: _TimezoneOption = None,
@@ -924,7 +976,6 @@ def worker(
     (add `--checkpoints postgresql+psycopg://fraud@db/fraud` or `--checkpoints s3://bucket/ckpt` when
     workers run on several machines)
     """
-    from fraudstream.core.engine import EngineConfig
     from fraudstream.errors import FraudstreamError
     from fraudstream.logs import configure_logging
     from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
@@ -954,7 +1005,7 @@ def worker(
     import signal
 
     try:
-        member = Worker(config, EngineConfig(policy=settings.policy()))
+        member = Worker(config, settings.engine_config())
     except (OSError, FraudstreamError) as exc:
         console.print(f"[red]cannot start the worker:[/red] {exc}")
         raise typer.Exit(2) from None
@@ -974,7 +1025,7 @@ def retrain(
     margin: Annotated[
         float, typer.Option(help="Promote only if average precision is better by this much.")
     ] = 0.01,
-    label_delay: Annotated[str, typer.Option(help=f"When labels become known: {_DURATION_HELP}.")] = "0s",
+    label_delay: Annotated[str, _LABEL_DELAY] = "0s",
     model: Annotated[str, typer.Option(help="Kind of challenger.")] = "lightgbm",
 ) -> None:
     """Train a challenger on recent labelled traffic (reviews + chargebacks) and promote it if it beats

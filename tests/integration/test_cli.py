@@ -149,8 +149,10 @@ def test_a_worker_given_a_broken_rule_set_says_which_rule_and_does_not_start(
 def test_training_without_labels_known_in_the_window_says_what_to_change(tmp_path: Path) -> None:
     data = tmp_path / "sim.parquet"
     assert runner.invoke(app, ["simulate", "--count", "2000", "--to", str(data)]).exit_code == 0
-    # The default label delay (7 days) is longer than this history: no row has a known label.
-    result = runner.invoke(app, ["train", "--data", str(data), "--registry", str(tmp_path / "models")])
+    # A label delay of 7 days is longer than this history: no row has a known label.
+    result = runner.invoke(
+        app, ["train", "--data", str(data), "--registry", str(tmp_path / "models"), "--label-delay", "7d"]
+    )
     assert result.exit_code == 2, result.output
     assert "cannot train" in result.output
     assert "--label-delay" in result.output

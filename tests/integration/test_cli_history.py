@@ -221,3 +221,56 @@ def test_a_file_with_no_valid_row_stops_with_a_message_not_a_library_error(tmp_p
     assert f"error: no row of {data} is valid: fix the file or its --map" in said(result.output)
     assert "concatenate" not in result.output
     assert "Traceback" not in result.output
+
+
+def test_evaluate_reports_what_it_shows_its_curves_and_a_threshold_table(tmp_path: Path) -> None:
+    data = str(write(handbook_table(rows=3_000), tmp_path / "in.parquet"))
+    models = str(tmp_path / "models")
+    trained = runner.invoke(
+        app,
+        [
+            "train",
+            "--data",
+            data,
+            "--map",
+            MAP,
+            "--timezone",
+            "UTC",
+            "--registry",
+            models,
+            "--label-delay",
+            "1d",
+        ],
+    )
+    assert trained.exit_code == 0, trained.output
+    folder = tmp_path / "report"
+    args = ["evaluate", "--data", data, "--map", MAP, "--timezone", "UTC", "--registry", models]
+    # No --label-delay: the model's own (1d) is used, so its label windows mean what they meant in training.
+    result = runner.invoke(
+        app, [*args, "--model", "latest", "--from", "2018-04-15T00:00:00Z", "--report", str(folder)]
+    )
+    assert result.exit_code == 0, result.output
+    report = json.loads((folder / "report.json").read_text())
+    assert "-lightgbm-" in report["model"]
+    assert report["label_delay"] == "1d"
+    assert report["window_from"].startswith("2018-04-15")
+    assert isinstance(report["transactions"], int)
+    assert isinstance(report["frauds"], int)
+    table = report["threshold_table"]
+    assert [row["threshold"] for row in table] == sorted((row["threshold"] for row in table), reverse=True)
+    flagged = [row["flagged"] for row in table]
+    assert flagged == sorted(flagged)  # a lower threshold flags at least as many
+    assert table[-1]["recall"] >= table[0]["recall"]
+    assert all(isinstance(row["frauds_caught"], int) for row in table)
+    page = (folder / "report.html").read_text()
+    for text in (
+        "ROC curve",
+        "false positive rate (legitimate flagged)",
+        "true positive rate (recall)",
+        "Precision–recall curve",
+        "recall (share of frauds caught)",
+        "Choosing a threshold",
+        "label delay",
+    ):
+        assert text in page, text
+    assert "Choosing a threshold" in result.output

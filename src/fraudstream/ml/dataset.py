@@ -53,6 +53,20 @@ class History:
     fingerprint: str
     label_time_ms: npt.NDArray[np.int64] | None = None
 
+    def known_fraud(self, at_ms: int, delay_ms: int) -> npt.NDArray[np.bool_]:
+        """Which transactions were known to be fraud at ``at_ms``: their label had arrived (at its own
+        label time when the history has them, else ``delay_ms`` after the transaction). What a team
+        training at ``at_ms`` can learn from; a fraud not yet reported looks legitimate to it.
+
+        >>> batch = TransactionBatch.from_pydict({"transaction_id": ["a", "b"], "timestamp": [1_000, 2_000],
+        ...     "user_id": ["u"] * 2, "amount": [5.0] * 2})
+        >>> History(batch, np.array([True, True]), None, "f").known_fraud(2_600, 1_000).tolist()
+        [True, False]
+        """
+        if self.label_time_ms is None:
+            return self.is_fraud & (self.batch.timestamp_ms + delay_ms <= at_ms)
+        return self.is_fraud & (self.label_time_ms <= at_ms)
+
     def labels(self, delay_ms: int) -> LabelBatch:
         """Label events for the frauds: each at its own label time when the history has them (never
         for a fraud never reported), otherwise each known ``delay_ms`` after its transaction.

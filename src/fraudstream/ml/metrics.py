@@ -8,7 +8,10 @@ import numpy as np
 import numpy.typing as npt
 from sklearn.metrics import average_precision_score, roc_auc_score, roc_curve
 
-__all__ = ["fraud_metrics"]
+__all__ = ["THRESHOLDS", "fraud_metrics", "threshold_table"]
+
+#: The score thresholds of the threshold table (probabilities: calibrated models make them comparable).
+THRESHOLDS = (0.9, 0.8, 0.7, 0.6, 0.5, 0.4, 0.3, 0.2, 0.1, 0.05, 0.02, 0.01)
 
 
 def fraud_metrics(
@@ -19,8 +22,9 @@ def fraud_metrics(
     day: npt.NDArray[np.integer[Any]],
     k: int = 100,
     user: npt.NDArray[np.object_] | None = None,
-) -> dict[str, float]:
+) -> dict[str, Any]:
     """Metrics of one evaluation window; ``flagged`` is what the policy sent to review or declined.
+    Counts are integers, shares and rates floats.
 
     >>> m = fraud_metrics(np.array([0, 0, 1, 1], bool), np.array([.1, .4, .35, .8]),
     ...                   np.array([0, 0, 0, 1], bool), np.array([10., 10, 50, 70]), np.zeros(4, int))
@@ -42,8 +46,10 @@ def fraud_metrics(
         _user_precision_at_k(truth, probability, day, user, k) if user is not None else float("nan")
     )
     return {
-        "transactions": float(len(truth)),
-        "frauds": float(truth.sum()),
+        "transactions": len(truth),
+        "frauds": int(truth.sum()),
+        "flagged": int(flagged.sum()),
+        "frauds_flagged": int(caught.sum()),
         "roc_auc": round(float(roc_auc_score(truth, probability)), 4) if has_both else float("nan"),
         "average_precision": round(float(average_precision_score(truth, probability)), 4)
         if has_both
@@ -78,3 +84,45 @@ def _user_precision_at_k(
     )
     top = per_user.sort_values("p", ascending=False, kind="stable").groupby("day").head(k)
     return float(top.groupby("day")["fraud"].mean().mean()) if len(top) else float("nan")
+
+
+def threshold_table(
+    truth: npt.NDArray[np.bool_],
+    probability: npt.NDArray[np.floating[Any]],
+    amount: npt.NDArray[np.floating[Any]],
+    day: npt.NDArray[np.integer[Any]],
+    thresholds: tuple[float, ...] = THRESHOLDS,
+) -> list[dict[str, Any]]:
+    """What flagging every transaction scored at or above each threshold would have given: how many
+    and what share of transactions (the review workload, also per day), precision, recall, and the
+    fraud amount caught. The table a team reads to choose its thresholds.
+
+    >>> rows = threshold_table(np.array([0, 0, 1, 1], bool), np.array([.1, .6, .4, .9]),
+    ...                        np.array([10., 10, 50, 70]), np.zeros(4, int), (0.5, 0.3))
+    >>> [(r["threshold"], r["flagged"], r["precision"], r["recall"], r["fraud_amount_caught"]) for r in rows]
+    [(0.5, 2, 0.5, 0.5, 70.0), (0.3, 3, 0.6667, 1.0, 120.0)]
+    """
+    truth = truth.astype(bool)
+    days = max(1, len(np.unique(day)))
+    frauds, fraud_amount = int(truth.sum()), float(amount[truth].sum())
+    rows = []
+    for threshold in thresholds:
+        flagged = probability >= threshold
+        caught = flagged & truth
+        count = int(flagged.sum())
+        rows.append(
+            {
+                "threshold": threshold,
+                "flagged": count,
+                "review_rate": round(count / max(1, len(truth)), 5),
+                "flagged_per_day": round(count / days, 1),
+                "frauds_caught": int(caught.sum()),
+                "precision": round(int(caught.sum()) / count, 4) if count else float("nan"),
+                "recall": round(int(caught.sum()) / frauds, 4) if frauds else float("nan"),
+                "fraud_amount_caught": round(float(amount[caught].sum()), 2),
+                "fraud_amount_caught_share": round(float(amount[caught].sum()) / fraud_amount, 4)
+                if fraud_amount
+                else float("nan"),
+            }
+        )
+    return rows

@@ -19,16 +19,18 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.core.engine import Engine, EngineConfig
-from fraudstream.core.features import FeatureState
+from fraudstream.core.features import FeatureState, format_duration
 from fraudstream.core.models import Model, fit_model
 from fraudstream.core.policy import REVIEW
 from fraudstream.core.replay import replay, replay_features
 from fraudstream.ml.dataset import History
-from fraudstream.ml.metrics import fraud_metrics
+from fraudstream.ml.metrics import fraud_metrics, threshold_table
 from fraudstream.ml.registry import Registry
+from fraudstream.ml.tuning import search_lightgbm
 
 __all__ = [
     "Replayed",
+    "engine_config",
     "evaluate",
     "model_card",
     "replay_history",
@@ -54,22 +56,43 @@ class Replayed:
     reasons: list[list[str]]
 
 
+def engine_config(label_delay_ms: int, base: EngineConfig | None = None) -> EngineConfig:
+    """``base`` (default: the default configuration) with label windows that end ``label_delay_ms``
+    back: the engine that replays history with labels known that late, and the one that serves a
+    model trained so, must count labels alike."""
+    base = base or EngineConfig()
+    features = dataclasses.replace(base.features, label_delay=format_duration(label_delay_ms))
+    return dataclasses.replace(base, features=features)
+
+
 def replay_history(
-    history: History, label_delay_ms: int, model: Model | None = None, config: EngineConfig | None = None
+    history: History,
+    label_delay_ms: int,
+    model: Model | None = None,
+    config: EngineConfig | None = None,
+    explain: npt.NDArray[np.bool_] | None = None,
 ) -> Replayed:
-    """Score the whole history in order, labels applied when known; keep features and decisions."""
-    engine = Engine(config or EngineConfig(), model=model)
+    """Score the whole history in order, labels applied when known; keep features and decisions, and
+    the rules and reasons of the rows ``explain`` marks (all rows by default; the others get empty
+    lists: reasons cost Python work per row, and a replay of millions needs them for a window only)."""
+    engine = Engine(config or engine_config(label_delay_ms), model=model)
     features, probability, score, decision = [], [], [], []
     rules: list[list[str]] = []
     reasons: list[list[str]] = []
+    done = 0
     for _, decisions in replay(engine, history.batch, history.labels(label_delay_ms), batch_size=8192):
         features.append(decisions.features.values)
         probability.append(decisions.probability)
         score.append(decisions.score)
         decision.append(decisions.decision_code)
-        for record in decisions.to_records():
-            rules.append(record["rules"])  # type: ignore[arg-type]
-            reasons.append([r["text"] for r in record["reasons"]])  # type: ignore[attr-defined]
+        n = len(decisions)
+        wanted = np.arange(n) if explain is None else np.flatnonzero(explain[done : done + n])
+        rules += [[] for _ in range(n)]
+        reasons += [[] for _ in range(n)]
+        for row, found in zip(wanted.tolist(), decisions.reasons_rows(wanted.tolist())):
+            rules[done + row] = decisions.rules_hit(row)
+            reasons[done + row] = [r.text for r in found]
+        done += n
     names = engine.feature_names
     return Replayed(
         np.vstack(features),
@@ -86,9 +109,13 @@ def replay_training_features(
     history: History, label_delay_ms: int, config: EngineConfig | None = None
 ) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
     """Only the features of the whole history, labels applied when known: what training needs."""
-    state = FeatureState((config or EngineConfig()).features)
+    state = FeatureState((config or engine_config(label_delay_ms)).features)
     parts = [m.values for m in replay_features(state, history.batch, history.labels(label_delay_ms))]
     return np.vstack(parts), state.feature_names
+
+
+def _iso(ms: int) -> str:
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _window(history: History, start_ms: int | None, stop_ms: int | None) -> npt.NDArray[np.bool_]:
@@ -110,8 +137,10 @@ def train(
     label_delay_ms: int,
     params: dict[str, Any] | None = None,
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
-) -> tuple[Model, dict[str, float]]:
-    """Fit a model on the rows of the window whose labels are known by its end."""
+) -> tuple[Model, dict[str, Any]]:
+    """Fit a model on the rows of the window old enough for their labels to be known by its end,
+    each labelled as it was known then (LightGBM: settings searched and probabilities calibrated by
+    `fraudstream.ml.tuning` unless ``params`` are given)."""
     matrix, names = features if features is not None else replay_training_features(history, label_delay_ms)
     end = train_to_ms if train_to_ms is not None else int(history.batch.timestamp_ms.max()) + 1
     rows = _window(history, train_from_ms, end - label_delay_ms)
@@ -124,19 +153,35 @@ def train(
         )
     now = datetime.now(UTC)
     version = f"{now:%Y%m%d-%H%M%S}-{kind}-{secrets.token_hex(2)}"
+    labels = history.known_fraud(end, label_delay_ms)[rows].astype(np.int8)
+    search = None
+    if kind == "lightgbm" and params is None:
+        search = search_lightgbm(matrix[rows], labels, history.batch.timestamp_ms[rows])
+        if search is not None:
+            params = {**search.params, "calibration": list(search.calibration or ()) or None}
+            params["search"] = {
+                "validation_rows": search.validation_rows,
+                "validation_frauds": search.validation_frauds,
+                "tried": search.tried,
+            }
     model = fit_model(
         kind,
         matrix[rows],
-        history.is_fraud[rows].astype(np.int8),
+        labels,
         names,
         version=version,
         created=now.isoformat(),
         training_fingerprint=history.fingerprint,
         params=params,
     )
+    delay = format_duration(label_delay_ms)
+    model.metadata = dataclasses.replace(
+        model.metadata, params={**model.metadata.params, "label_delay": delay}
+    )
     summary = {
-        "training_rows": float(rows.sum()),
-        "training_frauds": float(history.is_fraud[rows].sum()),
+        "training_rows": int(rows.sum()),
+        "training_frauds": int(labels.sum()),
+        "frauds_not_yet_reported": int(history.is_fraud[rows].sum() - labels.sum()),
         "label_delay_days": label_delay_ms / DAY_MS,
     }
     return model, summary
@@ -152,8 +197,8 @@ def evaluate(
     config: EngineConfig | None = None,
 ) -> tuple[dict[str, Any], Replayed, npt.NDArray[np.bool_]]:
     """Replay everything (history before the window builds the state); measure on the window."""
-    replayed = replay_history(history, label_delay_ms, model, config)
     rows = _window(history, from_ms, to_ms)
+    replayed = replay_history(history, label_delay_ms, model, config, explain=rows)
     probability = replayed.probability[rows]
     if model is None:  # rules only: rank by the policy's score
         probability = replayed.score[rows].astype(np.float32) / 100.0
@@ -161,9 +206,17 @@ def evaluate(
     truth = history.is_fraud[rows]
     day = history.batch.timestamp_ms[rows] // DAY_MS
     users = np.asarray(history.batch.user_id.to_numpy(zero_copy_only=False), dtype=object)[rows]
-    report: dict[str, Any] = fraud_metrics(
-        truth, probability, flagged, history.batch.amount[rows], day, user=users
-    )
+    ts = history.batch.timestamp_ms[rows]
+    report: dict[str, Any] = {
+        "model": model.metadata.version if model is not None else "rules only",
+        "data": history.fingerprint,
+        "window_from": _iso(int(ts.min())) if len(ts) else None,
+        "window_to": _iso(int(ts.max())) if len(ts) else None,
+        "label_delay": format_duration(label_delay_ms),
+    }
+    amount = history.batch.amount[rows]
+    report.update(fraud_metrics(truth, probability, flagged, amount, day, user=users))
+    report["threshold_table"] = threshold_table(truth, probability, amount, day)
     if history.scenario is not None:
         scenarios = np.array(history.scenario, dtype=object)[rows]
         report["recall_by_scenario"] = {
@@ -173,8 +226,8 @@ def evaluate(
     return report, replayed, rows
 
 
-def model_card(model: Model, training: dict[str, float], metrics: dict[str, Any]) -> str:
-    """A short Markdown card: what the model is, what it saw, how it did."""
+def model_card(model: Model, training: dict[str, Any], metrics: dict[str, Any]) -> str:
+    """A short Markdown card: what the model is, what it saw, how it was chosen, how it did."""
     meta = model.metadata
     lines = [
         f"# Model {meta.version}",
@@ -183,13 +236,49 @@ def model_card(model: Model, training: dict[str, float], metrics: dict[str, Any]
         f"- created: {meta.created}",
         f"- features: {len(meta.feature_names)}",
         f"- training data fingerprint: {meta.training_fingerprint}",
+        f"- label windows end {meta.params.get('label_delay', '0s')} back (label delay)",
         *(f"- {k.replace('_', ' ')}: {v:g}" for k, v in training.items()),
+        *_search_lines(meta.params),
         "",
         "## Holdout metrics",
         "",
-        *(f"- {k.replace('_', ' ')}: {v}" for k, v in metrics.items() if not isinstance(v, dict)),
+        *(f"- {k.replace('_', ' ')}: {v}" for k, v in metrics.items() if not isinstance(v, dict | list)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _search_lines(params: dict[str, Any]) -> list[str]:
+    """The model card's account of the settings search (LightGBM), or nothing when none ran."""
+    search = params.get("search")
+    if not search:
+        return []
+    keys = ("num_leaves", "min_data_in_leaf", "learning_rate", "lambda_l2", "scale_pos_weight")
+    lines = [
+        "",
+        "## How it was chosen",
+        "",
+        f"Each setting below learned on the earlier 75% of the training window's time and was judged on "
+        f"the later 25% ({search['validation_rows']:,} transactions, {search['validation_frauds']:,} "
+        "frauds), stopped when its held-out average precision stopped improving. The best was refitted "
+        f"on the whole window with {params.get('num_trees')} rounds.",
+        "",
+        "| " + " | ".join(k.replace("_", " ") for k in keys) + " | rounds | held-out average precision |",
+        "|" + "---|" * (len(keys) + 2),
+    ]
+    for tried in search["tried"]:
+        lines.append(
+            "| "
+            + " | ".join(f"{tried[k]:g}" for k in keys)
+            + f" | {tried['rounds']} | {tried['validation_average_precision']:.4f} |"
+        )
+    calibration = params.get("calibration")
+    if calibration:
+        lines += [
+            "",
+            "Probabilities are calibrated on the held-out rows: "
+            f"p = 1 / (1 + exp(-({calibration[0]:.4f} x raw score + {calibration[1]:.4f}))).",
+        ]
+    return lines
 
 
 def train_and_register(
@@ -201,7 +290,7 @@ def train_and_register(
     train_from_ms: int | None = None,
     train_to_ms: int | None = None,
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
-) -> tuple[Model, dict[str, float], dict[str, Any], Path]:
+) -> tuple[Model, dict[str, Any], dict[str, Any], Path]:
     """Train on the window (by default the first 80 % of the history's time), evaluate on the rest,
     store the model with its holdout metrics and model card. Returns the model, the training summary,
     the holdout report and where it was stored."""

@@ -28,7 +28,10 @@ Explainer = Literal["path", "shap"]
 
 MODEL_FILE = "model.txt"
 
-#: 100 trees of 31 leaves: see bench/README.md for the quality/speed trade-off behind the size.
+#: The settings a model is fitted with when nothing is searched (``fraudstream.ml.tuning`` searches the
+#: few that matter on a time-ordered validation split and passes its choice). ``max_bin`` 1023: amounts
+#: span cents to millions, and 255 quantile bins left thresholds such as "over 220" between two bins
+#: (bench/README.md, detection quality).
 DEFAULT_PARAMS: dict[str, Any] = {
     "objective": "binary",
     "num_trees": 100,
@@ -39,6 +42,7 @@ DEFAULT_PARAMS: dict[str, Any] = {
     "bagging_fraction": 0.8,
     "bagging_freq": 1,
     "lambda_l2": 1.0,
+    "max_bin": 1023,
     "seed": 7,
     "deterministic": True,
     "num_threads": 1,
@@ -53,6 +57,11 @@ class LightGBMModel:
     predicts the same raw scores as ``Booster.predict`` (to the bit), 1.0-1.2x its speed on one thread.
     Models the compiled forest does not reproduce exactly (categorical splits, linear trees,
     multiclass) keep LightGBM's own predictor; ``fallback_reason`` then says why.
+
+    Probabilities: when the model carries a calibration (``params["calibration"] = [a, b]``, fitted on
+    held-out rows by ``fraudstream.ml.tuning``) the probability is ``1 / (1 + exp(-(a * raw + b)))``, so
+    that a score threshold means the same share of fraud whatever model is champion; otherwise the
+    raw log-odds are corrected for the fraud-class weight used in training.
 
     ``explainer`` chooses the contributions behind model reasons:
 
@@ -74,6 +83,14 @@ class LightGBMModel:
         self.metadata = metadata
         self.explainer: Explainer = explainer
         self._weight = float(metadata.params.get("positive_weight", 1.0))
+        calibration = metadata.params.get("calibration")
+        self._calibration: tuple[float, float] | None = None
+        if calibration is not None:
+            try:
+                slope, intercept = (float(v) for v in calibration)
+            except (TypeError, ValueError) as exc:
+                raise ModelError(f"calibration {calibration!r} is not [slope, intercept]: {exc}") from exc
+            self._calibration = (slope, intercept)
         self.forest: CompiledForest | None = None
         self.fallback_reason: str | None = None
         try:
@@ -95,12 +112,17 @@ class LightGBMModel:
         params: Mapping[str, object] | None = None,
         sample_weight: F64 | None = None,
     ) -> LightGBMModel:
-        weight = positive_weight(labels)
-        merged = {**DEFAULT_PARAMS, **(params or {}), "scale_pos_weight": weight}
+        given = dict(params or {})
+        weight = float(given.pop("scale_pos_weight", positive_weight(labels)))  # type: ignore[arg-type]
+        calibration = given.pop("calibration", None)
+        extra = {k: given.pop(k) for k in ("search",) if k in given}
+        merged = {**DEFAULT_PARAMS, **given, "scale_pos_weight": weight}
         rounds = int(merged.pop("num_trees"))
         data = lgb.Dataset(features, label=labels, weight=sample_weight, free_raw_data=True)
         booster = lgb.train(merged, data, num_boost_round=rounds)
-        stored = {**metadata.params, **merged, "num_trees": rounds, "positive_weight": weight}
+        stored = {**metadata.params, **merged, "num_trees": rounds, "positive_weight": weight, **extra}
+        if calibration is not None:
+            stored["calibration"] = [float(v) for v in calibration]  # type: ignore[attr-defined]
         return cls(booster, _with_params(metadata, stored))
 
     def raw_score(self, features: F32) -> F64:
@@ -109,13 +131,21 @@ class LightGBMModel:
         return self.forest.raw_score(features)
 
     def predict_proba(self, features: F32) -> F64:
-        return corrected_probability(self.raw_score(features), self._weight)
+        raw = self.raw_score(features)
+        if self._calibration is None:
+            return corrected_probability(raw, self._weight)
+        slope, intercept = self._calibration
+        result: F64 = 1.0 / (1.0 + np.exp(-(slope * raw + intercept)))
+        return result
 
     def contributions(self, features: F32) -> F64:
-        """Per-feature contributions in log-odds, by the model's ``explainer`` (see the class)."""
+        """Per-feature contributions in log-odds, by the model's ``explainer`` (see the class); with
+        a calibration, in the calibrated log-odds (scaled by its slope)."""
         if self.explainer == "shap" or self.forest is None:
-            return self.shap_contributions(features)
-        return self.forest.path_contributions(features)
+            values = self.shap_contributions(features)
+        else:
+            values = self.forest.path_contributions(features)
+        return values if self._calibration is None else values * self._calibration[0]
 
     def shap_contributions(self, features: F32) -> F64:
         """SHAP values (LightGBM's TreeSHAP, in log-odds); the expected value column is dropped."""
