@@ -168,7 +168,7 @@ def book_features(frame: pd.DataFrame, delay_days: int = DELAY_DAYS) -> pd.DataF
     out = pd.DataFrame(index=frame.index)
     out["TX_AMOUNT"] = frame["TX_AMOUNT"]
     stamp = frame["TX_DATETIME"].dt
-    out["TX_DURING_WEEKEND"] = (stamp.weekday >= 5).astype(np.int8)
+    out["TX_DURING_WEEKEND"] = (stamp.day_of_week >= 5).astype(np.int8)
     out["TX_DURING_NIGHT"] = (stamp.hour <= 6).astype(np.int8)
     seconds = frame["TX_TIME_SECONDS"].to_numpy()
     ones = np.ones(len(frame))

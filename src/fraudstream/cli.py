@@ -641,7 +641,19 @@ def train(
     except (OSError, ValueError, FraudstreamError) as exc:
         console.print(f"[red]cannot train:[/red] {exc}")
         raise typer.Exit(2) from None
-    out.print_json(json.dumps({"version": trained.metadata.version, "path": str(path), **summary, **report}))
+    missed, known = summary["frauds_not_yet_reported"], summary["training_frauds"]
+    if missed > known:
+        console.print(
+            f"[yellow]warning:[/] {missed:,} of the {missed + known:,} frauds among the training rows "
+            "were not reported by the end of the window (their label_time is later or empty), so the "
+            "model learnt them as legitimate. A longer label delay (--label-delay or "
+            f"FRAUDSTREAM_LABEL_DELAY, now {label_delay}) trains on older rows whose labels are in."
+        )
+    _print_evaluation(report)
+    headline = {k: v for k, v in report.items() if k != "threshold_table"}
+    out.print_json(
+        json.dumps({"version": trained.metadata.version, "path": str(path), **summary, **headline})
+    )
     if promote:
         store.promote(trained.metadata.version)
         console.print(f"{trained.metadata.version} is now the champion")
@@ -737,13 +749,13 @@ def _print_evaluation(metrics: dict[str, Any]) -> None:
     table = Table(
         "score ≥",
         "flagged",
-        "review rate",
+        "share",
         "per day",
-        "frauds caught",
+        "frauds",
         "precision",
         "recall",
-        "fraud amount caught",
-        title="Choosing a threshold",
+        "fraud amount",
+        title="Choosing a threshold: what flagging at or above each score catches",
     )
     for row in metrics["threshold_table"]:
         table.add_row(
@@ -754,7 +766,7 @@ def _print_evaluation(metrics: dict[str, Any]) -> None:
             f"{row['frauds_caught']:,}",
             f"{row['precision']:.3f}",
             f"{row['recall']:.3f}",
-            f"{row['fraud_amount_caught']:,.2f} ({row['fraud_amount_caught_share']:.1%})",
+            f"{row['fraud_amount_caught_share']:.1%}",
         )
     console.print(table)
 
