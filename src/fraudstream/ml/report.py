@@ -115,7 +115,9 @@ _THRESHOLD_COLUMNS = (
 
 
 def _cell(key: str, value: Any) -> str:
-    if isinstance(value, float) and key in ("review_rate",):
+    if isinstance(value, float) and np.isnan(value):
+        return "—"
+    if isinstance(value, float) and key in ("review_rate", "fraud_amount_caught_share"):
         return f"{value:.2%}"
     if isinstance(value, float) and key == "fraud_amount_caught":
         return f"{value:,.2f}"

@@ -276,7 +276,9 @@ def _search_lines(params: dict[str, Any]) -> list[str]:
         lines += [
             "",
             "Probabilities are calibrated on the held-out rows: "
-            f"p = 1 / (1 + exp(-({calibration[0]:.4f} x raw score + {calibration[1]:.4f}))).",
+            f"p = 1 / (1 + exp(-({calibration[0]:.4f} x raw score {'+' if calibration[1] >= 0 else '-'} "
+            f"{abs(calibration[1]):.4f}))), fitted on the labels as known at the window's end: while many "
+            "frauds are still unreported, probabilities run low (see the threshold table).",
         ]
     return lines
 
