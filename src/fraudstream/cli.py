@@ -307,6 +307,7 @@ def score(
     from fraudstream.errors import ConfigError
     from fraudstream.ml.dataset import validate_file
     from fraudstream.ml.registry import champion_model
+    from fraudstream.ml.train import engine_config
     from fraudstream.reference import load_reference
 
     if output is not None and output.suffix not in (".jsonl", ".csv", ".parquet"):
@@ -320,6 +321,7 @@ def score(
     else:
         chosen = None if model == "none" else _registry(registry).load(model, names)
     console.print(f"deciding with {f'model {chosen.metadata.version}' if chosen else 'the rules alone'}")
+    config = engine_config(_duration_ms(_model_delay(chosen, None)), config)
     validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
     data = _read_or_exit(source)
     now = int(time.time() * 1000)
@@ -573,10 +575,25 @@ _LABEL_DELAY = typer.Option(
 )
 
 
+_MODEL_LABEL_DELAY = typer.Option(
+    envvar="FRAUDSTREAM_LABEL_DELAY",
+    help="How long after a transaction its fraud label is known (a file's label_time column wins): "
+    f"{_DURATION_HELP}. Default: the delay the model was trained with (0s for rules alone).",
+)
+
+
 def _duration_ms(text: str) -> int:
     from fraudstream.core.features import parse_duration_ms
 
     return 0 if text in ("0", "0s") else parse_duration_ms(text)
+
+
+def _model_delay(model: Any, given: str | None) -> str:
+    """The label delay to replay with: the one given, else the one ``model`` was trained with (its
+    label windows mean that delay), else none."""
+    if given is not None:
+        return given
+    return str(model.metadata.params.get("label_delay", "0s")) if model is not None else "0s"
 
 
 def _time_ms(text: str | None) -> int | None:
@@ -669,14 +686,7 @@ def evaluate(
         str | None, typer.Option("--from", help="Start of the evaluation window (RFC 3339).")
     ] = None,
     to: Annotated[str | None, typer.Option(help="End of the evaluation window (RFC 3339).")] = None,
-    label_delay: Annotated[
-        str | None,
-        typer.Option(
-            envvar="FRAUDSTREAM_LABEL_DELAY",
-            help="How long after a transaction its fraud label is known (a file's label_time column wins): "
-            f"{_DURATION_HELP}. Default: the delay the model was trained with (0s for rules).",
-        ),
-    ] = None,
+    label_delay: Annotated[str | None, _MODEL_LABEL_DELAY] = None,
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     output: Annotated[
@@ -699,8 +709,7 @@ def evaluate(
     chosen = (
         None if model == "rules" else _registry(registry).load(model, EngineConfig().features.feature_names)
     )
-    if label_delay is None:
-        label_delay = str(chosen.metadata.params.get("label_delay", "0s")) if chosen is not None else "0s"
+    label_delay = _model_delay(chosen, label_delay)
     metrics, replayed, rows = measure(
         history, chosen, from_ms=_time_ms(from_), to_ms=_time_ms(to), label_delay_ms=_duration_ms(label_delay)
     )
@@ -842,7 +851,7 @@ def backtest(
     from_: Annotated[
         str | None, typer.Option("--from", help="Count results from this time on (RFC 3339).")
     ] = None,
-    label_delay: Annotated[str, _LABEL_DELAY] = "0s",
+    label_delay: Annotated[str | None, _MODEL_LABEL_DELAY] = None,
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     timezone: _TimezoneOption = None,
@@ -862,7 +871,7 @@ def backtest(
     baseline = load_ruleset(current.read_text(encoding="utf-8"), names) if current else default_ruleset()
     history = _history_or_exit(data, map_, timezone, max_invalid)
     chosen = None if model is None else _registry(registry).load(model, config.features.feature_names)
-    delay, start = _duration_ms(label_delay), _time_ms(from_)
+    delay, start = _duration_ms(_model_delay(chosen, label_delay)), _time_ms(from_)
     results = {
         "current": run(history, baseline, model=chosen, label_delay_ms=delay, from_ms=start),
         "candidate": run(history, candidate, model=chosen, label_delay_ms=delay, from_ms=start),

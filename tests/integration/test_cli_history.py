@@ -274,3 +274,11 @@ def test_evaluate_reports_what_it_shows_its_curves_and_a_threshold_table(tmp_pat
     ):
         assert text in page, text
     assert "Choosing a threshold" in result.output
+    # backtest, too, replays with the model's own label delay (with 0s the engine would refuse it).
+    rules = tmp_path / "rules.yaml"
+    rules.write_text(RULES)
+    backtested = runner.invoke(
+        app,
+        ["backtest", "--rules", str(rules), *args[1:], "--model", "latest"],
+    )
+    assert backtested.exit_code == 0, backtested.output

@@ -14,6 +14,7 @@ from fraudstream.core.replay import replay
 from fraudstream.core.rules import RuleSet
 from fraudstream.ml.dataset import History
 from fraudstream.ml.metrics import fraud_metrics
+from fraudstream.ml.train import engine_config
 
 __all__ = ["backtest"]
 
@@ -31,7 +32,7 @@ def backtest(
 ) -> dict[str, Any]:
     """Prequential replay (each transaction scored with only what was known before it): per rule,
     its hits, precision, recall, fraud money it catches and alerts per day; then the policy as a whole."""
-    engine = Engine(config or EngineConfig(), rules=rules, model=model)
+    engine = Engine(config or engine_config(label_delay_ms), rules=rules, model=model)
     codes: tuple[str, ...]
     probability_parts: list[npt.NDArray[np.floating[Any]]]
     hit_parts, decision_parts, probability_parts, codes = [], [], [], ()
