@@ -162,6 +162,8 @@ def train(
             params["search"] = {
                 "validation_rows": search.validation_rows,
                 "validation_frauds": search.validation_frauds,
+                "searched_rows": search.searched_rows,
+                "training_rows": int(rows.sum()),
                 "tried": search.tried,
             }
     model = fit_model(
@@ -253,6 +255,12 @@ def _search_lines(params: dict[str, Any]) -> list[str]:
     if not search:
         return []
     keys = ("num_leaves", "min_data_in_leaf", "learning_rate", "lambda_l2", "scale_pos_weight")
+    searched = search.get("searched_rows")
+    sampled = (
+        f" The search saw {searched:,} rows: every fraud and a weighted sample of the legitimate ones."
+        if searched is not None and searched < search.get("training_rows", searched)
+        else ""
+    )
     lines = [
         "",
         "## How it was chosen",
@@ -260,7 +268,7 @@ def _search_lines(params: dict[str, Any]) -> list[str]:
         f"Each setting below learned on the earlier 75% of the training window's time and was judged on "
         f"the later 25% ({search['validation_rows']:,} transactions, {search['validation_frauds']:,} "
         "frauds), stopped when its held-out average precision stopped improving. The best was refitted "
-        f"on the whole window with {params.get('num_trees')} rounds.",
+        f"on the whole window with {params.get('num_trees')} rounds.{sampled}",
         "",
         "| " + " | ".join(k.replace("_", " ") for k in keys) + " | rounds | held-out average precision |",
         "|" + "---|" * (len(keys) + 2),
