@@ -119,6 +119,7 @@ def serve(
 
     settings = _settings(host=host, port=port, kafka_brokers=kafka)
     ensure_port_free(settings.host, settings.port)
+    _champion_or_exit(settings)
     configure_logging(settings.log_format)
     uvicorn.run(
         create_app(settings),
@@ -128,6 +129,20 @@ def serve(
         access_log=False,  # a log line per request costs more than its share of scoring
         timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
     )
+
+
+def _champion_or_exit(settings: Any) -> None:
+    """Stop with one line when the champion cannot decide on this server (trained for another label
+    delay or feature set), rather than with a traceback from the server's start."""
+    from fraudstream.core.engine import Engine
+    from fraudstream.errors import ModelError
+    from fraudstream.runtime.embedded.service import load_champion
+
+    try:
+        Engine(settings.engine_config()).set_model(load_champion(settings))
+    except ModelError as exc:
+        console.print(f"[red]error:[/red] the champion cannot be served: {exc}")
+        raise typer.Exit(2) from None
 
 
 @app.command()

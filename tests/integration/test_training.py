@@ -3,14 +3,17 @@
 from __future__ import annotations
 
 import dataclasses
+import socket
 from pathlib import Path
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from sklearn.metrics import average_precision_score, roc_auc_score
+from typer.testing import CliRunner
 
 from fraudstream.api import create_app
+from fraudstream.cli import app
 from fraudstream.config import Settings
 from fraudstream.core.engine import Engine
 from fraudstream.errors import ModelError
@@ -104,12 +107,32 @@ def test_training_is_deterministic_for_a_seed_and_its_card_says_how_it_was_chose
     assert 0.5 < expected / actual < 2.0, (expected, actual)
 
 
-def test_a_model_trained_for_another_label_delay_is_refused_by_the_engine(history_file: Path) -> None:
+def test_a_model_trained_for_another_label_delay_is_refused_by_the_engine_and_by_serve(
+    history_file: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     history = load_history(history_file)
     model, _ = train(history, "logistic", train_from_ms=None, train_to_ms=None, label_delay_ms=DAY)
     Engine(engine_config(DAY)).set_model(model)
     with pytest.raises(ModelError, match="FRAUDSTREAM_LABEL_DELAY=1d"):
         Engine(engine_config(0)).set_model(model)
+    registry = Registry(tmp_path / "models")
+    registry.save(model)
+    registry.promote(model.metadata.version)
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "k")
+    monkeypatch.delenv("FRAUDSTREAM_LABEL_DELAY", raising=False)
+    with socket.socket() as probe:  # a free port: the check comes before the server would listen
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def started(*args: object, **kwargs: object) -> None:
+        raise AssertionError("serve started a server with a champion it cannot serve")
+
+    monkeypatch.setattr("uvicorn.run", started)  # a regression fails here rather than hanging
+    result = CliRunner().invoke(app, ["serve", "--port", str(port)])
+    assert result.exit_code == 2, result.output
+    assert "the champion cannot be served" in result.output
+    assert "Traceback" not in result.output
 
 
 def test_metrics_count_money_and_workload() -> None:
