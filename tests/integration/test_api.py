@@ -254,6 +254,23 @@ def test_an_oversized_body_is_refused_with_413(client: TestClient) -> None:
     assert client.get("/v1/transactions", params={"user": "u"}).json()["items"] == []
 
 
+@pytest.mark.parametrize("expression", ["-" * 1990 + "amount > 1", "not " * 490 + "amount > 1"])
+def test_a_deeply_nested_rule_is_refused_with_422_not_a_server_error(
+    client: TestClient, expression: str
+) -> None:
+    """Issue 19, item 8: these reached Python's recursion limit in the rule compiler (500)."""
+    current = client.get("/v1/rules").json()["version"]
+    body = f"version: 9\nrules:\n  - {{code: deep, expression: '{expression}', action: review, weight: 50}}\n"
+    response = client.put("/v1/rules", content=body, headers={"content-type": "application/yaml"})
+    assert response.status_code == 422, response.text
+    assert "nests deeper than 60 levels" in response.text
+    checked = client.post(
+        "/v1/rules/validate", json={"rule": {"code": "deep", "expression": expression, "action": "review"}}
+    )
+    assert checked.status_code < 500, checked.text
+    assert client.get("/v1/rules").json()["version"] == current
+
+
 def test_an_invalid_rule_set_is_refused_with_its_position_and_the_old_one_stays(client: TestClient) -> None:
     current = client.get("/v1/rules").json()
     broken = "version: 9\nrules:\n  - {code: oops, expression: 'amount >> 3', action: review, weight: 50}\n"

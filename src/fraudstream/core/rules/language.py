@@ -21,7 +21,7 @@ import ast
 import difflib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal, Protocol
+from typing import Any, Final, Literal, Protocol
 
 import numpy as np
 import numpy.typing as npt
@@ -459,6 +459,25 @@ def _describe(node: ast.AST) -> str:
     return names.get(type(node).__name__, f"the construct {type(node).__name__}")
 
 
+#: How deeply an expression may nest (operators, calls, parentheses): far beyond any rule a person
+#: writes, well within what the compiler's and evaluator's recursion can take.
+MAX_DEPTH: Final = 60
+
+
+def _depth(tree: ast.AST) -> int:
+    """The depth of the syntax tree, walked without recursion (the point is to refuse deep trees).
+
+    >>> _depth(ast.parse("amount > 1", mode="eval")), _depth(ast.parse("-" * 100 + "1", mode="eval"))
+    (4, 102)
+    """
+    deepest, stack = 0, [(tree, 1)]
+    while stack:
+        node, level = stack.pop()
+        deepest = max(deepest, level)
+        stack.extend((child, level + 1) for child in ast.iter_child_nodes(node))
+    return deepest
+
+
 def compile_expression(text: str, names: Mapping[str, Kind], *, rule: str) -> Expression:
     """Parse and type-check ``text``; raise :class:`RuleError` with the 1-based column on failure."""
     if not text or not text.strip():
@@ -470,6 +489,10 @@ def compile_expression(text: str, names: Mapping[str, Kind], *, rule: str) -> Ex
     except SyntaxError as exc:
         reason = exc.msg or "invalid syntax"
         raise RuleError(rule, f"syntax error: {reason}", exc.offset, text) from None
+    except (RecursionError, MemoryError):
+        raise RuleError(rule, f"the expression nests deeper than {MAX_DEPTH} levels", None, text) from None
+    if _depth(tree) > MAX_DEPTH:
+        raise RuleError(rule, f"the expression nests deeper than {MAX_DEPTH} levels", None, text)
     compiler = _Compiler(text.strip(), names, rule)
     node = compiler.compile(tree)
     return Expression(text.strip(), node, frozenset(compiler.used), frozenset(compiler.lists))
