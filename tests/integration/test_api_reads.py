@@ -57,6 +57,18 @@ def test_cursor_pages_visit_every_transaction_once_newest_first(client: TestClie
     assert [i["transaction_id"] for i in oldest_first] == ids[::-1]
 
 
+@pytest.mark.parametrize("path", ["/v1/transactions", "/v1/alerts"])
+@pytest.mark.parametrize("cursor", ["99999999999999999999", "-1"])
+def test_a_cursor_out_of_range_is_refused_with_422_not_a_server_error(
+    client: TestClient, path: str, cursor: str
+) -> None:
+    """Issue 19, item 8: a cursor past 64 bits reached SQLite and answered 500."""
+    response = client.get(path, params={"cursor": cursor})
+    assert response.status_code == 422, response.text
+    assert "cursor" in response.text
+    assert client.get(path, params={"cursor": str(2**63 - 1)}).status_code == 200
+
+
 def test_filters_narrow_the_list_to_what_was_asked(client: TestClient) -> None:
     by_user = all_pages(client, "/v1/transactions", user="bob", limit=2)
     assert {i["user_id"] for i in by_user} == {"bob"}

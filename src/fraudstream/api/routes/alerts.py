@@ -29,7 +29,7 @@ async def list_alerts(
         None, pattern=r"^(open|in_review|closed)(,(open|in_review|closed))*$", examples=["open,in_review"]
     ),
     order: Literal["risk", "newest"] = "risk",
-    cursor: int = Query(0, ge=0),
+    cursor: int = Query(0, ge=0, le=2**63 - 1),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """``status`` is one status or several, comma-separated (the review queue asks for open,in_review);

@@ -17,6 +17,9 @@ from fraudstream.runtime.embedded import Outcome, ScoringService
 
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
 
+#: Cursors are row positions stored as 64-bit integers: a larger one is refused, not sent to SQL.
+_MAX_CURSOR = 2**63 - 1
+
 
 class TransactionIn(BaseModel):
     """A payment to score. Aliases such as userId, transactionId are accepted too; extra fields are kept."""
@@ -157,7 +160,7 @@ async def list_transactions(
     min_score: int | None = Query(None, ge=0, le=100),
     max_score: int | None = Query(None, ge=0, le=100),
     rule: str | None = None,
-    cursor: int | None = None,
+    cursor: int | None = Query(None, ge=0, le=_MAX_CURSOR, description="next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=500),
     order: str = Query(
         "newest",
