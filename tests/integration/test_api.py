@@ -417,6 +417,26 @@ def test_a_backtest_runs_in_the_background_and_compares_rule_sets(client: TestCl
     assert result["candidate"]["rules"]["over_2k"]["recall"] == 1.0
 
 
+def test_a_backtest_over_a_window_with_nothing_stored_reports_zero_not_a_numpy_error(
+    client: TestClient,
+) -> None:
+    """Issue 19, item 8: it failed with "need at least one array to concatenate"."""
+    import time
+
+    candidate = (
+        "version: 2\nrules:\n  - {code: big, expression: 'amount > 2000', action: review, weight: 60}\n"
+    )
+    run = client.post("/v1/backtests", json={"yaml": candidate, "days": 1}).json()["id"]
+    deadline = time.monotonic() + 30
+    while (state := client.get(f"/v1/backtests/{run}").json())["status"] not in ("done", "failed"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    assert state["status"] == "done", state
+    assert state["result"]["transactions"] == 0
+    assert state["result"]["candidate"]["rules"]["big"]["hits"] == 0
+    assert state["result"]["candidate"]["policy"]["transactions"] == 0
+
+
 def test_alerts_stream_as_server_sent_events_on_every_documented_path(client: TestClient) -> None:
     for path in ("/v1/stream/alerts", "/v1/stream/alerts.sse", "/v1/stream/alerts/sse"):
         with client.stream("GET", path, headers={"accept": "text/event-stream"}) as response:

@@ -42,7 +42,9 @@ def backtest(
         decision_parts.append(decisions.decision_code)
         score = decisions.probability if model is not None else decisions.score.astype(np.float32) / 100
         probability_parts.append(score)
-    hits = np.hstack(hit_parts) if hit_parts else np.zeros((0, 0), bool)
+    if not hit_parts:  # nothing to replay: every enabled rule with no hit
+        codes = tuple(r.code for r in rules.rules if r.enabled)
+    hits = np.hstack(hit_parts) if hit_parts else np.zeros((len(codes), 0), bool)
     ts = history.batch.timestamp_ms
     window = ts >= from_ms if from_ms is not None else np.ones(len(ts), dtype=bool)
     truth = history.is_fraud[window]
@@ -60,7 +62,10 @@ def backtest(
             "fraud_amount_caught": round(float(amount[caught].sum()), 2),
             "alerts_per_day": round(float(hit.sum()) / days, 2),
         }
-    decision = np.concatenate(decision_parts)[window]
-    probability = np.concatenate(probability_parts)[window]
+    # An empty history (nothing stored in the window) gives zero counts, not a NumPy error.
+    decision = (np.concatenate(decision_parts) if decision_parts else np.zeros(0, np.int8))[window]
+    probability = (np.concatenate(probability_parts) if probability_parts else np.zeros(0, np.float32))[
+        window
+    ]
     policy = fraud_metrics(truth, probability, decision >= REVIEW, amount, ts[window] // DAY_MS)
     return {"rules_version": rules.version, "policy": policy, "rules": per_rule}
