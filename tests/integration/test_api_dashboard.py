@@ -63,6 +63,16 @@ def test_alert_counts_and_orders(client: TestClient) -> None:
     created = [a["created_at_ms"] for a in newest]
     assert created == sorted(created, reverse=True)
     assert client.post("/v1/alerts/ann-big/assign").status_code == 200
+    # Issue 19, item 8: a named assignee was ignored and the caller assigned instead.
+    named = client.post("/v1/alerts/ann-big/assign", json={"assignee": "alice"})
+    assert named.json()["assignee"] == "alice"
+    assert (
+        next(a for a in client.get("/v1/alerts").json()["items"] if a["transaction_id"] == "ann-big")[
+            "assignee"
+        ]
+        == "alice"
+    )
+    assert client.post("/v1/alerts/ann-big/assign", json={"assignee": ""}).status_code == 422
     queue = client.get("/v1/alerts", params={"status": "open,in_review"}).json()["items"]
     assert {a["status"] for a in queue} == {"open", "in_review"}
     assert client.get("/v1/alerts/summary").json() == {"open": 1, "in_review": 1, "closed": 0}

@@ -62,12 +62,29 @@ async def review(
     return {"transaction_id": transaction_id, "status": body.status, "verdict": body.verdict, "label": label}
 
 
-@router.post("/{transaction_id}/assign", summary="Take an alert: status in_review, assigned to you")
+class Assign(BaseModel):
+    assignee: str | None = Field(
+        None,
+        min_length=1,
+        max_length=100,
+        pattern=r"^[^\x00-\x1f\x7f]+$",  # a name: no control characters
+        description="The analyst to assign the alert to (default: you)",
+    )
+
+
+@router.post(
+    "/{transaction_id}/assign",
+    summary="Assign an alert (status in_review): to the analyst named in the body, else to you",
+)
 async def assign(
-    transaction_id: str, svc: ScoringService = Depends(service), caller: Caller = Depends(require("review"))
+    transaction_id: str,
+    body: Assign | None = None,
+    svc: ScoringService = Depends(service),
+    caller: Caller = Depends(require("review")),
 ) -> dict[str, Any]:
+    assignee = body.assignee if body is not None and body.assignee is not None else caller.name
     try:
-        await svc.assign(transaction_id, caller.name)
+        await svc.assign(transaction_id, assignee)
     except KeyError:
         raise HTTPException(404, f"no alert for transaction {transaction_id!r}") from None
-    return {"transaction_id": transaction_id, "status": "in_review", "assignee": caller.name}
+    return {"transaction_id": transaction_id, "status": "in_review", "assignee": assignee}
