@@ -598,9 +598,9 @@ _MODEL_LABEL_DELAY = typer.Option(
 
 
 def _duration_ms(text: str) -> int:
-    from fraudstream.core.features import parse_duration_ms
+    from fraudstream.core.features import parse_delay_ms
 
-    return 0 if text in ("0", "0s") else parse_duration_ms(text)
+    return parse_delay_ms(text)
 
 
 def _model_delay(model: Any, given: str | None) -> str:

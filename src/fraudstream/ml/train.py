@@ -158,7 +158,7 @@ def train(
     if kind == "lightgbm" and params is None:
         search = search_lightgbm(matrix[rows], labels, history.batch.timestamp_ms[rows])
         if search is not None:
-            params = {**search.params, "calibration": list(search.calibration or ()) or None}
+            params = {**search.params, "calibration": list(search.calibration)}
             params["search"] = {
                 "validation_rows": search.validation_rows,
                 "validation_frauds": search.validation_frauds,

@@ -94,7 +94,7 @@ class Search:
     calibration, and one line per candidate for the model card."""
 
     params: dict[str, Any]
-    calibration: tuple[float, float] | None
+    calibration: tuple[float, float]
     tried: list[dict[str, Any]]
     validation_rows: int
     validation_frauds: int

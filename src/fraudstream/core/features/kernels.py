@@ -466,7 +466,7 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 for k in range(n_buckets):
                     squares += cells[slot, squares_at + k]
                 mean = total / count
-                if mean > 0.0:
+                if mean > 0.0:  # prior amounts may all be 0.00 (card verifications): no ratio then
                     std = math.sqrt(max(squares / count - mean * mean, 0.0))
                     # A floor of 10% of the mean keeps one or two equal prior amounts from giving an
                     # infinite z-score.

@@ -155,10 +155,9 @@ class FeatureConfig:
         for w in self.label_windows:
             if parse_duration_ms(w) % self.buckets:
                 raise ConfigError(f"label window {w!r} must split into {self.buckets} whole milliseconds")
-        delay = parse_delay_ms(self.label_delay)
         longest = max(max(e.window_ms) for e in self.entities)
-        longest_label = max((parse_duration_ms(w) for w in self.label_windows), default=0)
-        if parse_duration_ms(self.idle_expiry) <= max(longest, delay + longest_label):
+        labels_reach = parse_delay_ms(self.label_delay) + parse_delay_ms(self.longest_label_window)
+        if parse_duration_ms(self.idle_expiry) <= max(longest, labels_reach):
             raise ConfigError(
                 f"idle_expiry={self.idle_expiry} (an entity idle that long is forgotten) must be longer than "
                 f"the longest window and than the label delay plus the longest label window "

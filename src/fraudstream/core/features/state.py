@@ -233,7 +233,7 @@ class FeatureState:
         self._idle_ms = parse_duration_ms(config.idle_expiry)
         self._lateness_ms = parse_duration_ms(config.allowed_lateness)
         self._delay_ms = parse_delay_ms(config.label_delay)
-        self._horizon_ms = parse_duration_ms(config.longest_label_window) if config.label_windows else 0
+        self._horizon_ms = parse_delay_ms(config.longest_label_window)
         self._columns: dict[str, int] = {}
         col = 2
         for spec in config.entities:
