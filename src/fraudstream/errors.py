@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass, field
 
 __all__ = [
@@ -14,6 +15,13 @@ __all__ = [
     "StateError",
     "ValidationError",
 ]
+
+
+#: Shows a bad value in an error without walking all of it: a list a thousand levels deep (valid JSON)
+#: would exhaust the recursion limit of the built-in repr.
+_SHOW = reprlib.Repr()
+_SHOW.maxlevel = 4
+_SHOW.maxstring = _SHOW.maxother = 200
 
 
 class FraudstreamError(Exception):
@@ -35,13 +43,13 @@ class FieldError:
 
     @property
     def message(self) -> str:
-        return f"{self.field}: {self.problem} (got {self.value!r}; allowed: {self.allowed})"
+        return f"{self.field}: {self.problem} (got {_SHOW.repr(self.value)}; allowed: {self.allowed})"
 
     def as_dict(self) -> dict[str, object]:
         value = (
             self.value
             if isinstance(self.value, int | float | str | bool) or self.value is None
-            else repr(self.value)
+            else _SHOW.repr(self.value)
         )
         if isinstance(value, str) and len(value) > 200:
             value = value[:200] + "..."

@@ -20,6 +20,8 @@ from fraudstream.core.schema import (
     ALIASES,
     CHANNELS,
     FIELDS,
+    MAX_EXTRA_BYTES,
+    MAX_EXTRA_DEPTH,
     NaiveTimes,
     ReferenceData,
     Validator,
@@ -487,3 +489,32 @@ def test_card_numbers_are_shaped_as_the_regular_expressions_shape_them(values: l
     digits, shaped = _card_digits(number)
     assert digits.to_pylist() == expected.to_pylist()
     assert shaped.tolist() == pc.match_substring_regex(expected, r"^\d{12,19}$").fill_null(False).to_pylist()
+
+
+def _nested(depth: int) -> object:
+    value: object = "leaf"
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+def test_extra_fields_are_kept_up_to_a_depth_and_a_size(validator: Validator) -> None:
+    kept = validator.records([good(shipping=_nested(MAX_EXTRA_DEPTH))], received_at_ms=0)
+    assert kept.errors == []
+    assert orjson.loads(kept.batch.data.column("attributes")[0].as_py())["shipping"] == _nested(
+        MAX_EXTRA_DEPTH
+    )
+    too_deep = only_errors(validator, good(shipping=_nested(MAX_EXTRA_DEPTH + 1)))
+    assert too_deep["shipping"].problem == f"nests more than {MAX_EXTRA_DEPTH} levels deep"
+    too_big = only_errors(validator, good(notes="x" * MAX_EXTRA_BYTES))
+    assert "bytes of JSON" in too_big["body"].problem
+
+
+def test_a_field_nested_a_thousand_levels_is_an_error_not_a_crash(validator: Validator) -> None:
+    # orjson reads 1,024 levels; Python's own repr and orjson's writer stop long before that.
+    deep = orjson.loads(b"[" * 1000 + b"]" * 1000)
+    result = validator.records([good(amount=deep), good(transaction_id="t2", extra=deep)], received_at_ms=0)
+    assert [e.errors[0].field for e in result.errors] == ["amount", "extra"]
+    shown = result.errors[0].errors[0].as_dict()["value"]
+    assert isinstance(shown, str)
+    assert len(shown) < 100

@@ -32,7 +32,8 @@ become one `TransactionBatch` in input order. Rules worth knowing:
 - A ``location`` name without ``lat``/``lon`` is resolved through `ReferenceData.places`; unknown
   places ("Online") have no coordinates and are not an error. A resolved place fills a missing
   ``country``.
-- Unknown extra fields are kept, as compact JSON, in ``attributes``.
+- Unknown extra fields are kept, as compact JSON, in ``attributes``: nested at most
+  `MAX_EXTRA_DEPTH` levels and `MAX_EXTRA_BYTES` in all, or the row is refused.
 """
 
 from __future__ import annotations
@@ -711,10 +712,61 @@ def _safe_extra(value: Any) -> Any:
     return value
 
 
-def _attributes(rows: Iterable[Mapping[str, Any]], known: frozenset[str] | set[str]) -> list[str | None]:
+#: Extra fields are kept for analysts and exports, not as a store for arbitrary documents: deeper or
+#: larger ones are refused, so that nothing a client sends can break hashing or serialising (orjson
+#: stops at 255 levels) or bloat every stored row.
+MAX_EXTRA_DEPTH: Final = 16
+MAX_EXTRA_BYTES: Final = 16_384
+_EXTRA_DEPTH_ALLOWED: Final = f"objects and lists nested at most {MAX_EXTRA_DEPTH} levels deep"
+_EXTRA_SIZE_ALLOWED: Final = f"at most {MAX_EXTRA_BYTES:,} bytes of JSON in extra fields altogether"
+
+
+def _nesting_depth(value: Any, limit: int) -> int:
+    """How deeply ``value`` nests objects and lists, counted up to ``limit + 1`` and no further
+    (iterative: a document a thousand levels deep must not exhaust Python's recursion limit)."""
+    deepest = 0
+    pending: list[tuple[Any, int]] = [(value, 0)]
+    while pending:
+        item, depth = pending.pop()
+        if isinstance(item, Mapping | list):
+            depth += 1
+            deepest = max(deepest, depth)
+            if depth > limit:
+                return deepest
+            children = item.values() if isinstance(item, Mapping) else item
+            pending.extend((child, depth) for child in children)
+    return deepest
+
+
+def _check_extras(mappings: Sequence[Mapping[str, Any]], known: set[str], errors: _Errors) -> None:
+    """Flag rows whose extra fields nest too deeply or weigh too much."""
+    for row, record in enumerate(mappings):
+        size = 0
+        for name, value in record.items():
+            if name in known:
+                continue
+            depth = _nesting_depth(value, MAX_EXTRA_DEPTH)
+            if depth > MAX_EXTRA_DEPTH:
+                problem = f"nests more than {MAX_EXTRA_DEPTH} levels deep"
+                errors.add(row, FieldError(name, problem, _EXTRA_DEPTH_ALLOWED, None))
+                size = -1
+                break
+            size += len(name) + len(orjson.dumps(value, default=str))
+        if size > MAX_EXTRA_BYTES:
+            problem = f"extra fields hold {size:,} bytes of JSON"
+            errors.add(row, FieldError("body", problem, _EXTRA_SIZE_ALLOWED, None))
+
+
+def _attributes(
+    rows: Iterable[Mapping[str, Any]], known: frozenset[str] | set[str], skip: Iterable[int] = ()
+) -> list[str | None]:
+    """Each row's extra fields as compact JSON (None for none, and for the rows in ``skip``)."""
     out: list[str | None] = []
-    for record in rows:
-        extra = {k: _safe_extra(v) for k, v in record.items() if k not in known and v is not None}
+    skipped = set(skip)
+    for row, record in enumerate(rows):
+        extra = {} if row in skipped else {
+            k: _safe_extra(v) for k, v in record.items() if k not in known and v is not None
+        }  # fmt: skip
         out.append(orjson.dumps(extra, default=str).decode() if extra else None)
     return out
 
@@ -876,7 +928,11 @@ class Validator:
             for name in FIELDS
         }
         nothing: list[str | None] = [None] * len(mappings)
-        attributes = _attributes(mappings, known) if keys - known else nothing
+        if keys - known:
+            _check_extras(mappings, known, errors)
+            attributes = _attributes(mappings, known, skip=errors.by_row)
+        else:
+            attributes = nothing
         return self._finish(raws, errors, received_at_ms, attributes, zone)
 
     def table(

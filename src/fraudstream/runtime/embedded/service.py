@@ -222,13 +222,13 @@ class ScoringService:
                 seq, label_id = int(snapshot["last_seq"]), int(snapshot["last_label_id"])
             except FraudstreamError as exc:
                 log.warning("snapshot unusable, replaying the whole log", error=str(exc))
-                self.engine = Engine(self.config, rules=self.engine.rules, model=self.engine.model)
+                self.engine = self._fresh_engine()
         replayed = 0
         while True:
             rows = self.store.events_after(seq, 20_000)
             if not rows:
                 break
-            self.engine.score(batch_from_rows(rows))
+            self.engine.score(batch_from_rows(rows), [row["received_at_ms"] for row in rows])
             seq = int(rows[-1]["seq"])
             replayed += len(rows)
         labels = self.store.labels_after(label_id)
@@ -253,12 +253,17 @@ class ScoringService:
             old.unlink(missing_ok=True)
         return path
 
+    def expire_idle(self) -> int:
+        """Forget entities idle for longer than ``idle_expiry``, between two scoring groups."""
+        with self._lock:
+            return self.engine.expire(now_ms())
+
     async def _snapshotter(self) -> None:
         while True:
             await asyncio.sleep(self.settings.snapshot_interval_s)
             try:
                 await asyncio.to_thread(self.snapshot)
-                await asyncio.to_thread(self.engine.expire)
+                await asyncio.to_thread(self.expire_idle)
                 await asyncio.to_thread(self.refresh_model)
             except (OSError, FraudstreamError) as exc:
                 log.error("periodic maintenance failed", error=str(exc))
@@ -339,25 +344,39 @@ class ScoringService:
                 group.append(request)
                 size += len(request.records)
             lone = len(group) == 1
-            try:
-                results = await asyncio.to_thread(self._process, group)
-            except Exception as exc:  # every waiting request must hear about the failure
-                log.error("scoring group failed", error=str(exc), requests=len(group))
+            await self._decide(group)
+
+    async def _decide(self, group: list[_Request]) -> None:
+        """Score and store a group, answering each request. When the group fails, each of its requests
+        is tried again alone: one request that cannot be processed fails only itself."""
+        try:
+            results = await asyncio.to_thread(self._process, group)
+        except Exception as exc:
+            if len(group) > 1 and not isinstance(exc, SinkError):
+                log.warning("scoring group failed; trying its requests one by one", error=str(exc))
                 for request in group:
-                    if not request.future.done():
-                        request.future.set_exception(exc)
-                continue
-            for request, outcomes in zip(group, results):
+                    await self._decide([request])
+                return
+            # Every waiting request must hear about the failure (a database that is down fails all).
+            log.error("scoring group failed", error=str(exc), requests=len(group))
+            for request in group:
                 if not request.future.done():
-                    request.future.set_result(outcomes)
+                    request.future.set_exception(exc)
+            return
+        for request, outcomes in zip(group, results):
+            if not request.future.done():
+                request.future.set_result(outcomes)
 
     def _process(self, group: list[_Request]) -> list[list[Outcome]]:
         records = [r for request in group for r in request.records]
         owners = [i for i, request in enumerate(group) for _ in request.records]
-        hashes = [body_hash(r) for r in records]
         received = [group[i].received_at_ms for i in owners]
         outcomes: list[Outcome | None] = [None] * len(records)
         result = self.validator.records(records, received_at_ms=min(received))
+        # Only rows that passed validation are hashed: their fields are checked and their extra
+        # fields bounded, so serialising them cannot fail (a refused row may nest 1,000 levels).
+        refused = {error.index for error in result.errors}
+        hashes = ["" if i in refused else body_hash(r) for i, r in enumerate(records)]
         for error in result.errors:
             outcomes[error.index] = Outcome(
                 "invalid", error.transaction_id, errors=[e.as_dict() for e in error.errors]
@@ -407,14 +426,31 @@ class ScoringService:
         group: list[_Request],
         owners: list[int],
     ) -> dict[str, dict[str, Any]]:
-        decisions = self.engine.score(batch)
+        decisions = self.engine.score(batch, [received[r] for r in rows])
+        try:
+            return self._write(decisions, batch, rows, hashes, received, [group[owners[r]] for r in rows])
+        except BaseException:
+            # The engine has seen events that are not stored: rebuild it from the stored log.
+            self._rebuild()
+            raise
+
+    def _write(
+        self,
+        decisions: DecisionBatch,
+        batch: TransactionBatch,
+        rows: list[int],
+        hashes: list[str],
+        received: list[int],
+        requests: list[_Request],
+    ) -> dict[str, dict[str, Any]]:
+        """Store a scored batch and its decisions in one database transaction; the answers, by id."""
         decided_at = now_ms()
         records: list[dict[str, Any]] = decisions.to_records()
         transaction_rows = transaction_rows_of(batch, [hashes[r] for r in rows], [received[r] for r in rows])
         decision_rows: list[dict[str, Any]] = []
         alert_rows: list[dict[str, Any]] = []
         results: dict[str, dict[str, Any]] = {}
-        elapsed = [(time.perf_counter() - group[owners[r]].started) * 1000 for r in rows]
+        elapsed = [(time.perf_counter() - request.started) * 1000 for request in requests]
         features = decisions.key_feature_rows()
         for i, record in enumerate(records):
             row = decision_row(record, features[i], elapsed[i], decided_at)
@@ -427,16 +463,23 @@ class ScoringService:
             for version, probabilities in decisions.shadow_probability.items()
             for record, p in zip(records, probabilities.tolist())
         ]
-        try:
-            self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow_rows)
-        except SinkError:
-            # The engine has seen events that are not stored: rebuild it from the stored log.
-            self.engine = Engine(self.config, rules=self.engine.rules, model=self.engine.model)
-            self._restore_and_replay()
-            raise
+        self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow_rows)
         self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts())
         self.alerts.publish_threadsafe([alert_event(a) for a in alert_rows])
         return results
+
+    def _rebuild(self) -> None:
+        """A fresh engine with the same rules, models and lists, its state restored from the newest
+        snapshot and the stored log: what it holds is again exactly what is stored."""
+        self.engine = self._fresh_engine()
+        self._restore_and_replay()
+
+    def _fresh_engine(self) -> Engine:
+        """An engine with the rules, models and lists of the current one, and an empty state."""
+        old = self.engine
+        return Engine(
+            self.config, rules=old.rules, model=old.model, challengers=old.challengers, lists=old.lists
+        )
 
     async def preview(self, record: Any) -> dict[str, Any]:
         """Verdict and reasons for a what-if transaction; nothing is stored, the state is untouched."""
