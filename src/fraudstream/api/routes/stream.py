@@ -7,15 +7,21 @@ from collections.abc import AsyncIterator
 
 import orjson
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
-from fastapi.responses import JSONResponse, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
+from starlette.websockets import WebSocketState
 
 from fraudstream.api.deps import Caller, identify, may, require, service
 from fraudstream.runtime.embedded import ScoringService
+from fraudstream.runtime.embedded.alerts import AlertStreamFullError, Subscription
 
 router = APIRouter(tags=["stream"])
 
 #: A comment line this often keeps proxies from closing a quiet stream.
 _KEEP_ALIVE_SECONDS = 15.0
+#: WebSocket close code 1013 "Try Again Later": the subscriber limit is reached, or it fell behind.
+_TRY_AGAIN_LATER = 1013
+#: When a refused Server-Sent Events client should try again.
+_RETRY_AFTER_SECONDS = 10
 
 
 @router.websocket("/v1/stream/alerts")
@@ -34,52 +40,110 @@ async def alerts_socket(websocket: WebSocket) -> None:
         await websocket.close(code=4403, reason=f"the role {caller.role!r} may not read alerts")
         return
     await websocket.accept()
-    async with svc.alerts.subscribe() as queue:
+    try:
+        subscription = svc.alerts.join()
+    except AlertStreamFullError as full:
+        await websocket.close(code=_TRY_AGAIN_LATER, reason=str(full))
+        return
+    try:
         await websocket.send_text(
             orjson.dumps({"type": "hello", "message": "connected to fraudstream alerts"}).decode()
         )
-        try:
-            while True:
-                alert = await queue.get()
-                if alert is None:  # too slow to keep up: told to go, so it can reconnect
-                    await websocket.close(code=1013, reason="too slow for the alert stream; reconnect")
-                    return
-                await websocket.send_text(orjson.dumps(alert).decode())
-        except (WebSocketDisconnect, RuntimeError):
-            return
+        await _send_alerts_until_closed(websocket, subscription)
+    except* WebSocketDisconnect:
+        pass  # the client left while an alert was on its way: nothing more to send
+    finally:
+        svc.alerts.leave(subscription)
 
 
-def _event_stream(svc: ScoringService) -> StreamingResponse:
-    async def events() -> AsyncIterator[bytes]:
-        async with svc.alerts.subscribe() as queue:
-            yield b": connected to fraudstream alerts\n\n"
-            while True:
-                try:
-                    alert = await asyncio.wait_for(queue.get(), timeout=_KEEP_ALIVE_SECONDS)
-                except TimeoutError:
-                    yield b": keep-alive\n\n"
-                    continue
-                if alert is None:  # too slow to keep up: end the stream so the client reconnects
-                    yield b"event: closed\ndata: too slow for the alert stream; reconnect\n\n"
-                    return
-                yield b"event: alert\ndata: " + orjson.dumps(alert) + b"\n\n"
+async def _send_alerts_until_closed(websocket: WebSocket, subscription: Subscription) -> None:
+    """Forward alerts until the client goes away or the hub drops it, whichever comes first.
 
+    The client is listened to while no alert comes: a close frame or a dropped connection ends the
+    subscription at once, not when the next alert finds the socket closed.
+    """
+    async with asyncio.TaskGroup() as group:
+        steps = [
+            group.create_task(_until_disconnected(websocket)),
+            group.create_task(_forward(websocket, subscription)),
+            # A send may wait on a client that stopped reading; the hub's verdict must not wait on it.
+            group.create_task(_until_dropped(subscription)),
+        ]
+
+        def stop_the_others(_: asyncio.Task[None]) -> None:
+            for step in steps:
+                step.cancel()  # a finished step ignores it
+
+        for step in steps:
+            step.add_done_callback(stop_the_others)
+    if websocket.client_state == WebSocketState.CONNECTED:  # dropped for falling behind: told to go
+        await websocket.close(code=_TRY_AGAIN_LATER, reason="too slow for the alert stream; reconnect")
+
+
+async def _until_disconnected(websocket: WebSocket) -> None:
+    # The stream is one-way; whatever the client sends is read only to notice when it leaves.
+    while (await websocket.receive())["type"] != "websocket.disconnect":
+        pass
+
+
+async def _until_dropped(subscription: Subscription) -> None:
+    await subscription.dropped.wait()
+
+
+async def _forward(websocket: WebSocket, subscription: Subscription) -> None:
+    while (alert := await subscription.next_alert()) is not None:
+        await websocket.send_text(orjson.dumps(alert).decode())
+
+
+def _event_stream(svc: ScoringService) -> Response:
+    try:
+        svc.alerts.check_capacity()
+    except AlertStreamFullError as full:
+        return JSONResponse(
+            {"error": "too_many_subscribers", "detail": str(full)},
+            503,
+            headers={"retry-after": str(_RETRY_AFTER_SECONDS)},
+        )
     # no-cache and no proxy buffering: each alert must reach the client when it happens.
     headers = {"cache-control": "no-cache", "x-accel-buffering": "no"}
-    return StreamingResponse(events(), media_type="text/event-stream", headers=headers)
+    return StreamingResponse(_alert_events(svc), media_type="text/event-stream", headers=headers)
+
+
+async def _alert_events(svc: ScoringService) -> AsyncIterator[bytes]:
+    # Joined here, not in the route: only a generator that has started can be sure to leave.
+    try:
+        subscription = svc.alerts.join()
+    except AlertStreamFullError as full:  # the last places went between the route's check and here
+        yield b"event: closed\ndata: " + str(full).encode() + b"\n\n"
+        return
+    # Starlette cancels this generator when the client disconnects; `finally` then unsubscribes.
+    try:
+        yield b": connected to fraudstream alerts\n\n"
+        while True:
+            try:
+                alert = await asyncio.wait_for(subscription.next_alert(), _KEEP_ALIVE_SECONDS)
+            except TimeoutError:
+                yield b": keep-alive\n\n"
+                continue
+            if alert is None:  # too slow to keep up: end the stream so the client reconnects
+                yield b"event: closed\ndata: too slow for the alert stream; reconnect\n\n"
+                return
+            yield b"event: alert\ndata: " + orjson.dumps(alert) + b"\n\n"
+    finally:
+        svc.alerts.leave(subscription)
 
 
 @router.get("/v1/stream/alerts.sse", summary="Live alerts as Server-Sent Events (curl -N)")
 async def alerts_events(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
-) -> StreamingResponse:
+) -> Response:
     return _event_stream(svc)
 
 
 @router.get("/v1/stream/alerts/sse", include_in_schema=False)
 async def alerts_events_old_path(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
-) -> StreamingResponse:
+) -> Response:
     return _event_stream(svc)
 
 
@@ -90,7 +154,7 @@ async def alerts_events_old_path(
 )
 async def alerts_negotiated(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
-) -> StreamingResponse | JSONResponse:
+) -> Response:
     if "text/event-stream" in request.headers.get("accept", ""):
         return _event_stream(svc)
     detail = (
