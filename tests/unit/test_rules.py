@@ -151,6 +151,8 @@ def test_an_invalid_rule_set_names_the_rule_and_the_problem() -> None:
         head + rule + "}\n" + rule + "}\n": "unique",
         head + "  - {code: a, expression: \"device_id in list('nope')\", action: review}\n": "not declared",
         head + rule + ", colour: red}\n": "unknown keys",
+        head + rule + ", description: 'Amount {amount:>5000000}'}\n": "width 5000000 is over 20",
+        head + rule + ", description: 'Amount {amount.__class__}'}\n": "attributes and indexes",
         "version: 1\nrules: [\n": "not valid YAML",
     }
     for text, reason in cases.items():

@@ -1,4 +1,5 @@
-"""Human sentences for feature values, used when a model contribution becomes a reason."""
+"""Human sentences for reasons: feature values when a model contribution becomes a reason, and the
+length every reason text keeps to."""
 
 from __future__ import annotations
 
@@ -8,7 +9,11 @@ import re
 from collections.abc import Callable
 from typing import Final
 
-__all__ = ["describe_feature", "window_words"]
+__all__ = ["MAX_REASON_CHARS", "clip_reason", "describe_feature", "window_words"]
+
+#: The longest reason text: a reason is a line in an alert, and it is stored with every decision, so
+#: nothing a rule author writes may make it longer.
+MAX_REASON_CHARS: Final = 300
 
 _WINDOW_UNITS: Final = {"s": "second", "m": "minute", "h": "hour", "d": "day"}
 _ENTITY_WORDS: Final = {
@@ -66,6 +71,18 @@ _TEMPLATES: Final = {
 }
 
 
+def clip_reason(text: str) -> str:
+    """``text`` cut to ``MAX_REASON_CHARS`` characters, ending with "…" when it was longer.
+
+    >>> clip_reason("amount 12.00")
+    'amount 12.00'
+    >>> clipped = clip_reason("x" * 1_000_000)
+    >>> len(clipped), clipped[-2:]
+    (300, 'x…')
+    """
+    return text if len(text) <= MAX_REASON_CHARS else text[: MAX_REASON_CHARS - 1] + "…"
+
+
 def describe_feature(name: str, value: float) -> str:
     """One short sentence about a feature's value for one transaction.
 
@@ -77,8 +94,8 @@ def describe_feature(name: str, value: float) -> str:
     "25% of this terminal's transactions in 7 days confirmed as fraud"
     """
     if math.isnan(value):
-        return f"{name} unknown"
-    return _describer(name)(value)
+        return clip_reason(f"{name} unknown")
+    return clip_reason(_describer(name)(value))
 
 
 def _elapsed(seconds: float) -> str:

@@ -25,6 +25,7 @@ import yaml
 
 from fraudstream.core.rules.language import ColumnSource, Expression, Kind, ListSource, compile_expression
 from fraudstream.core.rules.program import Program
+from fraudstream.core.rules.template import Template, compile_template
 from fraudstream.errors import RuleError
 
 __all__ = ["ACTIONS", "ListDeclaration", "Rule", "RuleHits", "RuleSet", "load_ruleset"]
@@ -33,7 +34,6 @@ __all__ = ["ACTIONS", "ListDeclaration", "Rule", "RuleHits", "RuleSet", "load_ru
 ACTIONS: Final = ("tag", "review", "challenge", "decline", "allow")
 
 _CODE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
-_PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_.]*)(?::([^{}]*))?\}")
 _RULE_KEYS: Final = {"code", "description", "expression", "action", "weight", "enabled", "shadow"}
 
 
@@ -57,6 +57,7 @@ class Rule:
     enabled: bool = True
     shadow: bool = False
     compiled: Expression | None = field(default=None, compare=False, repr=False)
+    template: Template | None = field(default=None, compare=False, repr=False)
 
     def as_dict(self) -> dict[str, object]:
         return {
@@ -98,11 +99,6 @@ class RuleSet:
         enabled = [r for r in self.rules if r.enabled]
         object.__setattr__(self, "_enabled", tuple(enabled))
         object.__setattr__(self, "_by_code", {r.code: r for r in self.rules})
-        described = {
-            r.code: tuple(dict.fromkeys(m.group(1) for m in _PLACEHOLDER.finditer(r.description)))
-            for r in self.rules
-        }
-        object.__setattr__(self, "_described", described)
         object.__setattr__(
             self, "_actions", np.array([ACTIONS.index(r.action) for r in enabled], dtype=np.int8)
         )
@@ -139,29 +135,23 @@ class RuleSet:
 
     def description_names(self, code: str) -> tuple[str, ...]:
         """The feature and field names a rule's description fills in (its ``{name}`` placeholders)."""
-        self.rule(code)  # an unknown code is an error, as everywhere here
-        names: tuple[str, ...] = self._described[code]  # type: ignore[attr-defined]
-        return names
+        return self._template(code).names
 
     def describe(self, code: str, values: Mapping[str, object]) -> str:
-        """The rule's description with ``{name}`` / ``{name:format}`` filled from ``values``.
+        """The rule's description with ``{name}`` / ``{name:format}`` filled from ``values``, at most
+        ``MAX_REASON_CHARS`` long.
 
         >>> rs = load_ruleset("version: 1\\nrules:\\n  - {code: big, expression: 'amount > 5',"
         ...     " action: review, description: 'Amount {amount:,.2f} is over 5'}", {"amount": "number"})
         >>> rs.describe("big", {"amount": 5000.0})
         'Amount 5,000.00 is over 5'
         """
+        return self._template(code).fill(values)
 
-        def fill(match: re.Match[str]) -> str:
-            value = values.get(match.group(1))
-            if value is None or (isinstance(value, float) and np.isnan(value)):
-                return "unknown"
-            try:
-                return format(value, match.group(2) or "")
-            except (TypeError, ValueError):
-                return str(value)
-
-        return _PLACEHOLDER.sub(fill, self.rule(code).description)
+    def _template(self, code: str) -> Template:
+        template = self.rule(code).template
+        assert template is not None, "a rule set's descriptions are checked by load_ruleset"
+        return template
 
     def with_rule(self, rule: Rule, names: Mapping[str, Kind]) -> RuleSet:
         """A new version with ``rule`` added or replacing the rule of the same code."""
@@ -248,9 +238,7 @@ def _check_rule(
     description = raw.get("description", code)
     if not isinstance(description, str):
         raise RuleError(code, "description must be text")
-    for match in _PLACEHOLDER.finditer(description):
-        if match.group(1) not in names:
-            raise RuleError(code, f"description uses {{{match.group(1)}}}, which is not a known name")
+    template = compile_template(description, names, rule=code)
     compiled = compile_expression(expression, names, rule=code)
     undeclared = sorted(compiled.lists - set(lists))
     if undeclared:
@@ -264,6 +252,7 @@ def _check_rule(
         enabled=raw.get("enabled", True),
         shadow=raw.get("shadow", False),
         compiled=compiled,
+        template=template,
     )
 
 
