@@ -18,7 +18,36 @@ from pathlib import Path
 import httpx
 import pytest
 
+from fraudstream.core.batch import TransactionBatch
+from fraudstream.core.engine import Engine
+
 pytestmark = pytest.mark.reliability
+
+#: Payments of one user dated in 2025 (as the README's example payloads are), among current-dated
+#: traffic of everyone else: the last one is sent after the restart.
+DATED_2025 = [
+    {"transaction_id": f"dated-2025-{k}", "user_id": "user-dated-2025", "amount": amount,
+     "timestamp": f"2025-03-01T10:0{k}:00Z", "lat": 48.85 + k / 100, "lon": 2.35}
+    for k, amount in enumerate([20.0, 35.0, 50.0, 80.0])
+]  # fmt: skip
+
+
+def uninterrupted_key_features(payments: list[dict[str, object]]) -> dict[str, float | None]:
+    """The key features of the last of ``payments`` from an engine that saw them all, in order, and
+    nothing else: a user's features depend on its own events only."""
+    times = [int(datetime.fromisoformat(str(p["timestamp"])).timestamp() * 1000) for p in payments]
+    columns = {
+        name: [p[name] for p in payments] for name in ("transaction_id", "user_id", "amount", "lat", "lon")
+    }
+    batch = TransactionBatch.from_pydict({**columns, "timestamp": times, "currency": ["USD"] * len(payments)})
+    return Engine().score(batch).key_features(len(payments) - 1)
+
+
+def snapshots_after(database: Path, seq: int) -> int:
+    with sqlite3.connect(database) as connection:
+        return int(
+            connection.execute("SELECT count(*) FROM snapshots WHERE last_seq > ?", (seq,)).fetchone()[0]
+        )
 
 
 def free_port() -> int:
@@ -95,11 +124,20 @@ def test_sigkill_under_load_loses_nothing_duplicates_nothing_and_features_contin
                     (acknowledged if response.status_code in (200, 201) else unanswered).add(tid)
 
     with server(tmp_path, port) as process:
+        for payment in DATED_2025[:-1]:
+            assert httpx.post(url, json=payment, timeout=10).status_code in (200, 201)
+            submitted.add(str(payment["transaction_id"]))
+            acknowledged.add(str(payment["transaction_id"]))
+        with sqlite3.connect(tmp_path / "fraudstream.db") as connection:
+            dated_seq = int(connection.execute("SELECT max(seq) FROM transactions").fetchone()[0])
         threads = [threading.Thread(target=load, args=(w,)) for w in range(16)]
         for thread in threads:
             thread.start()
         deadline = time.monotonic() + 30
-        while len(acknowledged) < 600 and time.monotonic() < deadline:
+        # Current-dated traffic, and snapshots with idle expiry in between, before the kill.
+        while (
+            len(acknowledged) < 600 or snapshots_after(tmp_path / "fraudstream.db", dated_seq + 100) < 2
+        ) and time.monotonic() < deadline:
             time.sleep(0.05)
         process.send_signal(signal.SIGKILL)
         process.wait(10)
@@ -139,7 +177,11 @@ def test_sigkill_under_load_loses_nothing_duplicates_nothing_and_features_contin
             }
             decision = client.post(url, json=body).json()
             counts[worker] = (decision["features"]["user.count_24h"], expected)
+        dated = client.post(url, json=DATED_2025[-1]).json()
     assert all(got == want for got, want in counts.values()), counts
+    # The 2025-dated user kept its history through current-dated traffic, expiry and the restart.
+    assert dated["features"]["user.count_24h"] == len(DATED_2025)
+    assert dated["features"] == uninterrupted_key_features(DATED_2025)
     with sqlite3.connect(tmp_path / "fraudstream.db") as connection:
         stored = [r[0] for r in connection.execute("SELECT transaction_id FROM decisions")]
-    assert len(stored) == len(set(stored)) == len(submitted) + 16
+    assert len(stored) == len(set(stored)) == len(submitted) + 16 + 1

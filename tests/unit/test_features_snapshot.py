@@ -51,18 +51,20 @@ def label(batch: TransactionBatch) -> LabelBatch:
 
 
 def test_an_older_format_is_refused_with_the_way_out() -> None:
-    """Format 2 kept label windows ending at the entity's clock; format 3 ends them ``label_delay``
-    back in rings of their own, which an old snapshot cannot fill: it is refused, and the message says
-    to replay the event log (what the embedded runtime then does by itself)."""
+    """Format 3 did not keep when each entity's events reached the runtime, which format 4's idle
+    expiry measures (and format 2 kept label windows ending at the entity's clock): an old snapshot
+    is refused, and the message says to replay the event log (what the embedded runtime then does by
+    itself)."""
     state = FeatureState(CONFIG)
     batch = stream()
     state.compute(batch.slice(0, 40))
     state.apply_labels(label(batch))
     data = state.snapshot()
-    assert int.from_bytes(data[6:8], "little") == FORMAT_VERSION == 3
-    older = data[:6] + (2).to_bytes(2, "little") + data[8:]
-    with pytest.raises(StateError, match=r"format 2 cannot be read.*replay the event log"):
-        FeatureState.restore(older, CONFIG)
+    assert int.from_bytes(data[6:8], "little") == FORMAT_VERSION == 4
+    for version in (2, 3):
+        older = data[:6] + version.to_bytes(2, "little") + data[8:]
+        with pytest.raises(StateError, match=rf"format {version} cannot be read.*replay the event log"):
+            FeatureState.restore(older, CONFIG)
     again = FeatureState.restore(data, CONFIG)
     np.testing.assert_array_equal(
         again.compute(batch.slice(40, 60)).values, state.compute(batch.slice(40, 60)).values

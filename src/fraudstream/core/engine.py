@@ -367,13 +367,17 @@ class Engine:
         """Replace the contents of a named allow/block list; rules see it from the next batch on."""
         self.lists.replace(name, list(values))
 
-    def score(self, batch: TransactionBatch) -> DecisionBatch:
-        """Features, rules, model and policy for a batch, in order; the state then includes it."""
-        return self._decide(batch, self.state.compute(batch))
+    def score(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> DecisionBatch:
+        """Features, rules, model and policy for a batch, in order; the state then includes it.
 
-    def preview(self, batch: TransactionBatch) -> DecisionBatch:
+        ``seen_ms``: when each transaction reached the runtime, what ``expire`` measures idleness
+        on (see ``FeatureState.compute``); left out, the transactions' own times.
+        """
+        return self._decide(batch, self.state.compute(batch, seen_ms))
+
+    def preview(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> DecisionBatch:
         """What ``score`` would decide, without remembering the batch (a what-if check)."""
-        return self._decide(batch, self.state.preview(batch))
+        return self._decide(batch, self.state.preview(batch, seen_ms))
 
     def _decide(self, batch: TransactionBatch, features: FeatureMatrix) -> DecisionBatch:
         hits = self.rules.evaluate(_Columns(batch, features), self.lists)
@@ -426,9 +430,11 @@ class Engine:
         """Feed fraud labels (reviews, chargebacks): label-derived features count them from now on."""
         self.state.apply_labels(labels)
 
-    def expire(self) -> int:
-        """Forget idle entities; returns how many. Runtimes call it now and then (e.g. hourly)."""
-        return self.state.expire()
+    def expire(self, now_ms: int) -> int:
+        """Forget entities whose transactions stopped arriving ``idle_expiry`` before ``now_ms`` (the
+        runtime's clock); returns how many. Runtimes call it now and then (e.g. hourly); it changes
+        no decision (see ``FeatureState.expire``)."""
+        return self.state.expire(now_ms)
 
     def snapshot(self) -> bytes:
         """Feature state and list contents as versioned bytes (rules and models are stored elsewhere)."""

@@ -178,7 +178,8 @@ class Store:
 
     def events_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
         """Stored transactions after ``seq`` in log order, for replay after a snapshot."""
-        columns = [transactions.c.seq, *(transactions.c[name] for name in EVENT_COLUMNS)]
+        event_columns = (transactions.c[name] for name in EVENT_COLUMNS)
+        columns = [transactions.c.seq, *event_columns, transactions.c.received_at_ms]
         query = sa.select(*columns).where(transactions.c.seq > seq).order_by(transactions.c.seq).limit(limit)
         with self.engine.connect() as connection:
             return [dict(r) for r in connection.execute(query).mappings()]

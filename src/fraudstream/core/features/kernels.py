@@ -26,6 +26,7 @@ from numba.core import cgutils
 from numba.extending import intrinsic
 
 __all__ = [
+    "SEEN",
     "bucket_numbers",
     "entity_kernel",
     "extras_layout",
@@ -47,6 +48,7 @@ _NO_TIME = np.int64(-(2**62))
 #: 8, 16 and 32 measured alike; 16 is in the middle.
 _AHEAD = 16
 _LINE_WORDS = 8  # int64 words per 64-byte cache line
+SEEN = 1  # the record word holding the latest time an event of the entity reached the runtime
 
 
 def _prefetch_line(typingctx, array, row, col):  # type: ignore[no-untyped-def]
@@ -180,10 +182,12 @@ def record_layout(n_windows, n_buckets, ring_lengths):  # type: ignore[no-untype
 
     A record is one row of int64 words, read as int64 for its times and as float32 for the rest:
 
-    - int64 ``[0]`` the latest event time, ``[1 + w]`` the head bucket of window ``w``; for an
-      entity with label feedback (``ring_lengths`` not empty) then, from ``heads``, the head bucket
-      of each label ring, and after them the transaction times of the first and the last confirmed
-      fraud of the entity's current run of frauds;
+    - int64 ``[0]`` the latest event time, ``[1]`` the latest time an event of the entity reached
+      the runtime (processing time: what idle expiry measures); for an entity with label feedback
+      (``ring_lengths`` not empty) then, from ``heads``, the head bucket of each label ring, and
+      after them the transaction times of the first and the last confirmed fraud of the entity's
+      current run of frauds (a window's head bucket, the latest it has counted into, is not kept:
+      it is the bucket of the latest event time);
     - float32 from ``first``: the buckets of every window (count, sum, max per bucket); from
       ``squares`` the sums of squared amounts of the longest window's buckets; from ``rings`` each
       label window's ring of buckets (transactions, frauds per bucket), one ring after the other.
@@ -191,7 +195,7 @@ def record_layout(n_windows, n_buckets, ring_lengths):  # type: ignore[no-untype
     Rows are padded to whole 64-byte cache lines. Returns (heads, first, squares, rings, words).
     """
     n_label = ring_lengths.shape[0]
-    heads = 1 + n_windows
+    heads = 2
     words_of_times = heads + (n_label + 2 if n_label > 0 else 0)
     first = 2 * words_of_times
     squares = first + 3 * n_windows * n_buckets
@@ -270,12 +274,11 @@ def _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out):  # type: i
 
 
 @njit(cache=True, nogil=True)
-def _reset_row(records, cells, slot, t, i, first, bucket_of, rows, heads, ring_gran):  # type: ignore[no-untyped-def]
-    """Start entity ``slot`` afresh at event ``i`` (time ``t``): no previous event, empty buckets,
-    no confirmed fraud."""
+def _reset_row(records, cells, slot, t, first, heads, ring_gran):  # type: ignore[no-untyped-def]
+    """Start entity ``slot`` afresh at an event of time ``t``: no previous event, empty buckets, no
+    confirmed fraud."""
     records[slot, 0] = _NO_TIME
-    for w in range(rows.shape[0]):
-        records[slot, 1 + w] = bucket_of[i, rows[w]]
+    records[slot, SEEN] = _NO_TIME
     n_label = ring_gran.shape[0]
     if n_label > 0:
         for lw in range(n_label):
@@ -355,10 +358,12 @@ def _label_features(  # type: ignore[no-untyped-def]
 def entity_kernel(  # type: ignore[no-untyped-def]
     hashes,
     ts,
+    seen,
     amount,
     bucket_of,
     position_of,
     rows,
+    gran,
     n_buckets,
     longest,
     ring_gran,
@@ -380,10 +385,15 @@ def entity_kernel(  # type: ignore[no-untyped-def]
 ):
     """Score-then-update one entity kind for every event of the batch.
 
+    ``seen`` is when each event reached the runtime (processing time). An entity starts afresh when
+    its own events are ``idle_ms`` apart, in event time or in processing time: so expiry, which
+    forgets an entity not seen for longer than that (``FeatureState.expire``), never changes a
+    feature, and an entity's features depend on its own events only.
+
     ``records`` holds one row per entity (see ``record_layout``); ``cells`` is the same memory read
     as float32. ``bucket_of[i, rows[w]]`` is event i's bucket number in window w (its time divided by
-    the bucket length) and ``position_of`` the same modulo ``n_buckets``: computed once per batch for
-    every entity kind (`bucket_numbers`), they keep integer divisions out of this loop.
+    the bucket length ``gran[w]``) and ``position_of`` the same modulo ``n_buckets``: computed once
+    per batch for every entity kind (`bucket_numbers`), they keep integer divisions out of this loop.
 
     Writes, from column ``col0`` of ``out``: per window count, sum, mean, max (including the current
     event), then seconds since the entity's previous event, the amount's ratio to and
@@ -395,6 +405,7 @@ def entity_kernel(  # type: ignore[no-untyped-def]
     heads, first, squares_at, rings, _ = record_layout(n_windows, n_buckets, ring_len)
     nan = np.float32(np.nan)
     width = 4 * n_windows + 3 + (2 * n_label + 2 if n_label > 0 else 0)
+    inverse = 1.0 / gran
     _assign_slots(hashes, table, keys, n_used, slots_out, fresh_out)
     for i in range(hashes.shape[0]):
         _prefetch_ahead(slots_out, records, i)
@@ -403,13 +414,14 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 out[i, col0 + c] = nan
             continue
         t = ts[i]
+        arrived = seen[i]
         a = amount[i]
         slot = slots_out[i]
         fresh = fresh_out[i]
-        if not fresh and t - records[slot, 0] >= idle_ms:
+        if not fresh and (t - records[slot, 0] >= idle_ms or arrived - records[slot, SEEN] >= idle_ms):
             fresh = True  # idle long enough to be forgotten: start over, as if expired
         if fresh:
-            _reset_row(records, cells, slot, t, i, first, bucket_of, rows, heads, ring_gran)
+            _reset_row(records, cells, slot, t, first, heads, ring_gran)
         fresh_out[i] = fresh
         prev = records[slot, 0]
         late_out[i] = (not fresh) and t < prev - lateness_ms
@@ -419,7 +431,8 @@ def entity_kernel(  # type: ignore[no-untyped-def]
         for w in range(n_windows):
             b = bucket_of[i, rows[w]]
             here = position_of[i, rows[w]]
-            hd = records[slot, 1 + w]
+            # The head bucket, the latest counted into: the bucket of the entity's latest event.
+            hd = b if fresh else _floor_divide(prev, gran[w], inverse[w])
             base = first + 3 * n_buckets * w
             expired = False
             if b >= hd + n_buckets:
@@ -431,7 +444,6 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 if w == longest:
                     for k in range(n_buckets):
                         cells[slot, squares_at + k] = 0.0
-                records[slot, 1 + w] = b
                 hd = b
             elif b > hd:
                 # Empty the buckets between the head and b: positions here-steps+1 .. here, wrapping.
@@ -449,7 +461,6 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                     idx += 1
                     if idx == n_buckets:
                         idx = 0
-                records[slot, 1 + w] = b
                 hd = b
             count = 0.0
             total = 0.0
@@ -500,6 +511,7 @@ def entity_kernel(  # type: ignore[no-untyped-def]
                 horizon_ms, out, i, col,
             )  # fmt: skip
         records[slot, 0] = clock
+        records[slot, SEEN] = max(records[slot, SEEN], arrived)
 
 
 @njit(cache=True, nogil=True)

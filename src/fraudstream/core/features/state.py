@@ -20,10 +20,10 @@ from fraudstream.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "FeatureMatrix", "FeatureState", "hash_keys"]
 
-#: Version of the snapshot layout; restore refuses any other. Format 3 keeps label feedback in rings
-#: of (transactions, frauds) buckets per label window, shifted by the label delay; formats 1 and 2
-#: kept fraud counts in the buckets of the entity's own windows and cannot be converted: replay.
-FORMAT_VERSION: Final = 3
+#: Version of the snapshot layout; restore refuses any other. Format 4 keeps, per entity, when its
+#: latest event reached the runtime (what idle expiry measures); format 3 did not, and formats 1 and
+#: 2 kept fraud counts in the buckets of the entity's own windows: none can be converted, replay.
+FORMAT_VERSION: Final = 4
 _MAGIC: Final = b"FSTATE"
 _HEADER = struct.Struct("<6sHI")  # magic, format version, JSON header length
 
@@ -196,9 +196,9 @@ class _EntityArrays:
         self._build_table(capacity)
 
     def expire(self, cutoff_ms: int) -> int:
-        """Forget entities whose latest event is older than ``cutoff_ms``; return how many."""
+        """Forget entities not seen since before ``cutoff_ms`` (processing time); return how many."""
         used = int(self.n_used[0])
-        keep = np.flatnonzero(self.records[:used, 0] >= cutoff_ms)
+        keep = np.flatnonzero(self.records[:used, kernels.SEEN] >= cutoff_ms)
         dropped = used - len(keep)
         if dropped == 0:
             return 0
@@ -229,7 +229,6 @@ class FeatureState:
     def __init__(self, config: FeatureConfig, capacity: int = 1024) -> None:
         self.config = config
         self.entities = {spec.name: _EntityArrays(spec, config, capacity) for spec in config.entities}
-        self.clock_ms = np.iinfo(np.int64).min
         self._idle_ms = parse_duration_ms(config.idle_expiry)
         self._lateness_ms = parse_duration_ms(config.allowed_lateness)
         self._delay_ms = parse_delay_ms(config.label_delay)
@@ -251,8 +250,13 @@ class FeatureState:
     def feature_names(self) -> tuple[str, ...]:
         return self.config.feature_names
 
-    def compute(self, batch: TransactionBatch) -> FeatureMatrix:
+    def compute(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> FeatureMatrix:
         """Features of each transaction from the state before it, then fold it into the state.
+
+        ``seen_ms`` is when each transaction reached the runtime (ms since the epoch, one per row):
+        idle expiry measures it. A runtime that calls ``expire`` passes it, and passes the same
+        values when it replays its log, so that a restart gives the features of an uninterrupted
+        run. Left out, it is the transactions' own times, as for a replay of history.
 
         The kernels go through a large batch in blocks of ``_BLOCK`` rows, every entity kind one
         block after the other, so that each block's rows of features are still in the core's cache
@@ -260,6 +264,9 @@ class FeatureState:
         """
         n = len(batch)
         ts = batch.timestamp_ms
+        seen = ts if seen_ms is None else np.ascontiguousarray(seen_ms, dtype=np.int64)
+        if seen.shape != (n,):
+            raise StateError(f"seen_ms has {seen.size} times for a batch of {n}: give one per transaction")
         amount = batch.amount
         lat, lon = batch.lat, batch.lon
         out = np.empty((n, len(self.config.feature_names)), dtype=np.float32)
@@ -288,22 +295,20 @@ class FeatureState:
                 written = (late, slots, fresh) if arrays.is_user else (other_late, other_slots, other_fresh)
                 entity_late, entity_slots, entity_fresh = (array[rows] for array in written)
                 kernels.entity_kernel(
-                    hashes[name][rows], ts[rows], amount[rows], bucket_of[rows], position_of[rows],
-                    self._rows[name], self.config.buckets, arrays.longest, arrays.ring_gran,
-                    arrays.ring_len, self._delay_ms, self._horizon_ms, self._idle_ms, self._lateness_ms,
-                    arrays.table, arrays.keys, arrays.n_used, arrays.records, arrays.cells, out[rows],
-                    self._columns[name], entity_slots, entity_fresh, entity_late,
+                    hashes[name][rows], ts[rows], seen[rows], amount[rows], bucket_of[rows],
+                    position_of[rows], self._rows[name], arrays.gran, self.config.buckets, arrays.longest,
+                    arrays.ring_gran, arrays.ring_len, self._delay_ms, self._horizon_ms, self._idle_ms,
+                    self._lateness_ms, arrays.table, arrays.keys, arrays.n_used, arrays.records, arrays.cells,
+                    out[rows], self._columns[name], entity_slots, entity_fresh, entity_late,
                 )  # fmt: skip
             merchant, terminal, device, country = (h[rows] for h in recent)
             kernels.user_extras_kernel(
                 slots[rows], fresh[rows], ts[rows], lat[rows], lon[rows], merchant, terminal, device,
                 country, user.recent_sizes, user.extras, user.places, out[rows], self._extras_col,
             )  # fmt: skip
-        if n:
-            self.clock_ms = max(self.clock_ms, int(ts.max()))
         return FeatureMatrix(self.config.feature_names, out, late)
 
-    def preview(self, batch: TransactionBatch) -> FeatureMatrix:
+    def preview(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> FeatureMatrix:
         """The features ``compute`` would give, leaving the state exactly as it was before.
 
         Saves the rows of the entities the batch touches, computes, then puts those rows back and
@@ -317,11 +322,9 @@ class FeatureState:
             slots = np.unique(slots[slots >= 0])
             rows = {name: array[slots].copy() for name, array in arrays.per_slot_arrays().items()}
             saved.append((arrays, int(arrays.n_used[0]), slots, rows))
-        clock = self.clock_ms
         try:
-            return self.compute(batch)
+            return self.compute(batch, seen_ms)
         finally:
-            self.clock_ms = clock
             for arrays, n_keep, slots, rows in saved:
                 current = arrays.per_slot_arrays()
                 for name, values in rows.items():
@@ -345,11 +348,23 @@ class FeatureState:
                 arrays.ring_len, self._horizon_ms, arrays.table, arrays.records, arrays.cells,
             )  # fmt: skip
 
-    def expire(self) -> int:
-        """Forget entities idle for longer than ``idle_expiry`` before the latest event time seen."""
-        if self.clock_ms == np.iinfo(np.int64).min:
-            return 0
-        cutoff = self.clock_ms - self._idle_ms - self._lateness_ms
+    def expire(self, now_ms: int) -> int:
+        """Forget entities none of whose events reached the runtime in the ``idle_expiry`` (plus
+        ``allowed_lateness``) before ``now_ms``; return how many.
+
+        Measured on each entity's own ``seen_ms``, so that an entity with old-dated events keeps its
+        state while it is active. Forgetting changes no feature: the next event of such an entity,
+        seen at ``now_ms - allowed_lateness`` or later, starts it afresh anyway (see
+        ``kernels.entity_kernel``).
+
+        >>> state, day = FeatureState(FeatureConfig()), 86_400_000
+        >>> batch = TransactionBatch.from_pydict({"transaction_id": ["a", "b"], "timestamp": [0, 400 * day],
+        ...     "user_id": ["dated-long-ago", "dated-now"], "amount": [5.0, 5.0], "currency": ["USD", "USD"]})
+        >>> _ = state.compute(batch, seen_ms=[400 * day, 400 * day])
+        >>> state.expire(now_ms=401 * day), state.expire(now_ms=500 * day)
+        (0, 2)
+        """
+        cutoff = now_ms - self._idle_ms - self._lateness_ms
         return sum(arrays.expire(cutoff) for arrays in self.entities.values())
 
     def entity_counts(self) -> dict[str, int]:
@@ -369,7 +384,6 @@ class FeatureState:
         state of 100,000 users is ~250 MB, and every copy of it costs a fifth of a second here)."""
         header: dict[str, object] = {
             "config": self.config.to_dict(),
-            "clock_ms": int(self.clock_ms),
             "arrays": [],
         }
         listing: list[dict[str, object]] = []
@@ -440,5 +454,4 @@ class FeatureState:
                 target[field_name][:n] = array
             arrays.n_used[0] = n
             arrays._build_table(arrays.capacity)
-        state.clock_ms = int(header["clock_ms"])
         return state
