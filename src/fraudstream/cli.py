@@ -502,6 +502,47 @@ def keys_create(
     print(key)
 
 
+@keys_app.command("list")
+def keys_list() -> None:
+    """List who holds an API key: name, role, when created, whether revoked (never the key itself).
+
+    Example: `fraudstream keys list`
+    """
+    from datetime import UTC, datetime
+
+    from fraudstream.storage import Store
+
+    settings = _settings(store_only=True)
+    store = Store(settings.effective_database_url)
+    store.upgrade()
+    table = Table("name", "role", "created (UTC)", "revoked", title="API keys")
+    for key in store.list_api_keys():
+        created = datetime.fromtimestamp(key["created_at_ms"] / 1000, UTC).strftime("%Y-%m-%d %H:%M:%S")
+        table.add_row(key["name"], key["role"], created, "revoked" if key["revoked"] else "")
+    out.print(table)
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    name: Annotated[str, typer.Argument(help="The holder whose keys stop working (see `keys list`).")],
+) -> None:
+    """Revoke every valid API key of NAME. A running server refuses them within 30 s (at once when
+    revoked through DELETE /v1/keys/NAME).
+
+    Example: `fraudstream keys revoke alice`
+    """
+    from fraudstream.storage import Store
+
+    settings = _settings(store_only=True)
+    store = Store(settings.effective_database_url)
+    store.upgrade()
+    revoked = store.revoke_api_keys(name)
+    if revoked == 0:
+        console.print(f"[red]no valid API key named {name!r}[/red]; `fraudstream keys list` shows them")
+        raise typer.Exit(1)
+    out.print(f"revoked {revoked} API key{'s' if revoked > 1 else ''} of {name}")
+
+
 @app.command()
 def simulate(
     count: Annotated[int, typer.Option(help="How many transactions.")] = 10_000,

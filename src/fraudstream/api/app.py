@@ -16,6 +16,7 @@ from fraudstream.api.routes import (
     alerts,
     backtests,
     health,
+    keys,
     labels,
     metrics,
     models,
@@ -82,7 +83,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     # than one nested router per module.
     routes = (
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
-        pages,
+        keys, pages,
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)

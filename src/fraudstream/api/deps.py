@@ -14,7 +14,17 @@ from starlette.requests import HTTPConnection
 
 from fraudstream.runtime.embedded import ScoringService
 
-__all__ = ["Caller", "identify", "key_of", "known_key", "may", "read_json", "require", "service"]
+__all__ = [
+    "Caller",
+    "forget_keys",
+    "identify",
+    "key_of",
+    "known_key",
+    "may",
+    "read_json",
+    "require",
+    "service",
+]
 
 #: Which roles may do what: ingest only submits; viewers read; analysts also work alerts; admins all.
 _ALLOWED = {
@@ -102,6 +112,15 @@ async def known_key(svc: ScoringService, key: str) -> tuple[str, str] | None:
         _known_keys.clear()
     _known_keys[slot] = (now, found)
     return found
+
+
+def forget_keys(svc: ScoringService, name: str) -> None:
+    """Drop the remembered answers for ``name``'s keys, so that revoking them takes effect at once in
+    this process (other processes notice within the 30 s of `known_key`)."""
+    store = id(svc.store)
+    for slot, (_, found) in list(_known_keys.items()):
+        if slot[0] == store and found is not None and found[0] == name:
+            del _known_keys[slot]
 
 
 class MalformedJSONError(Exception):

@@ -535,6 +535,26 @@ class Store:
             row = connection.execute(query).first()
         return (str(row[0]), str(row[1])) if row is not None else None
 
+    def list_api_keys(self) -> list[dict[str, Any]]:
+        """Every key's name, role, creation time and whether it is revoked, oldest first; never the key
+        or its hash."""
+        query = sa.select(
+            api_keys.c.name, api_keys.c.role, api_keys.c.created_at_ms, api_keys.c.revoked
+        ).order_by(api_keys.c.created_at_ms, api_keys.c.id)
+        with self.engine.connect() as connection:
+            rows = connection.execute(query).mappings().all()
+        return [{**row, "revoked": bool(row["revoked"])} for row in rows]
+
+    def revoke_api_keys(self, name: str) -> int:
+        """Revoke every valid key named ``name``; how many were revoked (0: no such valid key)."""
+        with self.engine.begin() as connection:
+            done = connection.execute(
+                sa.update(api_keys)
+                .where(api_keys.c.name == name, sa.not_(api_keys.c.revoked))
+                .values(revoked=True)
+            )
+        return int(done.rowcount)
+
     def audit(
         self, actor: str, action: str, subject: str | None, details: Mapping[str, Any], now_ms: int
     ) -> None:

@@ -1,0 +1,51 @@
+"""/v1/keys: who holds an API key, with which role, and revoking a holder's keys (admins only)."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path
+
+from fraudstream.api.deps import Caller, forget_keys, require, service
+from fraudstream.runtime.embedded import ScoringService
+from fraudstream.runtime.embedded.service import now_ms
+
+router = APIRouter(prefix="/v1/keys", tags=["keys"])
+
+
+def _described(row: dict[str, Any]) -> dict[str, Any]:
+    """A key as listed: name, role, creation time and revocation; the key and its hash never leave."""
+    created = datetime.fromtimestamp(row["created_at_ms"] / 1000, UTC)
+    return {
+        "name": row["name"],
+        "role": row["role"],
+        "created": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+        "created_at_ms": row["created_at_ms"],
+        "revoked": row["revoked"],
+    }
+
+
+@router.get("", summary="Every API key's holder, role, creation time and revocation (never the key)")
+async def list_keys(
+    svc: ScoringService = Depends(service), _: Caller = Depends(require("admin"))
+) -> dict[str, Any]:
+    rows = await asyncio.to_thread(svc.store.list_api_keys)
+    return {"keys": [_described(row) for row in rows]}
+
+
+@router.delete("/{name}", summary="Revoke every valid key of a holder; it stops working at once")
+async def revoke_keys(
+    name: str = Path(max_length=128),
+    svc: ScoringService = Depends(service),
+    caller: Caller = Depends(require("admin")),
+) -> dict[str, Any]:
+    """Revoked keys stay listed (revoked: true); a new key for the holder comes from
+    `fraudstream keys create`."""
+    revoked = await asyncio.to_thread(svc.store.revoke_api_keys, name)
+    if revoked == 0:
+        raise HTTPException(404, f"no valid API key named {name!r}; GET /v1/keys lists them")
+    forget_keys(svc, name)
+    await asyncio.to_thread(svc.store.audit, caller.name, "revoke_keys", name, {"revoked": revoked}, now_ms())
+    return {"name": name, "revoked": revoked}
