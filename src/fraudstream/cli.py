@@ -116,9 +116,11 @@ def serve(
 
     from fraudstream.api.app import SHUTDOWN_GRACE_S, create_app, ensure_port_free
     from fraudstream.logs import configure_logging
+    from fraudstream.runtime.embedded.service import check_storage
 
     settings = _settings(host=host, port=port, kafka_brokers=kafka)
     ensure_port_free(settings.host, settings.port)
+    check_storage(settings)  # one line now, rather than a traceback from the app's start
     _champion_or_exit(settings)
     configure_logging(settings.log_format)
     uvicorn.run(

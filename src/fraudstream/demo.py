@@ -20,6 +20,7 @@ from fraudstream.api.app import SHUTDOWN_GRACE_S, ensure_port_free
 from fraudstream.config import Settings
 from fraudstream.logs import configure_logging
 from fraudstream.runtime.embedded import ScoringService
+from fraudstream.runtime.embedded.service import check_storage
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
 
@@ -200,6 +201,7 @@ async def _main(settings: Settings, rate: float) -> None:
 
 def run_demo(settings: Settings, rate: float) -> None:
     ensure_port_free(settings.host, settings.port)
+    check_storage(settings)
     configure_logging("console")
     console.print(
         "[yellow]demo mode:[/yellow] no API keys and a built-in card key; do not use for real payments"

@@ -9,9 +9,11 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.types import ASGIApp, Receive, Scope, Send
 from typer.testing import CliRunner
 
 from fraudstream.api import create_app
+from fraudstream.api.deps import KEY_FAILURES_PER_MINUTE
 from fraudstream.cli import app as cli
 from fraudstream.config import Settings
 
@@ -47,6 +49,57 @@ def signed_in(client: TestClient, role: str = "analyst") -> str:
     key: str = client.app.state.service.store.create_api_key(f"{role}-browser", role, 0)  # type: ignore[attr-defined]
     client.cookies.set("fraudstream_key", key)
     return key
+
+
+# --- failed key checks ---------------------------------------------------------------------------
+
+
+def test_failed_key_checks_are_logged_without_the_key_and_throttled_per_address(tmp_path: Path) -> None:
+    from structlog.testing import capture_logs
+
+    app = create_app(keyed_settings(tmp_path))
+    with TestClient(from_address(app), client=("203.0.113.7", 5000)) as guesser, capture_logs() as logs:
+        neighbour = {"X-Test-Client": "198.51.100.1"}
+        for i in range(KEY_FAILURES_PER_MINUTE):
+            # The hot route (POST /v1/transactions) and the others count alike, each request once.
+            path = "/v1/stats" if i % 2 else "/v1/transactions"
+            answer = guesser.request(
+                "GET" if i % 2 else "POST", path, json=payment(f"g-{i}"), headers={"X-API-Key": f"guess-{i}"}
+            )
+            assert answer.status_code == 401, i
+        blocked = guesser.get("/v1/stats", headers={"X-API-Key": "guess-more"})
+        assert blocked.status_code == 429
+        assert 1 <= int(blocked.headers["retry-after"]) <= 60
+        # While blocked even a valid key is not checked, so a lucky guess looks like any other.
+        assert guesser.get("/v1/stats", headers={"X-API-Key": ADMIN_KEY}).status_code == 429
+        fast = guesser.post("/v1/transactions", json=payment("g-ok"), headers={"X-API-Key": ADMIN_KEY})
+        assert fast.status_code == 429
+        login = guesser.post(
+            "/login",
+            content=f"key={ADMIN_KEY}",
+            headers={"Content-Type": "application/x-www-form-urlencoded"},
+        )
+        assert login.status_code == 429
+        assert guesser.get("/v1/stats", headers={"X-API-Key": ADMIN_KEY, **neighbour}).status_code == 200
+    refused = [entry for entry in logs if entry["event"] == "api_key_refused"]
+    assert len(refused) == KEY_FAILURES_PER_MINUTE
+    assert {entry["client"] for entry in refused} == {"203.0.113.7"}
+    assert all(len(entry["key_fingerprint"]) == 8 for entry in refused)
+    assert any(entry["event"] == "api_key_checks_blocked" for entry in logs)
+    assert "guess-" not in repr(logs)
+    assert ADMIN_KEY not in repr(logs)
+
+
+def from_address(app: ASGIApp) -> ASGIApp:
+    """``app`` seeing requests with an X-Test-Client header as coming from that address."""
+
+    async def with_address(scope: Scope, receive: Receive, send: Send) -> None:
+        address = dict(scope.get("headers", ())).get(b"x-test-client")
+        if address is not None:
+            scope = {**scope, "client": (address.decode(), 5000)}
+        await app(scope, receive, send)
+
+    return with_address
 
 
 # --- listing and revoking keys --------------------------------------------------------------------

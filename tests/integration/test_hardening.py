@@ -4,6 +4,12 @@ a failing group is retried request by request, and the others commit."""
 from __future__ import annotations
 
 import asyncio
+import os
+import shutil
+import socket
+import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
@@ -123,3 +129,118 @@ def test_a_group_that_fails_is_retried_request_by_request(tmp_path: Path) -> Non
     # The culprit's event was taken back out of the features: the user has two stored payments.
     counts = [outcome[0].decision["features"].get("user.count_24h") for outcome in (before, after)]
     assert sorted(counts) == [1.0, 2.0]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def make_read_only(path: Path) -> Callable[[], None]:
+    """Make ``path`` and its files read-only even for root (immutable); returns how to undo it."""
+    targets = [path, *path.rglob("*")]
+    if os.geteuid() == 0:
+        flags = [str(t) for t in targets]
+        subprocess.run(["chattr", "+i", *flags], check=True)
+        return lambda: subprocess.run(["chattr", "-i", *flags], check=True)
+    modes = {t: t.stat().st_mode for t in targets}
+    for target in targets:
+        target.chmod(modes[target] & ~0o222)
+
+    def undo() -> None:
+        for target, mode in modes.items():
+            target.chmod(mode)
+
+    return undo
+
+
+def test_a_server_that_cannot_write_its_data_directory_stops_with_one_line(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    data_dir = tmp_path / "read-only"
+    server = run_server(data_dir=str(data_dir))
+    server.log()  # stopped cleanly: database and snapshot in place
+    undo = make_read_only(data_dir)
+    try:
+        env = {
+            **os.environ,
+            "FRAUDSTREAM_DATA_DIR": str(data_dir),
+            "FRAUDSTREAM_CARD_KEY": "test-card-key",
+            "FRAUDSTREAM_ADMIN_KEY": "an-admin-key-for-this-test",
+            "FRAUDSTREAM_PORT": str(free_port()),
+            "COLUMNS": "1000",  # one line as written, not wrapped at 80 columns
+        }
+        started = subprocess.run(
+            [sys.executable, "-m", "fraudstream", "serve"], env=env, capture_output=True, timeout=60
+        )
+    finally:
+        undo()
+    said = started.stderr.decode() + started.stdout.decode()
+    assert started.returncode != 0
+    assert "Traceback" not in said
+    assert len(said.strip().splitlines()) == 1, said
+    assert said.startswith(f"error: cannot write to {data_dir}: ")
+
+
+def test_a_database_that_refuses_writes_makes_the_server_unready_and_answers_without_sql(
+    run_server: Callable[..., Any], empty_postgres_url: str
+) -> None:
+    import psycopg
+
+    name = empty_postgres_url.rsplit("/", 1)[1]
+    server = run_server(database_url=empty_postgres_url)
+
+    def read_only(on: bool) -> None:
+        with psycopg.connect("host=127.0.0.1 user=postgres dbname=test", autocommit=True) as admin:
+            setting = (
+                "SET default_transaction_read_only = on" if on else "RESET default_transaction_read_only"
+            )
+            admin.execute(f'ALTER DATABASE "{name}" {setting}')
+            # The server's open connections keep their setting: end them, so that it reconnects.
+            admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = %s", (name,)
+            )
+
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        assert http.post("/v1/transactions", json=transaction(1, 1)).status_code == 201
+        read_only(True)
+        try:
+            refused = http.post("/v1/transactions", json=transaction(1, 2))
+            ready = http.get("/readyz")
+        finally:
+            read_only(False)
+        assert refused.status_code == 503
+        body = refused.json()
+        assert body["error"] == "storage_unavailable"
+        for leak in ("INSERT", "transactions (", "user-1", "c1-2", "psycopg"):
+            assert leak not in refused.text
+        assert ready.status_code == 503
+        assert "refuses writes" in ready.json()["database"]
+        assert http.get("/readyz").status_code == 200
+        assert http.post("/v1/transactions", json=transaction(1, 2)).status_code == 201
+    assert body["error_id"] in server.log()
+
+
+def test_snapshots_are_recorded_relative_to_the_data_directory(
+    run_server: Callable[..., Any], tmp_path: Path
+) -> None:
+    original = tmp_path / "original"
+    server = run_server(data_dir=str(original))
+    with httpx.Client(base_url=server.url, timeout=30) as http:
+        for i in range(5):
+            assert http.post("/v1/transactions", json=transaction(2, i)).status_code == 201
+    server.log()  # stopping writes the final snapshot
+    with sqlite3.connect(original / "fraudstream.db") as db:
+        paths = [row[0] for row in db.execute("select path from snapshots")]
+    assert paths
+    assert all("/" not in p for p in paths), paths
+    copy = tmp_path / "copy"
+    shutil.copytree(original, copy)
+    shutil.rmtree(original / "snapshots")
+    moved = run_server(data_dir=str(copy))
+    with httpx.Client(base_url=moved.url, timeout=30) as http:
+        answer = http.post("/v1/transactions", json=transaction(2, 5)).json()
+    assert answer["features"]["user.count_24h"] == 6.0
+    restored = [line for line in moved.log().splitlines() if "state restored" in line]
+    assert str(copy / "snapshots") in restored[0]

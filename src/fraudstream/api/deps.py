@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import hashlib
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import orjson
+import structlog
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
@@ -16,8 +20,11 @@ from fraudstream.runtime.embedded import ScoringService
 
 __all__ = [
     "Caller",
+    "KeyFailures",
+    "blocked_for",
     "forget_keys",
     "identify",
+    "key_failures",
     "key_of",
     "known_key",
     "may",
@@ -25,6 +32,8 @@ __all__ = [
     "require",
     "service",
 ]
+
+log = structlog.get_logger("fraudstream.api")
 
 #: Which roles may do what: ingest only submits; viewers read; analysts also work alerts; admins all.
 _ALLOWED = {
@@ -71,6 +80,13 @@ def require(permission: str) -> Callable[..., Any]:
     async def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
         caller = await identify(svc, request)
         if caller is None:
+            wait = blocked_for(svc, request)
+            if wait is not None:
+                raise HTTPException(
+                    429,
+                    f"too many invalid API keys from this address; key checks resume in {wait} s",
+                    headers={"Retry-After": str(wait)},
+                )
             if key_of(request) is None:
                 raise HTTPException(
                     401, "an API key is required: send it as X-API-Key or Authorization: Bearer"
@@ -86,12 +102,123 @@ def require(permission: str) -> Callable[..., Any]:
 
 async def identify(svc: ScoringService, connection: HTTPConnection, key: str | None = None) -> Caller | None:
     """Who is calling: the demo admin when keys are off, else the owner of the key (``key``, or the one
-    the request carries); None without a key or with one that is not valid."""
+    the request carries); None without a key, with one that is not valid (the failure is logged and
+    counted, see `KeyFailures`), or from an address whose key checks are refused for now."""
     if not svc.settings.keys_required:
         return Caller("demo", "admin")
     key = key or key_of(connection)
-    found = None if key is None else await known_key(svc, key)
-    return None if found is None else Caller(*found)
+    if key is None:
+        return None
+    failures = key_failures(svc)
+    address = _address(connection)
+    now = time.monotonic()
+    if failures.retry_after(address, now) is not None:
+        return None
+    found = await known_key(svc, key)
+    if found is None:
+        # The hot route (`fastpath`) identifies first and hands a refused key on to the full app, which
+        # identifies again: one request counts once.
+        if not connection.scope.get(_REFUSED):
+            connection.scope[_REFUSED] = True
+            _refused(failures, address, key, connection.url.path, now)
+        return None
+    return Caller(*found)
+
+
+def blocked_for(svc: ScoringService, connection: HTTPConnection) -> int | None:
+    """Seconds until the caller's address may have keys checked again (too many failed), else None;
+    None too for the request whose refused key started the block: it is answered like the others."""
+    if connection.scope.get(_REFUSED):
+        return None
+    return key_failures(svc).retry_after(_address(connection), time.monotonic())
+
+
+def _address(connection: HTTPConnection) -> str:
+    return connection.client.host if connection.client is not None else "unknown"
+
+
+def _refused(failures: KeyFailures, address: str, key: str, path: str, now: float) -> None:
+    # A short fingerprint, never the key: it tells one mistyped key sent again and again from many
+    # keys tried.
+    fingerprint = hashlib.sha256(b"fraudstream-log:" + key.encode()).hexdigest()[:8]
+    log.warning("api_key_refused", client=address, key_fingerprint=fingerprint, path=path)
+    if failures.failed(address, now):
+        log.warning(
+            "api_key_checks_blocked",
+            client=address,
+            failures=failures.limit,
+            seconds=failures.block_seconds,
+        )
+
+
+_REFUSED = "fraudstream.key_refused"
+
+#: A client address may fail this many key checks in a minute; then its key checks (valid keys too, so
+#: a guess that hits is not told apart) are refused with 429 for `KEY_BLOCK_SECONDS`.
+KEY_FAILURES_PER_MINUTE = 20
+KEY_BLOCK_SECONDS = 60
+
+
+class KeyFailures:
+    """Failed key checks per client address; an address over ``limit`` failures in a minute is
+    blocked for ``block_seconds``.
+
+    >>> failures = KeyFailures(limit=2, block_seconds=60)
+    >>> failures.failed("10.0.0.9", now=0.0), failures.retry_after("10.0.0.9", now=1.0)
+    (False, None)
+    >>> failures.failed("10.0.0.9", now=2.0)
+    True
+    >>> failures.retry_after("10.0.0.9", now=3.0), failures.retry_after("10.0.0.8", now=3.0)
+    (59, None)
+    >>> failures.retry_after("10.0.0.9", now=62.5) is None
+    True
+    """
+
+    #: Addresses remembered at most; beyond that the least recently failed are forgotten, so memory
+    #: stays bounded when many addresses each fail a few times.
+    MAX_ADDRESSES = 10_000
+
+    def __init__(self, limit: int = KEY_FAILURES_PER_MINUTE, block_seconds: int = KEY_BLOCK_SECONDS) -> None:
+        self.limit = limit
+        self.block_seconds = block_seconds
+        self._recent: dict[str, deque[float]] = {}
+        self._blocked_until: dict[str, float] = {}
+
+    def retry_after(self, address: str, now: float) -> int | None:
+        """Whole seconds until ``address`` may try keys again, or None when it may now."""
+        until = self._blocked_until.get(address)
+        if until is None:
+            return None
+        if now >= until:
+            del self._blocked_until[address]
+            return None
+        return max(1, int(until - now))
+
+    def failed(self, address: str, now: float) -> bool:
+        """Count a failed key check of ``address``; True when this one gets the address blocked."""
+        recent = self._recent.pop(address, None) or deque(maxlen=self.limit)
+        self._recent[address] = recent  # re-inserted: the dict's order is least recently failed first
+        recent.append(now)
+        while len(self._recent) > self.MAX_ADDRESSES:
+            del self._recent[next(iter(self._recent))]
+        if len(recent) < self.limit or now - recent[0] > 60.0:
+            return False
+        recent.clear()
+        self._blocked_until[address] = now + self.block_seconds
+        while len(self._blocked_until) > self.MAX_ADDRESSES:
+            del self._blocked_until[next(iter(self._blocked_until))]
+        return True
+
+
+_key_failures: WeakKeyDictionary[ScoringService, KeyFailures] = WeakKeyDictionary()
+
+
+def key_failures(svc: ScoringService) -> KeyFailures:
+    """The failed key checks of ``svc``'s app (two apps in one process, as in tests, keep their own)."""
+    found = _key_failures.get(svc)
+    if found is None:
+        found = _key_failures[svc] = KeyFailures()
+    return found
 
 
 _KEY_CACHE_SECONDS = 30.0

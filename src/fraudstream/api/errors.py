@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import secrets
 from typing import Any
 
+import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -13,7 +15,9 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fraudstream.api.deps import MalformedJSONError
 from fraudstream.errors import RuleError, SinkError, ValidationError
 
-__all__ = ["BodyLimit", "install", "storage_unavailable"]
+__all__ = ["BodyLimit", "install", "internal_error", "storage_unavailable"]
+
+log = structlog.get_logger("fraudstream.api")
 
 
 def _fields(exc: RequestValidationError) -> list[dict[str, Any]]:
@@ -25,8 +29,25 @@ def _fields(exc: RequestValidationError) -> list[dict[str, Any]]:
 
 
 def storage_unavailable(exc: SinkError) -> tuple[int, dict[str, Any]]:
-    """The database could not store the decision: 503, so the client retries (ids make it safe)."""
-    return 503, {"error": "storage_unavailable", "detail": str(exc)}
+    """The database could not store the decision: 503, so the client retries (ids make it safe).
+
+    The database's own message (which may quote the statement and its values) goes to the log under an
+    error id; the client gets the id, to quote when asking an operator."""
+    error_id = secrets.token_hex(6)
+    log.error("storage unavailable", error_id=error_id, error=str(exc))
+    detail = (
+        "the database could not store this request; retry it (a transaction sent again with the same "
+        "transaction_id is scored once)"
+    )
+    return 503, {"error": "storage_unavailable", "detail": detail, "error_id": error_id}
+
+
+def internal_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
+    """A bug: logged with its traceback under an error id; the client gets the id and nothing else."""
+    error_id = secrets.token_hex(6)
+    log.error("request failed", error_id=error_id, exc_info=exc)
+    detail = "the server failed to answer this request; quote the error_id when you report it"
+    return 500, {"error": "internal_error", "detail": detail, "error_id": error_id}
 
 
 def install(app: FastAPI) -> None:
@@ -58,6 +79,11 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(SinkError)
     async def unavailable(_: Request, exc: SinkError) -> JSONResponse:
         status, body = storage_unavailable(exc)
+        return JSONResponse(body, status)
+
+    @app.exception_handler(Exception)
+    async def failed(_: Request, exc: Exception) -> JSONResponse:
+        status, body = internal_error(exc)
         return JSONResponse(body, status)
 
     @app.exception_handler(StarletteHTTPException)

@@ -57,7 +57,7 @@ class FastScore:
         if record is None or not await self._may_submit(scope):
             await self.app(scope, _replay(body, receive, more), send)
             return
-        from fraudstream.api.errors import storage_unavailable
+        from fraudstream.api.errors import internal_error, storage_unavailable
         from fraudstream.api.routes.transactions import outcome_response
 
         try:
@@ -65,6 +65,8 @@ class FastScore:
             status, answer = outcome_response(outcome)
         except SinkError as exc:
             status, answer = storage_unavailable(exc)
+        except Exception as exc:  # answered here as the full application would: JSON, with an error id
+            status, answer = internal_error(exc)
         payload = orjson.dumps(answer)
         headers = [*_JSON, (b"content-length", str(len(payload)).encode())]
         await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -89,6 +89,18 @@ class Store:
             connection.execute(sa.text("SELECT 1"))
         return True
 
+    def check_writable(self) -> None:
+        """Raise SinkError unless the database takes a committed write (the migration version, set to
+        itself): one that answers reads but refuses writes (a read-only file, directory or replica)
+        cannot store decisions. A rolled-back write would not tell: SQLite writes nothing for it. The
+        error names the driver's reason, never a statement."""
+        try:
+            with self.engine.begin() as connection:
+                connection.exec_driver_sql("UPDATE alembic_version SET version_num = version_num")
+        except sa.exc.SQLAlchemyError as exc:
+            reason = str(getattr(exc, "orig", None) or type(exc).__name__).splitlines()[0]
+            raise SinkError(f"the database refuses writes: {reason}") from None
+
     def close(self) -> None:
         self.engine.dispose()
 

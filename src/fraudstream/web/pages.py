@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.routing import Mount
 
 from fraudstream import __version__
-from fraudstream.api.deps import identify, known_key, may
+from fraudstream.api.deps import blocked_for, identify, may
 from fraudstream.runtime.embedded import ScoringService
 
 __all__ = ["overview", "router"]
@@ -107,11 +107,17 @@ async def login(request: Request) -> Response:
     key = (form.get("key") or [""])[0].strip()
     target = _safe_next((form.get("next") or ["/"])[0])
     svc: ScoringService = request.app.state.service
-    found = await known_key(svc, key) if key else None
-    if found is None:
-        context = {"title": "Sign in", "next": target, "version": __version__,
-                   "error": "This API key is not valid or was revoked."}  # fmt: skip
-        return templates.TemplateResponse(request, "login.html", context, status_code=401)
+    caller = await identify(svc, request, key) if key else None  # a refused key is logged and counted
+    if caller is None:
+        wait = blocked_for(svc, request)
+        error = "This API key is not valid or was revoked."
+        if wait is not None:
+            error = f"Too many invalid keys from this address; try again in {wait} seconds."
+        context = {"title": "Sign in", "next": target, "version": __version__, "error": error}
+        headers = None if wait is None else {"Retry-After": str(wait)}
+        return templates.TemplateResponse(
+            request, "login.html", context, status_code=401 if wait is None else 429, headers=headers
+        )
     response = RedirectResponse(target, status_code=303)
     response.set_cookie(
         COOKIE, key, httponly=True, samesite="strict", secure=request.url.scheme == "https", max_age=12 * 3600

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
+from sqlalchemy import exc as sa_exc
 
 from fraudstream.config import Settings
 from fraudstream.core.batch import TransactionBatch
@@ -31,7 +32,7 @@ from fraudstream.core.engine import DecisionBatch, Engine, default_names, defaul
 from fraudstream.core.models import Model
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.schema import Validator, label_batch
-from fraudstream.errors import FraudstreamError, SinkError, ValidationError
+from fraudstream.errors import ConfigError, FraudstreamError, SinkError, ValidationError
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
@@ -42,7 +43,7 @@ from fraudstream.storage.store import EVENT_COLUMNS, alert_row, decision_record,
 if TYPE_CHECKING:
     from fraudstream.runtime.kafka.bridge import KafkaBridge
 
-__all__ = ["Outcome", "ScoringService", "load_champion"]
+__all__ = ["Outcome", "ScoringService", "check_storage", "load_champion"]
 
 log = structlog.get_logger("fraudstream.embedded")
 
@@ -72,6 +73,35 @@ class _Request:
 def body_hash(record: Any) -> str:
     """Same JSON object (whatever the key order) → same hash: tells a retry from a conflict."""
     return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def check_storage(settings: Settings) -> None:
+    """Raise ConfigError, in one line saying what to do, unless the data directory and the database
+    take writes: a server that cannot store decisions must not start and call itself ready."""
+    for directory in (settings.data_dir, settings.snapshots_dir):
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+            probe = directory / f".write-check-{os.getpid()}"
+            probe.write_bytes(b"")
+            probe.unlink()
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write to {directory}: {exc.strerror or exc}; fraudstream keeps its snapshots "
+                "(and by default its SQLite database) there: give the server write access to it, or "
+                "set FRAUDSTREAM_DATA_DIR to a writable directory"
+            ) from None
+    store = Store(settings.effective_database_url)
+    try:
+        store.upgrade()
+        store.check_writable()
+    except (SinkError, sa_exc.SQLAlchemyError) as exc:
+        reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
+        raise ConfigError(
+            f"cannot use the database {store.engine.url.render_as_string(hide_password=True)}: {reason}; "
+            "check FRAUDSTREAM_DATABASE_URL and that the server may write to it"
+        ) from None
+    finally:
+        store.close()
 
 
 def load_champion(settings: Settings) -> Model | None:
@@ -112,8 +142,7 @@ class ScoringService:
         # The event loop (HTTP) and the scoring thread share the GIL; a 1 ms switch interval (default
         # 5 ms) keeps either from holding up the other's requests for long.
         sys.setswitchinterval(0.001)
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
-        self.settings.snapshots_dir.mkdir(parents=True, exist_ok=True)
+        await asyncio.to_thread(check_storage, self.settings)
         await asyncio.to_thread(self._prepare)
         loop = asyncio.get_running_loop()
         self.alerts.bind(loop)
@@ -216,9 +245,13 @@ class ScoringService:
     def _restore_and_replay(self) -> None:
         seq, label_id = 0, 0
         snapshot = self.store.last_snapshot()
-        if snapshot is not None and Path(snapshot["path"]).is_file():
+        # Snapshots are recorded by file name and looked for in this server's own snapshot folder
+        # (older versions recorded absolute paths): a copied data directory must never read the
+        # state of the instance it was copied from.
+        path = None if snapshot is None else self.settings.snapshots_dir / Path(snapshot["path"]).name
+        if snapshot is not None and path is not None and path.is_file():
             try:
-                self.engine.restore(Path(snapshot["path"]).read_bytes())
+                self.engine.restore(path.read_bytes())
                 seq, label_id = int(snapshot["last_seq"]), int(snapshot["last_label_id"])
             except FraudstreamError as exc:
                 log.warning("snapshot unusable, replaying the whole log", error=str(exc))
@@ -234,7 +267,7 @@ class ScoringService:
         labels = self.store.labels_after(label_id)
         if labels:
             self.engine.apply_labels(label_batch(labels))
-        log.info("state restored", snapshot=snapshot["path"] if snapshot else None, replayed=replayed)
+        log.info("state restored", snapshot=str(path) if path else None, replayed=replayed)
 
     def snapshot(self) -> Path:
         """Write the engine state to a file and record from which log position it holds."""
@@ -248,7 +281,7 @@ class ScoringService:
             file.flush()
             os.fsync(file.fileno())
         os.replace(temporary, path)
-        self.store.record_snapshot(str(path), seq, label_id, now_ms())
+        self.store.record_snapshot(path.name, seq, label_id, now_ms())
         for old in sorted(self.settings.snapshots_dir.glob("state-*.bin"))[:-2]:
             old.unlink(missing_ok=True)
         return path
@@ -584,7 +617,11 @@ class ScoringService:
 
     def health(self) -> dict[str, Any]:
         try:
-            database = "connected" if self.store.ping() else "down"
+            # A write, not a read: a database that answers reads but refuses writes stores nothing.
+            self.store.check_writable()
+            database = "connected"
+        except SinkError as exc:
+            database = str(exc)
         except Exception as exc:  # any database failure means "not healthy", reported, never raised
             database = f"down: {type(exc).__name__}"
         healthy = database == "connected" and self.ready
