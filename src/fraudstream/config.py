@@ -70,6 +70,15 @@ class Settings(BaseSettings):
     batch_wait_ms: float = Field(
         1.0, ge=0, le=100, description="Group commit: longest wait to gather a batch"
     )
+    max_pending: int = Field(
+        2000,
+        ge=1,
+        description="Overload: transactions waiting to be scored beyond which new requests are refused "
+        "(503 with Retry-After) rather than queued; bounds the latency of those accepted",
+    )
+    max_connections: int = Field(
+        1000, ge=1, description="Open HTTP connections beyond which new requests get 503"
+    )
     snapshot_interval_s: float = Field(30.0, gt=0, description="Seconds between engine state snapshots")
     review_threshold: float = Field(60.0, ge=0, le=100)
     decline_threshold: float = Field(90.0, ge=0, le=100)
@@ -86,6 +95,14 @@ class Settings(BaseSettings):
         None, description="Model artifact directory (default: {data_dir}/models/champion)"
     )
     log_format: Literal["json", "console", "auto"] = "auto"
+    access_log: bool = Field(
+        False, description="Log every request: method, path, status, duration, caller (never a key)"
+    )
+    allowed_origins: str = Field(
+        "",
+        description="Other sites (https://host[:port], comma-separated) whose pages may write with the "
+        "dashboard's sign-in, e.g. its public address behind a proxy that changes the Host header",
+    )
     kafka_brokers: str | None = Field(
         None,
         description="Kafka mode: accept transactions onto this broker's topic (202), store decisions",
@@ -166,6 +183,10 @@ class Settings(BaseSettings):
     @property
     def keys_required(self) -> bool:
         return (not self.demo) if self.api_keys_enabled is None else self.api_keys_enabled
+
+    @property
+    def allowed_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.allowed_origins.split(",") if origin.strip()]
 
     @property
     def card_key_bytes(self) -> bytes:

@@ -26,6 +26,7 @@ from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import expect
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -36,6 +37,10 @@ SCREENSHOTS = (
     else Path(tempfile.gettempdir()) / "fraudstream-screenshots"
 )
 ADMIN_KEY = "fs_e2e_admin_key_0123456789"
+#: How long a page may take to show something. Waits use Playwright's locator assertions, which run in
+#: its own isolated script world: the dashboard's Content-Security-Policy forbids eval, which
+#: `page.wait_for_function` needs in the page's world.
+WAIT_MS = 30_000
 
 
 def _free_port() -> int:
@@ -247,11 +252,7 @@ def test_overview_shows_the_numbers_of_v1_stats(analyst: Session) -> None:
         stats = _stats(analyst.server)
         page.reload()
         expected = f"{stats['transactions']:,}"
-        page.wait_for_function(
-            "want => document.querySelector('#kpi-transactions').textContent === want",
-            arg=expected,
-            timeout=8000,
-        )
+        expect(page.locator("#kpi-transactions")).to_have_text(expected, timeout=8000)
         assert page.locator("#kpi-alerts").inner_text() == f"{stats['alerts']:,}"
         assert page.locator("#kpi-open").inner_text() == f"{stats['open_alerts']:,} open"
         mix = page.locator("#mix-legend").inner_text()
@@ -262,7 +263,7 @@ def test_overview_shows_the_numbers_of_v1_stats(analyst: Session) -> None:
             assert rule["rule"] in top
         page.wait_for_selector("#trend-chart svg rect.bar-tx", state="attached")
         page.get_by_role("button", name="10 min").click()
-        page.wait_for_function("document.querySelectorAll('#trend-chart rect.bar-tx').length === 20")
+        expect(page.locator("#trend-chart rect.bar-tx")).to_have_count(20, timeout=WAIT_MS)
         page.get_by_role("button", name="1 hour").click()
         assert page.locator("#conn").inner_text() == "live"
         analyst.screenshot("overview")
@@ -272,7 +273,7 @@ def test_overview_shows_the_numbers_of_v1_stats(analyst: Session) -> None:
 
 def test_an_alert_sent_through_the_api_appears_in_the_live_feed_within_two_seconds(analyst: Session) -> None:
     page = analyst.page
-    page.wait_for_function("document.querySelector('#conn').textContent === 'live'")
+    expect(page.locator("#conn")).to_have_text("live", timeout=WAIT_MS)
     transaction_id = f"e2e-big-{time.time_ns()}"
     with analyst.server.api() as client:
         started = time.monotonic()
@@ -305,18 +306,18 @@ def test_the_transactions_table_sorts_and_filters(analyst: Session) -> None:
         )]  # fmt: skip
 
     page.get_by_role("button", name="Sort by amount").click()
-    page.wait_for_function("location.search.includes('order=amount_desc')")
+    expect(page).to_have_url(re.compile(r"order=amount_desc"), timeout=WAIT_MS)
     page.wait_for_timeout(300)
     amounts = column("amount")
     assert len(amounts) == 25
     assert amounts == sorted(amounts, reverse=True)
     page.get_by_role("button", name="Sort by amount").click()
-    page.wait_for_function("location.search.includes('order=amount_asc')")
+    expect(page).to_have_url(re.compile(r"order=amount_asc"), timeout=WAIT_MS)
     page.wait_for_timeout(300)
     amounts = column("amount")
     assert amounts == sorted(amounts)
     page.get_by_role("button", name="Sort by score").click()
-    page.wait_for_function("location.search.includes('order=score_desc')")
+    expect(page).to_have_url(re.compile(r"order=score_desc"), timeout=WAIT_MS)
     page.wait_for_timeout(300)
     scores = column("score")
     assert scores == sorted(scores, reverse=True)
@@ -324,7 +325,7 @@ def test_the_transactions_table_sorts_and_filters(analyst: Session) -> None:
 
     page.get_by_label("Decision").select_option("review")
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_function("location.search.includes('decision=review')")
+    expect(page).to_have_url(re.compile(r"decision=review"), timeout=WAIT_MS)
     page.wait_for_timeout(300)
     decisions = page.locator("#tx-rows td .pill").all_inner_texts()
     assert decisions
@@ -339,7 +340,7 @@ def test_the_transactions_table_sorts_and_filters(analyst: Session) -> None:
     page.get_by_role("button", name="Clear").click()
     page.get_by_label("User", exact=True).fill(user)
     page.get_by_role("button", name="Apply").click()
-    page.wait_for_function("want => location.search.includes('user=' + want)", arg=user)
+    expect(page).to_have_url(re.compile(r"\?.*user=" + re.escape(user)), timeout=WAIT_MS)
     page.wait_for_timeout(300)
     users = set(page.locator("#tx-rows tr[data-href] td:nth-child(3)").all_inner_texts())
     assert users == {user}
@@ -359,7 +360,7 @@ def test_marking_an_alert_as_fraud_closes_it_and_stores_a_label(analyst: Session
     analyst.screenshot("transaction")
     page.get_by_label("Note").fill("cardholder denied it on the phone")
     page.get_by_role("button", name="Confirmed fraud").click()
-    page.wait_for_function("document.querySelector('#alert-status')?.textContent === 'closed'", timeout=8000)
+    expect(page.locator("#alert-status")).to_have_text("closed", timeout=8000)
     assert "confirmed fraud" in page.locator("#review-panel").inner_text()
     with analyst.server.api() as client:
         stored = client.get(f"/v1/transactions/{transaction_id}").json()
@@ -387,19 +388,14 @@ def _work_the_queue(analyst: Session) -> None:
     assert scores == sorted(scores, reverse=True)
     analyst.screenshot("queue")
     page.keyboard.press("a")
-    page.wait_for_function(
-        "id => document.querySelector(`#queue-rows tr[data-transaction-id='${id}'] .status`)?.textContent"
-        ".includes('in review')",
-        arg=transaction_id,
-    )
+    row = page.locator(f"#queue-rows tr[data-transaction-id='{transaction_id}']")
+    expect(row.locator(".status")).to_contain_text("in review", timeout=WAIT_MS)
     with analyst.server.api() as client:
         taken = client.get(f"/v1/transactions/{transaction_id}").json()["alert"]
     assert taken["status"] == "in_review"
     assert taken["assignee"] == "admin"
     page.keyboard.press("l")  # false positive
-    page.wait_for_function(
-        "id => !document.querySelector(`#queue-rows tr[data-transaction-id='${id}']`)", arg=transaction_id
-    )
+    expect(row).to_have_count(0, timeout=WAIT_MS)
     with analyst.server.api() as client:
         closed = client.get(f"/v1/transactions/{transaction_id}").json()
     assert closed["alert"]["verdict"] == "legit"
@@ -429,15 +425,13 @@ def test_editing_a_rule_shows_errors_inline_backtests_and_saves(analyst: Session
     assert "Precision at the review threshold" in page.locator("#backtest-result").inner_text()
     analyst.screenshot("rules")
     page.get_by_role("button", name="Save as new version").click()
-    page.wait_for_function("want => document.querySelector('#rules-version').textContent === want",
-                           arg=f"version {before + 1}")  # fmt: skip
+    expect(page.locator("#rules-version")).to_have_text(f"version {before + 1}", timeout=WAIT_MS)
     with analyst.server.api() as client:
         rules = client.get("/v1/rules").json()
     assert next(r for r in rules["rules"] if r["code"] == "large_amount")["expression"] == "amount > 8000"
 
     page.locator("#rules-rows tr[data-code='many_countries'] button[data-act='shadow']").click()
-    page.wait_for_function("want => document.querySelector('#rules-version').textContent === want",
-                           arg=f"version {before + 2}")  # fmt: skip
+    expect(page.locator("#rules-version")).to_have_text(f"version {before + 2}", timeout=WAIT_MS)
     with analyst.server.api() as client:
         rules = client.get("/v1/rules").json()
     assert next(r for r in rules["rules"] if r["code"] == "many_countries")["shadow"] is True
@@ -466,11 +460,7 @@ def test_promoting_a_model_asks_first_then_makes_it_the_champion(analyst: Sessio
         assert client.get("/v1/models").json()["champion"] != challenger
     row.get_by_role("button", name="Promote").click()
     page.get_by_role("dialog").get_by_role("button", name="Promote").click()
-    page.wait_for_function(
-        "v => document.querySelector(`#models-rows tr[data-version='${v}']`)"
-        ".textContent.includes('champion')",
-        arg=challenger,
-    )
+    expect(row).to_contain_text("champion", timeout=WAIT_MS)
     with analyst.server.api() as client:
         after = client.get("/v1/models").json()
     assert after["champion"] == after["scoring"] == challenger
@@ -528,11 +518,12 @@ def test_the_page_reconnects_to_the_alert_stream_after_a_server_restart(browser:
     session = Session(browser, server, "analyst")
     try:
         page = session.page
-        page.wait_for_function("document.querySelector('#conn').textContent === 'live'")
+        connection = page.locator("#conn")
+        expect(connection).to_have_text("live", timeout=WAIT_MS)
         server.stop()
-        page.wait_for_function("document.querySelector('#conn').textContent !== 'live'", timeout=10_000)
+        expect(connection).not_to_have_text("live", timeout=10_000)
         server.start()
-        page.wait_for_function("document.querySelector('#conn').textContent === 'live'", timeout=20_000)
+        expect(connection).to_have_text("live", timeout=20_000)
         transaction_id = f"e2e-after-restart-{time.time_ns()}"
         with server.api() as client:
             client.post(

@@ -3,6 +3,8 @@ signed in with the dashboard's cookie, throttled key failures, listing and revok
 
 from __future__ import annotations
 
+import io
+import json
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from starlette.types import ASGIApp, Receive, Scope, Send
+from starlette.websockets import WebSocketDisconnect
 from typer.testing import CliRunner
 
 from fraudstream.api import create_app
@@ -49,6 +52,184 @@ def signed_in(client: TestClient, role: str = "analyst") -> str:
     key: str = client.app.state.service.store.create_api_key(f"{role}-browser", role, 0)  # type: ignore[attr-defined]
     client.cookies.set("fraudstream_key", key)
     return key
+
+
+# --- headers --------------------------------------------------------------------------------------
+
+
+def test_every_answer_carries_the_security_headers(client: TestClient) -> None:
+    signed_in(client)
+    answers = {
+        "page": client.get("/ui/queue"),
+        "sign-in": client.get("/login"),
+        "script": client.get("/static/app.js"),
+        "api": client.get("/v1/stats"),
+        "not found": client.get("/v1/nothing-here"),
+        # Answered by the hot route ahead of the framework's middleware.
+        "fast path": client.post("/v1/transactions", json=payment("h-1"), headers={"X-API-Key": ADMIN_KEY}),
+        "refused": client.post("/v1/transactions", json=payment("h-2"), headers={"X-API-Key": "wrong"}),
+    }
+    assert answers["fast path"].status_code == 201
+    for name, answer in answers.items():
+        headers = answer.headers
+        assert headers["x-content-type-options"] == "nosniff", name
+        assert headers["x-frame-options"] == "DENY", name
+        assert headers["referrer-policy"] == "same-origin", name
+        policy = headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in policy, name
+        assert "script-src 'self';" in policy, name
+        assert "unsafe-inline" not in policy, name
+
+
+def test_only_the_api_docs_may_load_their_cdn_and_inline_script(client: TestClient) -> None:
+    for path in ("/docs", "/redoc"):
+        policy = client.get(path).headers["content-security-policy"]
+        assert "https://cdn.jsdelivr.net" in policy
+        assert "frame-ancestors 'none'" in policy
+
+
+def test_the_dashboard_has_nothing_inline_its_policy_would_refuse() -> None:
+    web = Path(__file__).resolve().parents[2] / "src" / "fraudstream" / "web"
+    for source in [*(web / "templates").glob("*.html"), web / "static" / "app.js"]:
+        text = source.read_text(encoding="utf-8")
+        assert " style=" not in text, f"{source.name}: use data-style (app.js applies it) or a class"
+        assert "<style" not in text, source.name
+        assert "<script>" not in text, source.name
+        assert "javascript:" not in text, source.name
+
+
+# --- writes with the dashboard's cookie ---------------------------------------------------------
+
+
+def test_a_cookie_signed_write_from_another_site_is_refused(client: TestClient) -> None:
+    signed_in(client)
+    foreign = client.post("/v1/transactions", json=payment("o-1"), headers={"Origin": FOREIGN})
+    assert foreign.status_code == 403
+    assert foreign.json()["error"] == "forbidden_origin"
+    assert FOREIGN in foreign.json()["detail"]
+    by_referer = client.post(
+        "/v1/transactions", json=payment("o-2"), headers={"Referer": f"{FOREIGN}/page.html"}
+    )
+    assert by_referer.status_code == 403
+    sandboxed = client.post("/v1/transactions", json=payment("o-3"), headers={"Origin": "null"})
+    assert sandboxed.status_code == 403
+    other_port = client.post(
+        "/v1/transactions", json=payment("o-4"), headers={"Origin": "http://testserver:8001"}
+    )
+    assert other_port.status_code == 403
+    for tid in ("o-1", "o-2", "o-3", "o-4"):
+        assert client.get(f"/v1/transactions/{tid}").status_code == 404, "nothing was written"
+    # The dashboard's own pages (the request's own host), and clients that send no Origin at all.
+    own = client.post("/v1/transactions", json=payment("o-5"), headers={"Origin": "http://testserver"})
+    assert own.status_code == 201
+    assert client.post("/v1/transactions", json=payment("o-6")).status_code == 201
+
+
+def test_a_write_with_an_api_key_header_is_not_origin_checked(client: TestClient) -> None:
+    answer = client.post(
+        "/v1/transactions", json=payment("k-1"), headers={"Origin": FOREIGN, "X-API-Key": ADMIN_KEY}
+    )
+    assert answer.status_code == 201
+
+
+def test_sign_in_from_another_site_is_refused(client: TestClient) -> None:
+    form = {"Content-Type": "application/x-www-form-urlencoded"}
+    foreign = client.post("/login", content=f"key={ADMIN_KEY}&next=/", headers={**form, "Origin": FOREIGN})
+    assert foreign.status_code == 403
+    assert "set-cookie" not in foreign.headers
+    own = client.post(
+        "/login",
+        content=f"key={ADMIN_KEY}&next=/",
+        headers={**form, "Origin": "http://testserver"},
+        follow_redirects=False,
+    )
+    assert own.status_code == 303
+
+
+def test_allowed_origins_may_write_with_the_cookie(tmp_path: Path) -> None:
+    settings = keyed_settings(
+        tmp_path, allowed_origins="https://fraud.example.com, https://ops.example.com:8443"
+    )
+    with TestClient(create_app(settings)) as client:
+        signed_in(client)
+        for origin, status in (
+            ("https://fraud.example.com", 201),
+            ("https://ops.example.com:8443", 201),
+            ("https://ops.example.com", 403),
+        ):
+            answer = client.post(
+                "/v1/transactions", json=payment(f"a-{status}-{origin}"), headers={"Origin": origin}
+            )
+            assert answer.status_code == status, origin
+
+
+def test_demo_mode_writes_from_another_site_are_refused(tmp_path: Path) -> None:
+    # With keys off every caller is an admin: a page elsewhere must not change the rules of a local demo.
+    with TestClient(create_app(Settings(demo=True, data_dir=tmp_path))) as client:
+        rules = "version: 9\nrules: []\n"
+        foreign = client.put(
+            "/v1/rules", content=rules, headers={"Origin": FOREIGN, "Content-Type": "text/plain"}
+        )
+        assert foreign.status_code == 403
+        assert client.get("/v1/rules").json()["version"] != 9
+        # curl and scripts send no Origin, and need no Content-Type.
+        assert client.put("/v1/rules", content=rules).status_code == 200
+
+
+def test_a_cookie_signed_write_must_say_its_body_is_json(client: TestClient) -> None:
+    signed_in(client, "admin")
+    body = json.dumps(payment("c-1"))
+    for content_type in (
+        "text/plain",
+        "application/x-www-form-urlencoded",
+        "multipart/form-data; boundary=x",
+    ):
+        refused = client.post("/v1/transactions", content=body, headers={"Content-Type": content_type})
+        assert refused.status_code == 415, content_type
+        assert refused.json()["error"] == "unsupported_media_type"
+        assert "application/json" in refused.json()["detail"]
+    assert client.get("/v1/transactions/c-1").status_code == 404
+    assert client.post("/v1/transactions", content=body).status_code == 415  # a body of no stated type
+    accepted = client.post(
+        "/v1/transactions", content=body, headers={"Content-Type": "application/json; charset=utf-8"}
+    )
+    assert accepted.status_code == 201
+    # Bodiless writes (assign, promote, shadow) need no type; PUT /v1/rules also takes YAML.
+    client.post("/v1/transactions", json=payment("c-2", 60_000.0))
+    assert client.post("/v1/alerts/c-2/assign").status_code == 200
+    yaml_rules = client.put(
+        "/v1/rules", content="version: 3\nrules: []\n", headers={"Content-Type": "application/yaml"}
+    )
+    assert yaml_rules.status_code == 200
+    plain_rules = client.put(
+        "/v1/rules", content="version: 4\nrules: []\n", headers={"Content-Type": "text/plain"}
+    )
+    assert plain_rules.status_code == 415
+    assert "application/yaml" in plain_rules.json()["detail"]
+
+
+def test_clients_with_a_key_header_may_send_json_of_any_stated_type(client: TestClient) -> None:
+    # `curl -d` says application/x-www-form-urlencoded unless told otherwise; a key header cannot be
+    # sent by another site's page, so its writes are no forgery and keep working.
+    body = json.dumps(payment("curl-1"))
+    answer = client.post(
+        "/v1/transactions",
+        content=body,
+        headers={"X-API-Key": ADMIN_KEY, "Content-Type": "application/x-www-form-urlencoded"},
+    )
+    assert answer.status_code == 201
+
+
+def test_the_alert_socket_refuses_a_page_of_another_site_with_the_cookie(client: TestClient) -> None:
+    signed_in(client)
+    with (
+        pytest.raises(WebSocketDisconnect) as refused,
+        client.websocket_connect("/v1/stream/alerts", headers={"Origin": FOREIGN}) as ws,
+    ):
+        ws.receive_json()
+    assert refused.value.code == 4403
+    with client.websocket_connect("/v1/stream/alerts", headers={"Origin": "http://testserver"}) as ws:
+        assert ws.receive_json()["type"] == "hello"
 
 
 # --- failed key checks ---------------------------------------------------------------------------
@@ -178,3 +359,38 @@ def test_keys_list_and_revoke_on_the_command_line(
     again = runner.invoke(cli, ["keys", "revoke", "bob"])
     assert again.exit_code == 1
     assert "no valid API key named 'bob'" in again.output
+
+
+# --- access log -----------------------------------------------------------------------------------
+
+
+def test_the_access_log_names_caller_status_and_time_but_never_a_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from fraudstream.logs import configure_logging
+
+    lines = io.StringIO()
+    monkeypatch.setattr("sys.stderr", lines)
+    configure_logging("json")
+    with TestClient(create_app(keyed_settings(tmp_path, access_log=True))) as client:
+        viewer = client.app.state.service.store.create_api_key("wall", "viewer", 0)  # type: ignore[attr-defined]
+        client.get("/v1/stats?limit=5", headers={"X-API-Key": viewer})
+        client.post("/v1/transactions", json=payment("l-1"), headers={"Authorization": f"Bearer {ADMIN_KEY}"})
+        client.get("/v1/stats", headers={"X-API-Key": "fs_wrong_key_for_the_log"})
+        with client.websocket_connect(f"/v1/stream/alerts?key={viewer}&since=0") as ws:
+            assert ws.receive_json()["type"] == "hello"
+        client.cookies.set("fraudstream_key", viewer)
+        client.get("/ui/queue")
+    log = lines.getvalue()
+    for secret in (viewer, ADMIN_KEY, "fs_wrong_key_for_the_log"):
+        assert secret not in log
+    requests = [json.loads(line) for line in log.splitlines() if '"event": "request"' in line]
+    seen = {(r["method"], r["path"], r["status"], r["caller"]) for r in requests}
+    assert ("GET", "/v1/stats", 200, "wall") in seen
+    assert ("POST", "/v1/transactions", 201, "admin") in seen
+    assert ("GET", "/v1/stats", 401, None) in seen
+    assert ("WEBSOCKET", "/v1/stream/alerts", 101, "wall") in seen
+    assert ("GET", "/ui/queue", 200, "wall") in seen
+    socket_line = next(r for r in requests if r["method"] == "WEBSOCKET")
+    assert socket_line["query"] == "key=****&since=0"
+    assert all(isinstance(r["duration_ms"], float) for r in requests)

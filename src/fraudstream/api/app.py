@@ -26,6 +26,7 @@ from fraudstream.api.routes import (
     transactions,
     users,
 )
+from fraudstream.api.security import protect
 from fraudstream.config import Settings
 from fraudstream.errors import ConfigError
 from fraudstream.runtime.embedded import ScoringService
@@ -96,4 +97,5 @@ class _Api(FastAPI):
 
     def build_middleware_stack(self) -> ASGIApp:
         service: ScoringService = self.state.service
-        return FastScore(super().build_middleware_stack(), service, service.settings.max_body_bytes)
+        fast = FastScore(super().build_middleware_stack(), service, service.settings.max_body_bytes)
+        return protect(fast, service.settings)  # headers, origin checks, access log: for every answer

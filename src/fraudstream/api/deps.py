@@ -16,6 +16,7 @@ import structlog
 from fastapi import Depends, HTTPException, Request
 from starlette.requests import HTTPConnection
 
+from fraudstream.api.access_log import CALLER
 from fraudstream.runtime.embedded import ScoringService
 
 __all__ = [
@@ -105,6 +106,7 @@ async def identify(svc: ScoringService, connection: HTTPConnection, key: str | N
     the request carries); None without a key, with one that is not valid (the failure is logged and
     counted, see `KeyFailures`), or from an address whose key checks are refused for now."""
     if not svc.settings.keys_required:
+        connection.scope[CALLER] = "demo"
         return Caller("demo", "admin")
     key = key or key_of(connection)
     if key is None:
@@ -122,6 +124,7 @@ async def identify(svc: ScoringService, connection: HTTPConnection, key: str | N
             connection.scope[_REFUSED] = True
             _refused(failures, address, key, connection.url.path, now)
         return None
+    connection.scope[CALLER] = found[0]
     return Caller(*found)
 
 

@@ -8,6 +8,16 @@ const can = { review: document.body.dataset.canReview === "yes", admin: document
 
 // --- helpers -------------------------------------------------------------------------------
 
+// The page's Content-Security-Policy refuses inline style attributes; computed styles ride in data-style and
+// are applied through the DOM (element.style), which the policy allows.
+function setHTML(node, markup) {
+  node.innerHTML = markup;
+  for (const el of node.querySelectorAll("[data-style]")) {
+    el.style.cssText = el.dataset.style;
+    el.removeAttribute("data-style");
+  }
+}
+
 function esc(value) {
   return String(value ?? "").replace(/[&<>"']/g, (c) => ({ "&": "&amp;", "<": "&lt;", ">": "&gt;", '"': "&quot;", "'": "&#39;" })[c]);
 }
@@ -141,8 +151,8 @@ function drawDonut(mix) {
     offset -= part;
   }
   box.replaceChildren(chart);
-  $("#mix-legend").innerHTML = Object.entries(mix).map(([name, n]) =>
-    `<li><span class="key" style="background:${MIX_COLORS[name]}"></span>${esc(name)} <strong>${fmtInt(n)}</strong></li>`).join("");
+  setHTML($("#mix-legend"), Object.entries(mix).map(([name, n]) =>
+    `<li><span class="key" data-style="background:${MIX_COLORS[name]}"></span>${esc(name)} <strong>${fmtInt(n)}</strong></li>`).join(""));
 }
 
 async function overviewTrend() {
@@ -318,7 +328,7 @@ function timeline(history, current) {
     const color = MIX_COLORS[t.decision.decision] || "#6b7280";
     const size = Math.min(18, 8 + Math.log10(t.amount + 1) * 2);
     const mark = t.transaction_id === current ? " current" : "";
-    return `<a class="dot${mark}" href="/ui/transactions/${encodeURIComponent(t.transaction_id)}" style="left:${left}%;background:${color};width:${size}px;height:${size}px"
+    return `<a class="dot${mark}" href="/ui/transactions/${encodeURIComponent(t.transaction_id)}" data-style="left:${left}%;background:${color};width:${size}px;height:${size}px"
       title="${esc(fmtTime(t.timestamp_ms))} · ${esc(fmtMoney(t.amount, t.currency))} · ${esc(t.location || "")} · ${esc(t.decision.decision)}"></a>`;
   }).join("");
   return `<div class="timeline" role="img" aria-label="The user's recent transactions over time">${dots}</div>`;
@@ -363,11 +373,11 @@ async function initDetail() {
   const places = history.map((h) => `<tr><td>${fmtTime(h.timestamp_ms)}</td><td>${esc(h.location || "–")}</td><td>${h.lat != null ? `${h.lat.toFixed(2)}, ${h.lon.toFixed(2)}` : "–"}</td><td class="num">${fmtMoney(h.amount, h.currency)}</td><td>${pill(h.decision.decision)}</td></tr>`).join("");
   const labels = (t.labels || []).map((l) => `<li>${pill(l.is_fraud ? "fraud" : "legit")} by ${esc(l.actor || l.source)} · ${fmtTime(l.label_time_ms)}${l.note ? ` · ${esc(l.note)}` : ""}</li>`).join("");
   const audit = (t.audit || []).map((a) => `<li>${fmtTime(a.at_ms)} · <strong>${esc(a.actor)}</strong> ${esc(a.action)}</li>`).join("");
-  box.innerHTML = `
+  setHTML(box, `
     <div class="grid detail">
       <section class="panel">
         <div class="panel-head"><h2>Transaction <span class="mono">${esc(t.transaction_id)}</span></h2>${pill(d.decision)}</div>
-        <div class="row" style="align-items:center;gap:24px;margin-bottom:12px">
+        <div class="row detail-head">
           <div><div class="big-score" id="detail-score">${esc(d.score)}</div><div class="muted">risk score / 100</div></div>
           <dl class="facts">
             <dt>Amount</dt><dd>${fmtMoney(t.amount, t.currency)}</dd>
@@ -382,16 +392,16 @@ async function initDetail() {
         </div>
         <h2>Reasons</h2>
         <ol class="reasons" id="detail-reasons">${d.reasons.map((r) => `<li><div><strong>${esc(r.text)}</strong> <span class="muted mono">${esc(r.code)}</span>
-          <div class="bar" style="width:${(Math.abs(r.contribution) / maxContribution) * 100}%"></div></div><span class="mono">${r.contribution.toFixed(3)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
-        <h2 style="margin-top:16px">Feature values that mattered</h2>
+          <div class="bar" data-style="width:${(Math.abs(r.contribution) / maxContribution) * 100}%"></div></div><span class="mono">${r.contribution.toFixed(3)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
+        <h2 class="section-gap">Feature values that mattered</h2>
         <dl class="facts">${features}</dl>
       </section>
       <div>
         <section class="panel" id="review-panel">
           <h2>Review</h2>
           ${reviewBox(t.alert)}
-          ${labels ? `<h2 style="margin-top:12px">Labels</h2><ul>${labels}</ul>` : ""}
-          ${audit ? `<h2 style="margin-top:12px">Audit log</h2><ul class="muted">${audit}</ul>` : ""}
+          ${labels ? `<h2 class="section-gap">Labels</h2><ul>${labels}</ul>` : ""}
+          ${audit ? `<h2 class="section-gap">Audit log</h2><ul class="muted">${audit}</ul>` : ""}
         </section>
         <section class="panel">
           <h2>${esc(t.user_id)}: last ${history.length} transactions</h2>
@@ -399,7 +409,7 @@ async function initDetail() {
           <table class="compact"><thead><tr><th scope="col">Time</th><th scope="col">Location</th><th scope="col">Lat, lon</th><th scope="col" class="num">Amount</th><th scope="col">Decision</th></tr></thead><tbody>${places}</tbody></table>
         </section>
       </div>
-    </div>`;
+    </div>`);
   const act = async (verdict) => {
     try {
       await review(id, verdict, $("#review-note").value);
@@ -509,7 +519,7 @@ function initCheck() {
       out.innerHTML = `
         <p id="check-verdict">${pill(r.decision)} score <strong>${esc(r.score)}</strong> · ${r.is_fraud ? "would raise an alert" : "would not raise an alert"}</p>
         <ol class="reasons">${r.reasons.map((x) => `<li><span>${esc(x.text)}</span><span class="mono">${x.contribution.toFixed(3)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
-        <h2 style="margin-top:14px">${esc(body.user_id)}: recent history</h2>
+        <h2 class="section-gap">${esc(body.user_id)}: recent history</h2>
         ${r.user_history.length ? `<table class="compact"><tbody>${r.user_history.map((h) => `<tr><td>${fmtTime(h.timestamp_ms)}</td><td>${esc(h.location || "")}</td><td class="num">${fmtMoney(h.amount, h.currency)}</td><td>${pill(h.decision.decision)}</td></tr>`).join("")}</tbody></table>` : `<p class="muted">No stored history for this user.</p>`}`;
     } catch (error) {
       const errors = error.body && error.body.errors;
@@ -592,7 +602,7 @@ function backtestTable(result) {
     return `<tr><td>${esc(code)}</td><td class="num">${before ? fmtInt(before.hits) : "–"}</td><td class="num">${fmtInt(r.hits)}</td>
       <td class="num">${(r.precision * 100).toFixed(1)}%</td><td class="num">${(r.recall * 100).toFixed(1)}%</td></tr>`;
   }).join("");
-  return `<h2 style="margin-top:14px">Backtest over ${fmtInt(result.transactions)} stored transactions (${fmtInt(current.frauds)} labelled frauds)</h2>
+  return `<h2 class="section-gap">Backtest over ${fmtInt(result.transactions)} stored transactions (${fmtInt(current.frauds)} labelled frauds)</h2>
     <table class="compact" id="backtest-table"><thead><tr><th scope="col">Whole policy</th><th scope="col" class="num">Current</th><th scope="col" class="num">Edited</th></tr></thead>
     <tbody>${rows.map(([label, key, kind]) => `<tr><td>${label}</td><td class="num">${cell(current[key], kind)}</td><td class="num">${cell(candidate[key], kind)}</td></tr>`).join("")}</tbody></table>
     <table class="compact"><thead><tr><th scope="col">Rule</th><th scope="col" class="num">Hits now</th><th scope="col" class="num">Hits edited</th>
