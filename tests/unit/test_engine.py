@@ -43,18 +43,18 @@ def stream(seed: int, n: int, users: int = 6) -> tuple[TransactionBatch, np.ndar
     return batch, fraud
 
 
-def trained_model(seed: int = 1) -> object:
+def trained_model(seed: int = 1, kind: str = "lightgbm", params: dict[str, object] | None = None) -> object:
     batch, fraud = stream(seed, 600, users=20)
     features = Engine().score(batch).features
     return fit_model(
-        "lightgbm",
+        kind,
         features.values,
         fraud.astype(np.int8),
         features.names,
         version="test-1",
         created="2026-11-24T00:00:00Z",
         training_fingerprint="test",
-        params={"num_trees": 20},
+        params={"num_trees": 20} if params is None else params,
     )
 
 
@@ -167,6 +167,45 @@ def test_model_reasons_explain_non_approved_transactions_only() -> None:
     for row in decisions.explained_rows[:5]:
         model_reasons = [r for r in decisions.reasons(int(row)) if r.kind == "model"]
         assert all(r.contribution > 0 and r.text for r in model_reasons)
+
+
+MODELS_OF_EVERY_KIND = {
+    "lightgbm": ("lightgbm", None),
+    "lightgbm calibrated": ("lightgbm", {"num_trees": 20, "calibration": [0.6, -1.5]}),
+    "logistic": ("logistic", {}),
+    "random_forest": ("random_forest", {"n_estimators": 20}),
+    "isolation_forest": ("isolation_forest", {"n_estimators": 20}),
+}
+
+
+@pytest.mark.parametrize("model_name", MODELS_OF_EVERY_KIND)
+def test_model_reasons_are_score_points_adding_up_to_the_models_share_of_the_score(model_name: str) -> None:
+    """Model reasons speak the score's language (they had read in log-odds, or the isolation
+    forest's interquartile ranges, up to 21,768 on a 0-100 score): each within [-100, 100], a row's
+    points add up to 100 x (probability - the model's baseline), the same baseline for every row,
+    and those raising the risk never to more than 100 x probability, which is at most the score."""
+    kind, params = MODELS_OF_EVERY_KIND[model_name]
+    engine = Engine(
+        EngineConfig(policy=PolicyConfig(review_threshold=30, decline_threshold=95)),
+        model=trained_model(1, kind, params),
+    )
+    decisions = engine.score(stream(4, 300)[0])
+    rows = decisions.explained_rows
+    assert len(rows) > 10
+    points = decisions.contributions
+    probability = decisions.probability[rows].astype(np.float64)
+    assert np.all(np.abs(points) <= 100)
+    assert np.all(np.where(points > 0, points, 0).sum(axis=1) <= 100 * probability + 1e-3)
+    # The isolation forest gives no points to a row no more unusual than its median training row.
+    counted = points.any(axis=1) if kind == "isolation_forest" else np.ones(len(rows), dtype=bool)
+    assert counted.sum() > 10
+    baseline = 100 * probability[counted] - points[counted].sum(axis=1)
+    assert baseline.min() >= 0
+    assert np.ptp(baseline) < 1e-3, baseline
+    for k, row in enumerate(rows.tolist()):
+        shown = [r.contribution for r in decisions.reasons(row) if r.kind == "model"]
+        assert all(0 < c <= 100 for c in shown)
+        assert sum(shown) <= 100 * probability[k] + 1e-3 <= int(decisions.score[row]) + 0.5
 
 
 @settings(max_examples=20, deadline=None)

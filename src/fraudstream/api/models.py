@@ -12,7 +12,11 @@ __all__ = ["BatchResult", "Decision", "ErrorBody", "FieldProblem", "ItemResult",
 class Reason(BaseModel):
     code: str = Field(examples=["amount_spike"])
     text: str = Field(examples=["Amount 5,000.00 is 100x this user's 30-day average"])
-    contribution: float = Field(description="Points this reason adds to the score", examples=[60.0])
+    contribution: float = Field(
+        description="Score points (0-100): a rule's weight, or the points a feature added to the model's "
+        "share of the score (100 x probability; the model's reasons together never exceed it)",
+        examples=[60.0],
+    )
     kind: str = Field(description="What produced it: rule, model, ...", examples=["rule"])
 
 

@@ -53,7 +53,11 @@ class EngineConfig:
 
 @dataclass(frozen=True)
 class Reason:
-    """Why a transaction got its score: a rule that hit or a feature the model leaned on."""
+    """Why a transaction got its score: a rule that hit or a feature the model leaned on.
+
+    ``contribution`` is in score points (0-100): a rule's weight (the score it gives alone), or the
+    points a feature added to the model's share of the score (``DecisionBatch.contributions``).
+    """
 
     code: str
     text: str
@@ -129,17 +133,20 @@ class DecisionBatch:
 
     @property
     def contributions(self) -> npt.NDArray[np.float64]:
-        """Per-feature contributions of the explained rows, computed once.
+        """Per-feature contributions of the explained rows in score points (``Model.score_points``:
+        on the score's 0-100 scale, like a rule's weight; a row's positive ones together at most
+        100 x its probability), computed once. The model's own units (log-odds for LightGBM) are
+        ``model.contributions(explained_matrix)``.
 
-        For LightGBM they are path attributions from the compiled forest (about a prediction's cost;
-        exact TreeSHAP, ~270x a prediction, with ``explainer="shap"``); other models' own methods
-        can cost far more, which is why only non-approved rows have them.
+        For LightGBM they come from path attributions of the compiled forest (about a prediction's
+        cost; exact TreeSHAP, ~270x a prediction, with ``explainer="shap"``); other models' own
+        methods can cost far more, which is why only non-approved rows have them.
         """
         if self._contributions is None:
             if self.model is None or not len(self.explained_rows):
                 self._contributions = np.zeros((len(self.explained_rows), len(self.model_features)))
             else:
-                self._contributions = self.model.contributions(self.explained_matrix)
+                self._contributions = self.model.score_points(self.explained_matrix)
         return self._contributions
 
     def __len__(self) -> int:

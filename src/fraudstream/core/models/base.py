@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any, Final, Protocol
 
@@ -12,7 +12,15 @@ import numpy.typing as npt
 
 from fraudstream.errors import ModelError
 
-__all__ = ["METADATA_FILE", "Model", "ModelMetadata", "check_features", "positive_weight"]
+__all__ = [
+    "METADATA_FILE",
+    "Model",
+    "ModelMetadata",
+    "check_features",
+    "log_odds_points",
+    "positive_weight",
+    "probability_points",
+]
 
 METADATA_FILE: Final = "metadata.json"
 
@@ -72,7 +80,15 @@ class Model(Protocol):
         ...
 
     def contributions(self, features: F32) -> F64:
-        """Per row and feature, how much the feature pushed towards fraud (> 0) or away (< 0)."""
+        """Per row and feature, how much the feature pushed towards fraud (> 0) or away (< 0), in the
+        model's own units (log-odds for LightGBM and logistic, probability for the random forest,
+        interquartile ranges from the median for the isolation forest)."""
+        ...
+
+    def score_points(self, features: F32) -> F64:
+        """``contributions`` in score points, the 0-100 scale of the score (see ``log_odds_points``):
+        a row's points add up to 100 x (probability - the model's baseline probability), and those
+        that raise the risk together never exceed 100 x probability. What a model reason reports."""
         ...
 
     def to_artifact(self) -> dict[str, bytes]:
@@ -117,6 +133,66 @@ def corrected_probability(raw_log_odds: F64, weight: float) -> F64:
     """Undo the class weight: a model fitted with positives weighted ``w`` predicts odds ``w`` times
     too high, so the true odds are the predicted odds divided by ``w``."""
     result: F64 = 1.0 / (1.0 + np.exp(-(raw_log_odds - np.log(weight))))
+    return result
+
+
+def log_odds_points(log_odds: F64, contributions: F64) -> F64:
+    """Per-feature contributions in log-odds (adding up, per row, to ``log_odds`` minus the model's
+    baseline) as score points: the model's move from its baseline probability to the row's, x 100,
+    shared out over the features.
+
+    The features that lower the risk act first, from the baseline, then those that raise it; each
+    group's move in points is shared in proportion to its members' log-odds. So a row's points add
+    up to 100 x (probability - baseline probability); each lies within [-100, 100]; the positive
+    ones together never exceed 100 x probability (the model's own share of the score, which is at
+    most the score); and the features keep their order and sign. Dividing log-odds by one common
+    slope instead would read in the hundreds when large pushes cancel out.
+
+    A baseline of -3 (probability 4.74 %), then -1 (to 1.80 %) and +2 (to 11.92 %, log-odds -2):
+
+    >>> points = log_odds_points(np.array([-2.0]), np.array([[2.0, -1.0, 0.0]]))
+    >>> points.round(2).tolist(), round(float(points.sum()), 2)
+    ([[10.12, -2.94, 0.0]], 7.18)
+    >>> log_odds_points(np.array([0.0]), np.array([[30.0, -30.0]])).round(2).tolist()  # no 1500
+    [[50.0, -50.0]]
+    """
+    return _shared_points(contributions, log_odds - contributions.sum(axis=1), _sigmoid)
+
+
+def probability_points(probability: F64, contributions: F64) -> F64:
+    """``log_odds_points`` for contributions in probability (adding up, per row, to ``probability``
+    minus the baseline): the same sharing, where a group's move is its probability x 100, kept
+    within 0..1 (a path attribution can overshoot it when pushes cancel out).
+
+    >>> probability_points(np.array([0.5]), np.array([[0.3, -0.1]])).round(2).tolist()
+    [[30.0, -10.0]]
+    >>> probability_points(np.array([0.5]), np.array([[0.6, -0.2]])).round(2).tolist()  # 0.1 - 0.2
+    [[50.0, -10.0]]
+    """
+    return _shared_points(contributions, probability - contributions.sum(axis=1), _unit_interval)
+
+
+def _shared_points(contributions: F64, baseline: F64, to_probability: Callable[[F64], F64]) -> F64:
+    lowering = np.minimum(contributions, 0.0)
+    raising = contributions - lowering
+    down, up = lowering.sum(axis=1), raising.sum(axis=1)
+    start = to_probability(baseline)
+    low = to_probability(baseline + down)
+    end = to_probability(baseline + down + up)
+    down_points = np.divide(100.0 * (low - start), down, out=np.zeros_like(down), where=down != 0)
+    up_points = np.divide(100.0 * (end - low), up, out=np.zeros_like(up), where=up != 0)
+    result: F64 = lowering * down_points[:, None] + raising * up_points[:, None]
+    return result
+
+
+def _sigmoid(log_odds: F64) -> F64:
+    with np.errstate(over="ignore"):  # exp(1000) is inf, and 1 / inf the right 0
+        result: F64 = 1.0 / (1.0 + np.exp(-log_odds))
+    return result
+
+
+def _unit_interval(probability: F64) -> F64:
+    result: F64 = np.clip(probability, 0.0, 1.0)
     return result
 
 

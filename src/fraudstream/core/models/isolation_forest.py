@@ -82,3 +82,18 @@ class IsolationForestModel(SklearnModel):
         deviation = np.abs(self._prepared(features) - np.asarray(calibration["median"]))
         result: F64 = deviation / np.asarray(calibration["spread"])
         return result
+
+    def score_points(self, features: F32) -> F64:
+        """The model's points above those of the training median row, 100 x (probability - its
+        probability), shared out in proportion to ``contributions``: an isolation forest has no
+        signed attribution, so this says how much of its score each value's unusualness carries.
+        A row no more unusual than the median one gives every feature 0 points. Each lies within
+        [0, 100]; together they never exceed 100 x probability."""
+        calibration = self.metadata.params["calibration"]
+        median = np.asarray(calibration["median"], dtype=np.float32).reshape(1, -1)
+        above = np.maximum(self.predict_proba(features) - self.predict_proba(median)[0], 0.0)
+        deviation = self.contributions(features)
+        total = deviation.sum(axis=1)
+        share = np.divide(100.0 * above, total, out=np.zeros_like(total), where=total > 0)
+        result: F64 = deviation * share[:, None]
+        return result

@@ -15,6 +15,7 @@ from fraudstream.core.models.base import (
     METADATA_FILE,
     ModelMetadata,
     corrected_probability,
+    log_odds_points,
     positive_weight,
     read_files,
 )
@@ -138,6 +139,16 @@ class LightGBMModel:
         result: F64 = 1.0 / (1.0 + np.exp(-(slope * raw + intercept)))
         return result
 
+    def log_odds(self, features: F32) -> F64:
+        """The log-odds behind ``predict_proba``: calibrated, or corrected for the class weight."""
+        raw = self.raw_score(features)
+        if self._calibration is None:
+            corrected: F64 = raw - np.log(self._weight)
+            return corrected
+        slope, intercept = self._calibration
+        result: F64 = slope * raw + intercept
+        return result
+
     def contributions(self, features: F32) -> F64:
         """Per-feature contributions in log-odds, by the model's ``explainer`` (see the class); with
         a calibration, in the calibrated log-odds (scaled by its slope)."""
@@ -146,6 +157,11 @@ class LightGBMModel:
         else:
             values = self.forest.path_contributions(features)
         return values if self._calibration is None else values * self._calibration[0]
+
+    def score_points(self, features: F32) -> F64:
+        """``contributions`` in score points (``log_odds_points``): the baseline is the probability
+        of the forest's expected raw score."""
+        return log_odds_points(self.log_odds(features), self.contributions(features))
 
     def shap_contributions(self, features: F32) -> F64:
         """SHAP values (LightGBM's TreeSHAP, in log-odds); the expected value column is dropped."""

@@ -12,7 +12,14 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from fraudstream.core.models.base import F32, F64, ModelMetadata, corrected_probability, positive_weight
+from fraudstream.core.models.base import (
+    F32,
+    F64,
+    ModelMetadata,
+    corrected_probability,
+    log_odds_points,
+    positive_weight,
+)
 from fraudstream.core.models.sklearn_common import SklearnModel
 
 __all__ = ["LogisticModel"]
@@ -52,6 +59,17 @@ class LogisticModel(SklearnModel):
         """coefficient x standardised value: each feature's exact share of the log-odds."""
         coefficients = np.asarray(self.pipeline[-1].coef_[0], dtype=np.float64)
         result: F64 = self._prepared(features) * coefficients
+        return result
+
+    def score_points(self, features: F32) -> F64:
+        """``contributions`` in score points (``log_odds_points``): the baseline is the probability
+        of a row at the training means."""
+        return log_odds_points(self.log_odds(features), self.contributions(features))
+
+    def log_odds(self, features: F32) -> F64:
+        """The log-odds behind ``predict_proba``, corrected for the class weight."""
+        raw = np.asarray(self.pipeline.decision_function(features), dtype=np.float64)
+        result: F64 = raw - np.log(float(self.metadata.params.get("positive_weight", 1.0)))
         return result
 
 

@@ -12,7 +12,7 @@ from sklearn.ensemble import RandomForestClassifier
 from sklearn.impute import SimpleImputer
 from sklearn.pipeline import Pipeline
 
-from fraudstream.core.models.base import F32, F64, ModelMetadata, positive_weight
+from fraudstream.core.models.base import F32, F64, ModelMetadata, positive_weight, probability_points
 from fraudstream.core.models.sklearn_common import SklearnModel
 
 __all__ = ["RandomForestModel"]
@@ -73,3 +73,8 @@ class RandomForestModel(SklearnModel):
             total += tree.decision_path(x) @ delta
         result: F64 = total / len(self.pipeline[-1].estimators_)
         return result
+
+    def score_points(self, features: F32) -> F64:
+        """``contributions`` in score points (``probability_points``): the baseline is the trees'
+        mean share of fraud in their training samples."""
+        return probability_points(self.predict_proba(features), self.contributions(features))

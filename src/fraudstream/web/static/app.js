@@ -392,7 +392,7 @@ async function initDetail() {
         </div>
         <h2>Reasons</h2>
         <ol class="reasons" id="detail-reasons">${d.reasons.map((r) => `<li><div><strong>${esc(r.text)}</strong> <span class="muted mono">${esc(r.code)}</span>
-          <div class="bar" data-style="width:${(Math.abs(r.contribution) / maxContribution) * 100}%"></div></div><span class="mono">${r.contribution.toFixed(3)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
+          <div class="bar" data-style="width:${(Math.abs(r.contribution) / maxContribution) * 100}%"></div></div><span class="mono" title="score points (0–100)">${r.contribution.toFixed(1)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
         <h2 class="section-gap">Feature values that mattered</h2>
         <dl class="facts">${features}</dl>
       </section>
@@ -518,7 +518,7 @@ function initCheck() {
       const r = await api("/validate-transaction", { json: body });
       out.innerHTML = `
         <p id="check-verdict">${pill(r.decision)} score <strong>${esc(r.score)}</strong> · ${r.is_fraud ? "would raise an alert" : "would not raise an alert"}</p>
-        <ol class="reasons">${r.reasons.map((x) => `<li><span>${esc(x.text)}</span><span class="mono">${x.contribution.toFixed(3)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
+        <ol class="reasons">${r.reasons.map((x) => `<li><span>${esc(x.text)}</span><span class="mono" title="score points (0–100)">${x.contribution.toFixed(1)}</span></li>`).join("") || `<li class="muted">No reason: nothing unusual.</li>`}</ol>
         <h2 class="section-gap">${esc(body.user_id)}: recent history</h2>
         ${r.user_history.length ? `<table class="compact"><tbody>${r.user_history.map((h) => `<tr><td>${fmtTime(h.timestamp_ms)}</td><td>${esc(h.location || "")}</td><td class="num">${fmtMoney(h.amount, h.currency)}</td><td>${pill(h.decision.decision)}</td></tr>`).join("")}</tbody></table>` : `<p class="muted">No stored history for this user.</p>`}`;
     } catch (error) {
