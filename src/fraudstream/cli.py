@@ -571,6 +571,14 @@ def simulate(
     ] = None,
     delay: Annotated[float, typer.Option(help="With --test random: seconds between transactions.")] = 1.0,
     health: Annotated[bool, typer.Option(help="With --test: check the server's health first.")] = False,
+    api_key: Annotated[
+        str | None,
+        typer.Option(
+            envvar="FRAUDSTREAM_API_KEY",
+            help="With --to http: the API key to send as X-API-Key (a server outside demo mode requires "
+            "one with the ingest, analyst or admin role).",
+        ),
+    ] = None,
 ) -> None:
     """Generate labelled traffic with fraud scenarios, to a file or a running server.
 
@@ -579,7 +587,8 @@ def simulate(
     Example: `fraudstream simulate --count 100000 --to sim.parquet --labels labels.parquet`
 
     Test client: `fraudstream simulate --test all --to http://127.0.0.1:8000 --health` sends the large,
-    rapid and location scenarios (and --count random ones) and exits 1 if an expected alert is missing.
+    rapid and location scenarios (and --count random ones) and exits 1 if an expected alert is missing
+    or the server refused a request (each refusal is printed with its status and the server's words).
     """
     if test is not None:
         from fraudstream.sim.testclient import SCENARIO_TESTS, run_tests
@@ -590,11 +599,12 @@ def simulate(
             console.print(f"[red]--test {test}[/red]: choose large, rapid, location, random or all")
             raise typer.Exit(2)
         random_count = count if count != 10_000 else 10
-        passed = run_tests(url, chosen, random_count, delay if test == "random" else 0.0, health, out.print)
+        pause = delay if test == "random" else 0.0
+        passed = run_tests(url, chosen, random_count, pause, health, out.print, api_key=api_key)
         raise typer.Exit(0 if passed else 1)
     from fraudstream.sim.generator import SimulationConfig, labels_for, with_label_times
     from fraudstream.sim.generator import simulate as generate
-    from fraudstream.sim.output import OUTPUT_FORMATS, send_http, writable, write_table
+    from fraudstream.sim.output import OUTPUT_FORMATS, writable, write_table
 
     for name, target in (("--to", to), ("--labels", labels)):
         is_file = target is not None and not str(target).startswith(("http://", "https://", "kafka://"))
@@ -604,7 +614,7 @@ def simulate(
     config = SimulationConfig(count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=span)
     table = generate(config)
     if to.startswith(("http://", "https://")):
-        sent = send_http(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate)
+        sent = _send_or_exit(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate, api_key)
         console.print(f"sent {sent} transactions to {to}")
     elif to.startswith("kafka://"):
         from fraudstream.sim.output import send_kafka
@@ -617,6 +627,21 @@ def simulate(
     if labels is not None:
         write_table(labels_for(table, config), labels)
         console.print(f"wrote label events to {labels}")
+
+
+def _send_or_exit(table: pa.Table, url: str, rate: float, api_key: str | None) -> int:
+    """``send_http``, or one line saying which status and words the server refused a batch with."""
+    import httpx
+
+    from fraudstream.sim.output import send_http
+    from fraudstream.sim.testclient import error_detail
+
+    try:
+        return send_http(table, url, rate, api_key=api_key)
+    except httpx.HTTPStatusError as exc:
+        status = exc.response.status_code
+        console.print(f"[red]{url} refused a batch with {status}[/red]: {error_detail(exc.response)}")
+        raise typer.Exit(1) from None
 
 
 models_app = typer.Typer(help="The model registry: list, show, promote, shadow.", no_args_is_help=True)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import socket
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -18,6 +19,8 @@ from fraudstream.cli import app
 from fraudstream.config import Settings
 
 pytestmark = pytest.mark.integration
+
+ADMIN_KEY = "fs_admin_testclient_key_123456"
 
 
 @pytest.fixture
@@ -60,6 +63,34 @@ def test_a_missed_alert_fails_the_run(live_url: str) -> None:
     result = CliRunner().invoke(app, ["simulate", "--test", "large", "--to", live_url])
     assert result.exit_code == 1
     assert "MISSED" in result.output
+
+
+def test_requests_a_keyed_server_refuses_are_reported_as_refused_never_as_missed(
+    run_server: Callable[..., Any],
+) -> None:
+    server = run_server(api_keys_enabled="true", admin_key=ADMIN_KEY)
+    without = ["simulate", "--test", "large", "--to", server.url]
+    for args in (without, [*without, "--api-key", "not-a-key"]):
+        result = CliRunner().invoke(app, args, env={"FRAUDSTREAM_API_KEY": None})
+        assert result.exit_code == 1, result.output
+        assert "MISSED" not in result.output
+        assert result.output.count("refused 401: ") == 2, result.output
+        assert "API key" in result.output  # the server's own words
+        assert "large: sent 2, flagged 0 — REFUSED 2 (2 x 401)" in result.output
+    plain = CliRunner().invoke(
+        app, ["simulate", "--count", "5", "--to", server.url], env={"FRAUDSTREAM_API_KEY": None}
+    )
+    assert plain.exit_code == 1
+    assert f"{server.url} refused a batch with 401: " in plain.output
+
+
+def test_the_api_key_is_sent_from_the_option_or_the_environment(run_server: Callable[..., Any]) -> None:
+    server = run_server(api_keys_enabled="true", admin_key=ADMIN_KEY)
+    args = ["simulate", "--test", "large", "--to", server.url]
+    for extra, env in (([], {"FRAUDSTREAM_API_KEY": ADMIN_KEY}), (["--api-key", ADMIN_KEY], {})):
+        result = CliRunner().invoke(app, [*args, *extra], env={"FRAUDSTREAM_API_KEY": None, **env})
+        assert result.exit_code == 0, result.output
+        assert "large: sent 2, flagged 1 — ok" in result.output
 
 
 def test_simulated_traffic_to_http_keeps_its_pace(live_url: str) -> None:

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
+import json
 import random
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
 import httpx
 
-__all__ = ["SCENARIO_TESTS", "Scenario", "run_tests"]
+__all__ = ["SCENARIO_TESTS", "Scenario", "error_detail", "run_tests"]
 
 
 @dataclass
@@ -85,30 +87,85 @@ SCENARIO_TESTS: dict[str, Callable[[], Scenario]] = {"large": large, "rapid": ra
 
 
 def run_tests(
-    url: str, tests: list[str], count: int, delay_s: float, health: bool, report: Callable[[str], None]
+    url: str,
+    tests: list[str],
+    count: int,
+    delay_s: float,
+    health: bool,
+    report: Callable[[str], None],
+    api_key: str | None = None,
 ) -> bool:
-    """Send each scenario and report it; True when every expected alert happened."""
+    """Send each scenario (with ``api_key`` as X-API-Key when given) and report it; True when every
+    request was accepted and every expected alert happened.
+
+    A request the server refuses (any 4xx or 5xx) is reported as refused with its status and the
+    server's error detail, never as a missed alert: a refused transaction was not scored at all.
+    """
     ok = True
-    with httpx.Client(base_url=url.rstrip("/"), timeout=30) as client:
+    headers = {"X-API-Key": api_key} if api_key else {}
+    with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30) as client:
         if health:
             answer = client.get("/health")
-            report(f"health: {answer.status_code} {answer.json()}")
+            report(f"health: {answer.status_code} {_body(answer)}")
             ok &= answer.status_code == 200
         for name in tests:
             scenario = random_traffic(count, delay_s) if name == "random" else SCENARIO_TESTS[name]()
-            flagged = set()
-            for payload in scenario.payloads:
-                decision = client.post("/v1/transactions", json=payload).json()
-                if decision.get("is_alert"):
-                    flagged.add(str(payload["transaction_id"]))
-                    reasons = "; ".join(r["text"] for r in decision.get("reasons", [])[:2])
-                    report(
-                        f"  {name}: {payload['transaction_id']} flagged ({decision['decision']}): {reasons}"
-                    )
-                if scenario.delay_s:
-                    time.sleep(scenario.delay_s)
-            missed = scenario.must_flag - flagged
-            ok &= not missed
-            verdict = "MISSED " + ", ".join(sorted(missed)) if missed else "ok"
-            report(f"{name}: sent {len(scenario.payloads)}, flagged {len(flagged)} — {verdict}")
+            ok &= _send(client, scenario, report)
     return ok
+
+
+def _send(client: httpx.Client, scenario: Scenario, report: Callable[[str], None]) -> bool:
+    """Send one scenario and report each flagged or refused transaction, then the scenario's verdict."""
+    name = scenario.name
+    flagged: set[str] = set()
+    refused: dict[str, int] = {}
+    for payload in scenario.payloads:
+        transaction_id = str(payload["transaction_id"])
+        answer = client.post("/v1/transactions", json=payload)
+        if answer.is_error:
+            refused[transaction_id] = answer.status_code
+            report(f"  {name}: {transaction_id} refused {answer.status_code}: {error_detail(answer)}")
+        elif (decision := answer.json()).get("is_alert"):
+            flagged.add(transaction_id)
+            reasons = "; ".join(r["text"] for r in decision.get("reasons", [])[:2])
+            report(f"  {name}: {transaction_id} flagged ({decision['decision']}): {reasons}")
+        if scenario.delay_s:
+            time.sleep(scenario.delay_s)
+    missed = scenario.must_flag - flagged - set(refused)
+    verdict = _verdict(missed, refused)
+    report(f"{name}: sent {len(scenario.payloads)}, flagged {len(flagged)} — {verdict}")
+    return not missed and not refused
+
+
+def _verdict(missed: set[str], refused: dict[str, int]) -> str:
+    """``ok``, or what went wrong: requests refused (by status) and expected alerts missed."""
+    problems = []
+    if refused:
+        statuses = ", ".join(f"{n} x {s}" for s, n in sorted(Counter(refused.values()).items()))
+        problems.append(f"REFUSED {len(refused)} ({statuses})")
+    if missed:
+        problems.append("MISSED " + ", ".join(sorted(missed)))
+    return "; ".join(problems) or "ok"
+
+
+def error_detail(answer: httpx.Response) -> str:
+    """The server's own words for a refusal: its ``detail`` (or field ``errors``), else the body."""
+    try:
+        body = answer.json()
+    except ValueError:
+        return _short(answer.text) or answer.reason_phrase
+    if not isinstance(body, dict):
+        return _short(str(body))
+    detail = body.get("detail") or body.get("errors") or body.get("error") or body
+    return _short(detail if isinstance(detail, str) else json.dumps(detail))
+
+
+def _body(answer: httpx.Response) -> object:
+    try:
+        return answer.json()
+    except ValueError:
+        return _short(answer.text)
+
+
+def _short(text: str, limit: int = 300) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
