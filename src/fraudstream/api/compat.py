@@ -10,11 +10,28 @@ from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.api.routes.transactions import outcome_response
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.web import pages
 
-router = APIRouter(tags=["compatibility"])
+router = APIRouter(tags=["compatibility"], responses=INVALID_REQUEST)
+
+#: These routes read their body themselves; the document says what it is, so /docs and fuzzers send one.
+_PAYLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "description": "A transaction in the field names of the system it comes from "
+                    "(userId, transactionId, amount, ...)",
+                }
+            }
+        },
+    }
+}
 
 
 def _object(body: Any) -> dict[str, Any]:
@@ -30,7 +47,11 @@ async def _score_one(svc: ScoringService, record: dict[str, Any]) -> tuple[int, 
     return outcome_response(outcome)
 
 
-@router.post("/transaction", summary="Submit a transaction (FastAPI + Flink + Redis style payload)")
+@router.post(
+    "/transaction",
+    openapi_extra=_PAYLOAD_DOC,
+    summary="Submit a transaction (FastAPI + Flink + Redis style payload)",
+)
 async def submit_transaction(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
 ) -> JSONResponse:
@@ -41,7 +62,9 @@ async def submit_transaction(
     return JSONResponse({"status": "accepted", "is_fraud": body["is_alert"], **body}, status)
 
 
-@router.post("/api/v1/transactions", summary="Submit {userId, amount, currency, location}")
+@router.post(
+    "/api/v1/transactions", openapi_extra=_PAYLOAD_DOC, summary="Submit {userId, amount, currency, location}"
+)
 async def submit_api_v1(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
 ) -> JSONResponse:
@@ -121,7 +144,9 @@ async def recent(
     return {"items": flat, "meta": meta}
 
 
-@router.post("/predict", summary="Score one transaction payload (stored like any other)")
+@router.post(
+    "/predict", openapi_extra=_PAYLOAD_DOC, summary="Score one transaction payload (stored like any other)"
+)
 async def predict(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
 ) -> JSONResponse:
@@ -135,7 +160,11 @@ async def predict(
     return JSONResponse({**prediction, **body}, status)
 
 
-@router.post("/validate-transaction", summary="What-if check {user_id, amount, location}: nothing stored")
+@router.post(
+    "/validate-transaction",
+    openapi_extra=_PAYLOAD_DOC,
+    summary="What-if check {user_id, amount, location}: nothing stored",
+)
 async def validate_transaction(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, Any]:

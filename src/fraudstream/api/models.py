@@ -6,7 +6,16 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-__all__ = ["BatchResult", "Decision", "ErrorBody", "FieldProblem", "ItemResult", "Reason", "TransactionPage"]
+__all__ = [
+    "INVALID_REQUEST",
+    "BatchResult",
+    "Decision",
+    "ErrorBody",
+    "FieldProblem",
+    "ItemResult",
+    "Reason",
+    "TransactionPage",
+]
 
 
 class Reason(BaseModel):
@@ -53,6 +62,13 @@ class ErrorBody(BaseModel):
     error: str = Field(examples=["invalid_transaction"])
     detail: str | None = None
     errors: list[FieldProblem] | None = None
+
+
+#: A router's 422, as the error handlers shape it: without it FastAPI documents its own
+#: HTTPValidationError, a shape no answer of ours has.
+INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
+    422: {"model": ErrorBody, "description": "Invalid parameters or body: the fields at fault or the problem"}
+}
 
 
 class ItemResult(BaseModel):

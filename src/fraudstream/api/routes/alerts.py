@@ -9,9 +9,10 @@ from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.runtime.embedded import ScoringService
 
-router = APIRouter(prefix="/v1/alerts", tags=["alerts"])
+router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID_REQUEST)
 
 
 class Review(BaseModel):

@@ -11,10 +11,11 @@ from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.core.rules import load_ruleset
 from fraudstream.runtime.embedded import ScoringService
 
-router = APIRouter(prefix="/v1/backtests", tags=["rules"])
+router = APIRouter(prefix="/v1/backtests", tags=["rules"], responses=INVALID_REQUEST)
 
 #: Backtests of this process, newest last; each is small (a report), so a few hundred are kept.
 _RUNS: dict[str, dict[str, Any]] = {}

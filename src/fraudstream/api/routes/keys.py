@@ -9,10 +9,11 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException, Path
 
 from fraudstream.api.deps import Caller, forget_keys, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.runtime.embedded.service import now_ms
 
-router = APIRouter(prefix="/v1/keys", tags=["keys"])
+router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=INVALID_REQUEST)
 
 
 def _described(row: dict[str, Any]) -> dict[str, Any]:

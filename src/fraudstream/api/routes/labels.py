@@ -6,15 +6,36 @@ from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
 
 _SHAPE = "a JSON list of {transaction_id, is_fraud, label_time?} objects"
+_LABEL_SCHEMA = {
+    "type": "object",
+    "required": ["transaction_id", "is_fraud"],
+    "properties": {
+        "transaction_id": {"type": "string"},
+        "is_fraud": {"type": "boolean"},
+        "label_time": {"type": "string", "description": "RFC 3339; default: now"},
+    },
+}
+#: The route reads its body itself (one label or a list); the document says what it is.
+_BODY_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/json": {
+                "schema": {"oneOf": [_LABEL_SCHEMA, {"type": "array", "items": _LABEL_SCHEMA, "minItems": 1}]}
+            }
+        },
+    }
+}
 
-router = APIRouter(prefix="/v1/labels", tags=["labels"])
+router = APIRouter(prefix="/v1/labels", tags=["labels"], responses=INVALID_REQUEST)
 
 
-@router.post("", summary="Add labels: [{transaction_id, is_fraud, label_time?}]")
+@router.post("", openapi_extra=_BODY_DOC, summary="Add labels: [{transaction_id, is_fraud, label_time?}]")
 async def add_labels(
     request: Request, svc: ScoringService = Depends(service), caller: Caller = Depends(require("labels"))
 ) -> JSONResponse:

@@ -8,12 +8,13 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 
 from fraudstream.api.deps import Caller, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.errors import ModelError
 from fraudstream.ml.registry import Registry
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.runtime.embedded.service import now_ms
 
-router = APIRouter(prefix="/v1/models", tags=["models"])
+router = APIRouter(prefix="/v1/models", tags=["models"], responses=INVALID_REQUEST)
 
 
 def _describe(svc: ScoringService) -> dict[str, Any]:

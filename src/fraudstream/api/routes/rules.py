@@ -10,11 +10,12 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.core.rules.ruleset import Rule
 from fraudstream.errors import FieldError, RuleError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
 
-router = APIRouter(tags=["rules"])
+router = APIRouter(tags=["rules"], responses=INVALID_REQUEST)
 
 
 def _describe(svc: ScoringService) -> dict[str, Any]:
@@ -36,7 +37,21 @@ async def get_rules(
     return _describe(svc)
 
 
-@router.put("/v1/rules", summary="Replace the rule set (YAML body, or JSON {yaml})")
+#: The route reads its body itself: YAML text, or JSON {"yaml": ...}; the document says so.
+_RULES_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "application/yaml": {"schema": {"type": "string"}},
+            "application/json": {
+                "schema": {"type": "object", "required": ["yaml"], "properties": {"yaml": {"type": "string"}}}
+            },
+        },
+    }
+}
+
+
+@router.put("/v1/rules", openapi_extra=_RULES_DOC, summary="Replace the rule set (YAML body, or JSON {yaml})")
 async def put_rules(
     request: Request, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
 ) -> dict[str, Any]:

@@ -8,10 +8,11 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends
 
 from fraudstream.api.deps import Caller, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.runtime.embedded.service import now_ms
 
-router = APIRouter(tags=["stats"])
+router = APIRouter(tags=["stats"], responses=INVALID_REQUEST)
 
 #: Trend windows: (length, bucket) in milliseconds; each gives a chart of 20 to 96 points.
 WINDOWS = {"10m": (600_000, 30_000), "1h": (3_600_000, 60_000), "24h": (86_400_000, 900_000)}

@@ -11,11 +11,11 @@ from fastapi.responses import Response
 from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, read_json, require, service
-from fraudstream.api.models import BatchResult, Decision, ErrorBody, TransactionPage
+from fraudstream.api.models import INVALID_REQUEST, BatchResult, Decision, ErrorBody, TransactionPage
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import Outcome, ScoringService
 
-router = APIRouter(prefix="/v1/transactions", tags=["transactions"])
+router = APIRouter(prefix="/v1/transactions", tags=["transactions"], responses=INVALID_REQUEST)
 
 #: Cursors are row positions stored as 64-bit integers: a larger one is refused, not sent to SQL.
 _MAX_CURSOR = 2**63 - 1
@@ -26,22 +26,29 @@ class TransactionIn(BaseModel):
 
     transaction_id: str = Field(examples=["txn_001"], max_length=128)
     user_id: str = Field(examples=["user-123"], max_length=128)
-    amount: float = Field(ge=0, examples=[50.0], description="0.00 is a card-verification request")
-    currency: str = Field("USD", examples=["USD"])
-    timestamp: str | None = Field(None, examples=["2025-07-15T10:00:00Z"])
+    amount: float = Field(
+        ge=0, le=1e9, examples=[50.0], description="0.00 is a card-verification request; at most 1e9"
+    )
+    currency: str = Field("USD", examples=["USD"], pattern="^[A-Za-z]{3}$", description="ISO 4217")
+    timestamp: str | None = Field(
+        None, examples=["2025-07-15T10:00:00Z"], description="RFC 3339 with a zone; default: receive time"
+    )
     merchant_id: str | None = None
     merchant_category: str | None = None
     terminal_id: str | None = None
     channel: str | None = Field(None, examples=["online"])
     location: str | None = Field(None, examples=["New York"])
-    lat: float | None = None
-    lon: float | None = None
+    lat: float | None = Field(None, ge=-90, le=90)
+    lon: float | None = Field(None, ge=-180, le=180)
     country: str | None = Field(None, examples=["US"])
     device_id: str | None = None
     ip: str | None = None
     card_number: str | None = Field(None, examples=["4242-4242-4242-4242"])
 
 
+#: The route reads its body itself (a transaction or a list), so FastAPI lists no schema for it: the
+#: document carries TransactionIn inline, as nothing else would put it under components/schemas.
+_TRANSACTION_SCHEMA = TransactionIn.model_json_schema()
 _BODY_DOC = {
     "requestBody": {
         "required": True,
@@ -49,8 +56,8 @@ _BODY_DOC = {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        {"$ref": "#/components/schemas/TransactionIn"},
-                        {"type": "array", "items": {"$ref": "#/components/schemas/TransactionIn"}},
+                        _TRANSACTION_SCHEMA,
+                        {"type": "array", "items": _TRANSACTION_SCHEMA, "minItems": 1},
                     ]
                 }
             }

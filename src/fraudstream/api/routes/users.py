@@ -7,9 +7,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query
 
 from fraudstream.api.deps import Caller, require, service
+from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.runtime.embedded import ScoringService
 
-router = APIRouter(tags=["users"])
+router = APIRouter(tags=["users"], responses=INVALID_REQUEST)
 
 
 @router.get("/v1/users/{user_id}/history", summary="A user's recent transactions and decisions")
