@@ -1,20 +1,49 @@
-"""The OpenAPI document: valid, every reference resolving, every body described (issue 19)."""
+"""The OpenAPI document: valid, every reference resolving, every body described; and schemathesis,
+fuzzing every operation of it against a real `fraudstream serve` with an admin key, gets no server
+error and no answer that contradicts the document (issue 19)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+import schemathesis
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
+from hypothesis.errors import Unsatisfiable
 from openapi_spec_validator import validate
+from schemathesis import GenerationMode
+from schemathesis.checks import CheckFunction, not_a_server_error
+from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
 from fraudstream.api import create_app
 from fraudstream.config import Settings
 
 pytestmark = pytest.mark.integration
 
+ADMIN_KEY = "fs_admin_schema_test_0123456789"
+AS_ADMIN = {"X-API-Key": ADMIN_KEY}
+
+#: Per operation and mode (valid, then invalid data): 35 operations make ~4,300 requests, ~40 s on two
+#: cores; the run must stay a small part of `make test`.
+EXAMPLES_PER_OPERATION = 100
+
+#: Not a server error; where the document declares an answer's status, its body and content type
+#: match. Left out: status_code_conformance and the negative/positive data checks, which would fail
+#: on every 400/404 the routes do not declare yet (declared errors are issue 24's), and the stateful
+#: checks, which need links the document does not have.
+CHECKS: list[CheckFunction] = [not_a_server_error, response_schema_conformance, content_type_conformance]
+
+
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+
+
+@pytest.fixture
+def keyed_server(run_server: Callable[..., Any]) -> Any:
+    return run_server(api_keys_enabled="true", admin_key=ADMIN_KEY)
 
 
 @pytest.fixture
@@ -56,6 +85,54 @@ def test_routes_that_read_their_own_body_document_it(
     document: dict[str, Any], method: str, path: str
 ) -> None:
     assert document["paths"][path][method]["requestBody"]["content"]
+
+
+@pytest.mark.slow
+def test_fuzzed_requests_with_an_admin_key_get_no_server_error(keyed_server: Any) -> None:
+    # Driven by hand rather than by schemathesis' pytest plugin, whose schema-from-fixture loader reads a
+    # private attribute pytest 9 no longer has (request.node._nodeid).
+    schema = schemathesis.openapi.from_url(f"{keyed_server.url}/openapi.json", headers=AS_ADMIN)
+    # The live alert streams never end (SSE, and the WebSocket's plain-HTTP twin waits for an upgrade):
+    # a generated request would only wait for its timeout.
+    schema = schema.exclude(path_regex="^/v1/stream/")
+    statuses: Counter[int] = Counter()
+    failures: dict[str, str] = {}
+    operations = [result.ok() for result in schema.get_all_operations()]
+    for operation in operations:
+        for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+            try:
+                _fuzz(operation.as_strategy(generation_mode=mode), statuses)
+            except Unsatisfiable:  # nothing to break: an operation without parameters or body
+                continue
+            except (Exception, BaseExceptionGroup) as exc:  # failed checks, after hypothesis shrank them
+                failures[f"{operation.label} ({mode.value})"] = str(exc)
+    print(
+        f"\nschemathesis: {len(operations)} operations, {sum(statuses.values())} requests, {dict(statuses)}"
+    )
+    for name, failure in failures.items():
+        print(f"--- {name}\n{failure}")
+    assert failures == {}
+
+
+# derandomize: the same requests on every run, so CI is stable; deadline off: a first request may
+# wait for a group commit. The checks are the assertions, so no health check needs to hold.
+@settings(
+    max_examples=EXAMPLES_PER_OPERATION,
+    derandomize=True,
+    database=None,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+)
+@given(data=st.data())
+def _fuzz(
+    strategy: st.SearchStrategy[schemathesis.Case], statuses: Counter[int], data: st.DataObject
+) -> None:
+    case = data.draw(strategy)
+    # Revoking the admin's own key would turn the rest of the run into 401s.
+    assume(not (case.method == "DELETE" and case.path_parameters == {"name": "admin"}))
+    response = case.call(headers=AS_ADMIN, timeout=30)
+    statuses[response.status_code] += 1
+    case.validate_response(response, checks=CHECKS, headers=AS_ADMIN)
 
 
 def _references(node: Any) -> Iterator[str]:
