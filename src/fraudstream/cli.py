@@ -114,7 +114,8 @@ def serve(
     """
     import uvicorn
 
-    from fraudstream.api.app import SHUTDOWN_GRACE_S, create_app, ensure_port_free
+    from fraudstream.api.app import create_app, ensure_port_free
+    from fraudstream.api.server import server_config
     from fraudstream.logs import configure_logging
     from fraudstream.runtime.embedded.service import check_storage
 
@@ -123,14 +124,7 @@ def serve(
     check_storage(settings)  # one line now, rather than a traceback from the app's start
     _champion_or_exit(settings)
     configure_logging(settings.log_format)
-    uvicorn.run(
-        create_app(settings),
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,  # a log line per request costs more than its share of scoring
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-    )
+    uvicorn.Server(server_config(create_app(settings), settings)).run()
 
 
 def _champion_or_exit(settings: Any) -> None:

@@ -71,10 +71,11 @@ class Settings(BaseSettings):
         1.0, ge=0, le=100, description="Group commit: longest wait to gather a batch"
     )
     max_pending: int = Field(
-        2000,
+        1000,
         ge=1,
         description="Overload: transactions waiting to be scored beyond which new requests are refused "
-        "(503 with Retry-After) rather than queued; bounds the latency of those accepted",
+        "(503 with Retry-After) rather than queued; bounds the latency of those accepted (about one "
+        "scoring group, a tenth of a second here, by default)",
     )
     max_connections: int = Field(
         1000, ge=1, description="Open HTTP connections beyond which new requests get 503"

@@ -16,7 +16,8 @@ from fastapi import FastAPI
 from rich.console import Console
 
 from fraudstream.api import create_app
-from fraudstream.api.app import SHUTDOWN_GRACE_S, ensure_port_free
+from fraudstream.api.app import ensure_port_free
+from fraudstream.api.server import server_config
 from fraudstream.config import Settings
 from fraudstream.logs import configure_logging
 from fraudstream.runtime.embedded import ScoringService
@@ -187,15 +188,7 @@ async def _main(settings: Settings, rate: float) -> None:
                     await asyncio.gather(*helpers)
 
     app.router.lifespan_context = lifespan_with_traffic
-    config = uvicorn.Config(
-        app,
-        host=settings.host,
-        port=settings.port,
-        log_level="warning",
-        access_log=False,
-        timeout_graceful_shutdown=SHUTDOWN_GRACE_S,
-    )
-    server = uvicorn.Server(config)
+    server = uvicorn.Server(server_config(app, settings))
     await server.serve()
 
 

@@ -10,6 +10,7 @@ __all__ = [
     "FieldError",
     "FraudstreamError",
     "ModelError",
+    "OverloadError",
     "RuleError",
     "SinkError",
     "StateError",
@@ -107,6 +108,15 @@ class ConfigError(FraudstreamError):
 
 class SinkError(FraudstreamError):
     """A sink (database, Redis, Kafka, lake, webhook) that refused a write."""
+
+
+class OverloadError(FraudstreamError):
+    """More work is waiting than the server admits; the request was not taken: send it again after
+    ``retry_after_s`` seconds."""
+
+    def __init__(self, message: str, retry_after_s: int = 1) -> None:
+        super().__init__(message)
+        self.retry_after_s = retry_after_s
 
 
 class StateError(FraudstreamError):

@@ -13,9 +13,9 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudstream.api.deps import MalformedJSONError
-from fraudstream.errors import RuleError, SinkError, ValidationError
+from fraudstream.errors import OverloadError, RuleError, SinkError, ValidationError
 
-__all__ = ["BodyLimit", "install", "internal_error", "storage_unavailable"]
+__all__ = ["BodyLimit", "install", "internal_error", "overloaded", "storage_unavailable"]
 
 log = structlog.get_logger("fraudstream.api")
 
@@ -40,6 +40,12 @@ def storage_unavailable(exc: SinkError) -> tuple[int, dict[str, Any]]:
         "transaction_id is scored once)"
     )
     return 503, {"error": "storage_unavailable", "detail": detail, "error_id": error_id}
+
+
+def overloaded(exc: OverloadError) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Too much is waiting: 503 with Retry-After; nothing of the request was taken."""
+    body = {"error": "overloaded", "detail": str(exc), "retry_after_s": exc.retry_after_s}
+    return 503, body, {"retry-after": str(exc.retry_after_s)}
 
 
 def internal_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
@@ -80,6 +86,11 @@ def install(app: FastAPI) -> None:
     async def unavailable(_: Request, exc: SinkError) -> JSONResponse:
         status, body = storage_unavailable(exc)
         return JSONResponse(body, status)
+
+    @app.exception_handler(OverloadError)
+    async def too_busy(_: Request, exc: OverloadError) -> JSONResponse:
+        status, body, headers = overloaded(exc)
+        return JSONResponse(body, status, headers=headers)
 
     @app.exception_handler(Exception)
     async def failed(_: Request, exc: Exception) -> JSONResponse:

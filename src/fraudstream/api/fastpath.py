@@ -9,14 +9,14 @@ the body it already read, so every error answer comes from one place.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import orjson
 from starlette.requests import HTTPConnection
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fraudstream.api.deps import identify, may
-from fraudstream.errors import SinkError
+from fraudstream.errors import OverloadError, SinkError
 
 if TYPE_CHECKING:
     from fraudstream.runtime.embedded import ScoringService
@@ -40,6 +40,13 @@ class FastScore:
         if scope["type"] != "http" or scope["path"] != _PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
+        refusal = self.service.overloaded()
+        if refusal is not None:  # refused before its body is read: overload must cost little
+            self.service.metrics.refused += 1
+            from fraudstream.api.errors import overloaded
+
+            await _answer(send, *overloaded(refusal))
+            return
         chunks = []
         size = 0
         while True:
@@ -57,24 +64,32 @@ class FastScore:
         if record is None or not await self._may_submit(scope):
             await self.app(scope, _replay(body, receive, more), send)
             return
-        from fraudstream.api.errors import internal_error, storage_unavailable
+        from fraudstream.api.errors import internal_error, overloaded, storage_unavailable
         from fraudstream.api.routes.transactions import outcome_response
 
+        extra: dict[str, str] = {}
         try:
             (outcome,) = await self.service.score([record])
             status, answer = outcome_response(outcome)
+        except OverloadError as exc:
+            status, answer, extra = overloaded(exc)
         except SinkError as exc:
             status, answer = storage_unavailable(exc)
         except Exception as exc:  # answered here as the full application would: JSON, with an error id
             status, answer = internal_error(exc)
-        payload = orjson.dumps(answer)
-        headers = [*_JSON, (b"content-length", str(len(payload)).encode())]
-        await send({"type": "http.response.start", "status": status, "headers": headers})
-        await send({"type": "http.response.body", "body": payload})
+        await _answer(send, status, answer, extra)
 
     async def _may_submit(self, scope: Scope) -> bool:
         caller = await identify(self.service, HTTPConnection(scope))
         return caller is not None and may(caller.role, "ingest")
+
+
+async def _answer(send: Send, status: int, answer: dict[str, Any], extra: dict[str, str]) -> None:
+    payload = orjson.dumps(answer)
+    headers = [*_JSON, (b"content-length", str(len(payload)).encode())]
+    headers += [(name.encode(), value.encode()) for name, value in extra.items()]
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": payload})
 
 
 def _object(body: bytes) -> dict[str, object] | None:

@@ -19,6 +19,8 @@ class Metrics:
         self.decisions: Counter[str] = Counter()
         self.rule_hits: Counter[str] = Counter()
         self.invalid = 0
+        #: Requests refused because too many transactions were waiting (overload).
+        self.refused = 0
         self.duplicates = 0
         self.conflicts = 0
         self.batches = 0
@@ -81,6 +83,9 @@ class Metrics:
                 f"fraudstream_invalid_total {self.invalid}",
                 "# TYPE fraudstream_duplicates_total counter",
                 f"fraudstream_duplicates_total {self.duplicates}",
+                "# HELP fraudstream_refused_total Requests refused (503): too many transactions waiting.",
+                "# TYPE fraudstream_refused_total counter",
+                f"fraudstream_refused_total {self.refused}",
                 "# TYPE fraudstream_batches_total counter",
                 f"fraudstream_batches_total {self.batches}",
             ]

@@ -32,7 +32,7 @@ from fraudstream.core.engine import DecisionBatch, Engine, default_names, defaul
 from fraudstream.core.models import Model
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.schema import Validator, label_batch
-from fraudstream.errors import ConfigError, FraudstreamError, SinkError, ValidationError
+from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, SinkError, ValidationError
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.reference import load_reference
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
@@ -128,6 +128,8 @@ class ScoringService:
         self._lock = threading.Lock()
         #: Requests for the batcher; ``None`` tells it to finish what it holds and stop.
         self._queue: asyncio.Queue[_Request | None] | None = None
+        #: Transactions admitted and not yet answered (queued, or in the group being scored).
+        self._pending = 0
         self._closing = False
         self._tasks: list[asyncio.Task[None]] = []
         self.ready = False
@@ -340,9 +342,35 @@ class ScoringService:
             raise SinkError("the scoring service is not started")
         if self._closing:
             raise SinkError("the scoring service is shutting down")
-        future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
-        await self._queue.put(_Request(list(records), now_ms(), time.perf_counter(), future))
-        return await future
+        self._admit(len(records))
+        try:
+            future: asyncio.Future[list[Outcome]] = asyncio.get_running_loop().create_future()
+            await self._queue.put(_Request(list(records), now_ms(), time.perf_counter(), future))
+            return await future
+        finally:
+            self._pending -= len(records)
+
+    def overloaded(self) -> OverloadError | None:
+        """Why a new request would be refused now (``max_pending`` transactions wait), else None: lets
+        the HTTP edge refuse before it reads and parses a body it would throw away."""
+        if self.kafka is None and self._pending >= self.settings.max_pending:
+            return OverloadError(
+                f"{self._pending} transactions are waiting to be scored (at most "
+                f"{self.settings.max_pending}); nothing of this request was taken: send it again shortly"
+            )
+        return None
+
+    def _admit(self, count: int) -> None:
+        """Take ``count`` more transactions, or refuse them when ``max_pending`` are already waiting:
+        a queue without a bound turns overload into everyone's latency (seconds) and memory."""
+        if self._pending and self._pending + count > self.settings.max_pending:
+            self.metrics.refused += 1
+            raise self.overloaded() or OverloadError(
+                f"{self._pending} transactions are waiting to be scored and {count} more would pass the "
+                f"limit of {self.settings.max_pending}; nothing of this request was taken: send it again "
+                "shortly, or in smaller lists"
+            )
+        self._pending += count
 
     async def _batcher(self) -> None:
         assert self._queue is not None
