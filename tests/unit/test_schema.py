@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 
 from fraudstream.core.geo import DictPlaceLookup
 from fraudstream.core.schema import (
-    _CONTROL_BYTES,
     ALIASES,
     CHANNELS,
     FIELDS,
@@ -25,11 +24,11 @@ from fraudstream.core.schema import (
     NaiveTimes,
     ReferenceData,
     Validator,
-    _card_digits,
-    _has_byte,
     naive_times,
     time_zone,
 )
+from fraudstream.core.schema.card_numbers import _card_digits
+from fraudstream.core.schema.raw import _CONTROL_BYTES, _has_byte
 from fraudstream.errors import ConfigError, FieldError
 from fraudstream.reference import load_reference
 
