@@ -10,7 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream.core.batch import LabelBatch, TransactionBatch
+from factories import fraud_labels, one_event
+from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.engine import KEY_FEATURES, DecisionBatch, Engine, EngineConfig, default_names
 from fraudstream.core.features import FeatureConfig
 from fraudstream.core.models import fit_model
@@ -58,22 +59,10 @@ def trained_model(seed: int = 1, kind: str = "lightgbm", params: dict[str, objec
     )
 
 
-def tx(ts: int, amount: float, user: str = "user-test-123", **extra: object) -> TransactionBatch:
-    columns: dict[str, list[object]] = {
-        "transaction_id": [f"{user}-{ts}-{amount}"],
-        "timestamp": [ts],
-        "user_id": [user],
-        "amount": [amount],
-        "currency": ["USD"],
-    }
-    columns.update({k: [v] for k, v in extra.items()})
-    return TransactionBatch.from_pydict(columns)
-
-
 def test_a_large_jump_over_the_users_average_is_flagged_with_a_readable_reason() -> None:
     engine = Engine()
-    first = engine.score(tx(0, 50.0))
-    second = engine.score(tx(MINUTE, 5000.0))
+    first = engine.score(one_event(0, 50.0))
+    second = engine.score(one_event(MINUTE, 5000.0))
     assert first.decisions == ["approve"]
     assert second.decisions[0] in {"review", "decline"}
     assert bool(second.is_alert[0])
@@ -84,15 +73,15 @@ def test_a_large_jump_over_the_users_average_is_flagged_with_a_readable_reason()
 
 def test_six_transactions_in_thirty_seconds_trip_high_velocity() -> None:
     engine = Engine()
-    decisions = [engine.score(tx(5 * 1000 * i, 20.0, user="burst")) for i in range(6)]
+    decisions = [engine.score(one_event(5 * 1000 * i, 20.0, user_id="burst")) for i in range(6)]
     assert "high_velocity" not in decisions[4].rules_hit(0)
     assert "high_velocity" in decisions[5].rules_hit(0)
 
 
 def test_new_york_to_tokyo_in_ten_minutes_trips_geo_velocity() -> None:
     engine = Engine()
-    engine.score(tx(0, 40.0, user="traveller", lat=40.71, lon=-74.01))
-    tokyo = engine.score(tx(10 * MINUTE, 40.0, user="traveller", lat=35.68, lon=139.69))
+    engine.score(one_event(0, 40.0, user_id="traveller", lat=40.71, lon=-74.01))
+    tokyo = engine.score(one_event(10 * MINUTE, 40.0, user_id="traveller", lat=35.68, lon=139.69))
     assert "geo_velocity" in tokyo.rules_hit(0)
     assert tokyo.decisions[0] in {"review", "decline"}
 
@@ -136,9 +125,9 @@ def test_snapshot_restore_continue_equals_an_uninterrupted_run_with_lists() -> N
 
 def test_a_blocked_device_is_declined_from_the_next_batch_without_reloading_rules() -> None:
     engine = Engine()
-    assert engine.score(tx(0, 10.0, device_id="bad-device")).decisions == ["approve"]
+    assert engine.score(one_event(0, 10.0, device_id="bad-device")).decisions == ["approve"]
     engine.update_list("blocked_devices", ["bad-device"])
-    assert engine.score(tx(MINUTE, 10.0, device_id="bad-device")).decisions == ["decline"]
+    assert engine.score(one_event(MINUTE, 10.0, device_id="bad-device")).decisions == ["decline"]
 
 
 def test_shadow_rules_are_recorded_and_never_act() -> None:
@@ -149,7 +138,7 @@ def test_shadow_rules_are_recorded_and_never_act() -> None:
         " weight: 100, shadow: true}\n",
         names,
     )
-    decisions = Engine(rules=rules).score(tx(0, 10.0))
+    decisions = Engine(rules=rules).score(one_event(0, 10.0))
     assert decisions.decisions == ["approve"]
     assert decisions.rules_hit(0, shadow=True) == ["any_amount"]
     assert decisions.rules_hit(0) == []
@@ -286,16 +275,7 @@ def test_no_label_from_the_future_changes_a_score(seed: int, delay: int) -> None
     batch, fraud = stream(seed, 200)
     ts = batch.timestamp_ms
     labelled = np.flatnonzero(fraud)
-    labels = LabelBatch.from_pydict(
-        {
-            "transaction_id": [f"t{i}" for i in labelled],
-            "is_fraud": [True] * len(labelled),
-            "label_time": (ts[labelled] + delay).tolist(),
-            "transaction_time": ts[labelled].tolist(),
-            "terminal_id": batch.strings("terminal_id").take(labelled).to_pylist(),
-            "merchant_id": batch.strings("merchant_id").take(labelled).to_pylist(),
-        }
-    )
+    labels = fraud_labels(batch, labelled, ts[labelled] + delay)
     with_labels = np.concatenate([d.score for _, d in replay(Engine(), batch, labels, batch_size=37)])
     rates = np.concatenate(
         [

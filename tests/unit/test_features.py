@@ -11,6 +11,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from factories import fraud_labels, one_event
 from fraudstream.core.batch import LabelBatch, TransactionBatch
 from fraudstream.core.features import EntitySpec, FeatureConfig, FeatureState, kernels, parse_duration_ms
 from fraudstream.errors import ConfigError, StateError
@@ -152,16 +153,7 @@ def test_state_grows_in_place_or_by_copy_without_losing_an_entity() -> None:
 @given(seed=st.integers(0, 10_000), at=st.integers(0, 150))
 def test_snapshot_restore_then_continue_equals_an_uninterrupted_run(seed: int, at: int) -> None:
     batch = make_stream(seed, 150, users=8)
-    labels = LabelBatch.from_pydict(
-        {
-            "transaction_id": ["t0"],
-            "is_fraud": [True],
-            "label_time": [0],
-            "transaction_time": [int(batch.timestamp_ms[0])],
-            "terminal_id": [batch.strings("terminal_id")[0].as_py()],
-            "merchant_id": [batch.strings("merchant_id")[0].as_py()],
-        }
-    )
+    labels = fraud_labels(batch, [0], label_time=0)
     config = FeatureConfig()
     straight = FeatureState(config)
     first = straight.compute(batch.slice(0, at)).values
@@ -186,28 +178,16 @@ def test_restore_refuses_another_format_version_or_configuration() -> None:
         FeatureState.restore(data[:5], SMALL)
 
 
-def one(ts: int, user: str = "u", amount: float = 10.0, **extra: object) -> TransactionBatch:
-    columns: dict[str, list[object]] = {
-        "transaction_id": [f"{user}-{ts}"],
-        "timestamp": [ts],
-        "user_id": [user],
-        "amount": [amount],
-        "currency": ["USD"],
-    }
-    columns.update({k: [v] for k, v in extra.items()})
-    return TransactionBatch.from_pydict(columns)
-
-
 def test_a_fraud_label_counts_for_its_terminal_only_from_the_moment_it_is_applied() -> None:
     state = FeatureState(FeatureConfig())
     day = 86_400_000
-    state.compute(one(0, terminal_id="T1", merchant_id="M1"))
-    before = state.compute(one(day, user="v", terminal_id="T1", merchant_id="M1"))
+    state.compute(one_event(0, terminal_id="T1", merchant_id="M1"))
+    before = state.compute(one_event(day, user_id="v", terminal_id="T1", merchant_id="M1"))
     assert before.column("terminal.fraud_count_7d")[0] == 0
     state.apply_labels(
         LabelBatch.from_pydict(
             {
-                "transaction_id": ["u-0"],
+                "transaction_id": ["u1-0-10.0"],
                 "is_fraud": [True],
                 "label_time": [day],
                 "transaction_time": [0],
@@ -216,22 +196,24 @@ def test_a_fraud_label_counts_for_its_terminal_only_from_the_moment_it_is_applie
             }
         )
     )
-    after = state.compute(one(day + 1000, user="w", terminal_id="T1", merchant_id="M1"))
+    after = state.compute(one_event(day + 1000, user_id="w", terminal_id="T1", merchant_id="M1"))
     assert after.column("terminal.fraud_count_7d")[0] == 1
     assert after.column("terminal.fraud_rate_7d")[0] == pytest.approx(1 / 3)
     assert after.column("merchant.fraud_count_28d")[0] == 1
     # Ten days later the labelled transaction has left the 7-day window but not the 28-day one.
-    later = state.compute(one(10 * day, user="x", terminal_id="T1"))
+    later = state.compute(one_event(10 * day, user_id="x", terminal_id="T1"))
     assert later.column("terminal.fraud_count_7d")[0] == 0
     assert later.column("terminal.fraud_count_28d")[0] == 1
 
 
 def test_travel_speed_and_first_seen_flags_follow_the_users_history() -> None:
     state = FeatureState(FeatureConfig())
-    ny = state.compute(one(0, lat=40.71, lon=-74.01, device_id="d1", country="US", merchant_id="m1"))
+    ny = state.compute(one_event(0, lat=40.71, lon=-74.01, device_id="d1", country="US", merchant_id="m1"))
     assert math.isnan(ny.column("geo.speed_kmh")[0])
     assert ny.column("user.new_device")[0] == 1
-    tokyo = state.compute(one(600_000, lat=35.68, lon=139.69, device_id="d1", country="JP", merchant_id="m1"))
+    tokyo = state.compute(
+        one_event(600_000, lat=35.68, lon=139.69, device_id="d1", country="JP", merchant_id="m1")
+    )
     assert tokyo.column("geo.distance_km")[0] == pytest.approx(10_850, rel=0.01)
     assert tokyo.column("geo.speed_kmh")[0] == pytest.approx(65_100, rel=0.01)
     assert tokyo.column("user.new_device")[0] == 0
@@ -242,18 +224,18 @@ def test_travel_speed_and_first_seen_flags_follow_the_users_history() -> None:
 
 def test_a_burst_of_six_in_thirty_seconds_counts_six() -> None:
     state = FeatureState(FeatureConfig())
-    counts = [state.compute(one(1_000_000 + 3000 * i)).column("user.count_30s")[0] for i in range(6)]
+    counts = [state.compute(one_event(1_000_000 + 3000 * i)).column("user.count_30s")[0] for i in range(6)]
     assert counts == [1, 2, 3, 4, 5, 6]
 
 
 def test_late_events_are_scored_counted_and_flagged() -> None:
     state = FeatureState(FeatureConfig())
-    state.compute(one(3_600_000))
-    late = state.compute(one(3_600_000 - 20 * 60_000))
+    state.compute(one_event(3_600_000))
+    late = state.compute(one_event(3_600_000 - 20 * 60_000))
     assert bool(late.late[0])
     assert late.column("user.count_1h")[0] == 2
     assert late.column("user.seconds_since_last")[0] == 0
-    on_time = state.compute(one(3_600_000 + 1000))
+    on_time = state.compute(one_event(3_600_000 + 1000))
     assert not on_time.late[0]
     assert on_time.column("user.count_1h")[0] == 3
 
@@ -265,16 +247,16 @@ def test_state_per_entity_stays_within_one_kilobyte_for_the_default_windows() ->
 
 def test_idle_entities_expire_and_come_back_as_new() -> None:
     state = FeatureState(FeatureConfig())
-    state.compute(one(0, user="old"))
-    state.compute(one(50 * 86_400_000, user="new"))
+    state.compute(one_event(0, user_id="old"))
+    state.compute(one_event(50 * 86_400_000, user_id="new"))
     assert state.expire(now_ms=50 * 86_400_000) >= 1
     assert state.entity_counts()["user"] == 1
-    again = state.compute(one(50 * 86_400_000 + 1, user="old"))
+    again = state.compute(one_event(50 * 86_400_000 + 1, user_id="old"))
     assert math.isnan(again.column("user.seconds_since_last")[0])
 
 
 def test_a_missing_entity_gives_missing_features_not_errors() -> None:
-    features = FeatureState(FeatureConfig()).compute(one(0))
+    features = FeatureState(FeatureConfig()).compute(one_event(0))
     assert math.isnan(features.column("device.count_10m")[0])
     assert math.isnan(features.column("user.new_device")[0])
 

@@ -5,7 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from fraudstream.core.batch import LabelBatch, TransactionBatch
+from factories import fraud_labels
+from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.features import FORMAT_VERSION, EntitySpec, FeatureConfig, FeatureState
 from fraudstream.errors import StateError
 
@@ -38,18 +39,6 @@ def stream() -> TransactionBatch:
     )
 
 
-def label(batch: TransactionBatch) -> LabelBatch:
-    return LabelBatch.from_pydict(
-        {
-            "transaction_id": ["t3"],
-            "is_fraud": [True],
-            "label_time": [0],
-            "transaction_time": [int(batch.timestamp_ms[3])],
-            "terminal_id": [batch.strings("terminal_id")[3].as_py()],
-        }
-    )
-
-
 def test_an_older_format_is_refused_with_the_way_out() -> None:
     """Format 3 did not keep when each entity's events reached the runtime, which format 4's idle
     expiry measures (and format 2 kept label windows ending at the entity's clock): an old snapshot
@@ -58,7 +47,7 @@ def test_an_older_format_is_refused_with_the_way_out() -> None:
     state = FeatureState(CONFIG)
     batch = stream()
     state.compute(batch.slice(0, 40))
-    state.apply_labels(label(batch))
+    state.apply_labels(fraud_labels(batch, [3], label_time=0))
     data = state.snapshot()
     assert int.from_bytes(data[6:8], "little") == FORMAT_VERSION == 4
     for version in (2, 3):

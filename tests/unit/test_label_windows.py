@@ -11,7 +11,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from fraudstream.core.batch import LabelBatch, TransactionBatch
+from factories import fraud_labels
+from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.features import EntitySpec, FeatureConfig, FeatureState, parse_duration_ms
 from fraudstream.errors import ConfigError
 
@@ -40,18 +41,6 @@ def stream(seed: int, n: int) -> tuple[TransactionBatch, list[bool]]:
     return batch, (rng.random(n) < 0.3).tolist()
 
 
-def label_of(batch: TransactionBatch, i: int) -> LabelBatch:
-    return LabelBatch.from_pydict(
-        {
-            "transaction_id": [f"t{i}"],
-            "is_fraud": [True],
-            "label_time": [int(batch.timestamp_ms[i])],
-            "transaction_time": [int(batch.timestamp_ms[i])],
-            "terminal_id": [batch.strings("terminal_id")[i].as_py()],
-        }
-    )
-
-
 def run(
     batch: TransactionBatch, labelled: list[bool], config: FeatureConfig = DELAYED
 ) -> dict[str, list[float]]:
@@ -65,7 +54,7 @@ def run(
         for n in names:
             out[n].append(float(features.column(n)[0]))
         if labelled[i]:
-            state.apply_labels(label_of(batch, i))
+            state.apply_labels(fraud_labels(batch, [i]))
     return out
 
 
@@ -138,7 +127,7 @@ def test_a_fraud_counts_once_it_is_older_than_the_delay_and_not_before() -> None
         }
     )
     state.compute(batch.slice(0, 1))
-    state.apply_labels(label_of(batch, 0))  # known at once, yet only 30 minutes later may it count
+    state.apply_labels(fraud_labels(batch, [0]))  # known at once, yet only 30 minutes later may it count
     at_20 = state.compute(batch.slice(1, 2))
     assert at_20.column("terminal.fraud_count_1h")[0] == 0
     at_46 = state.compute(batch.slice(2, 3))

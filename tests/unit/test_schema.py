@@ -14,6 +14,7 @@ import pytest
 from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
+from factories import transaction
 from fraudstream.core.geo import DictPlaceLookup
 from fraudstream.core.schema import (
     ALIASES,
@@ -39,12 +40,6 @@ DIGITS = "4242424242424242"
 @pytest.fixture(scope="module")
 def validator() -> Validator:
     return Validator(load_reference(), card_key=b"test-key")
-
-
-def good(**overrides: object) -> dict[str, object]:
-    record: dict[str, object] = {"transaction_id": "t1", "user_id": "u1", "amount": 50.0}
-    record.update(overrides)
-    return record
 
 
 def only_errors(validator: Validator, record: object) -> dict[str, FieldError]:
@@ -98,7 +93,7 @@ def only_errors(validator: Validator, record: object) -> dict[str, FieldError]:
 def test_each_bad_value_is_reported_with_its_field_problem_and_what_is_allowed(
     validator: Validator, override: dict[str, object], field: str, problem: str
 ) -> None:
-    errors = only_errors(validator, good(**override))
+    errors = only_errors(validator, transaction(**override))
     assert field in errors, errors
     assert problem in errors[field].problem
     assert errors[field].allowed, "every error says what is allowed"
@@ -106,23 +101,23 @@ def test_each_bad_value_is_reported_with_its_field_problem_and_what_is_allowed(
 
 
 def test_a_naive_timestamp_error_tells_how_to_fix_it(validator: Validator) -> None:
-    error = only_errors(validator, good(timestamp="2025-07-15T10:00:00"))["timestamp"]
+    error = only_errors(validator, transaction(timestamp="2025-07-15T10:00:00"))["timestamp"]
     assert "add Z" in error.problem
 
 
 def test_a_row_reports_all_its_problems_not_only_the_first(validator: Validator) -> None:
-    errors = only_errors(validator, good(user_id="", amount=-1, currency="EURO", ip="x"))
+    errors = only_errors(validator, transaction(user_id="", amount=-1, currency="EURO", ip="x"))
     assert set(errors) == {"user_id", "amount", "currency", "ip"}
 
 
 def test_a_mixed_batch_keeps_the_good_rows_in_order_and_maps_them_back(validator: Validator) -> None:
     records = [
-        good(transaction_id="a"),
-        good(transaction_id="b", amount=-1),
+        transaction(transaction_id="a"),
+        transaction(transaction_id="b", amount=-1),
         "not an object",
-        good(transaction_id="d"),
-        good(transaction_id="e", currency="nope"),
-        good(transaction_id="f"),
+        transaction(transaction_id="d"),
+        transaction(transaction_id="e", currency="nope"),
+        transaction(transaction_id="f"),
     ]
     result = validator.records(records, received_at_ms=0)
     assert result.batch.transaction_id.to_pylist() == ["a", "d", "f"]
@@ -192,7 +187,7 @@ def test_every_alias_lands_in_its_field(validator: Validator, alias: str) -> Non
         "ip": "10.0.0.1",
         "card_number": DIGITS,
     }
-    record = {k: v for k, v in good().items() if k != field}
+    record = {k: v for k, v in transaction().items() if k != field}
     record[alias] = values.get(field, "x1")
     if field in ("lat", "lon"):
         record["lon" if field == "lat" else "lat"] = 1.0
@@ -203,7 +198,11 @@ def test_every_alias_lands_in_its_field(validator: Validator, alias: str) -> Non
 
 def test_ids_and_codes_are_trimmed_and_normalised(validator: Validator) -> None:
     result = validator.records(
-        [good(user_id="  u1 ", currency=" eur ", channel=" Mobile", country="fr", ip="2001:DB8:0:0::1")],
+        [
+            transaction(
+                user_id="  u1 ", currency=" eur ", channel=" Mobile", country="fr", ip="2001:DB8:0:0::1"
+            )
+        ],
         received_at_ms=0,
     )
     row = result.batch.data.to_pylist()[0]
@@ -213,7 +212,7 @@ def test_ids_and_codes_are_trimmed_and_normalised(validator: Validator) -> None:
 
 
 def test_currency_defaults_to_usd_and_a_missing_timestamp_is_the_receive_time(validator: Validator) -> None:
-    result = validator.records([good()], received_at_ms=1_752_573_600_123)
+    result = validator.records([transaction()], received_at_ms=1_752_573_600_123)
     assert result.batch.data.column("currency").to_pylist() == ["USD"]
     assert result.batch.timestamp_ms.tolist() == [1_752_573_600_123]
 
@@ -221,25 +220,25 @@ def test_currency_defaults_to_usd_and_a_missing_timestamp_is_the_receive_time(va
 def test_timestamps_accept_zones_and_unix_seconds_or_milliseconds(validator: Validator) -> None:
     result = validator.records(
         [
-            good(transaction_id="z", timestamp="2025-07-15T10:00:00Z"),
-            good(transaction_id="o", timestamp="2025-07-15T15:30:00+05:30"),
-            good(transaction_id="lower", timestamp="2025-07-15t10:00:00z"),
-            good(transaction_id="space", timestamp="2025-07-15 06:00:00-04:00"),
-            good(transaction_id="s", timestamp=1752573600),
-            good(transaction_id="m", timestamp=1752573600000),
-            good(transaction_id="fs", timestamp=1752573600.0),
+            transaction(transaction_id="z", timestamp="2025-07-15T10:00:00Z"),
+            transaction(transaction_id="o", timestamp="2025-07-15T15:30:00+05:30"),
+            transaction(transaction_id="lower", timestamp="2025-07-15t10:00:00z"),
+            transaction(transaction_id="space", timestamp="2025-07-15 06:00:00-04:00"),
+            transaction(transaction_id="s", timestamp=1752573600),
+            transaction(transaction_id="m", timestamp=1752573600000),
+            transaction(transaction_id="fs", timestamp=1752573600.0),
         ],
         received_at_ms=0,
     )
     assert not result.errors
     assert set(result.batch.timestamp_ms.tolist()) == {1752573600000}
-    fraction = validator.records([good(timestamp="2025-07-15T10:00:00.123456789Z")], received_at_ms=0)
+    fraction = validator.records([transaction(timestamp="2025-07-15T10:00:00.123456789Z")], received_at_ms=0)
     assert fraction.batch.timestamp_ms.tolist() == [1752573600123]
 
 
 @pytest.mark.parametrize("zero", [0, 0.0, "0.00", " 0 ", -0.0])
 def test_a_zero_amount_is_a_card_verification_and_is_accepted(validator: Validator, zero: object) -> None:
-    result = validator.records([good(amount=zero)], received_at_ms=0)
+    result = validator.records([transaction(amount=zero)], received_at_ms=0)
     assert not result.errors
     amount = result.batch.amount
     assert amount.tolist() == [0.0]
@@ -247,7 +246,7 @@ def test_a_zero_amount_is_a_card_verification_and_is_accepted(validator: Validat
 
 
 def test_a_negative_amount_says_what_is_allowed(validator: Validator) -> None:
-    error = only_errors(validator, good(amount=-0.01))["amount"]
+    error = only_errors(validator, transaction(amount=-0.01))["amount"]
     assert error.problem == "must be >= 0"
     assert error.allowed.startswith("a finite number >= 0 and <= ")
 
@@ -276,18 +275,18 @@ def ms(text: str) -> int:
 def test_naive_times_are_read_in_the_zone_the_caller_names(
     validator: Validator, zone: str, naive: str, instant: str
 ) -> None:
-    result = validator.records([good(timestamp=naive)], received_at_ms=0, naive_timezone=zone)
+    result = validator.records([transaction(timestamp=naive)], received_at_ms=0, naive_timezone=zone)
     assert not result.errors
     assert result.batch.timestamp_ms.tolist() == [ms(instant)]
 
 
 def test_a_naive_timezone_leaves_zoned_and_unix_times_as_they_are(validator: Validator) -> None:
     records = [
-        good(transaction_id="z", timestamp="2018-07-15T12:00:00Z"),
-        good(transaction_id="o", timestamp="2018-07-15T12:00:00+05:30"),
-        good(transaction_id="u", timestamp=1531656000),
-        good(transaction_id="n", timestamp="2018-07-15 12:00:00"),
-        good(transaction_id="bad", timestamp="2018-02-30 12:00:00"),
+        transaction(transaction_id="z", timestamp="2018-07-15T12:00:00Z"),
+        transaction(transaction_id="o", timestamp="2018-07-15T12:00:00+05:30"),
+        transaction(transaction_id="u", timestamp=1531656000),
+        transaction(transaction_id="n", timestamp="2018-07-15 12:00:00"),
+        transaction(transaction_id="bad", timestamp="2018-02-30 12:00:00"),
     ]
     result = validator.records(records, received_at_ms=0, naive_timezone="Asia/Kolkata")
     assert result.batch.timestamp_ms.tolist() == [
@@ -302,7 +301,7 @@ def test_a_naive_timezone_leaves_zoned_and_unix_times_as_they_are(validator: Val
 
 def test_without_a_naive_timezone_naive_times_are_still_refused_row_by_row(validator: Validator) -> None:
     """The HTTP API and Kafka pass no zone: a live payment must carry its own."""
-    result = validator.records([good(timestamp="2018-04-01 00:00:31")] * 2, received_at_ms=0)
+    result = validator.records([transaction(timestamp="2018-04-01 00:00:31")] * 2, received_at_ms=0)
     assert len(result.batch) == 0
     assert [e.errors[0].problem for e in result.errors] == [
         "has no time zone; add Z (UTC) or an offset such as +02:00"
@@ -312,23 +311,27 @@ def test_without_a_naive_timezone_naive_times_are_still_refused_row_by_row(valid
 @pytest.mark.parametrize("zone", ["Mars/Olympus", "", "europe/paris/", "../etc/passwd", "+02:00"])
 def test_an_unknown_time_zone_is_a_config_error_naming_it(validator: Validator, zone: str) -> None:
     with pytest.raises(ConfigError, match="is not known; give an IANA name such as UTC or Europe/Paris"):
-        validator.records([good()], received_at_ms=0, naive_timezone=zone)
+        validator.records([transaction()], received_at_ms=0, naive_timezone=zone)
     with pytest.raises(ConfigError, match=re.escape(repr(zone))):
         time_zone(zone)
 
 
 def test_naive_times_finds_the_first_naive_time_in_records(validator: Validator) -> None:
-    records = [good(time="2018-04-01T00:00:00Z"), "not an object", good(time=" 2018-04-01 00:00:31 ")]
+    records = [
+        transaction(time="2018-04-01T00:00:00Z"),
+        "not an object",
+        transaction(time=" 2018-04-01 00:00:31 "),
+    ]
     assert naive_times(records) == NaiveTimes("field time", " 2018-04-01 00:00:31 ", 1)
-    assert naive_times([good(timestamp="2018-04-01T00:00:31+02:00"), good(timestamp=1)]) is None
-    assert naive_times([good()]) is None
+    assert naive_times([transaction(timestamp="2018-04-01T00:00:31+02:00"), transaction(timestamp=1)]) is None
+    assert naive_times([transaction()]) is None
 
 
 def test_unix_time_below_ten_to_the_eleven_is_seconds(validator: Validator) -> None:
     result = validator.records(
         [
-            good(transaction_id="s", timestamp=99_999_999_999),
-            good(transaction_id="m", timestamp=100_000_000_000),
+            transaction(transaction_id="s", timestamp=99_999_999_999),
+            transaction(transaction_id="m", timestamp=100_000_000_000),
         ],
         received_at_ms=0,
     )
@@ -339,7 +342,10 @@ def test_numeric_text_amounts_are_accepted_and_the_maximum_is_configurable() -> 
     small = Validator(
         ReferenceData(frozenset({"USD"}), frozenset(), DictPlaceLookup({})), b"k", max_amount=100
     )
-    result = small.records([good(amount=" 50.00 "), good(amount="1e2"), good(amount=100.5)], received_at_ms=0)
+    result = small.records(
+        [transaction(amount=" 50.00 "), transaction(amount="1e2"), transaction(amount=100.5)],
+        received_at_ms=0,
+    )
     assert result.batch.amount.tolist() == [50.0, 100.0]
     assert result.errors[0].errors[0].problem == "is larger than allowed"
 
@@ -347,9 +353,9 @@ def test_numeric_text_amounts_are_accepted_and_the_maximum_is_configurable() -> 
 def test_places_resolve_to_coordinates_and_fill_a_missing_country(validator: Validator) -> None:
     result = validator.records(
         [
-            good(transaction_id="a", location="Hyderabad"),
-            good(transaction_id="b", location="New York", country="CA"),
-            good(transaction_id="c", location="London", lat=1.0, lon=2.0),
+            transaction(transaction_id="a", location="Hyderabad"),
+            transaction(transaction_id="b", location="New York", country="CA"),
+            transaction(transaction_id="c", location="London", lat=1.0, lon=2.0),
         ],
         received_at_ms=0,
     )
@@ -362,7 +368,7 @@ def test_places_resolve_to_coordinates_and_fill_a_missing_country(validator: Val
 
 @pytest.mark.parametrize("place", ["Online", "web", "Nowhereville-on-Sea"])
 def test_an_unknown_place_has_no_location_and_is_not_an_error(validator: Validator, place: str) -> None:
-    result = validator.records([good(location=place)], received_at_ms=0)
+    result = validator.records([transaction(location=place)], received_at_ms=0)
     assert not result.errors
     assert math.isnan(result.batch.lat[0])
     assert result.batch.data.column("lat").null_count == 1
@@ -371,7 +377,7 @@ def test_an_unknown_place_has_no_location_and_is_not_an_error(validator: Validat
 
 def test_extra_fields_are_kept_as_compact_json_attributes(validator: Validator) -> None:
     result = validator.records(
-        [good(risk_segment="gold", tags=["a", 1], nested={"k": 2}), good(transaction_id="t2")],
+        [transaction(risk_segment="gold", tags=["a", 1], nested={"k": 2}), transaction(transaction_id="t2")],
         received_at_ms=0,
     )
     attributes = result.batch.data.column("attributes").to_pylist()
@@ -390,9 +396,9 @@ def _arrow_bytes(result_batch: pa.RecordBatch) -> bytes:
 def test_the_card_number_appears_nowhere_in_the_batch_attributes_or_errors(validator: Validator) -> None:
     result = validator.records(
         [
-            good(transaction_id="a", card_number=PAN, note=PAN, nested={"pan": int(DIGITS)}),
-            good(transaction_id="b", card_number="4242 4242 4242 4241"),
-            good(transaction_id="c", card_number=PAN, amount=-1),
+            transaction(transaction_id="a", card_number=PAN, note=PAN, nested={"pan": int(DIGITS)}),
+            transaction(transaction_id="b", card_number="4242 4242 4242 4241"),
+            transaction(transaction_id="c", card_number=PAN, amount=-1),
         ],
         received_at_ms=0,
     )
@@ -411,7 +417,7 @@ def test_the_card_number_appears_nowhere_in_the_batch_attributes_or_errors(valid
 
 def test_a_card_number_becomes_a_keyed_fingerprint(validator: Validator) -> None:
     other_key = Validator(validator.reference, card_key=b"another-key")
-    rows = [good(card_number=PAN), good(transaction_id="t2", card_number=DIGITS)]
+    rows = [transaction(card_number=PAN), transaction(transaction_id="t2", card_number=DIGITS)]
     mine = validator.records(rows, received_at_ms=0).batch.data.column("card_fingerprint").to_pylist()
     theirs = other_key.records(rows, received_at_ms=0).batch.data.column("card_fingerprint").to_pylist()
     assert mine[0] == mine[1], "the same card written two ways is one card"
@@ -420,7 +426,7 @@ def test_a_card_number_becomes_a_keyed_fingerprint(validator: Validator) -> None
 
 
 def test_already_tokenised_cards_pass_through(validator: Validator) -> None:
-    row = good(card_fingerprint="f" * 32, card_bin="424242", card_last4="4242")
+    row = transaction(card_fingerprint="f" * 32, card_bin="424242", card_last4="4242")
     batch = validator.records([row], received_at_ms=0).batch
     assert batch.data.column("card_fingerprint").to_pylist() == ["f" * 32]
 
@@ -428,7 +434,7 @@ def test_already_tokenised_cards_pass_through(validator: Validator) -> None:
 def test_the_batch_has_the_canonical_schema_even_when_empty(validator: Validator) -> None:
     from fraudstream.core.batch import TRANSACTION_SCHEMA
 
-    for records in ([], [good(amount=-1)], [good()]):
+    for records in ([], [transaction(amount=-1)], [transaction()]):
         result = validator.records(records, received_at_ms=0)
         assert result.batch.data.schema.equals(TRANSACTION_SCHEMA)
         assert result.rows.dtype == np.int64
@@ -454,7 +460,7 @@ def test_labels_are_checked_and_returned_as_rows_for_the_runtime_to_enrich(valid
 
 @pytest.mark.parametrize("name", ["amount", "lat", "timestamp", "user_id", "transaction_id"])
 def test_integers_too_large_for_a_double_are_field_errors(validator: Validator, name: str) -> None:
-    result = validator.records([good(**{name: -5354537217707927552})], received_at_ms=0)
+    result = validator.records([transaction(**{name: -5354537217707927552})], received_at_ms=0)
     assert len(result.batch) + len(result.errors) == 1
 
 
@@ -498,21 +504,23 @@ def _nested(depth: int) -> object:
 
 
 def test_extra_fields_are_kept_up_to_a_depth_and_a_size(validator: Validator) -> None:
-    kept = validator.records([good(shipping=_nested(MAX_EXTRA_DEPTH))], received_at_ms=0)
+    kept = validator.records([transaction(shipping=_nested(MAX_EXTRA_DEPTH))], received_at_ms=0)
     assert kept.errors == []
     assert orjson.loads(kept.batch.data.column("attributes")[0].as_py())["shipping"] == _nested(
         MAX_EXTRA_DEPTH
     )
-    too_deep = only_errors(validator, good(shipping=_nested(MAX_EXTRA_DEPTH + 1)))
+    too_deep = only_errors(validator, transaction(shipping=_nested(MAX_EXTRA_DEPTH + 1)))
     assert too_deep["shipping"].problem == f"nests more than {MAX_EXTRA_DEPTH} levels deep"
-    too_big = only_errors(validator, good(notes="x" * MAX_EXTRA_BYTES))
+    too_big = only_errors(validator, transaction(notes="x" * MAX_EXTRA_BYTES))
     assert "bytes of JSON" in too_big["body"].problem
 
 
 def test_a_field_nested_a_thousand_levels_is_an_error_not_a_crash(validator: Validator) -> None:
     # orjson reads 1,024 levels; Python's own repr and orjson's writer stop long before that.
     deep = orjson.loads(b"[" * 1000 + b"]" * 1000)
-    result = validator.records([good(amount=deep), good(transaction_id="t2", extra=deep)], received_at_ms=0)
+    result = validator.records(
+        [transaction(amount=deep), transaction(transaction_id="t2", extra=deep)], received_at_ms=0
+    )
     assert [e.errors[0].field for e in result.errors] == ["amount", "extra"]
     shown = result.errors[0].errors[0].as_dict()["value"]
     assert isinstance(shown, str)
