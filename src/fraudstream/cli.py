@@ -11,10 +11,20 @@ from typing import Annotated, Any
 import pyarrow as pa
 import typer
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from fraudstream import __version__
-from fraudstream.runtime.kafka import names
+from fraudstream.config import (
+    BATCH_SIZE,
+    CHECKPOINT_DIR,
+    CHECKPOINT_INTERVAL_S,
+    CONTROL_TOPIC,
+    GROUP,
+    LABELS_TOPIC,
+    MAX_WAIT_S,
+    TRANSACTIONS_TOPIC,
+)
 
 app = typer.Typer(
     name="fraudstream",
@@ -30,7 +40,8 @@ app.add_typer(rules_app, name="rules")
 app.add_typer(config_app, name="config")
 app.add_typer(db_app, name="db")
 
-console = Console(stderr=True)
+# Messages are never wrapped: an error is one line, whatever the terminal's width.
+console = Console(stderr=True, soft_wrap=True)
 out = Console()
 
 
@@ -40,36 +51,55 @@ def _version(value: bool) -> None:
         raise typer.Exit()
 
 
+#: The exit status of a command stopped by an error of its user (a missing file, a bad setting, ...),
+#: as for a usage error: the same 2 whether Typer or the command found it.
+USER_ERROR = 2
+
+
 def run() -> None:
-    """The ``fraudstream`` command. A missing file, a bad rule set, an unknown model version, a database
-    it cannot open and the like end it with one line saying what is wrong (exit status 1) instead of
-    a traceback; any other exception is a bug, and shows one."""
+    """The ``fraudstream`` command. A missing file, a bad rule set or setting, an unknown model version,
+    a database it cannot open and the like end it with one line saying what is wrong (exit status 2)
+    instead of a traceback; any other exception is a bug, and shows one."""
     try:
         app()
     except Exception as exc:
         message = _user_error(exc)
         if message is None:
             raise
-        console.print(f"[red]error:[/red] {message}", highlight=False)
-        raise SystemExit(1) from None
+        console.print(f"[red]error:[/red] {escape(message)}", highlight=False)
+        raise SystemExit(USER_ERROR) from None
 
 
 def _user_error(exc: Exception) -> str | None:
     """What to tell the user about an error they can fix; None for one that is a bug."""
+    from pydantic import ValidationError as SettingsError
+
     from fraudstream.errors import FraudstreamError
 
     if isinstance(exc, FileNotFoundError) and not exc.strerror:  # raised with a path alone
         return f"no such file: {exc}"
     if isinstance(exc, FraudstreamError | OSError):
-        return str(exc)
+        return " ".join(str(exc).split())  # one line, whatever the message's own line breaks
+    if isinstance(exc, SettingsError):
+        return "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors())
     if "sqlalchemy" in sys.modules:
-        from sqlalchemy.exc import OperationalError
+        from sqlalchemy.exc import ArgumentError, OperationalError
 
         if isinstance(exc, OperationalError):
             return (
                 f"cannot use the database: {exc.orig} (check FRAUDSTREAM_DATABASE_URL, or "
                 "FRAUDSTREAM_DATA_DIR for the default SQLite file)"
             )
+        if isinstance(exc, ArgumentError):  # a URL it cannot parse, or of a database it does not know
+            return (
+                f"cannot use the database URL: {exc}; FRAUDSTREAM_DATABASE_URL is sqlite:///path or "
+                "postgresql+psycopg://user@host/db"
+            )
+    if "confluent_kafka" in sys.modules:
+        from confluent_kafka import KafkaException
+
+        if isinstance(exc, KafkaException):
+            return f"Kafka: {exc.args[0] if exc.args else exc} (check --brokers or FRAUDSTREAM_KAFKA_BROKERS)"
     return None
 
 
@@ -193,17 +223,24 @@ def _parse_json_text(text: str) -> list[Any]:
             try:
                 records.append(json.loads(line))
             except json.JSONDecodeError as exc:
-                raise ValueError(f"line {number} is not JSON ({exc.msg} at column {exc.colno})") from None
+                from fraudstream.errors import FieldError, ValidationError
+
+                problem = f"is not JSON ({exc.msg} at column {exc.colno})"
+                raise ValidationError(
+                    [FieldError(f"line {number}", problem, "one JSON object", line)]
+                ) from None
     return records
 
 
 def _read_or_exit(source: str) -> list[Any] | pa.Table:
     """The records of ``source``; an unreadable file ends the command with what is wrong and exit code 2."""
+    from fraudstream.errors import ValidationError
+
     try:
         return _read_records(source)
     except FileNotFoundError:
         problem = "does not exist"
-    except (ValueError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except (ValidationError, ValueError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
         # json.JSONDecodeError is a ValueError; Arrow's CSV/Parquet errors are ArrowInvalid.
         problem = f"cannot be read: {exc}"
     console.print(
@@ -535,7 +572,7 @@ def keys_revoke(
     revoked = store.revoke_api_keys(name)
     if revoked == 0:
         console.print(f"[red]no valid API key named {name!r}[/red]; `fraudstream keys list` shows them")
-        raise typer.Exit(1)
+        raise typer.Exit(USER_ERROR)
     out.print(f"revoked {revoked} API key{'s' if revoked > 1 else ''} of {name}")
 
 
@@ -1004,59 +1041,88 @@ def topics_create(
 
 @app.command()
 def worker(
-    brokers: Annotated[str, typer.Option(envvar="FRAUDSTREAM_KAFKA_BROKERS", help="host:port of a broker.")],
+    brokers: Annotated[
+        str | None, typer.Option(help="host:port of a broker (FRAUDSTREAM_KAFKA_BROKERS).")
+    ] = None,
     group: Annotated[
-        str, typer.Option(envvar="FRAUDSTREAM_KAFKA_GROUP", help="Consumer group.")
-    ] = names.GROUP,
-    topic: Annotated[str, typer.Option(help="Input topic.")] = names.TRANSACTIONS_TOPIC,
+        str | None, typer.Option(help=f"Consumer group (FRAUDSTREAM_KAFKA_GROUP; default {GROUP}).")
+    ] = None,
+    topic: Annotated[
+        str | None,
+        typer.Option(help=f"Input topic (FRAUDSTREAM_KAFKA_TOPIC; default {TRANSACTIONS_TOPIC})."),
+    ] = None,
     labels_topic: Annotated[
-        str,
-        typer.Option(help="Topic of fraud labels {transaction_id, is_fraud, label_time?}; '' for none."),
-    ] = names.LABELS_TOPIC,
+        str | None,
+        typer.Option(
+            help="Topic of fraud labels {transaction_id, is_fraud, label_time?}; '' for none "
+            f"(FRAUDSTREAM_KAFKA_LABELS_TOPIC; default {LABELS_TOPIC})."
+        ),
+    ] = None,
     control_topic: Annotated[
-        str,
-        typer.Option(help="Topic where the API announces rule sets and lists changed in it; '' for none."),
-    ] = names.CONTROL_TOPIC,
-    checkpoint_dir: Annotated[Path, typer.Option(help="Where partition checkpoints are kept.")] = Path(
-        names.CHECKPOINT_DIR
-    ),
+        str | None,
+        typer.Option(
+            help="Topic where the API announces rule sets and lists changed in it; '' for none "
+            f"(FRAUDSTREAM_KAFKA_CONTROL_TOPIC; default {CONTROL_TOPIC})."
+        ),
+    ] = None,
+    checkpoint_dir: Annotated[
+        Path | None,
+        typer.Option(
+            help="Where partition checkpoints are kept "
+            f"(FRAUDSTREAM_CHECKPOINT_DIR; default {CHECKPOINT_DIR})."
+        ),
+    ] = None,
     checkpoints: Annotated[
         str | None,
         typer.Option(
             "--checkpoints",
-            envvar="FRAUDSTREAM_CHECKPOINT_URL",
             help="Checkpoint store by URL, instead of --checkpoint-dir: a directory, file://..., "
-            "postgresql+psycopg://user@host/db or s3://bucket/prefix.",
+            "postgresql+psycopg://user@host/db or s3://bucket/prefix (FRAUDSTREAM_CHECKPOINT_URL).",
         ),
     ] = None,
     s3_endpoint_url: Annotated[
         str | None,
         typer.Option(
-            envvar="FRAUDSTREAM_S3_ENDPOINT_URL", help="S3-compatible endpoint (MinIO, ...) for s3:// URLs."
+            help="S3-compatible endpoint (MinIO, ...) for s3:// URLs (FRAUDSTREAM_S3_ENDPOINT_URL)."
         ),
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Most messages scored together.")] = names.BATCH_SIZE,
-    max_wait: Annotated[float, typer.Option(help="Longest wait for a batch, seconds.")] = names.MAX_WAIT_S,
+    batch_size: Annotated[
+        int | None,
+        typer.Option(
+            help=f"Most messages scored together (FRAUDSTREAM_WORKER_BATCH_SIZE; default {BATCH_SIZE})."
+        ),
+    ] = None,
+    max_wait: Annotated[
+        float | None,
+        typer.Option(
+            help=f"Longest wait for a batch, seconds (FRAUDSTREAM_WORKER_MAX_WAIT_S; default {MAX_WAIT_S:g})."
+        ),
+    ] = None,
     checkpoint_interval: Annotated[
-        float, typer.Option(help="Seconds between checkpoints.")
-    ] = names.CHECKPOINT_INTERVAL_S,
-    card_key: Annotated[str, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")] = "",
+        float | None,
+        typer.Option(
+            help="Seconds between checkpoints "
+            f"(FRAUDSTREAM_CHECKPOINT_INTERVAL_S; default {CHECKPOINT_INTERVAL_S:g})."
+        ),
+    ] = None,
+    card_key: Annotated[str | None, typer.Option(help="Card fingerprint key (FRAUDSTREAM_CARD_KEY).")] = None,
     metrics_port: Annotated[
-        int | None, typer.Option(help="Serve /metrics and /healthz on this port.")
+        int | None,
+        typer.Option(help="Serve /metrics and /healthz on this port (FRAUDSTREAM_WORKER_METRICS_PORT)."),
     ] = None,
     transactional_id: Annotated[
         str | None,
         typer.Option(
-            envvar="FRAUDSTREAM_KAFKA_TRANSACTIONAL_ID",
             help="Produce outputs in Kafka transactions under this id, one per worker and the same "
-            "across its restarts: read_committed readers then see each decision once.",
+            "across its restarts: read_committed readers then see each decision once "
+            "(FRAUDSTREAM_KAFKA_TRANSACTIONAL_ID).",
         ),
     ] = None,
     models_dir: Annotated[
         Path | None,
         typer.Option(
             help="Model registry whose champion decides, picked up again within 30 s of a promotion "
-            "(default: FRAUDSTREAM_DATA_DIR/models, as the API keeps it).",
+            "(FRAUDSTREAM_REGISTRY_DIR; default: FRAUDSTREAM_DATA_DIR/models, as the API keeps it).",
         ),
     ] = None,
     model: Annotated[
@@ -1070,36 +1136,39 @@ def worker(
 ) -> None:
     """Join a consumer group and score its partitions of the transactions topic.
 
+    Every option is a setting of `fraudstream config show` too, read from its FRAUDSTREAM_ variable
+    when not given, as the API reads it: both fingerprint cards, name topics and decide alike.
+
     Example: `fraudstream worker --brokers localhost:9092 --group fraud-eu`
     (add `--checkpoints postgresql+psycopg://fraud@db/fraud` or `--checkpoints s3://bucket/ckpt` when
     workers run on several machines)
     """
     from fraudstream.errors import FraudstreamError
     from fraudstream.logs import configure_logging
-    from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+    from fraudstream.runtime.kafka.worker import Worker
+    from fraudstream.runtime.kafka.worker_settings import worker_config
 
-    # The card key, thresholds, rules and model come from the same settings as the API's, so that
-    # both fingerprint cards and decide alike (in demo mode, FRAUDSTREAM_DEMO=1, the demo card key).
-    settings = _settings(card_key=card_key or None, model_path=model, rules_path=rules)
-    configure_logging("auto")
-    config = WorkerConfig(
-        brokers=brokers,
-        group=group,
-        topic=topic,
-        labels_topic=labels_topic or None,
-        control_topic=control_topic or None,
+    settings = _settings(
+        kafka_brokers=brokers,
+        kafka_group=group,
+        kafka_topic=topic,
+        kafka_labels_topic=labels_topic,
+        kafka_control_topic=control_topic,
         checkpoint_dir=checkpoint_dir,
         checkpoint_url=checkpoints,
         s3_endpoint_url=s3_endpoint_url,
-        batch_size=batch_size,
-        max_wait_s=max_wait,
+        worker_batch_size=batch_size,
+        worker_max_wait_s=max_wait,
         checkpoint_interval_s=checkpoint_interval,
-        card_key=settings.card_key_bytes,
-        transactional_id=transactional_id or None,
-        model_path=settings.model_path,
-        models_dir=models_dir or settings.models_dir,
-        rules_path=settings.rules_path,
+        card_key=card_key or None,
+        worker_metrics_port=metrics_port,
+        kafka_transactional_id=transactional_id or None,
+        registry_dir=models_dir,
+        model_path=model,
+        rules_path=rules,
     )
+    config = worker_config(settings)
+    configure_logging("auto")
     import signal
 
     try:
@@ -1107,10 +1176,10 @@ def worker(
     except (OSError, FraudstreamError) as exc:
         console.print(f"[red]cannot start the worker:[/red] {exc}")
         raise typer.Exit(2) from None
-    if metrics_port is not None:
+    if settings.worker_metrics_port is not None:
         from fraudstream.runtime.kafka.ops import serve_operations
 
-        serve_operations(member, metrics_port)
+        serve_operations(member, settings.worker_metrics_port)
     # SIGTERM: finish the batch in hand, checkpoint, commit, leave the group.
     signal.signal(signal.SIGTERM, lambda *_: member.stop())
     signal.signal(signal.SIGINT, lambda *_: member.stop())

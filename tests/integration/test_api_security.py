@@ -357,7 +357,7 @@ def test_keys_list_and_revoke_on_the_command_line(
     assert "revoked 1 API key of bob" in done.output
     assert "revoked" in runner.invoke(cli, ["keys", "list"]).output.split("bob", 1)[1].splitlines()[0]
     again = runner.invoke(cli, ["keys", "revoke", "bob"])
-    assert again.exit_code == 1
+    assert again.exit_code == 2
     assert "no valid API key named 'bob'" in again.output
 
 

@@ -190,7 +190,7 @@ def test_a_bad_file_or_name_ends_the_command_with_one_line_not_a_traceback(
         [sys.executable, "-m", "fraudstream", *arguments],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 2, done.stderr
     assert "Traceback" not in done.stderr
     assert done.stderr.startswith("error: ")
     assert message in " ".join(done.stderr.split()), done.stderr
@@ -236,6 +236,6 @@ def test_a_port_in_use_is_refused_at_once_with_one_line(tmp_path: Path, command:
             [sys.executable, "-m", "fraudstream", command, "--port", str(port)],
             cwd=tmp_path, env=env, capture_output=True, text=True, timeout=60,
         )  # fmt: skip
-    assert done.returncode == 1, done.stderr
+    assert done.returncode == 2, done.stderr
     assert f"error: cannot listen on 127.0.0.1:{port}" in done.stderr
     assert "is live" not in done.stderr + done.stdout

@@ -14,7 +14,7 @@ from confluent_kafka import Producer
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.engine import Engine
-from fraudstream.errors import StateError
+from fraudstream.errors import ConfigError, StateError
 from fraudstream.runtime.kafka.broker import create_topic
 from fraudstream.runtime.kafka.checkpoints import (
     CheckpointStore,
@@ -144,7 +144,7 @@ def test_the_url_scheme_chooses_the_store(postgres_url: str, s3_endpoint: str, t
     url = f"s3://{_bucket(s3_endpoint)}"
     assert isinstance(checkpoint_store(url, s3_endpoint_url=s3_endpoint), S3Checkpoints)
     for wrong in ("redis://localhost/0", "http://example.com/ckpt", "sqlite:///x.db"):
-        with pytest.raises(ValueError, match="file://, postgresql://"):
+        with pytest.raises(ConfigError, match="file://, postgresql://"):
             checkpoint_store(wrong)
 
 

@@ -23,6 +23,7 @@ from fraudstream.core.features import FeatureState, format_duration
 from fraudstream.core.models import Model, fit_model
 from fraudstream.core.policy import REVIEW
 from fraudstream.core.replay import replay, replay_features
+from fraudstream.errors import ConfigError
 from fraudstream.ml.dataset import History
 from fraudstream.ml.metrics import fraud_metrics, threshold_table
 from fraudstream.ml.registry import Registry
@@ -146,7 +147,7 @@ def train(
     rows = _window(history, train_from_ms, end - label_delay_ms)
     if not rows.any():
         span_h = (end - 1 - int(history.batch.timestamp_ms.min())) / 3_600_000
-        raise ValueError(
+        raise ConfigError(
             "no transaction in the training window has a label known by its end: the history spans "
             f"{span_h:,.0f} h and labels become known {label_delay_ms / 3_600_000:,.0f} h after their "
             "transaction; widen the window or shorten the label delay (--label-delay, e.g. 1d)"

@@ -9,6 +9,8 @@ from pathlib import Path
 import httpx
 import pyarrow as pa
 
+from fraudstream.errors import ConfigError
+
 __all__ = ["OUTPUT_FORMATS", "records_for_http", "send_http", "send_kafka", "writable", "write_table"]
 
 #: What ``write_table`` writes, by file name suffix.
@@ -34,7 +36,7 @@ def write_table(table: pa.Table, path: Path) -> None:
             for record in records_for_http(table):
                 file.write(json.dumps(record) + "\n")
     else:
-        raise ValueError(f"{path}: {OUTPUT_FORMATS}")
+        raise ConfigError(f"{path}: {OUTPUT_FORMATS}")
 
 
 def records_for_http(table: pa.Table) -> list[dict[str, object]]:

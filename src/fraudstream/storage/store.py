@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from fraudstream.core.batch import TRANSACTION_SCHEMA
-from fraudstream.errors import SinkError
+from fraudstream.errors import ConfigError, SinkError
 from fraudstream.storage.tables import (
     alerts,
     api_keys,
@@ -521,7 +521,7 @@ class Store:
     def create_api_key(self, name: str, role: str, now_ms: int, raw: str | None = None) -> str:
         """A new key for ``role``; only its hash is stored, so the raw key is shown once."""
         if role not in ROLES:
-            raise ValueError(f"role {role!r}: allowed {', '.join(ROLES)}")
+            raise ConfigError(f"role {role!r} does not exist; give one of {', '.join(ROLES)}")
         key = raw or "fs_" + secrets.token_urlsafe(24)
         with self.engine.begin() as connection:
             connection.execute(

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from urllib.parse import unquote, urlsplit
 
-from fraudstream.errors import StateError
+from fraudstream.errors import ConfigError, StateError
 
 if TYPE_CHECKING:
     import sqlalchemy as sa
@@ -54,8 +54,9 @@ def checkpoint_store(url_or_path: str | Path, *, s3_endpoint_url: str | None = N
     >>> checkpoint_store("ftp://host/x")
     Traceback (most recent call last):
     ...
-    ValueError: checkpoint location 'ftp://host/x': scheme 'ftp' is not supported; use a directory \
-path, file://, postgresql:// (or postgresql+psycopg://) or s3://bucket/prefix
+    fraudstream.errors.ConfigError: checkpoint location 'ftp://host/x': scheme 'ftp' is not supported; \
+use a directory path, file://, postgresql:// (or postgresql+psycopg://) or s3://bucket/prefix \
+(--checkpoints, FRAUDSTREAM_CHECKPOINT_URL)
     """
     if isinstance(url_or_path, Path):
         return LocalCheckpoints(url_or_path)
@@ -68,9 +69,10 @@ path, file://, postgresql:// (or postgresql+psycopg://) or s3://bucket/prefix
         return PostgresCheckpoints(url_or_path)
     if scheme == "s3":
         return S3Checkpoints(url_or_path, endpoint_url=s3_endpoint_url)
-    raise ValueError(
+    raise ConfigError(
         f"checkpoint location {url_or_path!r}: scheme {scheme!r} is not supported; use a directory path, "
-        "file://, postgresql:// (or postgresql+psycopg://) or s3://bucket/prefix"
+        "file://, postgresql:// (or postgresql+psycopg://) or s3://bucket/prefix "
+        "(--checkpoints, FRAUDSTREAM_CHECKPOINT_URL)"
     )
 
 
@@ -213,10 +215,12 @@ class S3Checkpoints:
         try:
             import boto3
         except ImportError as exc:
-            raise ValueError(f"{url}: S3 checkpoints need boto3: pip install 'boto3>=1.34,<2'") from exc
+            raise ConfigError(
+                f"{url}: S3 checkpoints need boto3: pip install 'fraudstream[s3]' (or 'boto3>=1.34,<2')"
+            ) from exc
         parts = urlsplit(url)
         if parts.scheme != "s3" or not parts.netloc:
-            raise ValueError(f"{url!r}: expected s3://bucket/prefix")
+            raise ConfigError(f"checkpoint location {url!r}: name a bucket, as in s3://bucket/prefix")
         self.bucket = parts.netloc
         self.prefix = parts.path.strip("/")
         self.client: Any = boto3.client("s3", endpoint_url=endpoint_url)
