@@ -7,7 +7,7 @@ import struct
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 import numpy as np
 import numpy.typing as npt
@@ -21,7 +21,10 @@ from fraudstream.core.policy import ACTION_DECISION, APPROVE, DECISIONS, PolicyC
 from fraudstream.core.rules import ACTIONS, Kind, ListStore, RuleHits, RuleSet, load_ruleset
 from fraudstream.errors import ModelError, StateError
 
-__all__ = ["KEY_FEATURES", "DecisionBatch", "Engine", "EngineConfig", "Reason"]
+if TYPE_CHECKING:
+    import pandas as pd
+
+__all__ = ["KEY_FEATURES", "RECORD_FIELDS", "DecisionBatch", "Engine", "EngineConfig", "Reason"]
 
 #: Feature values stored with every decision, whatever the model uses.
 KEY_FEATURES: Final = (
@@ -30,6 +33,21 @@ KEY_FEATURES: Final = (
     "user.count_24h",
     "user.amount_ratio_30d",
     "geo.speed_kmh",
+)
+
+#: The fields of a decision record (``DecisionBatch.to_records``), the columns of ``to_pandas``.
+RECORD_FIELDS: Final = (
+    "transaction_id",
+    "decision",
+    "score",
+    "probability",
+    "is_alert",
+    "reasons",
+    "rules",
+    "shadow_rules",
+    "late",
+    "model_version",
+    "ruleset_version",
 )
 
 _SNAPSHOT_MAGIC: Final = b"FSENGINE"
@@ -299,6 +317,28 @@ class DecisionBatch:
                 }
             )
         return records
+
+    def to_pandas(self) -> pd.DataFrame:
+        """The records of ``to_records`` as a pandas DataFrame, one row per transaction in batch
+        order: ``score`` as integers, ``probability`` as floats (NaN without a model), ``reasons``
+        as lists of ``{code, text, contribution, kind}`` dicts.
+
+        >>> batch = TransactionBatch.from_pydict({"transaction_id": ["t1", "t2"], "timestamp": [0, 60_000],
+        ...     "user_id": ["u1", "u1"], "amount": [50.0, 5000.0], "currency": ["USD", "USD"]})
+        >>> frame = Engine().score(batch).to_pandas()
+        >>> frame[["transaction_id", "decision", "score"]]
+          transaction_id decision  score
+        0             t1  approve      0
+        1             t2   review     60
+        >>> frame.loc[1, "reasons"][0]["code"], bool(frame["probability"].isna().all())
+        ('amount_spike', True)
+        """
+        import pandas as pd
+
+        frame = pd.DataFrame(self.to_records(), columns=list(RECORD_FIELDS))
+        # Built from records, an empty batch would have object columns, and probabilities that are
+        # all None (rules alone) would stay None rather than NaN.
+        return frame.astype({"score": "int64", "probability": "float64", "is_alert": "bool", "late": "bool"})
 
 
 class Engine:
