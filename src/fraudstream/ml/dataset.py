@@ -26,10 +26,12 @@ __all__ = [
     "History",
     "InvalidRowsError",
     "Reading",
+    "history_of_table",
     "load_history",
     "parse_mapping",
     "parse_max_invalid",
     "read_history",
+    "refuse_invalid",
     "validate_file",
 ]
 
@@ -99,7 +101,7 @@ class History:
         return LabelBatch.from_arrow(pa.table(columns))
 
 
-def _without_label_time(table: pa.Table, path: Path) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
+def _without_label_time(table: pa.Table, source: str) -> tuple[pa.Table, npt.NDArray[np.int64] | None]:
     """A history file's ``label_time`` column (when each label arrived; null: never) taken out of its
     table, so that it is not kept as a transaction attribute."""
     if "label_time" not in table.column_names:
@@ -108,7 +110,7 @@ def _without_label_time(table: pa.Table, path: Path) -> tuple[pa.Table, npt.NDAr
         times = pc.cast(table.column("label_time"), pa.timestamp("ms", tz="UTC")).cast(pa.int64())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise ConfigError(
-            f"{path}: column label_time holds {table.column('label_time').type} values, not times; "
+            f"{source}: column label_time holds {table.column('label_time').type} values, not times; "
             "write RFC 3339 times with a zone, or leave it empty for frauds never reported"
         ) from None
     values = np.asarray(times.fill_null(NEVER_LABELLED).to_numpy(), dtype=np.int64)
@@ -257,12 +259,12 @@ def _read(path: Path) -> pa.Table:
     raise ConfigError(f"{path}: read .parquet or .csv files")
 
 
-def _labels(column: pa.ChunkedArray, path: Path, name: str) -> npt.NDArray[np.bool_]:
+def _labels(column: pa.ChunkedArray, source: str, name: str) -> npt.NDArray[np.bool_]:
     try:
         truth = pc.cast(column, pa.bool_())
     except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
         raise ConfigError(
-            f"{path}: label column {name!r} holds {column.type} values that are not 0/1 or true/false"
+            f"{source}: label column {name!r} holds {column.type} values that are not 0/1 or true/false"
         ) from None
     return np.asarray(truth.to_numpy(zero_copy_only=False), dtype=bool)
 
@@ -280,25 +282,48 @@ def read_history(
     a `ConfigError`. Nothing is refused here for invalid rows: `load_history` and the commands decide.
     """
     table = _read(path)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
+    return history_of_table(table, str(path), digest, mapping, card_key, timezone=timezone)
+
+
+def history_of_table(
+    table: pa.Table,
+    source: str,
+    fingerprint: str,
+    mapping: Mapping[str, str] | None = None,
+    card_key: bytes = b"training",
+    *,
+    timezone: str | None = None,
+) -> tuple[History, Reading]:
+    """`read_history` of a table already in memory, named ``source`` in messages; ``fingerprint``
+    identifies its data in model cards and reports.
+
+    >>> table = pa.table({"transaction_id": ["b", "a"], "timestamp": [2_000, 1_000], "user_id": ["u", "u"],
+    ...     "amount": [5.0, 6.0], "is_fraud": [False, True]})
+    >>> history, reading = history_of_table(table, "table", "f")
+    >>> history.batch.transaction_id.to_pylist(), history.is_fraud.tolist(), reading.invalid
+    (['a', 'b'], [True, False], 0)
+    """
     mapping = dict(mapping or {})
     label_column = mapping.pop("is_fraud", "is_fraud")
     if label_column not in table.column_names:
-        raise ConfigError(f"{path}: no label column {label_column!r}; map it with --map is_fraud=YOUR_COLUMN")
-    table, label_time = _without_label_time(table, path)
+        raise ConfigError(
+            f"{source}: no label column {label_column!r}; map it with --map is_fraud=YOUR_COLUMN"
+        )
+    table, label_time = _without_label_time(table, source)
     validator = Validator(load_reference(), card_key)
     result, reading = validate_file(
-        validator, table, str(path), received_at_ms=0, mapping=mapping, timezone=timezone
+        validator, table, source, received_at_ms=0, mapping=mapping, timezone=timezone
     )
-    truth = _labels(table.column(label_column), path, label_column)[result.rows]
+    truth = _labels(table.column(label_column), source, label_column)[result.rows]
     scenario = None
     if "fraud_scenario" in table.column_names:
         scenario = table.column("fraud_scenario").take(pa.array(result.rows)).to_pylist()
     order = np.argsort(result.batch.timestamp_ms, kind="stable")
     batch = result.batch.take(order)
-    digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     label_time_ms = None if label_time is None else label_time[result.rows][order]
     history = History(
-        batch, truth[order], [scenario[i] for i in order] if scenario else None, digest, label_time_ms
+        batch, truth[order], [scenario[i] for i in order] if scenario else None, fingerprint, label_time_ms
     )
     return history, reading
 
@@ -317,8 +342,14 @@ def load_history(
     ``timezone``: the IANA zone of times written without one (see `read_history`).
     """
     history, reading = read_history(path, mapping, card_key, timezone=timezone)
+    refuse_invalid(reading, max_invalid)
+    return history
+
+
+def refuse_invalid(reading: Reading, max_invalid: float) -> None:
+    """Raise `InvalidRowsError` when more than ``max_invalid`` (a share) of the rows read are invalid,
+    or none is valid, with the commonest problems; return when the rest may go on without them."""
     refusal = reading.refusal(max_invalid)
     if refusal is not None:
         problems = f". Commonest problems: {reading.problems_text()}" if reading.problems else ""
         raise InvalidRowsError(refusal + problems, reading)
-    return history
