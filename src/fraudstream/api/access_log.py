@@ -8,12 +8,11 @@ from urllib.parse import parse_qsl, urlencode
 import structlog
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from fraudstream.access import CALLER
+
 __all__ = ["CALLER", "AccessLog", "redacted_query"]
 
 log = structlog.get_logger("fraudstream.access")
-
-#: The scope entry where `deps.identify` leaves the caller's name for this log.
-CALLER = "fraudstream.caller"
 
 #: Query parameters whose values are secrets (the alert socket takes its key as `?key=`).
 _SECRET_PARAMETERS = frozenset({"key", "api_key", "apikey", "token", "access_token"})

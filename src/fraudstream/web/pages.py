@@ -14,7 +14,7 @@ from fastapi.templating import Jinja2Templates
 from starlette.routing import Mount
 
 from fraudstream import __version__
-from fraudstream.api.deps import blocked_for, identify, may
+from fraudstream.access import blocked_for, identify, may
 from fraudstream.runtime.embedded import ScoringService
 
 __all__ = ["overview", "router"]
