@@ -47,13 +47,16 @@ from fraudstream.core.models import Model, fit_model
 from fraudstream.core.schema import Validator
 from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
-from fraudstream.runtime.kafka.broker import create_topic as create
-from fraudstream.runtime.kafka.broker import free_port, start_tansu
 from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.payloads import decision_payloads
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig, producer_settings
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
+
+# The broker starter is a test helper (tests/kafka_broker.py), not part of the installed package.
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from kafka_broker import create_topic as create
+from kafka_broker import free_port, start_tansu
 
 
 def fresh_topics(address: str) -> str:

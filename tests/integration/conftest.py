@@ -53,7 +53,7 @@ def _fresh_postgres_database() -> Iterator[str]:
 @pytest.fixture(scope="module")
 def broker() -> Iterator[str]:
     """A Tansu broker with in-memory storage on a free loopback port."""
-    from fraudstream.runtime.kafka.broker import create_topic, start_tansu
+    from kafka_broker import create_topic, start_tansu
 
     try:
         process, address = start_tansu()

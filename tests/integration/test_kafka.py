@@ -27,13 +27,13 @@ from fraudstream.core.models import Model, fit_model
 from fraudstream.core.schema import Validator
 from fraudstream.ml.registry import Registry
 from fraudstream.reference import load_reference
-from fraudstream.runtime.kafka.broker import create_topic as create
 from fraudstream.runtime.kafka.ops import serve_operations
 from fraudstream.runtime.kafka.sink import store_decisions
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
 from fraudstream.storage import Store
+from kafka_broker import create_topic as create
 
 pytestmark = pytest.mark.integration
 KEY = DEMO_CARD_KEY.encode()

@@ -15,7 +15,6 @@ from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.engine import Engine
 from fraudstream.errors import ConfigError, StateError
-from fraudstream.runtime.kafka.broker import create_topic
 from fraudstream.runtime.kafka.checkpoints import (
     CheckpointStore,
     LocalCheckpoints,
@@ -24,6 +23,7 @@ from fraudstream.runtime.kafka.checkpoints import (
     checkpoint_store,
 )
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+from kafka_broker import create_topic
 
 pytestmark = pytest.mark.integration
 

@@ -16,8 +16,8 @@ import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
 from fraudstream.config import DEMO_CARD_KEY
-from fraudstream.runtime.kafka.broker import create_topic
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
+from kafka_broker import create_topic
 
 pytestmark = pytest.mark.integration
 
