@@ -23,6 +23,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/mypy src/fraudstream
+	$(BIN)/lint-imports
 
 # Debian's Chromium for the dashboard's browser tests (installed with apt when missing).
 browser:
