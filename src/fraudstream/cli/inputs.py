@@ -1,0 +1,191 @@
+"""What the commands that read transaction files share: reading them, their options, and parsing."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.markup import escape
+
+from fraudstream.cli.app import console
+
+
+def _read_records(path: str) -> list[Any] | pa.Table:
+    if path == "-":
+        text = sys.stdin.read()
+        return _parse_json_text(text)
+    file = Path(path)
+    if file.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return pq.read_table(file)
+    if file.suffix == ".csv":
+        import pyarrow.csv as pv
+
+        return pv.read_csv(file)
+    return _parse_json_text(file.read_text(encoding="utf-8"))
+
+
+def _parse_json_text(text: str) -> list[Any]:
+    stripped = text.strip()
+    if stripped.startswith("["):
+        loaded = json.loads(stripped)
+        return loaded if isinstance(loaded, list) else [loaded]
+    if stripped.startswith("{") and "\n" not in stripped:
+        return [json.loads(stripped)]
+    records = []
+    for number, line in enumerate(stripped.splitlines(), start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError as exc:
+                from fraudstream.errors import FieldError, ValidationError
+
+                problem = f"is not JSON ({exc.msg} at column {exc.colno})"
+                raise ValidationError(
+                    [FieldError(f"line {number}", problem, "one JSON object", line)]
+                ) from None
+    return records
+
+
+def _read_or_exit(source: str) -> list[Any] | pa.Table:
+    """The records of ``source``; an unreadable file ends the command with what is wrong and exit code 2."""
+    from fraudstream.errors import ValidationError
+
+    try:
+        return _read_records(source)
+    except FileNotFoundError:
+        problem = "does not exist"
+    except (ValidationError, ValueError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+        # json.JSONDecodeError is a ValueError; Arrow's CSV/Parquet errors are ArrowInvalid.
+        problem = f"cannot be read: {exc}"
+    console.print(
+        f"[red]{source}[/red] {problem}; give a JSON list, JSON lines, CSV or Parquet file, or - for stdin"
+    )
+    raise typer.Exit(2)
+
+
+def _zone_option(name: str | None) -> str | None:
+    """--timezone: refused at once, naming the flag, when it is not a time zone."""
+    from fraudstream.core.schema import time_zone
+    from fraudstream.errors import ConfigError
+
+    try:
+        return None if name is None else time_zone(name)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+
+
+def _share_option(text: str) -> str:
+    """--max-invalid: refused at once when it is not a share such as 1% or 0.01."""
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import parse_max_invalid
+
+    try:
+        parse_max_invalid(text)
+    except ConfigError as exc:
+        raise typer.BadParameter(str(exc)) from None
+    return text
+
+
+# The options of every command that reads transaction files.
+_TimezoneOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_zone_option,
+        help="Zone of the times written without one, an IANA name such as UTC or Europe/Paris (times "
+        "with a zone keep theirs). Without it, a file of such times is refused.",
+    ),
+]
+_MaxInvalidOption = Annotated[
+    str,
+    typer.Option(
+        callback=_share_option,
+        help="Stop when more than this share of the rows is invalid (1% or 0.01); fewer are skipped.",
+    ),
+]
+
+
+def _checked_or_exit(reading: Any, max_invalid: str) -> None:
+    """Print what reading the rows found; exit 2 when too many are invalid, or none is valid."""
+
+    from fraudstream.ml.dataset import parse_max_invalid
+
+    for line in reading.report():
+        console.print(escape(line), highlight=False)
+    refusal = reading.refusal(parse_max_invalid(max_invalid))
+    if refusal is not None:
+        console.print(f"[red]error:[/red] {escape(refusal)}", highlight=False)
+        raise typer.Exit(2)
+
+
+def _config_error_exit(exc: Exception) -> typer.Exit:
+    """Print a problem with the input (naive times, a bad --map, ...); exit 2 to raise."""
+
+    console.print(f"[red]error:[/red] {escape(str(exc))}", highlight=False)
+    return typer.Exit(2)
+
+
+def _history_or_exit(data: Path, map_: str | None, timezone: str | None, max_invalid: str) -> Any:
+    """The history in ``data``, with what reading it found printed; exit 2 if it cannot be used."""
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import parse_mapping, read_history
+
+    try:
+        history, reading = read_history(data, parse_mapping(map_), timezone=timezone)
+    except ConfigError as exc:
+        raise _config_error_exit(exc) from None
+    _checked_or_exit(reading, max_invalid)
+    return history
+
+
+_DURATION_HELP = "a duration such as 7d, 12h or 0s"
+#: One setting for the server, the workers and every command that replays history: label-feedback
+#: windows end this far back, and a model only serves where the engine counts labels as it learned.
+_LABEL_DELAY = typer.Option(
+    envvar="FRAUDSTREAM_LABEL_DELAY",
+    help="How long after a transaction its fraud label is known (a file's label_time column wins for "
+    f"when each label arrives): {_DURATION_HELP}. Label-feedback windows end this far back; serve "
+    "a model with the same FRAUDSTREAM_LABEL_DELAY it was trained with.",
+)
+
+
+_MODEL_LABEL_DELAY = typer.Option(
+    envvar="FRAUDSTREAM_LABEL_DELAY",
+    help="How long after a transaction its fraud label is known (a file's label_time column wins): "
+    f"{_DURATION_HELP}. Default: the delay the model was trained with (0s for rules alone).",
+)
+
+
+def _duration_ms(text: str) -> int:
+    from fraudstream.core.features import parse_delay_ms
+
+    return parse_delay_ms(text)
+
+
+def _model_delay(model: Any, given: str | None) -> str:
+    """The label delay to replay with: the one given, else the one ``model`` was trained with (its
+    label windows mean that delay), else none."""
+    if given is not None:
+        return given
+    return str(model.metadata.params.get("label_delay", "0s")) if model is not None else "0s"
+
+
+def _time_ms(text: str | None) -> int | None:
+    from datetime import datetime
+
+    return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
+
+
+def _registry(path: Path | None) -> Any:
+    from fraudstream.ml.registry import Registry
+
+    if path is not None:
+        return Registry(path)
+    from fraudstream.config import Settings
+
+    return Registry(Settings(demo=True).models_dir)

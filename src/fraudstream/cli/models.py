@@ -1,0 +1,106 @@
+"""`fraudstream models list|show|promote|shadow` and `fraudstream retrain`: the model registry."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.table import Table
+
+from fraudstream.cli.app import _settings, app, out
+from fraudstream.cli.inputs import _LABEL_DELAY, _duration_ms, _registry
+
+models_app = typer.Typer(help="The model registry: list, show, promote, shadow.", no_args_is_help=True)
+app.add_typer(models_app, name="models")
+
+
+@models_app.command("list")
+def models_list(registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None) -> None:
+    """Every registered model with its role and headline metrics.
+
+    Example: `fraudstream models list`
+    """
+    store = _registry(registry)
+    roles = store.roles()
+    table = Table("version", "kind", "role", "AUC", "avg precision", "created")
+    for meta in store.versions():
+        table.add_row(
+            meta.version,
+            meta.kind,
+            store.role_in(roles, meta.version) or "",
+            str(meta.metrics.get("roc_auc", "")),
+            str(meta.metrics.get("average_precision", "")),
+            meta.created,
+        )
+    out.print(table)
+
+
+@models_app.command("show")
+def models_show(
+    model: Annotated[str, typer.Argument(help="Version id, champion or latest.")] = "champion",
+    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+) -> None:
+    """A model's card: kind, training data, metrics.
+
+    Example: `fraudstream models show latest`
+    """
+    store = _registry(registry)
+    out.print((store.root / store.resolve(model) / "card.md").read_text())
+
+
+@models_app.command("promote")
+def models_promote(
+    model: Annotated[str, typer.Argument(help="Version id or latest.")],
+    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+) -> None:
+    """Make a model the champion; a running server picks it up within a snapshot interval.
+
+    Example: `fraudstream models promote latest`
+    """
+    out.print(f"champion: {_registry(registry).promote(model)}")
+
+
+@models_app.command("shadow")
+def models_shadow(
+    model: Annotated[str, typer.Argument(help="Version id or latest.")],
+    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+) -> None:
+    """Score a model in shadow next to the champion (recorded, never acting).
+
+    Example: `fraudstream models shadow latest`
+    """
+    out.print(f"challenger: {_registry(registry).shadow(model)}")
+
+
+@app.command()
+def retrain(
+    days: Annotated[float, typer.Option(help="Train on the stored traffic of the last N days.")] = 30.0,
+    margin: Annotated[
+        float, typer.Option(help="Promote only if average precision is better by this much.")
+    ] = 0.01,
+    label_delay: Annotated[str, _LABEL_DELAY] = "0s",
+    model: Annotated[str, typer.Option(help="Kind of challenger.")] = "lightgbm",
+) -> None:
+    """Train a challenger on recent labelled traffic (reviews + chargebacks) and promote it if it beats
+    the champion on the same holdout; otherwise it scores in shadow.
+
+    Example: `FRAUDSTREAM_DATA_DIR=data fraudstream retrain --days 14 --margin 0.02`
+    """
+    from fraudstream.ml.registry import Registry
+    from fraudstream.ml.retrain import retrain as run
+    from fraudstream.storage import Store
+
+    settings = _settings(store_only=True)
+    since = int(time.time() * 1000 - days * 86_400_000)
+    result = run(
+        Store(settings.effective_database_url),
+        Registry(settings.models_dir),
+        since_ms=since,
+        label_delay_ms=_duration_ms(label_delay),
+        margin=margin,
+        kind=model,
+    )
+    out.print_json(json.dumps(result))

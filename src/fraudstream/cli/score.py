@@ -1,0 +1,122 @@
+"""`fraudstream score`: decide on transactions from a file."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated, Any
+
+import pyarrow as pa
+import typer
+from rich.table import Table
+
+from fraudstream.cli.app import _settings, app, console, out
+from fraudstream.cli.inputs import (
+    _checked_or_exit,
+    _config_error_exit,
+    _duration_ms,
+    _MaxInvalidOption,
+    _model_delay,
+    _read_or_exit,
+    _registry,
+    _TimezoneOption,
+)
+
+
+@app.command()
+def score(
+    source: Annotated[str, typer.Argument(help="JSON, JSONL, CSV or Parquet file, or - for stdin.")],
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Write decisions (.jsonl/.csv/.parquet).")
+    ] = None,
+    card_key: Annotated[
+        str | None, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            help="Model version, champion, latest, or none for the rules alone (default: the model the "
+            "server decides with: FRAUDSTREAM_MODEL_PATH, else the registry's champion, if any)."
+        ),
+    ] = None,
+    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    timezone: _TimezoneOption = None,
+    max_invalid: _MaxInvalidOption = "1%",
+) -> None:
+    """Score transactions from a file with the engine, in file order (nothing is stored).
+
+    Example: `fraudstream score transactions.jsonl -o decisions.parquet`
+    """
+    from fraudstream.config import DEMO_CARD_KEY
+    from fraudstream.core.engine import Engine, EngineConfig
+    from fraudstream.core.schema import Validator
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import validate_file
+    from fraudstream.ml.registry import champion_model
+    from fraudstream.ml.train import engine_config
+    from fraudstream.reference import load_reference
+
+    if output is not None and output.suffix not in (".jsonl", ".csv", ".parquet"):
+        raise typer.BadParameter(f"{output}: write .jsonl, .csv or .parquet", param_hint="--output")
+    config = EngineConfig()
+    names = config.features.feature_names
+    if model is None:
+        settings = _settings(demo=True)
+        models_dir = registry if registry is not None else settings.models_dir
+        chosen = champion_model(settings.model_path if registry is None else None, models_dir, names)
+    else:
+        chosen = None if model == "none" else _registry(registry).load(model, names)
+    console.print(f"deciding with {f'model {chosen.metadata.version}' if chosen else 'the rules alone'}")
+    config = engine_config(_duration_ms(_model_delay(chosen, None)), config)
+    validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
+    data = _read_or_exit(source)
+    now = int(time.time() * 1000)
+    name = "stdin" if source == "-" else source
+    try:
+        result, reading = validate_file(validator, data, name, received_at_ms=now, timezone=timezone)
+    except ConfigError as exc:
+        raise _config_error_exit(exc) from None
+    for error in result.errors[:20]:
+        console.print(
+            f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
+        )
+    _checked_or_exit(reading, max_invalid)
+    engine = Engine(config, model=chosen)
+    records: list[dict[str, Any]] = []
+    for start in range(0, len(result.batch), 8192):
+        records += engine.score(result.batch.slice(start, start + 8192)).to_records()
+    if output is None:
+        table = Table("transaction", "decision", "score", "reasons")
+        for record in records[:200]:
+            reasons = "; ".join(r["text"] for r in record["reasons"][:2])
+            table.add_row(record["transaction_id"], record["decision"], str(record["score"]), reasons)
+        out.print(table)
+    else:
+        _write(records, output)
+        console.print(f"wrote {len(records)} decisions to {output}")
+    console.print(f"{len(records)} scored, {len(result.errors)} invalid")
+
+
+def _write(records: list[dict[str, Any]], path: Path) -> None:
+    if path.suffix == ".jsonl":
+        path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
+        return
+    flat = [
+        {
+            **r,
+            "reasons": json.dumps(r["reasons"]),
+            "rules": ",".join(r["rules"]),
+            "shadow_rules": ",".join(r["shadow_rules"]),
+        }
+        for r in records
+    ]
+    table = pa.Table.from_pylist(flat)
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        pq.write_table(table, path)
+    else:
+        import pyarrow.csv as pv
+
+        pv.write_csv(table, path)
