@@ -15,9 +15,7 @@ from fraudstream.cli.app import _settings, app, console, out
 from fraudstream.cli.inputs import (
     _checked_or_exit,
     _config_error_exit,
-    _duration_ms,
     _MaxInvalidOption,
-    _model_delay,
     _read_or_exit,
     _registry,
     _TimezoneOption,
@@ -49,26 +47,22 @@ def score(
     Example: `fraudstream score transactions.jsonl -o decisions.parquet`
     """
     from fraudstream.config import DEMO_CARD_KEY
-    from fraudstream.core.engine import Engine, EngineConfig
+    from fraudstream.core.engine import EngineConfig
     from fraudstream.core.schema import Validator
     from fraudstream.errors import ConfigError
     from fraudstream.ml.dataset import validate_file
-    from fraudstream.ml.registry import champion_model
-    from fraudstream.ml.train import engine_config
+    from fraudstream.ml.scoring import decide_in_order
+    from fraudstream.offline import serving_model
     from fraudstream.reference import load_reference
 
     if output is not None and output.suffix not in (".jsonl", ".csv", ".parquet"):
         raise typer.BadParameter(f"{output}: write .jsonl, .csv or .parquet", param_hint="--output")
-    config = EngineConfig()
-    names = config.features.feature_names
     if model is None:
-        settings = _settings(demo=True)
-        models_dir = registry if registry is not None else settings.models_dir
-        chosen = champion_model(settings.model_path if registry is None else None, models_dir, names)
+        chosen = serving_model(_settings(demo=True), registry)
     else:
+        names = EngineConfig().features.feature_names
         chosen = None if model == "none" else _registry(registry).load(model, names)
     console.print(f"deciding with {f'model {chosen.metadata.version}' if chosen else 'the rules alone'}")
-    config = engine_config(_duration_ms(_model_delay(chosen, None)), config)
     validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
     data = _read_or_exit(source)
     now = int(time.time() * 1000)
@@ -82,10 +76,9 @@ def score(
             f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
         )
     _checked_or_exit(reading, max_invalid)
-    engine = Engine(config, model=chosen)
-    records: list[dict[str, Any]] = []
-    for start in range(0, len(result.batch), 8192):
-        records += engine.score(result.batch.slice(start, start + 8192)).to_records()
+    records: list[dict[str, Any]] = [
+        r for part in decide_in_order(result.batch, chosen) for r in part.to_records()
+    ]
     if output is None:
         table = Table("transaction", "decision", "score", "reasons")
         for record in records[:200]:
