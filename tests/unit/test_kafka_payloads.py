@@ -107,7 +107,7 @@ def rules() -> RuleSet:
 
 
 @functools.cache
-def model() -> Model:
+def model(version: str = 'champion "1" ü', trees: int = 10) -> Model:
     rng = np.random.default_rng(5)
     n = 400
     amount = rng.lognormal(5, 1.5, n)
@@ -126,10 +126,10 @@ def model() -> Model:
         features.values,
         (amount > 300).astype(np.int8),  # flags rows no rule does (below 1000)
         features.names,
-        version='champion "1" ü',
+        version=version,
         created="2026-11-29T00:00:00Z",
         training_fingerprint="test",
-        params={"num_trees": 10},
+        params={"num_trees": trees},
     )
 
 
@@ -142,6 +142,10 @@ def reference_payloads(
         decisions.to_records(), decisions.key_feature_rows(), decisions.batch.to_rows(), partitions, offsets
     )
     for record, features, transaction, partition, offset in rows:
+        record["shadow_scores"] = {
+            version: float(probability[len(payloads)])
+            for version, probability in decisions.shadow_probability.items()
+        }
         record["features"] = features
         message = {
             "schema_version": SCHEMA_VERSION,
@@ -158,7 +162,14 @@ POLICY = PolicyConfig(challenge_threshold=30, review_threshold=50, decline_thres
 
 
 def score(batch: TransactionBatch, *, with_model: bool) -> DecisionBatch:
-    engine = Engine(EngineConfig(policy=POLICY), rules=rules(), model=model() if with_model else None)
+    """Decided by the rules alone, or by the model with two challengers in shadow."""
+    challengers = [model("challenger-a", 3), model('challenger "b"', 6)] if with_model else []
+    engine = Engine(
+        EngineConfig(policy=POLICY),
+        rules=rules(),
+        model=model() if with_model else None,
+        challengers=challengers,
+    )
     return engine.score(batch)
 
 
@@ -212,6 +223,9 @@ def test_a_batch_with_every_kind_of_row_gives_the_per_row_messages() -> None:
     message = orjson.loads(built[13])
     assert message["transaction"]["device_id"] == 'd"1'
     assert "odd_device" in message["decision"]["rules"]
+    shadow = message["decision"]["shadow_scores"]
+    assert list(shadow) == ["challenger-a", 'challenger "b"']
+    assert shadow["challenger-a"] == float(decisions.shadow_probability["challenger-a"][13])
 
 
 def test_an_empty_batch_has_no_payloads() -> None:

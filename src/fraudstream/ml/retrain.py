@@ -13,8 +13,8 @@ from fraudstream.errors import ModelError
 from fraudstream.ml.dataset import History
 from fraudstream.ml.registry import Registry
 from fraudstream.ml.train import evaluate, model_card, replay_history, train
-from fraudstream.runtime.embedded.service import batch_from_rows
 from fraudstream.storage import Store
+from fraudstream.storage.rows import batch_from_rows
 
 __all__ = ["history_from_store", "retrain"]
 

@@ -9,14 +9,13 @@ from collections.abc import Iterable, Mapping, Sequence
 from importlib import resources
 from typing import Any
 
-import orjson
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Connection, Engine
 
-from fraudstream.core.batch import TRANSACTION_SCHEMA
 from fraudstream.errors import ConfigError, SinkError
+from fraudstream.storage.rows import EVENT_COLUMNS, alert_record, decision_record, transaction_record
 from fraudstream.storage.tables import (
     alerts,
     api_keys,
@@ -36,10 +35,6 @@ ROLES = ("admin", "analyst", "ingest", "viewer")
 
 #: The orders a transaction listing can be sorted in.
 ORDERS = ("newest", "oldest", "score_desc", "score_asc", "amount_desc", "amount_asc")
-
-#: The stored transaction columns a batch is rebuilt from when the event log is replayed: the
-#: canonical schema, with the event time as integer milliseconds.
-EVENT_COLUMNS = tuple("timestamp_ms" if name == "timestamp" else name for name in TRANSACTION_SCHEMA.names)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -704,81 +699,3 @@ class Store:
                         counts["labelled"] += 1
                         counts["fraud"] += int(bool(is_fraud))
         return found
-
-
-def transaction_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
-    keys = ("seq", *EVENT_COLUMNS, "received_at_ms")
-    record = {k: row[k] for k in keys if k in row}
-    attributes = record.get("attributes")
-    record["attributes"] = json.loads(attributes) if attributes else {}
-    return record
-
-
-def decision_record(row: Mapping[str, Any] | RowMapping, *, parsed: bool = False) -> dict[str, Any]:
-    """The decision as every answer shows it, from a `decisions` row; ``parsed`` when its reasons,
-    rules and features are already Python values rather than the stored JSON text."""
-
-    def load(value: Any) -> Any:
-        return value if parsed else json.loads(value)
-
-    return {
-        "transaction_id": row["transaction_id"],
-        "decision": row["decision"],
-        "score": int(row["score"]),
-        "probability": row["probability"],
-        "is_alert": bool(row["is_alert"]),
-        "reasons": load(row["reasons"]),
-        "rules": load(row["rules"]),
-        "shadow_rules": load(row["shadow_rules"]),
-        "features": load(row["features"]),
-        "model_version": row["model_version"],
-        "ruleset_version": row["ruleset_version"],
-        "latency_ms": row["latency_ms"],
-        "decided_at_ms": row["decided_at_ms"],
-    }
-
-
-def alert_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
-    record = dict(row)
-    record["reasons"] = json.loads(record["reasons"])
-    return record
-
-
-def decision_row(
-    record: Mapping[str, Any], features: Mapping[str, float | None], latency_ms: float | None, decided_at: int
-) -> dict[str, Any]:
-    """The `decisions` row of an engine decision record (`DecisionBatch.to_records()`); ``latency_ms``
-    None when this server did not time the decision (a Kafka worker made it)."""
-    return {
-        "transaction_id": record["transaction_id"],
-        "decision": record["decision"],
-        "score": record["score"],
-        "probability": record["probability"],
-        "is_alert": record["is_alert"],
-        "reasons": orjson.dumps(record["reasons"]).decode(),
-        "rules": orjson.dumps(record["rules"]).decode(),
-        "shadow_rules": orjson.dumps(record["shadow_rules"]).decode(),
-        "features": orjson.dumps(features).decode(),
-        "model_version": record["model_version"],
-        "ruleset_version": record["ruleset_version"],
-        "latency_ms": None if latency_ms is None else round(latency_ms, 3),
-        "decided_at_ms": decided_at,
-    }
-
-
-def alert_row(record: Mapping[str, Any], transaction: Mapping[str, Any], at_ms: int) -> dict[str, Any]:
-    """The `alerts` row (status open) of a decision record that raised an alert."""
-    return {
-        "transaction_id": record["transaction_id"],
-        "user_id": transaction["user_id"],
-        "amount": transaction["amount"],
-        "score": record["score"],
-        "decision": record["decision"],
-        "reasons": orjson.dumps(record["reasons"][:3]).decode(),
-        "status": "open",
-        "assignee": None,
-        "verdict": None,
-        "note": None,
-        "created_at_ms": at_ms,
-        "updated_at_ms": at_ms,
-    }

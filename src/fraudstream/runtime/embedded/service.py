@@ -18,7 +18,7 @@ import sys
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -28,38 +28,35 @@ from sqlalchemy import exc as sa_exc
 
 from fraudstream.config import Settings
 from fraudstream.core.batch import TransactionBatch
-from fraudstream.core.engine import DecisionBatch, Engine, default_names, default_ruleset
+from fraudstream.core.engine import DecisionBatch, Engine
 from fraudstream.core.models import Model
-from fraudstream.core.rules import RuleSet, load_ruleset
-from fraudstream.core.schema import Validator, label_batch
+from fraudstream.core.rules import RuleSet
+from fraudstream.core.schema import label_batch
 from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, SinkError, ValidationError
-from fraudstream.ml.registry import Registry, champion_model
-from fraudstream.reference import load_reference
+from fraudstream.ml.registry import champion_model
+from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.storage import Store
-from fraudstream.storage.store import EVENT_COLUMNS, alert_row, decision_record, decision_row
+from fraudstream.storage.rows import (
+    alert_row,
+    answer_of,
+    batch_from_rows,
+    decision_row,
+    shadow_rows,
+    transaction_rows_of,
+)
 
 if TYPE_CHECKING:
     from fraudstream.runtime.kafka.bridge import KafkaBridge
 
-__all__ = ["Outcome", "ScoringService", "check_storage", "load_champion"]
+__all__ = ["ScoringService", "check_storage", "load_champion"]
 
 log = structlog.get_logger("fraudstream.embedded")
 
 
 def now_ms() -> int:
     return int(time.time() * 1000)
-
-
-@dataclass
-class Outcome:
-    """What happened to one submitted transaction."""
-
-    status: str  # "scored" | "duplicate" | "conflict" | "invalid" | "accepted" (Kafka mode)
-    transaction_id: str | None
-    decision: dict[str, Any] | None = None
-    errors: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -117,10 +114,16 @@ class ScoringService:
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
         self.store = Store(settings.effective_database_url)
-        self.validator = Validator(load_reference(), settings.card_key_bytes)
         self.config = settings.engine_config()
-        self.names = default_names(self.config.features)
-        self.engine = Engine(self.config)
+        #: Rules, champion, challengers and validation: the decide path the Kafka workers share.
+        self.decider = Decider(
+            self.config,
+            settings.card_key_bytes,
+            model_path=settings.model_path,
+            models_dir=settings.models_dir,
+        )
+        self.names = self.decider.names
+        self.engine = self.decider.engine()
         self.alerts = AlertHub()
         self.metrics = Metrics()
         # One thread at a time touches the engine and writes: the order of the log is the order of
@@ -135,8 +138,6 @@ class ScoringService:
         self.ready = False
         #: Kafka mode: transactions go to a topic, decisions come back from workers (docs/kafka.md).
         self.kafka: KafkaBridge | None = None
-        #: A validated transaction of one to compile an engine's kernels with (``_warm``).
-        self._sample: TransactionBatch | None = None
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -156,7 +157,12 @@ class ScoringService:
         if self.settings.kafka_brokers:
             from fraudstream.runtime.kafka.bridge import KafkaBridge
 
-            self.kafka = KafkaBridge(self.settings, self.store, self.alerts)
+            alerts = self.alerts
+            self.kafka = KafkaBridge(
+                self.settings,
+                self.store,
+                on_alerts=lambda rows: alerts.publish_threadsafe([alert_event(r) for r in rows]),
+            )
             self.kafka.start()
             # Workers decide with the rule set and lists in force here, even if they started earlier.
             await asyncio.to_thread(self.kafka.announce, self._control_messages())
@@ -202,45 +208,33 @@ class ScoringService:
 
     def _prepare(self) -> None:
         self.store.upgrade()
-        self._sample = self.validator.warm_up()
-        self.engine.set_rules(self._initial_rules())
+        self.decider.set_rules(self._initial_rules())
+        self.decider.keep_current(self.engine)
         for name, (kind, items) in self.store.saved_lists().items():
             self.engine.lists.declare(name, kind)
             self.engine.update_list(name, items)
-        model = load_champion(self.settings)
-        self._warm(model)
-        self.engine.set_model(model)
-        self.refresh_model()
+        self.decider.load_models()
+        self.decider.keep_current(self.engine)
         self._restore_and_replay()
         if self.settings.admin_key is not None:
             self.store.create_api_key("admin", "admin", now_ms(), self.settings.admin_key.get_secret_value())
         log.info(
             "engine ready",
             rules_version=self.engine.rules.version,
-            model=model.metadata.version if model else None,
+            model=self.decider.champion_version,
+            challengers=self.decider.challenger_versions,
             entities=self.engine.state.entity_counts(),
         )
-
-    def _warm(self, model: Model | None) -> None:
-        """Compile what a decision runs (the numba kernels of the features, the policy, ``model`` and its
-        reasons) on a throwaway engine, so that no request waits seconds for it: on a first start the
-        compiled code is not cached yet, and the first requests of a demo waited ~3.5 s."""
-        if self._sample is None:
-            self._sample = self.validator.warm_up()
-        decisions = Engine(self.config, model=model).score(self._sample)
-        decisions.to_records()
-        if model is not None:
-            model.contributions(decisions.features.select(model.feature_names))
 
     def _initial_rules(self) -> RuleSet:
         active = self.store.active_ruleset()
         if active is not None:
             version, text = active
-            return dataclasses.replace(load_ruleset(text, self.names), version=version)
+            return dataclasses.replace(self.decider.parse_rules(text), version=version)
         if self.settings.rules_path is not None:
-            rules = load_ruleset(self.settings.rules_path.read_text(encoding="utf-8"), self.names)
+            rules = self.decider.parse_rules(self.settings.rules_path.read_text(encoding="utf-8"))
         else:
-            rules = default_ruleset(self.config.features)
+            rules = self.decider.rules  # the built-in set
         self.store.save_ruleset(rules.version, rules.to_yaml(), "system", now_ms())
         return rules
 
@@ -263,7 +257,7 @@ class ScoringService:
             rows = self.store.events_after(seq, 20_000)
             if not rows:
                 break
-            self.engine.score(batch_from_rows(rows), [row["received_at_ms"] for row in rows])
+            self.decider.decide(self.engine, batch_from_rows(rows), [row["received_at_ms"] for row in rows])
             seq = int(rows[-1]["seq"])
             replayed += len(rows)
         labels = self.store.labels_after(label_id)
@@ -304,26 +298,10 @@ class ScoringService:
                 log.error("periodic maintenance failed", error=str(exc))
 
     def refresh_model(self) -> None:
-        """Pick up a newly promoted champion without a restart."""
-        if self.settings.model_path is not None:
-            return
-        registry = Registry(self.settings.models_dir)
-        roles = registry.roles()
-        champion = roles.get("champion")
-        current = self.engine.model.metadata.version if self.engine.model else None
-        if champion is not None and champion != current:
-            model = load_champion(self.settings)
-            self._warm(model)  # compiled here, not in the first batch that decides with it
+        """Pick up a newly promoted champion and the registry's challengers without a restart."""
+        if self.decider.refresh_models():
             with self._lock:
-                self.engine.set_model(model)
-            log.info("champion model loaded", version=champion)
-        wanted = [v for v in roles.get("challengers", []) if v != champion]
-        if wanted != [c.metadata.version for c in self.engine.challengers]:
-            features = self.config.features.feature_names
-            challengers = [registry.load(v, features) for v in wanted]
-            with self._lock:
-                self.engine.set_challengers(challengers)
-            log.info("challengers scoring in shadow", versions=wanted)
+                self.decider.keep_current(self.engine)
 
     # --- scoring -----------------------------------------------------------------------------
 
@@ -337,7 +315,7 @@ class ScoringService:
             return []
         if self.kafka is not None:
             kafka = self.kafka
-            return await asyncio.to_thread(lambda: kafka.accept(self.validator, records))
+            return await asyncio.to_thread(lambda: kafka.accept(self.decider, records))
         if self._queue is None:
             raise SinkError("the scoring service is not started")
         if self._closing:
@@ -433,7 +411,7 @@ class ScoringService:
         owners = [i for i, request in enumerate(group) for _ in request.records]
         received = [group[i].received_at_ms for i in owners]
         outcomes: list[Outcome | None] = [None] * len(records)
-        result = self.validator.records(records, received_at_ms=min(received))
+        result = self.decider.validate(records, received_at_ms=min(received))
         # Only rows that passed validation are hashed: their fields are checked and their extra
         # fields bounded, so serialising them cannot fail (a refused row may nest 1,000 levels).
         refused = {error.index for error in result.errors}
@@ -487,7 +465,7 @@ class ScoringService:
         group: list[_Request],
         owners: list[int],
     ) -> dict[str, dict[str, Any]]:
-        decisions = self.engine.score(batch, [received[r] for r in rows])
+        decisions = self.decider.decide(self.engine, batch, [received[r] for r in rows])
         try:
             return self._write(decisions, batch, rows, hashes, received, [group[owners[r]] for r in rows])
         except BaseException:
@@ -519,12 +497,11 @@ class ScoringService:
             results[record["transaction_id"]] = answer_of(record, features[i], row)
             if record["is_alert"]:
                 alert_rows.append(alert_row(record, transaction_rows[i], decided_at))
-        shadow_rows = [
-            {"transaction_id": record["transaction_id"], "model_version": version, "probability": float(p)}
-            for version, probabilities in decisions.shadow_probability.items()
-            for record, p in zip(records, probabilities.tolist())
-        ]
-        self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow_rows)
+        shadow = shadow_rows(
+            [record["transaction_id"] for record in records],
+            {version: p.tolist() for version, p in decisions.shadow_probability.items()},
+        )
+        self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow)
         self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts())
         self.alerts.publish_threadsafe([alert_event(a) for a in alert_rows])
         return results
@@ -537,20 +514,17 @@ class ScoringService:
 
     def _fresh_engine(self) -> Engine:
         """An engine with the rules, models and lists of the current one, and an empty state."""
-        old = self.engine
-        return Engine(
-            self.config, rules=old.rules, model=old.model, challengers=old.challengers, lists=old.lists
-        )
+        return self.decider.engine(lists=self.engine.lists)
 
     async def preview(self, record: Any) -> dict[str, Any]:
         """Verdict and reasons for a what-if transaction; nothing is stored, the state is untouched."""
-        result = self.validator.records([record], received_at_ms=now_ms())
+        result = self.decider.validate([record], received_at_ms=now_ms())
         if result.errors:
             raise ValidationError(list(result.errors[0].errors))
 
         def run() -> DecisionBatch:
             with self._lock:
-                return self.engine.preview(result.batch)
+                return self.decider.preview(self.engine, result.batch)
 
         decisions = await asyncio.to_thread(run)
         decision = decisions.to_records()[0]
@@ -585,7 +559,7 @@ class ScoringService:
 
     async def add_labels(self, records: Sequence[Any], actor: str) -> dict[str, Any]:
         """Bulk chargebacks and confirmed frauds: stored, then fed to the engine."""
-        good, bad = self.validator.labels(records, received_at_ms=now_ms())
+        good, bad = self.decider.validate_labels(records, received_at_ms=now_ms())
 
         def run() -> tuple[list[dict[str, Any]], list[str]]:
             with self._lock:
@@ -607,14 +581,15 @@ class ScoringService:
 
     async def set_rules(self, text: str, actor: str) -> RuleSet:
         """Validate, store as the next version and hot-swap; a RuleError leaves everything as it was."""
-        parsed = load_ruleset(text, self.names)
+        parsed = self.decider.parse_rules(text)
 
         def run() -> RuleSet:
             with self._lock:
                 version = max(parsed.version, self.engine.rules.version + 1)
                 rules = dataclasses.replace(parsed, version=version)
                 self.store.save_ruleset(version, rules.to_yaml(), actor, now_ms())
-                self.engine.set_rules(rules)
+                self.decider.set_rules(rules)
+                self.decider.keep_current(self.engine)
                 return rules
 
         rules = await asyncio.to_thread(run)
@@ -667,30 +642,3 @@ class ScoringService:
             healthy = healthy and reachable
         health["status"] = "healthy" if healthy else "degraded"
         return health
-
-
-def batch_from_rows(rows: Sequence[dict[str, Any]]) -> TransactionBatch:
-    columns: dict[str, Sequence[object]] = {name: [r[name] for r in rows] for name in EVENT_COLUMNS}
-    columns["timestamp"] = columns.pop("timestamp_ms")
-    return TransactionBatch.from_pydict(columns)
-
-
-def transaction_rows_of(
-    batch: TransactionBatch, hashes: list[str], received: list[int]
-) -> list[dict[str, Any]]:
-    rows: list[dict[str, Any]] = batch.to_rows()
-    for row, body, at in zip(rows, hashes, received):
-        row["timestamp_ms"] = row.pop("timestamp")
-        row["body_hash"] = body
-        row["received_at_ms"] = at
-    return rows
-
-
-def answer_of(
-    record: dict[str, Any], features: dict[str, float | None], row: dict[str, Any]
-) -> dict[str, Any]:
-    """The decision as the database will hold it (the answer to this request and to every retry),
-    built from the values themselves rather than by reading back the JSON just written for ``row``
-    (JSON round-trips these values exactly)."""
-    values = {"reasons": record["reasons"], "rules": record["rules"], "shadow_rules": record["shadow_rules"]}
-    return decision_record({**row, **values, "features": features}, parsed=True)

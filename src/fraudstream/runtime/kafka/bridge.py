@@ -4,23 +4,21 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 import orjson
 import structlog
 from confluent_kafka import KafkaException, Producer
 
-from fraudstream.core.schema import Validator
 from fraudstream.errors import SinkError
-from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
+from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.runtime.kafka.sink import DecisionSink
 from fraudstream.storage import Store
 
 if TYPE_CHECKING:
     from fraudstream.config import Settings
-    from fraudstream.runtime.embedded.service import Outcome
 
 __all__ = ["KafkaBridge"]
 
@@ -29,9 +27,15 @@ log = structlog.get_logger("fraudstream.kafka")
 
 class KafkaBridge:
     """Produces validated transactions (card already fingerprinted) keyed by user, and stores the
-    decisions the workers publish, pushing their alerts to the live feed."""
+    decisions the workers publish; ``on_alerts`` hears about every alert row stored (the live feed)."""
 
-    def __init__(self, settings: Settings, store: Store, alerts: AlertHub) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        store: Store,
+        *,
+        on_alerts: Callable[[list[dict[str, Any]]], None] | None = None,
+    ) -> None:
         assert settings.kafka_brokers is not None
         self.topic = settings.kafka_topic
         self.labels_topic = settings.kafka_labels_topic
@@ -51,7 +55,7 @@ class KafkaBridge:
             settings.kafka_decisions_topic,
             store,
             group="fraudstream-api",
-            on_alerts=lambda rows: alerts.publish_threadsafe([alert_event(r) for r in rows]),
+            on_alerts=on_alerts,
         )
         self._thread = threading.Thread(target=self.sink.run, daemon=True, name="fraudstream-decisions")
 
@@ -113,11 +117,9 @@ class KafkaBridge:
                 topic=self.control_topic,
             )
 
-    def accept(self, validator: Validator, records: Sequence[Any]) -> list[Outcome]:
+    def accept(self, decider: Decider, records: Sequence[Any]) -> list[Outcome]:
         """Validate, produce the good ones and wait until the broker has them; one outcome each."""
-        from fraudstream.runtime.embedded.service import Outcome
-
-        result = validator.records(records, received_at_ms=int(time.time() * 1000))
+        result = decider.validate(records, received_at_ms=int(time.time() * 1000))
         outcomes: list[Outcome | None] = [None] * len(records)
         for error in result.errors:
             outcomes[error.index] = Outcome(

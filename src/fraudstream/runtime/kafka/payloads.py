@@ -44,8 +44,9 @@ U8 = npt.NDArray[np.uint8]
 def decision_payloads(
     decisions: DecisionBatch, partitions: Sequence[int], offsets: Sequence[int]
 ) -> list[bytes]:
-    """One output message per row, in order: the transaction, its decision with key features, and
-    the input message it came from (``partitions[i]``, ``offsets[i]``).
+    """One output message per row, in order: the transaction, its decision with the challengers'
+    probabilities (``shadow_scores``, by model version) and key features, and the input message it
+    came from (``partitions[i]``, ``offsets[i]``).
 
     >>> from fraudstream.core.engine import Engine
     >>> from fraudstream.core.batch import TransactionBatch
@@ -90,6 +91,12 @@ def decision_payloads(
     rows.numbers(decisions.features.late)
     rows.text(b',"model_version":' + orjson.dumps(decisions.model_version))
     rows.text(b',"ruleset_version":' + orjson.dumps(decisions.rules.version))
+    rows.text(b',"shadow_scores":{')
+    for j, (version, probability) in enumerate(decisions.shadow_probability.items()):
+        rows.text((b"," if j else b"") + orjson.dumps(version) + b":")
+        # Not rounded: the probability the embedded server stores for the same challenger.
+        rows.numbers(probability.astype(np.float64))
+    rows.text(b"}")
     rows.text(b',"features":')
     _key_features(rows, decisions)
     rows.text(b'},"source":{"partition":')

@@ -12,15 +12,22 @@ from confluent_kafka import Consumer, Message
 
 from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.storage import Store
-from fraudstream.storage.store import alert_row, decision_row
+from fraudstream.storage.rows import alert_row, decision_row, shadow_rows
 
 __all__ = ["DecisionSink", "store_decisions"]
 
 
-def _rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
-    """Transaction, decision and alert rows of decision messages, as the store writes them."""
+Rows = list[dict[str, Any]]
+
+
+def _rows(messages: list[Message]) -> tuple[Rows, Rows, Rows, Rows]:
+    """Transaction, decision, alert and shadow score rows of decision messages, as the store writes
+    them (the shadow scores as the embedded server stores its own challengers')."""
     now = int(time.time() * 1000)
-    transactions, decisions, alerts = [], [], []
+    transactions: Rows = []
+    decisions: Rows = []
+    alerts: Rows = []
+    shadow: Rows = []
     for message in messages:
         body = orjson.loads(cast(bytes, message.value()))  # the worker writes every decision with a value
         tx, decision = dict(body["transaction"]), body["decision"]
@@ -30,7 +37,10 @@ def _rows(messages: list[Message]) -> tuple[list[dict[str, Any]], list[dict[str,
         decisions.append(decision_row(decision, decision.get("features") or {}, None, now))
         if decision["is_alert"]:
             alerts.append(alert_row(decision, tx, now))
-    return transactions, decisions, alerts
+        # Messages of workers from before challengers scored in shadow there carry none.
+        scores = decision.get("shadow_scores") or {}
+        shadow += shadow_rows([decision["transaction_id"]], {v: [p] for v, p in scores.items()})
+    return transactions, decisions, alerts, shadow
 
 
 class DecisionSink:
@@ -64,8 +74,8 @@ class DecisionSink:
     def poll_once(self, timeout_s: float = 0.5) -> int:
         messages = [m for m in self.consumer.consume(1000, timeout_s) if m.error() is None]
         if messages:
-            transactions, decisions, alerts = _rows(messages)
-            self.store.write_scored(transactions, decisions, alerts)
+            transactions, decisions, alerts, shadow = _rows(messages)
+            self.store.write_scored(transactions, decisions, alerts, shadow)
             self.consumer.commit(asynchronous=False)
             if alerts and self.on_alerts is not None:
                 self.on_alerts(alerts)

@@ -36,12 +36,10 @@ from confluent_kafka import (
     TopicPartition,
 )
 
-from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig, default_names, default_ruleset
-from fraudstream.core.rules import load_ruleset
-from fraudstream.core.schema import Validator
+from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
+from fraudstream.core.rules import RuleSet
 from fraudstream.errors import FraudstreamError
-from fraudstream.ml.registry import Registry, champion_model
-from fraudstream.reference import load_reference
+from fraudstream.runtime.decider import Decider
 from fraudstream.runtime.kafka import names
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
 from fraudstream.runtime.kafka.clientlog import client_logger
@@ -167,33 +165,29 @@ class Worker:
     def __init__(self, config: WorkerConfig, engine_config: EngineConfig | None = None) -> None:
         self.config = config
         self.engine_config = engine_config or EngineConfig()
-        self.validator = Validator(load_reference(), config.card_key)
-        # First-call work now rather than inside the first batch: the gazetteer, compiled kernels.
-        sample = self.validator.warm_up()
-        decode_block([orjson.dumps({"transaction_id": "warm-up", "amount": 1.5})])
-        # Every partition's engine decides with the same rules and model as the API's engine would.
-        features = self.engine_config.features
-        names = default_names(features)
-        self.rules = (
-            load_ruleset(config.rules_path.read_text(encoding="utf-8"), names)
-            if config.rules_path is not None
-            else default_ruleset(features)
+        # Every partition's engine decides with the same rules, champion and challengers (in shadow)
+        # as the API's engine would: the decide path is the embedded server's own.
+        self.decider = Decider(
+            self.engine_config, config.card_key, model_path=config.model_path, models_dir=config.models_dir
         )
-        self.model = champion_model(config.model_path, config.models_dir, features.feature_names)
+        if config.rules_path is not None:
+            self.decider.set_rules(self.decider.parse_rules(config.rules_path.read_text(encoding="utf-8")))
+        self.decider.load_models()
         self.control = (
-            ControlReader(config.brokers, config.control_topic, config.group, names)
+            ControlReader(config.brokers, config.control_topic, config.group, self.decider.names)
             if config.control_topic
             else None
         )
         self.model_checked_at = time.monotonic()
-        # The compiled kernels of the engine and of the output messages load now (~0.4 s), not in
-        # the first batch: one throwaway decision, built into a message.
-        warm = Engine(self.engine_config, rules=self.rules, model=self.model)
-        decision_payloads(warm.score(sample), [0], [0])
+        # First-call work now rather than inside the first batch: the block decoder's and the output
+        # messages' compiled kernels (~0.4 s), with one throwaway decision built into a message.
+        decode_block([orjson.dumps({"transaction_id": "warm-up", "amount": 1.5})])
+        decision_payloads(self.decider.warm(self.decider.champion, self.decider.challengers), [0], [0])
         log.info(
             "deciding with",
             rules_version=self.rules.version,
             model=self.model_version,
+            challengers=self.decider.challenger_versions,
         )
         self.checkpoints = checkpoint_store(
             config.checkpoint_url or config.checkpoint_dir, s3_endpoint_url=config.s3_endpoint_url
@@ -261,7 +255,7 @@ class Worker:
         """The partition's engine and labels from its checkpoint (or fresh); ``tp.offset`` is set to
         where consuming resumes."""
         index, pending = self.config.label_index_size, self.config.max_pending_labels
-        engine = Engine(self.engine_config, rules=self.rules, model=self.model)
+        engine = self.decider.engine()
         labels = PartitionLabels(index_size=index, pending_size=pending)
         found = self.checkpoints.load(self.config.group, tp.topic, tp.partition)
         if found is not None:
@@ -370,42 +364,35 @@ class Worker:
         """The rule set and lists announced by the API, for every engine from the next batch on."""
         assert self.control is not None
         if self.control.rules is not None:
-            self.rules = self.control.rules
+            self.decider.set_rules(self.control.rules)
         for partition in self.partitions.values():
             self.control.apply(partition.engine)
 
     @property
+    def rules(self) -> RuleSet:
+        """The rule set deciding."""
+        return self.decider.rules
+
+    @property
     def model_version(self) -> str | None:
         """The version of the model deciding, or None when the rules alone decide."""
-        return self.model.metadata.version if self.model is not None else None
+        return self.decider.champion_version
 
     def _refresh_model(self) -> None:
-        """Decide with the registry's champion from the next batch on, once one is promoted.
+        """Decide with the registry's champion and challengers from the next batch on, once one is
+        promoted or put in shadow.
 
         Events replayed after a restart are decided by the champion of that moment; each decision
-        says which model made it (``model_version``).
+        says which model made it (``model_version``) and carries its challengers' scores.
         """
         now = time.monotonic()
-        if (
-            self.config.model_path is not None
-            or self.config.models_dir is None
-            or now - self.model_checked_at < self.config.model_check_interval_s
-        ):
+        if now - self.model_checked_at < self.config.model_check_interval_s:
             return
         self.model_checked_at = now
-        registry = Registry(self.config.models_dir)
-        champion = registry.roles().get("champion")
-        if champion is None or champion == self.model_version:
-            return
         try:
-            model = registry.load(champion, self.engine_config.features.feature_names)
-        except (OSError, FraudstreamError) as exc:  # keep deciding with the model in hand
-            log.error("new champion not loaded", version=champion, error=str(exc))
-            return
-        self.model = model
-        for partition in self.partitions.values():
-            partition.engine.set_model(model)
-        log.info("champion model loaded", version=champion)
+            self.decider.refresh_models()
+        except (OSError, FraudstreamError) as exc:  # keep deciding with the models in hand
+            log.error("new models not loaded", error=str(exc))
 
     def stop(self) -> None:
         self.running = False
@@ -485,7 +472,7 @@ class Worker:
             self._dead_letter_label(message, f"label is not JSON: {exc}")
             return []
         records = body if isinstance(body, list) else [body]
-        good, bad = self.validator.labels(records, received_at_ms=received_at_ms)
+        good, bad = self.decider.validate_labels(records, received_at_ms=received_at_ms)
         if bad:
             errors = [{"index": row.index, **e.as_dict()} for row in bad for e in row.errors]
             self._dead_letter_label(message, "invalid label", errors)
@@ -551,7 +538,7 @@ class Worker:
         table = decode_block(values)
         if table is not None:
             self.counts["block_decoded"] += len(values)
-            result = self.validator.table(table, received_at_ms=received)
+            result = self.decider.validate_table(table, received_at_ms=received)
         else:
             records: list[Any] = []
             decoded: list[Message] = []
@@ -565,7 +552,7 @@ class Worker:
             sources = decoded
             if not records:
                 return
-            result = self.validator.records(records, received_at_ms=received)
+            result = self.decider.validate(records, received_at_ms=received)
         for error in result.errors:
             self._dead_letter(
                 sources[error.index], "invalid transaction", [e.as_dict() for e in error.errors]
@@ -577,7 +564,7 @@ class Worker:
         if due is not None:
             state.engine.apply_labels(due)
             self.counts["labels_applied"] += len(due)
-        decisions = state.engine.score(result.batch)
+        decisions = self.decider.decide(state.engine, result.batch)
         state.labels.remember(result.batch)
         self._produce(decisions, partition, [_offset_of(sources[i]) for i in result.rows.tolist()])
 
