@@ -2,17 +2,10 @@
 
 from __future__ import annotations
 
-import os
 import secrets
-import socket
-import subprocess
-import sys
-import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
+from collections.abc import Iterator
 from typing import Any
 
-import httpx
 import pytest
 
 POSTGRES = "postgresql+psycopg://postgres@127.0.0.1:5432"
@@ -94,64 +87,3 @@ def s3_endpoint() -> Iterator[str]:
             yield f"http://{host}:{port}"
         finally:
             server.stop()
-
-
-class RunningServer:
-    """A `fraudstream serve` process on a free loopback port (see the `run_server` fixture)."""
-
-    def __init__(self, process: subprocess.Popen[bytes], url: str) -> None:
-        self.process = process
-        self.url = url
-
-    def log(self) -> str:
-        """What the server wrote to stderr so far (after it stopped: all of it)."""
-        if self.process.poll() is None:
-            self.process.terminate()
-        _, stderr = self.process.communicate(timeout=30)
-        return stderr.decode(errors="replace")
-
-
-@pytest.fixture
-def run_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
-    """Start `fraudstream serve` with environment ``overrides`` (FRAUDSTREAM_ names) on a free port,
-    keys off and a test card key unless overridden, and wait until it is ready; stopped afterwards."""
-    started: list[subprocess.Popen[bytes]] = []
-
-    def start(**overrides: str) -> RunningServer:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            port = int(probe.getsockname()[1])
-        env = {
-            **os.environ,
-            "FRAUDSTREAM_DATA_DIR": str(tmp_path / f"data-{len(started)}"),
-            "FRAUDSTREAM_CARD_KEY": "test-card-key",
-            "FRAUDSTREAM_API_KEYS_ENABLED": "false",
-            "FRAUDSTREAM_LOG_FORMAT": "json",
-            **{f"FRAUDSTREAM_{name.upper()}": value for name, value in overrides.items()},
-            "FRAUDSTREAM_PORT": str(port),
-        }
-        process = subprocess.Popen(
-            [sys.executable, "-m", "fraudstream", "serve"], env=env, stderr=subprocess.PIPE
-        )
-        started.append(process)
-        url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    return RunningServer(process, url)
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                pytest.fail(f"the server did not become ready: {process.communicate()[1].decode()[-3000:]}")
-            time.sleep(0.2)
-
-    yield start
-    for process in started:
-        if process.poll() is None:
-            process.terminate()
-            try:
-                process.wait(15)
-            except subprocess.TimeoutExpired:
-                process.kill()

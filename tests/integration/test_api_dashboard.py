@@ -11,6 +11,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import transaction
 from fraudstream.api import create_app
 from fraudstream.config import Settings
 from fraudstream.core.engine import EngineConfig
@@ -21,20 +22,20 @@ from fraudstream.ml.registry import Registry
 pytestmark = pytest.mark.integration
 
 
-def tx(tid: str, user: str, amount: float, seconds_ago: float, **extra: Any) -> dict[str, Any]:
-    return {"transaction_id": tid, "user_id": user, "amount": amount, "timestamp": time.time() - seconds_ago,
-            **extra}  # fmt: skip
-
-
 @pytest.fixture(scope="module")
 def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     data_dir = tmp_path_factory.mktemp("dashboard-api")
     settings = Settings(demo=True, data_dir=data_dir, batch_wait_ms=1.0)
     with TestClient(create_app(settings)) as test_client:
         body = [
-            tx(f"{user}-{i}", user, 20.0 + 7 * i, 600 - i * 30) for user in ("ann", "bob") for i in range(6)
+            transaction(f"{user}-{i}", user, 20.0 + 7 * i, timestamp=time.time() - (600 - i * 30))
+            for user in ("ann", "bob")
+            for i in range(6)
         ]
-        body += [tx("ann-big", "ann", 12_000.0, 5), tx("bob-huge", "bob", 60_000.0, 4)]
+        body += [
+            transaction("ann-big", "ann", 12_000.0, timestamp=time.time() - 5),
+            transaction("bob-huge", "bob", 60_000.0, timestamp=time.time() - 4),
+        ]
         assert test_client.post("/v1/transactions", json=body).json()["summary"]["scored"] == 14
         yield test_client
 

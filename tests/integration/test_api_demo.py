@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -15,14 +14,9 @@ from pathlib import Path
 import httpx
 import pytest
 
+from servers import free_port
+
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 def test_the_demo_serves_live_traffic_prints_a_summary_and_stops_cleanly_on_ctrl_c(tmp_path: Path) -> None:

@@ -9,15 +9,16 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from factories import transaction
 from fraudstream.api import create_app
 from fraudstream.config import Settings
 
 pytestmark = pytest.mark.integration
 
 
-def tx(tid: str, user: str, amount: float, minute: int, **extra: Any) -> dict[str, Any]:
-    return {"transaction_id": tid, "user_id": user, "amount": amount,
-            "timestamp": f"2026-11-24T10:{minute:02d}:00Z", **extra}  # fmt: skip
+def minute(m: int) -> str:
+    """The ``m``-th minute of the hour the tests' transactions happen in."""
+    return f"2026-11-24T10:{m:02d}:00Z"
 
 
 @pytest.fixture(scope="module")
@@ -26,8 +27,14 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
     settings = Settings(demo=True, data_dir=data_dir, batch_wait_ms=1.0)
     with TestClient(create_app(settings)) as test_client:
         # Three users; each jumps from small amounts to a large one, which the default rules flag.
-        body = [tx(f"{user}-{i}", user, 40.0 + i, i) for user in ("ann", "bob", "cid") for i in range(4)]
-        body += [tx(f"{user}-big", user, 9000.0, 10) for user in ("ann", "bob", "cid")]
+        body = [
+            transaction(f"{user}-{i}", user, 40.0 + i, timestamp=minute(i))
+            for user in ("ann", "bob", "cid")
+            for i in range(4)
+        ]
+        body += [
+            transaction(f"{user}-big", user, 9000.0, timestamp=minute(10)) for user in ("ann", "bob", "cid")
+        ]
         result = test_client.post("/v1/transactions", json=body).json()
         assert result["summary"]["scored"] == 15
         yield test_client
@@ -117,8 +124,18 @@ ROUTES: list[tuple[str, str, Any, set[str]]] = [
     ("GET", "/v1/rules", None, {"viewer", "analyst", "admin"}),
     ("GET", "/transactions", None, {"viewer", "analyst", "admin"}),
     ("POST", "/validate-transaction", {"user_id": "u", "amount": 5}, {"viewer", "analyst", "admin"}),
-    ("POST", "/v1/transactions", tx("r-{role}", "u", 5, 0), {"ingest", "analyst", "admin"}),
-    ("POST", "/transaction", tx("c-{role}", "u", 5, 0), {"ingest", "analyst", "admin"}),
+    (
+        "POST",
+        "/v1/transactions",
+        transaction("r-{role}", "u", 5, timestamp=minute(0)),
+        {"ingest", "analyst", "admin"},
+    ),
+    (
+        "POST",
+        "/transaction",
+        transaction("c-{role}", "u", 5, timestamp=minute(0)),
+        {"ingest", "analyst", "admin"},
+    ),
     ("POST", "/predict", {"user_id": "u", "amount": 5}, {"ingest", "analyst", "admin"}),
     ("POST", "/v1/labels", [{"transaction_id": "seed", "is_fraud": False}], {"ingest", "analyst", "admin"}),
     ("POST", "/v1/alerts/seed-big/assign", None, {"analyst", "admin"}),
@@ -139,7 +156,9 @@ def secured(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[TestClie
         keys["admin"] = "the-admin-key"
         for tid, amount in (("seed", 30.0), ("seed-big", 30000.0)):
             test_client.post(
-                "/v1/transactions", json=tx(tid, "s", amount, 0), headers={"x-api-key": keys["admin"]}
+                "/v1/transactions",
+                json=transaction(tid, "s", amount, timestamp=minute(0)),
+                headers={"x-api-key": keys["admin"]},
             ).raise_for_status()
         yield test_client, keys
 

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,8 +17,10 @@ from typing import Any
 import httpx
 import pytest
 
+from factories import transaction
 from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
+from servers import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -33,16 +34,6 @@ def nested(depth: int) -> Any:
     for level in range(depth):
         value = {"k": value} if level % 2 else [value]
     return value
-
-
-def transaction(client: int, i: int) -> dict[str, Any]:
-    return {
-        "transaction_id": f"c{client}-{i}",
-        "user_id": f"user-{client}",
-        "amount": 10 + i,
-        "currency": "USD",
-        "merchant_id": f"m-{i % 7}",
-    }
 
 
 @pytest.mark.parametrize("database", ["sqlite", "postgresql"])
@@ -60,7 +51,10 @@ def test_a_poison_transaction_fails_only_itself(
     def valid_client(client: int) -> None:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             for i in range(PER_CLIENT):
-                answer = http.post("/v1/transactions", json=transaction(client, i))
+                answer = http.post(
+                    "/v1/transactions",
+                    json=transaction(f"c{client}-{i}", f"user-{client}", 10 + i, merchant_id=f"m-{i % 7}"),
+                )
                 if answer.status_code != 201:
                     failures.append(f"{answer.status_code} {answer.text[:200]}")
 
@@ -68,7 +62,9 @@ def test_a_poison_transaction_fails_only_itself(
         with httpx.Client(base_url=server.url, timeout=30) as http:
             i = 0
             while not stop.is_set():
-                body = {**transaction(999, i), "extra": nested(300 + i % 700)}
+                body = transaction(
+                    f"c999-{i}", "user-999", 10 + i, merchant_id=f"m-{i % 7}", extra=nested(300 + i % 700)
+                )
                 poison_answers.append(http.post("/v1/transactions", json=body).status_code)
                 i += 1
 
@@ -95,7 +91,10 @@ def test_a_poison_transaction_fails_only_itself(
                 break
             params["cursor"] = page["next_cursor"]
         assert ids == {f"c{c}-{i}" for c in range(CLIENTS) for i in range(PER_CLIENT)}
-        refused = http.post("/v1/transactions", json={**transaction(999, 0), "extra": nested(40)})
+        refused = http.post(
+            "/v1/transactions",
+            json=transaction("c999-0", "user-999", 10, merchant_id="m-0", extra=nested(40)),
+        )
     assert refused.status_code == 422
     assert refused.json()["errors"][0]["field"] == "extra"
 
@@ -129,12 +128,6 @@ def test_a_group_that_fails_is_retried_request_by_request(tmp_path: Path) -> Non
     # The culprit's event was taken back out of the features: the user has two stored payments.
     counts = [outcome[0].decision["features"].get("user.count_24h") for outcome in (before, after)]
     assert sorted(counts) == [1.0, 2.0]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def make_read_only(path: Path) -> Callable[[], None]:
@@ -203,10 +196,15 @@ def test_a_database_that_refuses_writes_makes_the_server_unready_and_answers_wit
             )
 
     with httpx.Client(base_url=server.url, timeout=30) as http:
-        assert http.post("/v1/transactions", json=transaction(1, 1)).status_code == 201
+        assert (
+            http.post(
+                "/v1/transactions", json=transaction("c1-1", "user-1", 11, merchant_id="m-1")
+            ).status_code
+            == 201
+        )
         read_only(True)
         try:
-            refused = http.post("/v1/transactions", json=transaction(1, 2))
+            refused = http.post("/v1/transactions", json=transaction("c1-2", "user-1", 12, merchant_id="m-2"))
             ready = http.get("/readyz")
         finally:
             read_only(False)
@@ -218,7 +216,12 @@ def test_a_database_that_refuses_writes_makes_the_server_unready_and_answers_wit
         assert ready.status_code == 503
         assert "refuses writes" in ready.json()["database"]
         assert http.get("/readyz").status_code == 200
-        assert http.post("/v1/transactions", json=transaction(1, 2)).status_code == 201
+        assert (
+            http.post(
+                "/v1/transactions", json=transaction("c1-2", "user-1", 12, merchant_id="m-2")
+            ).status_code
+            == 201
+        )
     assert body["error_id"] in server.log()
 
 
@@ -229,7 +232,13 @@ def test_snapshots_are_recorded_relative_to_the_data_directory(
     server = run_server(data_dir=str(original))
     with httpx.Client(base_url=server.url, timeout=30) as http:
         for i in range(5):
-            assert http.post("/v1/transactions", json=transaction(2, i)).status_code == 201
+            assert (
+                http.post(
+                    "/v1/transactions",
+                    json=transaction(f"c2-{i}", "user-2", 10 + i, merchant_id=f"m-{i % 7}"),
+                ).status_code
+                == 201
+            )
     server.log()  # stopping writes the final snapshot
     with sqlite3.connect(original / "fraudstream.db") as db:
         paths = [row[0] for row in db.execute("select path from snapshots")]
@@ -240,7 +249,9 @@ def test_snapshots_are_recorded_relative_to_the_data_directory(
     shutil.rmtree(original / "snapshots")
     moved = run_server(data_dir=str(copy))
     with httpx.Client(base_url=moved.url, timeout=30) as http:
-        answer = http.post("/v1/transactions", json=transaction(2, 5)).json()
+        answer = http.post(
+            "/v1/transactions", json=transaction("c2-5", "user-2", 15, merchant_id="m-5")
+        ).json()
     assert answer["features"]["user.count_24h"] == 6.0
     restored = [line for line in moved.log().splitlines() if "state restored" in line]
     assert str(copy / "snapshots") in restored[0]

@@ -15,6 +15,7 @@ import orjson
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, Producer, TopicPartition
 
+from factories import transaction
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from kafka_broker import create_topic
@@ -36,15 +37,9 @@ def topics(broker: str) -> str:
     return name
 
 
-def transaction(transaction_id: str, terminal: str, minute: int) -> dict[str, Any]:
-    return {
-        "transaction_id": transaction_id,
-        "user_id": "label-user",
-        "amount": 25.0,
-        "terminal_id": terminal,
-        "merchant_id": f"m-{terminal}",
-        "timestamp": BASE_MS + minute * MINUTE,
-    }
+def at_terminal(terminal: str, minute: int) -> dict[str, Any]:
+    """Where and when a payment happens: ``terminal`` (with a merchant of its own), ``minute`` in."""
+    return {"terminal_id": terminal, "merchant_id": f"m-{terminal}", "timestamp": BASE_MS + minute * MINUTE}
 
 
 def produce(broker: str, topic: str, values: list[Any], partition: int = 0) -> None:
@@ -107,10 +102,13 @@ def shadow_rules(decisions: list[dict[str, Any]], transaction_id: str) -> list[s
     return list(decision["shadow_rules"])
 
 
-FIRST = [transaction(f"risky-{i}", "T-risky", i) for i in range(5)] + [
-    transaction(f"clean-{i}", "T-clean", 5 + i) for i in range(3)
+FIRST = [transaction(f"risky-{i}", "label-user", 25.0, **at_terminal("T-risky", i)) for i in range(5)] + [
+    transaction(f"clean-{i}", "label-user", 25.0, **at_terminal("T-clean", 5 + i)) for i in range(3)
 ]
-LATER = [transaction("risky-later", "T-risky", 30), transaction("clean-later", "T-clean", 31)]
+LATER = [
+    transaction("risky-later", "label-user", 25.0, **at_terminal("T-risky", 30)),
+    transaction("clean-later", "label-user", 25.0, **at_terminal("T-clean", 31)),
+]
 
 
 def test_fraud_labels_raise_the_terminal_fraud_rate_that_later_transactions_see(

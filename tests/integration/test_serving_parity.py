@@ -5,11 +5,7 @@ describe some other system than the one that serves."""
 from __future__ import annotations
 
 import dataclasses
-import os
-import socket
-import subprocess
-import sys
-import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -23,18 +19,15 @@ from fraudstream.ml.registry import Registry
 from fraudstream.ml.train import evaluate, replay_history, train
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http, write_table
+from servers import RunningServer
 
 pytestmark = pytest.mark.integration
 DAY = 86_400_000
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def test_a_running_server_scores_each_transaction_as_evaluate_does(tmp_path: Path) -> None:
+def test_a_running_server_scores_each_transaction_as_evaluate_does(
+    tmp_path: Path, run_server: Callable[..., RunningServer]
+) -> None:
     config = SimulationConfig(count=3_000, seed=11, fraud_rate=0.03, duration_ms=6 * DAY)
     table = simulate(config)
     path = tmp_path / "history.parquet"
@@ -61,61 +54,31 @@ def test_a_running_server_scores_each_transaction_as_evaluate_does(tmp_path: Pat
     known_at = ts[frauds] + delay
     before = np.searchsorted(ts, known_at, side="left")
 
-    port = free_port()
-    env = {
-        **os.environ,
-        "FRAUDSTREAM_DATA_DIR": str(data_dir),
-        "FRAUDSTREAM_CARD_KEY": "training",  # the key load_history fingerprints cards with
-        "FRAUDSTREAM_API_KEYS_ENABLED": "false",
-        "FRAUDSTREAM_PORT": str(port),
-        "FRAUDSTREAM_LABEL_DELAY": "1d",
-        "FRAUDSTREAM_LOG_FORMAT": "json",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fraudstream", "serve"], env=env, stderr=subprocess.PIPE
-    )
+    # The card key is the one load_history fingerprints cards with.
+    server = run_server(data_dir=str(data_dir), card_key="training", label_delay="1d")
     served: list[float] = []
-    try:
-        base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 90
-        while True:
-            try:
-                if httpx.get(f"{base}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            if time.monotonic() > deadline or process.poll() is not None:
-                process.kill()
-                raise AssertionError(
-                    f"server did not become ready: {process.communicate()[1].decode()[-3000:]}"
-                )
-            time.sleep(0.2)
-        with httpx.Client(base_url=base, timeout=60) as client:
-            stops = sorted(set(before.tolist()) | {len(records)})
-            start = 0
-            for stop in stops:
-                labels = [
-                    {
-                        "transaction_id": ids[i],
-                        "is_fraud": True,
-                        "label_time": datetime.fromtimestamp((int(ts[i]) + delay) / 1000, UTC).isoformat(),
-                    }
-                    for i in frauds[before == start].tolist()
-                ]
-                if labels:
-                    answer = client.post("/v1/labels", json=labels)
-                    assert answer.status_code == 200, answer.text
-                for chunk in range(start, stop, 500):
-                    answer = client.post("/v1/transactions", json=records[chunk : min(chunk + 500, stop)])
-                    assert answer.status_code == 200, answer.text
-                    results = answer.json()["results"]
-                    assert all(r["status"] == "scored" for r in results), results[:3]
-                    served += [r["probability"] for r in results]
-                start = stop
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(30)
+    with httpx.Client(base_url=server.url, timeout=60) as client:
+        stops = sorted(set(before.tolist()) | {len(records)})
+        start = 0
+        for stop in stops:
+            labels = [
+                {
+                    "transaction_id": ids[i],
+                    "is_fraud": True,
+                    "label_time": datetime.fromtimestamp((int(ts[i]) + delay) / 1000, UTC).isoformat(),
+                }
+                for i in frauds[before == start].tolist()
+            ]
+            if labels:
+                answer = client.post("/v1/labels", json=labels)
+                assert answer.status_code == 200, answer.text
+            for chunk in range(start, stop, 500):
+                answer = client.post("/v1/transactions", json=records[chunk : min(chunk + 500, stop)])
+                assert answer.status_code == 200, answer.text
+                results = answer.json()["results"]
+                assert all(r["status"] == "scored" for r in results), results[:3]
+                served += [r["probability"] for r in results]
+            start = stop
 
     assert len(served) == len(records)
     # The server answers with 6 decimals.

@@ -29,7 +29,8 @@ def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
     return found
 
 
-def transaction(tid: str, user: str = "u1", amount: float = 10.0, ts: int = 1000) -> dict[str, object]:
+def stored_transaction(tid: str, user: str = "u1", amount: float = 10.0, ts: int = 1000) -> dict[str, object]:
+    """A row of the transactions table as the store writes it (not a request body: see factories)."""
     row: dict[str, object] = dict.fromkeys(EVENT_COLUMNS)
     row.update(
         transaction_id=tid, user_id=user, timestamp_ms=ts, amount=amount, currency="USD", terminal_id="T1"
@@ -81,7 +82,7 @@ def test_migrations_are_idempotent(store: Store) -> None:
 def test_a_decision_without_a_latency_is_stored_and_left_out_of_the_latency_figures(store: Store) -> None:
     """Kafka mode: a worker decided, the server did not time it; its latency is unknown, not 0."""
     store.write_scored(
-        [transaction("timed", ts=1000), transaction("untimed", ts=2000)],
+        [stored_transaction("timed", ts=1000), stored_transaction("untimed", ts=2000)],
         [decision("timed"), {**decision("untimed"), "latency_ms": None}],
         [],
     )
@@ -108,14 +109,16 @@ def test_upgrading_a_database_of_the_previous_version_keeps_its_decisions(
     with older.engine.begin() as connection:
         config.attributes["connection"] = connection
         command.upgrade(config, "0002")
-    older.write_scored([transaction("before", ts=1000)], [decision("before")], [])
+    older.write_scored([stored_transaction("before", ts=1000)], [decision("before")], [])
     # What the Kafka-mode sink stored for a worker's decision then: latency 0, meaning "not timed".
-    from_kafka = {**transaction("worker", ts=1200), "body_hash": "kafka"}
+    from_kafka = {**stored_transaction("worker", ts=1200), "body_hash": "kafka"}
     older.write_scored([from_kafka], [{**decision("worker"), "latency_ms": 0.0}], [])
     with pytest.raises(SinkError):  # latency was required then
-        older.write_scored([transaction("x", ts=1500)], [{**decision("x"), "latency_ms": None}], [])
+        older.write_scored([stored_transaction("x", ts=1500)], [{**decision("x"), "latency_ms": None}], [])
     older.upgrade()
-    older.write_scored([transaction("after", ts=2000)], [{**decision("after"), "latency_ms": None}], [])
+    older.write_scored(
+        [stored_transaction("after", ts=2000)], [{**decision("after"), "latency_ms": None}], []
+    )
     assert older.stats(10_000)["transactions"] == 3
     assert older.stats(10_000)["latency_ms"] == {"p50": 1.5, "p99": 1.5}  # the old 0 became unknown
     assert older.get_transaction("worker")["decision"]["latency_ms"] is None
@@ -123,7 +126,7 @@ def test_upgrading_a_database_of_the_previous_version_keeps_its_decisions(
 
 
 def test_a_replayed_write_never_duplicates(store: Store) -> None:
-    txs = [transaction(f"t{i}", ts=1000 + i) for i in range(1000)]
+    txs = [stored_transaction(f"t{i}", ts=1000 + i) for i in range(1000)]
     store.write_scored(txs, [decision(f"t{i}") for i in range(1000)], [alert("t1", 70)])
     store.write_scored(txs[:10], [decision(f"t{i}") for i in range(10)], [alert("t1", 70)])
     assert store.stats(10_000)["transactions"] == 1000
@@ -134,13 +137,13 @@ def test_a_replayed_write_never_duplicates(store: Store) -> None:
 
 def test_a_failing_write_leaves_nothing_behind(store: Store) -> None:
     with pytest.raises(SinkError):
-        store.write_scored([transaction("ok")], [decision("ok"), {"transaction_id": "bad"}], [])
+        store.write_scored([stored_transaction("ok")], [decision("ok"), {"transaction_id": "bad"}], [])
     assert store.get_transaction("ok") is None
 
 
 def test_filters_and_cursor_pagination_walk_the_rows_in_order(store: Store) -> None:
     store.write_scored(
-        [transaction(f"t{i}", user="a" if i % 2 else "b", ts=1000 + i) for i in range(25)],
+        [stored_transaction(f"t{i}", user="a" if i % 2 else "b", ts=1000 + i) for i in range(25)],
         [decision(f"t{i}", score=i * 4, verdict="review" if i % 5 == 0 else "approve") for i in range(25)],
         [],
     )
@@ -156,7 +159,7 @@ def test_filters_and_cursor_pagination_walk_the_rows_in_order(store: Store) -> N
 
 
 def test_a_review_writes_status_label_and_audit_together(store: Store) -> None:
-    store.write_scored([transaction("t1")], [decision("t1", 80, "review", True)], [alert("t1", 80)])
+    store.write_scored([stored_transaction("t1")], [decision("t1", 80, "review", True)], [alert("t1", 80)])
     label = store.review_alert(
         "t1", verdict="fraud", note="confirmed", actor="ana", status="closed", now_ms=9000
     )

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -18,28 +17,32 @@ from pathlib import Path
 import httpx
 import pytest
 
-from fraudstream.core.batch import TransactionBatch
+from factories import transaction, transaction_batch
 from fraudstream.core.engine import Engine
+from servers import free_port
 
 pytestmark = pytest.mark.reliability
 
 #: Payments of one user dated in 2025 (as the README's example payloads are), among current-dated
 #: traffic of everyone else: the last one is sent after the restart.
 DATED_2025 = [
-    {"transaction_id": f"dated-2025-{k}", "user_id": "user-dated-2025", "amount": amount,
-     "timestamp": f"2025-03-01T10:0{k}:00Z", "lat": 48.85 + k / 100, "lon": 2.35}
+    transaction(
+        f"dated-2025-{k}",
+        "user-dated-2025",
+        amount,
+        timestamp=f"2025-03-01T10:0{k}:00Z",
+        lat=48.85 + k / 100,
+        lon=2.35,
+    )
     for k, amount in enumerate([20.0, 35.0, 50.0, 80.0])
-]  # fmt: skip
+]
 
 
 def uninterrupted_key_features(payments: list[dict[str, object]]) -> dict[str, float | None]:
     """The key features of the last of ``payments`` from an engine that saw them all, in order, and
     nothing else: a user's features depend on its own events only."""
     times = [int(datetime.fromisoformat(str(p["timestamp"])).timestamp() * 1000) for p in payments]
-    columns = {
-        name: [p[name] for p in payments] for name in ("transaction_id", "user_id", "amount", "lat", "lon")
-    }
-    batch = TransactionBatch.from_pydict({**columns, "timestamp": times, "currency": ["USD"] * len(payments)})
+    batch = transaction_batch([{**p, "timestamp": ms} for p, ms in zip(payments, times)])
     return Engine().score(batch).key_features(len(payments) - 1)
 
 
@@ -48,12 +51,6 @@ def snapshots_after(database: Path, seq: int) -> int:
         return int(
             connection.execute("SELECT count(*) FROM snapshots WHERE last_seq > ?", (seq,)).fetchone()[0]
         )
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 @contextmanager
@@ -106,12 +103,7 @@ def test_sigkill_under_load_loses_nothing_duplicates_nothing_and_features_contin
                 if stop.is_set():
                     return
                 tid = f"w{worker}-{i}"
-                body = {
-                    "transaction_id": tid,
-                    "user_id": f"user-{worker}",
-                    "amount": 10 + i % 7,
-                    "timestamp": now,
-                }
+                body = transaction(tid, f"user-{worker}", 10 + i % 7, timestamp=now)
                 with lock:
                     submitted.add(tid)
                 try:
@@ -159,22 +151,12 @@ def test_sigkill_under_load_loses_nothing_duplicates_nothing_and_features_contin
         # A client retries what got no answer: stored ones come back as the same decision.
         for tid in sorted(unanswered):
             worker, i = tid[1:].split("-")
-            body = {
-                "transaction_id": tid,
-                "user_id": f"user-{worker}",
-                "amount": 10 + int(i) % 7,
-                "timestamp": now,
-            }
+            body = transaction(tid, f"user-{worker}", 10 + int(i) % 7, timestamp=now)
             assert client.post(url, json=body).status_code in (200, 201)
         counts = {}
         for worker in range(16):
             expected = sum(1 for t in submitted if t.startswith(f"w{worker}-")) + 1
-            body = {
-                "transaction_id": f"after-{worker}",
-                "user_id": f"user-{worker}",
-                "amount": 12,
-                "timestamp": now,
-            }
+            body = transaction(f"after-{worker}", f"user-{worker}", 12, timestamp=now)
             decision = client.post(url, json=body).json()
             counts[worker] = (decision["features"]["user.count_24h"], expected)
         dated = client.post(url, json=DATED_2025[-1]).json()

@@ -7,14 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-import os
-import signal
 import socket
 import sqlite3
 import subprocess
-import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -23,52 +20,21 @@ import numpy as np
 import orjson
 import pytest
 
+from factories import transaction
 from fraudstream.api.server import HEAD_TIMEOUT_S
+from servers import RunningServer
 
 pytestmark = pytest.mark.reliability
 
 ROWS = 100  # transactions per request: the batch load that once waited 9 s in an unbounded queue
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[bytes], Path]]:
-    port = free_port()
-    env = {
-        **os.environ,
-        "FRAUDSTREAM_DATA_DIR": str(tmp_path),
-        "FRAUDSTREAM_CARD_KEY": "overload-test-key",
-        "FRAUDSTREAM_API_KEYS_ENABLED": "false",
-        "FRAUDSTREAM_PORT": str(port),
-        "FRAUDSTREAM_LOG_FORMAT": "json",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "fraudstream", "serve"], env=env, stderr=subprocess.DEVNULL
-    )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 90
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    else:
-        process.kill()
-        pytest.fail("the server did not become ready")
-    try:
-        yield url, process, tmp_path
-    finally:
-        process.send_signal(signal.SIGTERM)
-        try:
-            process.wait(20)
-        except subprocess.TimeoutExpired:
-            process.kill()
+def server(
+    run_server: Callable[..., RunningServer], tmp_path: Path
+) -> tuple[str, subprocess.Popen[bytes], Path]:
+    running = run_server(data_dir=str(tmp_path), card_key="overload-test-key")
+    return running.url, running.process, tmp_path
 
 
 def rss_mb(pid: int) -> float:
@@ -80,12 +46,7 @@ def rss_mb(pid: int) -> float:
 
 def batch(ids: Iterator[int]) -> list[dict[str, Any]]:
     return [
-        {
-            "transaction_id": f"t{i}",
-            "user_id": f"u{i % 500}",
-            "amount": 10 + i % 90,
-            "merchant_id": f"m{i % 40}",
-        }
+        transaction(f"t{i}", f"u{i % 500}", 10 + i % 90, merchant_id=f"m{i % 40}")
         for i in itertools.islice(ids, ROWS)
     ]
 

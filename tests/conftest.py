@@ -1,0 +1,26 @@
+"""Fixtures every kind of test may use: a real `fraudstream serve` on a free port."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from servers import RunningServer, start_server, stop
+
+
+@pytest.fixture
+def run_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
+    """Start `fraudstream serve` with environment ``overrides`` (FRAUDSTREAM_ names) on a free port,
+    keys off and a test card key unless overridden, and wait until it is ready; stopped afterwards."""
+    started: list[RunningServer] = []
+
+    def start(**overrides: str) -> RunningServer:
+        server = start_server(tmp_path / f"server-{len(started)}", **overrides)
+        started.append(server)
+        return server
+
+    yield start
+    for server in started:
+        stop(server)

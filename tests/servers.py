@@ -1,0 +1,81 @@
+"""`fraudstream serve` as a subprocess, for the tests that need a real server (see `run_server`)."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on right now."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+class RunningServer:
+    """A `fraudstream serve` process on a free loopback port, its stderr written to ``log_path``."""
+
+    def __init__(self, process: subprocess.Popen[bytes], url: str, log_path: Path) -> None:
+        self.process = process
+        self.url = url
+        self.log_path = log_path
+
+    def log(self) -> str:
+        """What the server wrote to stderr, all of it: the server is stopped first if it still runs."""
+        if self.process.poll() is None:
+            self.process.terminate()
+        self.process.wait(30)
+        return self.log_path.read_text(errors="replace")
+
+
+def start_server(folder: Path, **overrides: str) -> RunningServer:
+    """Start `fraudstream serve` with its data and log in ``folder``, keys off, a test card key and
+    JSON logs unless ``overrides`` (FRAUDSTREAM_ names, lower case) say otherwise; wait until ready.
+
+    The log goes to a file, not a pipe: a server that logs more than a pipe holds would block."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "FRAUDSTREAM_DATA_DIR": str(folder / "data"),
+        "FRAUDSTREAM_CARD_KEY": "test-card-key",
+        "FRAUDSTREAM_API_KEYS_ENABLED": "false",
+        "FRAUDSTREAM_LOG_FORMAT": "json",
+        **{f"FRAUDSTREAM_{name.upper()}": value for name, value in overrides.items()},
+        "FRAUDSTREAM_PORT": str(port),
+    }
+    folder.mkdir(parents=True, exist_ok=True)
+    log_path = folder / "server.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen([sys.executable, "-m", "fraudstream", "serve"], env=env, stderr=log)
+    server = RunningServer(process, f"http://127.0.0.1:{port}", log_path)
+    deadline = time.monotonic() + 90
+    while True:
+        try:
+            if httpx.get(f"{server.url}/readyz", timeout=1).status_code == 200:
+                return server
+        except httpx.HTTPError:
+            pass
+        if time.monotonic() > deadline or process.poll() is not None:
+            process.kill()
+            process.wait(10)
+            pytest.fail(f"the server did not become ready: {log_path.read_text(errors='replace')[-3000:]}")
+        time.sleep(0.2)
+
+
+def stop(server: RunningServer) -> None:
+    """SIGTERM, then SIGKILL if the server has not stopped within 15 s."""
+    if server.process.poll() is None:
+        server.process.terminate()
+        try:
+            server.process.wait(15)
+        except subprocess.TimeoutExpired:
+            server.process.kill()
+            server.process.wait(10)
