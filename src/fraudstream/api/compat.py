@@ -121,8 +121,7 @@ async def recent(
     _: Caller = Depends(require("read")),
     n: int = Query(20, ge=1, le=1000),
 ) -> dict[str, Any]:
-    items, _cursor = svc.store.list_transactions(limit=n)
-    stats = svc.store.stats(0)
+    items, stats = await svc.reads.recent_with_totals(n)
     flat = [
         {
             **{k: v for k, v in item.items() if k != "decision"},

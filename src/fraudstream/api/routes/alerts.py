@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query
@@ -36,9 +35,7 @@ async def list_alerts(
     """``status`` is one status or several, comma-separated (the review queue asks for open,in_review);
     ``order`` is riskiest first (score, then amount) or newest first (the live feed)."""
     statuses = status.split(",") if status else None
-    items = await asyncio.to_thread(
-        svc.store.list_alerts, status=statuses, cursor=cursor, limit=limit, newest=order == "newest"
-    )
+    items = await svc.reads.alerts(statuses, cursor, limit, newest=order == "newest")
     return {"items": items, "next_cursor": cursor + limit if len(items) == limit else None}
 
 
@@ -46,7 +43,7 @@ async def list_alerts(
 async def summary(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, int]:
-    return await asyncio.to_thread(svc.store.alert_counts)
+    return await svc.reads.alert_counts()
 
 
 @router.post("/{transaction_id}/review", summary="Record an analyst's verdict")

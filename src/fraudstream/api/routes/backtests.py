@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import time
 import uuid
 from typing import Any
 
@@ -12,7 +11,6 @@ from pydantic import BaseModel, Field
 
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.api.models import INVALID_REQUEST
-from fraudstream.core.rules import load_ruleset
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(prefix="/v1/backtests", tags=["rules"], responses=INVALID_REQUEST)
@@ -28,24 +26,16 @@ class BacktestRequest(BaseModel):
 
 
 def _run(svc: ScoringService, run_id: str, request: BacktestRequest) -> None:
-    from fraudstream.ml.backtest import backtest
-    from fraudstream.ml.retrain import history_from_store
-
     state = _RUNS[run_id]
+
+    def progress(done: float) -> None:
+        state["progress"] = done
+
     try:
         state.update(status="running", progress=0.1)
-        candidate = load_ruleset(request.yaml, svc.names)
-        history = history_from_store(svc.store, int(time.time() * 1000 - request.days * 86_400_000))
-        state["progress"] = 0.3
-        delay = int(request.label_delay_days * 86_400_000)
-        current = backtest(history, svc.engine.rules, label_delay_ms=delay)
-        state["progress"] = 0.65
-        proposed = backtest(history, candidate, label_delay_ms=delay)
-        state.update(
-            status="done",
-            progress=1.0,
-            result={"current": current, "candidate": proposed, "transactions": len(history.batch)},
-        )
+        candidate = svc.parse_rules(request.yaml)
+        result = svc.reads.compare_rules(candidate, request.days, request.label_delay_days, progress)
+        state.update(status="done", progress=1.0, result=result)
     except Exception as exc:  # the run reports its failure instead of vanishing
         state.update(status="failed", error=str(exc))
 
@@ -54,7 +44,7 @@ def _run(svc: ScoringService, run_id: str, request: BacktestRequest) -> None:
 async def start(
     body: BacktestRequest, svc: ScoringService = Depends(service), _: Caller = Depends(require("review"))
 ) -> dict[str, Any]:
-    load_ruleset(body.yaml, svc.names)  # an invalid set is refused now (422), not in the background
+    svc.parse_rules(body.yaml)  # an invalid set is refused now (422), not in the background
     run_id = uuid.uuid4().hex[:12]
     _RUNS[run_id] = {"id": run_id, "status": "queued", "progress": 0.0}
     while len(_RUNS) > 200:

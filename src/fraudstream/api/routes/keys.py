@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from typing import Any
 
@@ -11,7 +10,6 @@ from fastapi import APIRouter, Depends, HTTPException, Path
 from fraudstream.api.deps import Caller, forget_keys, require, service
 from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.runtime.embedded import ScoringService
-from fraudstream.runtime.embedded.service import now_ms
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=INVALID_REQUEST)
 
@@ -32,7 +30,7 @@ def _described(row: dict[str, Any]) -> dict[str, Any]:
 async def list_keys(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("admin"))
 ) -> dict[str, Any]:
-    rows = await asyncio.to_thread(svc.store.list_api_keys)
+    rows = await svc.reads.api_keys()
     return {"keys": [_described(row) for row in rows]}
 
 
@@ -44,9 +42,8 @@ async def revoke_keys(
 ) -> dict[str, Any]:
     """Revoked keys stay listed (revoked: true); a new key for the holder comes from
     `fraudstream keys create`."""
-    revoked = await asyncio.to_thread(svc.store.revoke_api_keys, name)
+    revoked = await svc.revoke_keys(name, caller.name)
     if revoked == 0:
         raise HTTPException(404, f"no valid API key named {name!r}; GET /v1/keys lists them")
     forget_keys(svc, name)
-    await asyncio.to_thread(svc.store.audit, caller.name, "revoke_keys", name, {"revoked": revoked}, now_ms())
     return {"name": name, "revoked": revoked}

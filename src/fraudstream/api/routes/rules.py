@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -18,23 +16,11 @@ from fraudstream.runtime.embedded import ScoringService
 router = APIRouter(tags=["rules"], responses=INVALID_REQUEST)
 
 
-def _describe(svc: ScoringService) -> dict[str, Any]:
-    rules = svc.engine.rules
-    return {
-        "version": rules.version,
-        "yaml": rules.to_yaml(),
-        "rules": [r.as_dict() for r in rules.rules],
-        "lists": svc.engine.lists.to_dict(),
-        "versions": svc.store.ruleset_versions(),
-        "hits": dict(svc.metrics.rule_hits),
-    }
-
-
 @router.get("/v1/rules", summary="The active rule set")
 async def get_rules(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, Any]:
-    return _describe(svc)
+    return await svc.reads.rules()
 
 
 #: The route reads its body itself: YAML text, or JSON {"yaml": ...}; the document says so.
@@ -65,7 +51,7 @@ async def put_rules(
     else:
         text = (await request.body()).decode("utf-8", errors="replace")
     await svc.set_rules(text, caller.name)
-    return _describe(svc)
+    return await svc.reads.rules()
 
 
 class RuleIn(BaseModel):
@@ -93,7 +79,7 @@ async def validate_rule(
     as YAML (the running set with this rule added or replaced), ready for a backtest
     (`POST /v1/backtests`) or to be saved (`PUT /v1/rules`). Nothing changes here."""
     try:
-        candidate = svc.engine.rules.with_rule(Rule(**body.rule.model_dump()), svc.names)
+        candidate = svc.reads.candidate_rules(Rule(**body.rule.model_dump()))
     except RuleError as exc:
         return {
             "valid": False,
@@ -114,11 +100,11 @@ class Flags(BaseModel):
 async def set_flags(
     code: str, body: Flags, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
 ) -> dict[str, Any]:
-    if code not in {r.code for r in svc.engine.rules.rules}:
-        raise HTTPException(404, f"no rule {code!r} in the running rule set")
-    changed = svc.engine.rules.with_flags(code, svc.names, enabled=body.enabled, shadow=body.shadow)
-    await svc.set_rules(changed.to_yaml(), caller.name)
-    return _describe(svc)
+    try:
+        await svc.set_rule_flags(code, caller.name, enabled=body.enabled, shadow=body.shadow)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
+    return await svc.reads.rules()
 
 
 @router.get("/v1/rules/performance", summary="Per rule: hits and precision from labels")
@@ -129,14 +115,7 @@ async def performance(
 ) -> dict[str, Any]:
     """Hits over the stored decisions of the last ``days`` (acting and shadow), how many of those were
     labelled, how many confirmed fraud, and precision = fraud / labelled (null until one is labelled)."""
-    since = int(time.time() * 1000 - days * 86_400_000)
-    found = await asyncio.to_thread(svc.store.rule_performance, since)
-    items = []
-    for rule in svc.engine.rules.rules:
-        counts = found.get(rule.code, {"hits": 0, "labelled": 0, "fraud": 0})
-        precision = round(counts["fraud"] / counts["labelled"], 4) if counts["labelled"] else None
-        items.append({**rule.as_dict(), **counts, "precision": precision})
-    return {"days": days, "rules": items}
+    return {"days": days, "rules": await svc.reads.rule_performance(days)}
 
 
 class ListItems(BaseModel):
@@ -150,7 +129,8 @@ async def put_list(
     svc: ScoringService = Depends(service),
     caller: Caller = Depends(require("admin")),
 ) -> dict[str, Any]:
-    if name not in svc.engine.lists.names():
-        raise HTTPException(404, f"no list {name!r}; declared lists: {sorted(svc.engine.lists.names())}")
-    await svc.update_list(name, body.items, caller.name)
+    try:
+        await svc.update_list(name, body.items, caller.name)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
     return {"name": name, "size": len(set(body.items))}

@@ -10,7 +10,6 @@ from fastapi import APIRouter, Depends
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.runtime.embedded import ScoringService
-from fraudstream.runtime.embedded.service import now_ms
 
 router = APIRouter(tags=["stats"], responses=INVALID_REQUEST)
 
@@ -34,5 +33,5 @@ async def series(
     _: Caller = Depends(require("read")),
 ) -> dict[str, Any]:
     length, bucket = WINDOWS[window]
-    buckets = await asyncio.to_thread(svc.store.series, now_ms(), length, bucket)
+    buckets = await svc.reads.series(length, bucket)
     return {"window": window, "bucket_ms": bucket, "buckets": buckets}

@@ -175,7 +175,7 @@ async def list_transactions(
         description="Arrival order (the cursor is the last seq) or by score/amount (the cursor is an offset)",
     ),
 ) -> dict[str, Any]:
-    items, next_cursor = svc.store.list_transactions(
+    items, next_cursor = await svc.reads.transactions(
         user_id=user, decision=decision, from_ms=_ms(start), to_ms=_ms(end), min_score=min_score,
         max_score=max_score, rule=rule, cursor=cursor, limit=limit, order=order,
     )  # fmt: skip
@@ -186,8 +186,7 @@ async def list_transactions(
 async def get_transaction(
     transaction_id: str, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, Any]:
-    found = svc.store.get_transaction(transaction_id)
+    found = await svc.reads.transaction(transaction_id)
     if found is None:
         raise HTTPException(404, f"no transaction {transaction_id!r}")
-    found["audit"] = svc.store.audit_entries(subject=transaction_id, limit=20)
     return found

@@ -20,4 +20,4 @@ async def history(
     _: Caller = Depends(require("read")),
     limit: int = Query(20, ge=1, le=500),
 ) -> dict[str, Any]:
-    return {"user_id": user_id, "items": svc.store.user_history(user_id, limit)}
+    return {"user_id": user_id, "items": await svc.reads.user_history(user_id, limit)}

@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -33,10 +33,11 @@ from fraudstream.core.models import Model
 from fraudstream.core.rules import RuleSet
 from fraudstream.core.schema import label_batch
 from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, SinkError, ValidationError
-from fraudstream.ml.registry import champion_model
+from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
+from fraudstream.runtime.embedded.reads import Reads
 from fraudstream.storage import Store
 from fraudstream.storage.rows import (
     alert_row,
@@ -126,6 +127,8 @@ class ScoringService:
         self.engine = self.decider.engine()
         self.alerts = AlertHub()
         self.metrics = Metrics()
+        #: What the API and the dashboard read: stored transactions, alerts, rules, models, keys, stats.
+        self.reads = Reads(self.store, settings, self.metrics, self.decider, lambda: self.engine)
         # One thread at a time touches the engine and writes: the order of the log is the order of
         # the engine, which is what makes replay after a crash exact.
         self._lock = threading.Lock()
@@ -597,7 +600,28 @@ class ScoringService:
             await asyncio.to_thread(self.kafka.announce, self._control_messages())
         return rules
 
+    def parse_rules(self, text: str) -> RuleSet:
+        """A rule set from YAML, checked against the features this server computes; nothing is put in
+        force. Raises RuleError with the rule, the position and the reason."""
+        return self.decider.parse_rules(text)
+
+    async def set_rule_flags(
+        self, code: str, actor: str, *, enabled: bool | None, shadow: bool | None
+    ) -> RuleSet:
+        """Enable, disable or shadow one rule (None leaves a flag as it is): the next rule set version.
+        Raises KeyError, saying so, when no rule in force has ``code``."""
+        rules = self.engine.rules
+        if code not in {r.code for r in rules.rules}:
+            raise KeyError(f"no rule {code!r} in the running rule set")
+        changed = rules.with_flags(code, self.names, enabled=enabled, shadow=shadow)
+        return await self.set_rules(changed.to_yaml(), actor)
+
     async def update_list(self, name: str, items: list[str], actor: str) -> None:
+        """Replace a declared list's contents. Raises KeyError, naming the declared lists, for another
+        name."""
+        if name not in self.engine.lists.names():
+            raise KeyError(f"no list {name!r}; declared lists: {sorted(self.engine.lists.names())}")
+
         def run() -> None:
             with self._lock:
                 self.engine.update_list(name, items)
@@ -608,7 +632,42 @@ class ScoringService:
         if self.kafka is not None:
             await asyncio.to_thread(self.kafka.announce, self._control_messages([name]))
 
-    # --- reading -------------------------------------------------------------------------------
+    # --- administration ----------------------------------------------------------------------
+
+    async def promote_model(self, version: str, actor: str) -> str:
+        """Make a registered model the champion; the engine scores with it at once. Raises ModelError
+        when the registry has no such version."""
+        return await asyncio.to_thread(
+            self._change_model_role, Registry.promote, version, "model_champion", actor
+        )
+
+    async def shadow_model(self, version: str, actor: str) -> str:
+        """Make a registered model a challenger, scored in shadow from now on. Raises ModelError when
+        the registry has no such version."""
+        return await asyncio.to_thread(
+            self._change_model_role, Registry.shadow, version, "model_challenger", actor
+        )
+
+    def _change_model_role(
+        self, change: Callable[[Registry, str], str], version: str, action: str, actor: str
+    ) -> str:
+        found = change(Registry(self.settings.models_dir), version)
+        self.refresh_model()  # the running engine follows at once, not at the next maintenance tick
+        self.store.audit(actor, action, found, {"version": found}, now_ms())
+        return found
+
+    async def revoke_keys(self, name: str, actor: str) -> int:
+        """Revoke every valid API key of ``name`` (audited); how many (0: it held none)."""
+
+        def run() -> int:
+            revoked = self.store.revoke_api_keys(name)
+            if revoked:
+                self.store.audit(actor, "revoke_keys", name, {"revoked": revoked}, now_ms())
+            return revoked
+
+        return await asyncio.to_thread(run)
+
+    # --- the running server ------------------------------------------------------------------
 
     def stats(self) -> dict[str, Any]:
         stats = self.store.stats(now_ms())
