@@ -1,4 +1,5 @@
-"""The queries the runtimes need, set-based and parameterized, the same on SQLite and PostgreSQL."""
+"""What the runtimes write and read back (scored transactions, labels, rules, lists, snapshots, keys,
+audit), set-based and parameterized, the same on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ from typing import Any
 import sqlalchemy as sa
 from alembic import command
 from alembic.config import Config
-from sqlalchemy.engine import Connection, Engine
+from sqlalchemy.engine import Connection
 
 from fraudstream.errors import ConfigError, SinkError
-from fraudstream.storage.rows import EVENT_COLUMNS, alert_record, decision_record, transaction_record
+from fraudstream.storage.reports import Reports
+from fraudstream.storage.rows import EVENT_COLUMNS, decision_record
 from fraudstream.storage.tables import (
     alerts,
     api_keys,
@@ -29,12 +31,9 @@ from fraudstream.storage.tables import (
     transactions,
 )
 
-__all__ = ["ORDERS", "ROLES", "Store"]
+__all__ = ["ROLES", "Store"]
 
 ROLES = ("admin", "analyst", "ingest", "viewer")
-
-#: The orders a transaction listing can be sorted in.
-ORDERS = ("newest", "oldest", "score_desc", "score_asc", "amount_desc", "amount_asc")
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -52,8 +51,12 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Store:
-    """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit."""
+class Store(Reports):
+    """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit.
+
+    Here the writes and what the runtimes read back; the dashboard's and the listings' queries come
+    from :class:`Reports`, so ``store.stats(...)`` and ``store.list_transactions(...)`` still work.
+    """
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -62,7 +65,7 @@ class Store:
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
         else:
             kwargs["pool_pre_ping"] = True
-        self.engine: Engine = sa.create_engine(url, **kwargs)
+        super().__init__(sa.create_engine(url, **kwargs))
         self._statements: dict[tuple[str, tuple[str, ...]], tuple[str, tuple[str, ...]]] = {}
         if self.engine.dialect.name == "sqlite":
             sa.event.listen(self.engine, "connect", _sqlite_pragmas)
@@ -198,138 +201,6 @@ class Store:
                     sa.select(sa.func.coalesce(sa.func.max(transactions.c.seq), 0))
                 ).scalar_one()
             )
-
-    # --- reading ---------------------------------------------------------------------------
-
-    def get_transaction(self, transaction_id: str) -> dict[str, Any] | None:
-        with self.engine.connect() as connection:
-            row = (
-                connection.execute(
-                    sa.select(transactions, decisions)
-                    .join(
-                        decisions, decisions.c.transaction_id == transactions.c.transaction_id, isouter=True
-                    )
-                    .where(transactions.c.transaction_id == transaction_id)
-                )
-                .mappings()
-                .first()
-            )
-            if row is None:
-                return None
-            alert = connection.execute(
-                sa.select(alerts).where(alerts.c.transaction_id == transaction_id)
-            ).mappings()
-            label_rows = connection.execute(
-                sa.select(labels).where(labels.c.transaction_id == transaction_id).order_by(labels.c.id)
-            ).mappings()
-            result = transaction_record(row)
-            result["decision"] = decision_record(row) if row["decision"] is not None else None
-            found = alert.first()
-            result["alert"] = alert_record(found) if found is not None else None
-            result["labels"] = [dict(r) for r in label_rows]
-            shadow = connection.execute(
-                sa.select(shadow_scores.c.model_version, shadow_scores.c.probability).where(
-                    shadow_scores.c.transaction_id == transaction_id
-                )
-            )
-            result["shadow_scores"] = {version: probability for version, probability in shadow}
-            return result
-
-    def list_transactions(
-        self,
-        *,
-        user_id: str | None = None,
-        decision: str | None = None,
-        from_ms: int | None = None,
-        to_ms: int | None = None,
-        min_score: int | None = None,
-        max_score: int | None = None,
-        rule: str | None = None,
-        cursor: int | None = None,
-        limit: int = 50,
-        order: str = "newest",
-    ) -> tuple[list[dict[str, Any]], int | None]:
-        """Transactions with their decisions, filtered; returns the page and the next cursor.
-
-        ``order`` is one of :data:`ORDERS`: arrival (``newest``, ``oldest``) or a value
-        (``score_desc``, ``amount_asc``, ...)."""
-        query = sa.select(transactions, decisions).join(
-            decisions, decisions.c.transaction_id == transactions.c.transaction_id
-        )
-        conditions = []
-        if user_id is not None:
-            conditions.append(transactions.c.user_id == user_id)
-        if decision is not None:
-            conditions.append(decisions.c.decision == decision)
-        if from_ms is not None:
-            conditions.append(transactions.c.timestamp_ms >= from_ms)
-        if to_ms is not None:
-            conditions.append(transactions.c.timestamp_ms < to_ms)
-        if min_score is not None:
-            conditions.append(decisions.c.score >= min_score)
-        if max_score is not None:
-            conditions.append(decisions.c.score <= max_score)
-        if rule is not None:
-            # The rule code is matched inside the stored JSON list; % and _ in it are literal.
-            literal = rule.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(decisions.c.rules.like(f'%"{literal}"%', escape="\\"))
-        if order in ("newest", "oldest"):
-            # Keyset pagination on the arrival order: the cursor is the last row's seq.
-            newest = order == "newest"
-            if cursor is not None:
-                conditions.append(transactions.c.seq < cursor if newest else transactions.c.seq > cursor)
-            query = query.where(*conditions).order_by(
-                transactions.c.seq.desc() if newest else transactions.c.seq.asc()
-            )
-        else:
-            # Sorted by a value: the cursor is an offset, ties broken by arrival (newest first).
-            column = {"score": decisions.c.score, "amount": transactions.c.amount}[order.rsplit("_", 1)[0]]
-            ordered = column.desc() if order.endswith("_desc") else column.asc()
-            query = query.where(*conditions).order_by(ordered, transactions.c.seq.desc()).offset(cursor or 0)
-        with self.engine.connect() as connection:
-            rows = connection.execute(query.limit(limit + 1)).mappings().all()
-        page = rows[:limit]
-        items = [{**transaction_record(r), "decision": decision_record(r)} for r in page]
-        if len(rows) <= limit:
-            return items, None
-        return items, int(page[-1]["seq"]) if order in ("newest", "oldest") else (cursor or 0) + limit
-
-    def user_history(self, user_id: str, limit: int = 20) -> list[dict[str, Any]]:
-        items, _ = self.list_transactions(user_id=user_id, limit=limit)
-        return items
-
-    def list_alerts(
-        self,
-        *,
-        status: Sequence[str] | str | None = None,
-        cursor: int | None = None,
-        limit: int = 50,
-        newest: bool = False,
-    ) -> list[dict[str, Any]]:
-        """Alerts, the riskiest first (score, then amount) or the newest first; ``cursor`` is an offset."""
-        query = sa.select(alerts)
-        if isinstance(status, str):
-            query = query.where(alerts.c.status == status)
-        elif status is not None:
-            query = query.where(alerts.c.status.in_(list(status)))
-        if newest:
-            query = query.order_by(alerts.c.created_at_ms.desc(), alerts.c.transaction_id)
-        else:
-            query = query.order_by(
-                alerts.c.score.desc(), alerts.c.amount.desc(), alerts.c.created_at_ms.desc()
-            )
-        query = query.offset(cursor or 0).limit(limit)
-        with self.engine.connect() as connection:
-            return [alert_record(r) for r in connection.execute(query).mappings()]
-
-    def alert_counts(self) -> dict[str, int]:
-        with self.engine.connect() as connection:
-            found: dict[str, int] = dict(
-                connection.execute(
-                    sa.select(alerts.c.status, sa.func.count()).group_by(alerts.c.status)
-                ).all()
-            )
-        return {status: int(found.get(status, 0)) for status in ("open", "in_review", "closed")}
 
     # --- analyst work ----------------------------------------------------------------------
 
@@ -585,117 +456,3 @@ class Store:
             "details": json.dumps(details),
         }
         connection.execute(sa.insert(audit_log), [row])
-
-    def audit_entries(self, subject: str | None = None, limit: int = 100) -> list[dict[str, Any]]:
-        query = sa.select(audit_log).order_by(audit_log.c.id.desc()).limit(limit)
-        if subject is not None:
-            query = query.where(audit_log.c.subject == subject)
-        with self.engine.connect() as connection:
-            return [dict(r) for r in connection.execute(query).mappings()]
-
-    # --- statistics ------------------------------------------------------------------------
-
-    def stats(self, now_ms: int) -> dict[str, Any]:
-        """Totals, decision mix, alerts, labelled fraud rate and a per-minute series of the last hour
-        (every minute, empty ones included)."""
-        with self.engine.connect() as connection:
-            mix: dict[str, int] = dict(
-                connection.execute(
-                    sa.select(decisions.c.decision, sa.func.count()).group_by(decisions.c.decision)
-                ).all()
-            )
-            alert_count = connection.execute(sa.select(sa.func.count()).select_from(alerts)).scalar()
-            open_alerts = connection.execute(
-                sa.select(sa.func.count()).select_from(alerts).where(alerts.c.status != "closed")
-            ).scalar()
-            fraud = connection.execute(
-                sa.select(sa.func.count(sa.distinct(labels.c.transaction_id))).where(labels.c.is_fraud)
-            ).scalar()
-            labelled = connection.execute(
-                sa.select(sa.func.count(sa.distinct(labels.c.transaction_id)))
-            ).scalar()
-            latencies = [
-                float(v)
-                for v in connection.execute(
-                    sa.select(decisions.c.latency_ms)
-                    .where(decisions.c.decided_at_ms >= now_ms - 300_000, decisions.c.latency_ms.is_not(None))
-                    .order_by(decisions.c.decided_at_ms.desc())
-                    .limit(5000)
-                ).scalars()
-            ]
-        total = sum(int(v) for v in mix.values())
-        latencies.sort()
-
-        def pct(q: float) -> float | None:
-            return (
-                round(latencies[min(len(latencies) - 1, int(q * len(latencies)))], 3) if latencies else None
-            )
-
-        return {
-            "transactions": total,
-            "decisions": {d: int(mix.get(d, 0)) for d in ("approve", "challenge", "review", "decline")},
-            "alerts": int(alert_count or 0),
-            "open_alerts": int(open_alerts or 0),
-            "labelled": int(labelled or 0),
-            "confirmed_fraud": int(fraud or 0),
-            "fraud_rate": round(int(fraud or 0) / total, 6) if total else 0.0,
-            "latency_ms": {"p50": pct(0.5), "p99": pct(0.99)},
-            "per_minute": [
-                {"minute_ms": b["t_ms"], "transactions": b["transactions"], "alerts": b["alerts"]}
-                for b in self.series(now_ms, 3_600_000, 60_000)
-            ],
-        }
-
-    def series(self, now_ms: int, window_ms: int, bucket_ms: int) -> list[dict[str, int]]:
-        """Transactions and alerts per bucket over the last ``window_ms``, oldest first, empty
-        buckets included (a chart needs the gaps)."""
-        first = (now_ms - window_ms) // bucket_ms + 1
-        bucket = (decisions.c.decided_at_ms / bucket_ms).cast(sa.BigInteger)
-        with self.engine.connect() as connection:
-            rows = connection.execute(
-                sa.select(bucket, sa.func.count(), sa.func.sum(sa.cast(decisions.c.is_alert, sa.Integer)))
-                .where(decisions.c.decided_at_ms >= first * bucket_ms)
-                .group_by(bucket)
-            ).all()
-        counts = {int(b): (int(n), int(a or 0)) for b, n, a in rows}
-        last = now_ms // bucket_ms
-        return [
-            {
-                "t_ms": b * bucket_ms,
-                "transactions": counts.get(b, (0, 0))[0],
-                "alerts": counts.get(b, (0, 0))[1],
-            }
-            for b in range(first, last + 1)
-        ]
-
-    def rule_performance(self, since_ms: int, limit: int = 200_000) -> dict[str, dict[str, int]]:
-        """Per rule code, over decisions since ``since_ms``: hits (acting and shadow), and of those
-        hits how many were labelled and how many confirmed fraud (a transaction's latest label)."""
-        latest = (
-            sa.select(labels.c.transaction_id, sa.func.max(labels.c.id).label("id"))
-            .group_by(labels.c.transaction_id)
-            .subquery()
-        )
-        verdicts = (
-            sa.select(labels.c.transaction_id, labels.c.is_fraud)
-            .join(latest, latest.c.id == labels.c.id)
-            .subquery()
-        )
-        query = (
-            sa.select(decisions.c.rules, decisions.c.shadow_rules, verdicts.c.is_fraud)
-            .join(verdicts, verdicts.c.transaction_id == decisions.c.transaction_id, isouter=True)
-            .where(decisions.c.decided_at_ms >= since_ms)
-            .where(sa.or_(decisions.c.rules != "[]", decisions.c.shadow_rules != "[]"))
-            .order_by(decisions.c.decided_at_ms.desc())
-            .limit(limit)
-        )
-        found: dict[str, dict[str, int]] = {}
-        with self.engine.connect() as connection:
-            for fired, shadow, is_fraud in connection.execute(query):
-                for code in (*json.loads(fired), *json.loads(shadow)):
-                    counts = found.setdefault(code, {"hits": 0, "labelled": 0, "fraud": 0})
-                    counts["hits"] += 1
-                    if is_fraud is not None:
-                        counts["labelled"] += 1
-                        counts["fraud"] += int(bool(is_fraud))
-        return found
