@@ -4,9 +4,10 @@ Run: ``.venv/bin/python bench/features_ab.py 5cebb0e HEAD`` (any revisions, two 
 means the working tree).
 
 On shared VMs one run of unchanged code moves 20-30% from one minute to the next, more than most
-changes to the kernels are worth. Here each revision's ``features/state.py`` and ``kernels.py``
-are loaded side by side as separate modules; their states are warmed with the same first half of
-the bench's synthetic stream, then fed the second half in segments of 16,384 events at batch 1,024,
+changes to the kernels are worth. Here each revision's ``features/state.py`` and its kernels
+(``kernels.py``, or the ``kernels`` package since they were split by subject) are loaded side by
+side as separate modules; their states are warmed with the same first half of the bench's
+synthetic stream, then fed the second half in segments of 16,384 events at batch 1,024,
 taking turns (the order flips every segment). Each prints ns per event in steady state, and the
 script checks that every revision computed the same features.
 """
@@ -28,7 +29,7 @@ from core import synthetic_events  # bench/core.py: the script's folder is on th
 from fraudstream.core.features import FeatureConfig
 
 ROOT = Path(__file__).resolve().parent.parent
-FILES = ("kernels.py", "state.py")
+KERNELS = "src/fraudstream/core/features/kernels"
 
 
 def source(revision: str, name: str) -> str:
@@ -40,15 +41,35 @@ def source(revision: str, name: str) -> str:
     ).stdout
 
 
+def kernel_files(revision: str) -> list[str]:
+    """The revision's kernel sources under ``features/``: the modules of the ``kernels`` package, or
+    ``kernels.py`` in the revisions before it."""
+    if revision == ".":
+        names = sorted(path.name for path in (ROOT / KERNELS).glob("*.py"))
+    else:
+        listed = subprocess.run(
+            ["git", "ls-tree", "--name-only", revision, f"{KERNELS}/"],
+            cwd=ROOT,
+            check=True,
+            capture_output=True,
+            text=True,
+        ).stdout.split()
+        names = [Path(path).name for path in listed if path.endswith(".py")]
+    return [f"kernels/{name}" for name in names] or ["kernels.py"]
+
+
 def load(revision: str, position: int, folder: Path) -> ModuleType:
     """The revision's ``state`` module, importing its own ``kernels`` (a package per revision)."""
     package = f"ab{position}"
     (folder / package).mkdir()
     (folder / package / "__init__.py").write_text("")
-    for name in FILES:
-        text = source(revision, name).replace(
-            "from fraudstream.core.features import kernels", f"from {package} import kernels"
+    for name in [*kernel_files(revision), "state.py"]:
+        text = (
+            source(revision, name)
+            .replace("from fraudstream.core.features import kernels", f"from {package} import kernels")
+            .replace("fraudstream.core.features.kernels", f"{package}.kernels")
         )
+        (folder / package / name).parent.mkdir(exist_ok=True)
         (folder / package / name).write_text(text)
     spec = importlib.util.spec_from_file_location(f"{package}.state", folder / package / "state.py")
     assert spec is not None
