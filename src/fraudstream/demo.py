@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import secrets
+import threading
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 
 import numpy as np
 import numpy.typing as npt
@@ -139,9 +140,37 @@ async def _models(service: ScoringService, stop: asyncio.Event) -> None:
     while not service.ready and not stop.is_set():
         await asyncio.sleep(0.1)
     try:
-        await asyncio.to_thread(_train_demo_models, service)
+        await _in_daemon_thread(_train_demo_models, service)
     except Exception as exc:  # the demo keeps serving on the rules alone
         console.print(f"[red]demo models not trained:[/red] {exc!r}")
+
+
+async def _in_daemon_thread(function: Callable[[ScoringService], None], service: ScoringService) -> None:
+    """``function(service)`` in a daemon thread, awaited. Not in the loop's executor: on Ctrl-C the
+    executor is joined, and training takes tens of seconds, so the demo would not stop until it had
+    finished; a daemon thread ends with the process (a model is registered whole or not at all)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[None] = loop.create_future()
+
+    def settle(error: BaseException | None) -> None:
+        if done.done():  # cancelled: the demo is stopping
+            return
+        if error is None:
+            done.set_result(None)
+        else:
+            done.set_exception(error)
+
+    def run() -> None:
+        error: BaseException | None = None
+        try:
+            function(service)
+        except BaseException as exc:  # handed to the awaiting task, which reports it
+            error = exc
+        with contextlib.suppress(RuntimeError):  # the loop has closed: nobody waits any more
+            loop.call_soon_threadsafe(settle, error)
+
+    threading.Thread(target=run, name="fraudstream-demo-models", daemon=True).start()
+    await done
 
 
 async def _summary(service: ScoringService, url: str, stop: asyncio.Event) -> None:

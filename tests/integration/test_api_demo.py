@@ -55,3 +55,7 @@ def test_the_demo_serves_live_traffic_prints_a_summary_and_stops_cleanly_on_ctrl
         last_seq = connection.execute("select max(seq) from transactions").fetchone()[0]
     snapshots = sorted((tmp_path / "data").rglob("state-*.bin"))
     assert snapshots[-1].name == f"state-{last_seq:012d}.bin"
+    # Ctrl-C does not wait for the demo's models (tens of seconds of training); a model is in the
+    # registry whole, or not at all.
+    for model in (tmp_path / "data" / "models").glob("[!.]*"):
+        assert (model / "metadata.json").is_file(), model

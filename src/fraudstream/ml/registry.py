@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,11 +51,16 @@ class Registry:
         directory = self.root / model.metadata.version
         if directory.exists():
             raise ModelError(f"model version {model.metadata.version} already exists in {self.root}")
-        directory.mkdir(parents=True)
+        # Written aside and renamed into place: a model is complete or absent, even when the process
+        # is killed while writing it (the demo stops mid-training on Ctrl-C).
+        partial = self.root / f".{model.metadata.version}.partial"
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
         for name, data in model.to_artifact().items():
-            (directory / name).write_bytes(data)
+            (partial / name).write_bytes(data)
         if card is not None:
-            (directory / "card.md").write_text(card, encoding="utf-8")
+            (partial / "card.md").write_text(card, encoding="utf-8")
+        os.replace(partial, directory)
         return directory
 
     def versions(self) -> list[ModelMetadata]:
@@ -62,6 +68,8 @@ class Registry:
         found = []
         if self.root.is_dir():
             for path in self.root.glob("*/metadata.json"):
+                if path.parent.name.startswith("."):  # being written (see save)
+                    continue
                 found.append(ModelMetadata.from_json(path.read_bytes()))
         return sorted(found, key=lambda m: (m.created, m.version))
 
