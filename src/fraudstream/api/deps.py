@@ -11,6 +11,7 @@ from typing import Any
 
 import orjson
 from fastapi import Depends, HTTPException, Request
+from starlette.requests import HTTPConnection
 
 from fraudstream.access import (
     ALLOWED,
@@ -40,6 +41,7 @@ __all__ = [
     "key_of",
     "known_key",
     "may",
+    "permitted",
     "read_json",
     "require",
     "service",
@@ -57,26 +59,30 @@ def require(permission: str) -> Callable[..., Any]:
     """A dependency that lets the request through only for roles with ``permission``."""
 
     async def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
-        caller = await identify(svc, request)
-        if caller is None:
-            wait = blocked_for(svc, request)
-            if wait is not None:
-                raise HTTPException(
-                    429,
-                    f"too many invalid API keys from this address; key checks resume in {wait} s",
-                    headers={"Retry-After": str(wait)},
-                )
-            if key_of(request) is None:
-                raise HTTPException(
-                    401, "an API key is required: send it as X-API-Key or Authorization: Bearer"
-                )
-            raise HTTPException(401, "this API key is not valid or was revoked")
-        if not may(caller.role, permission):
-            allowed = sorted(ALLOWED[permission])
-            raise HTTPException(403, f"the role {caller.role!r} may not {permission}; allowed: {allowed}")
-        return caller
+        return await permitted(svc, request, permission)
 
     return check
+
+
+async def permitted(svc: ScoringService, connection: HTTPConnection, permission: str) -> Caller:
+    """The caller, when its role may do ``permission``; else HTTPException 401 (no valid key), 403
+    (the role may not) or 429 (too many invalid keys from its address)."""
+    caller = await identify(svc, connection)
+    if caller is None:
+        wait = blocked_for(svc, connection)
+        if wait is not None:
+            raise HTTPException(
+                429,
+                f"too many invalid API keys from this address; key checks resume in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        if key_of(connection) is None:
+            raise HTTPException(401, "an API key is required: send it as X-API-Key or Authorization: Bearer")
+        raise HTTPException(401, "this API key is not valid or was revoked")
+    if not may(caller.role, permission):
+        allowed = sorted(ALLOWED[permission])
+        raise HTTPException(403, f"the role {caller.role!r} may not {permission}; allowed: {allowed}")
+    return caller
 
 
 class MalformedJSONError(Exception):

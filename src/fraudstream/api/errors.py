@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from typing import Any
 
+import orjson
 import structlog
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -15,7 +16,18 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fraudstream.api.deps import MalformedJSONError
 from fraudstream.errors import OverloadError, RuleError, SinkError, ValidationError
 
-__all__ = ["BodyLimit", "install", "internal_error", "overloaded", "storage_unavailable"]
+__all__ = [
+    "BodyLimit",
+    "answer_for",
+    "body_too_large",
+    "http_error",
+    "install",
+    "internal_error",
+    "invalid_transaction",
+    "malformed_json",
+    "overloaded",
+    "storage_unavailable",
+]
 
 log = structlog.get_logger("fraudstream.api")
 
@@ -56,12 +68,48 @@ def internal_error(exc: BaseException) -> tuple[int, dict[str, Any]]:
     return 500, {"error": "internal_error", "detail": detail, "error_id": error_id}
 
 
+def malformed_json(exc: MalformedJSONError) -> tuple[int, dict[str, Any]]:
+    """400 saying where the JSON broke."""
+    return 400, {"error": "malformed_json", "detail": f"the body is not valid JSON: {exc.detail}"}
+
+
+def invalid_transaction(exc: ValidationError) -> tuple[int, dict[str, Any]]:
+    """422 naming each invalid field, its problem and what is allowed."""
+    return 422, {"error": "invalid_transaction", "errors": [e.as_dict() for e in exc.errors]}
+
+
+def http_error(exc: StarletteHTTPException) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """A refusal a route raised (401, 403, 404, 413, 429...), with its headers (Retry-After)."""
+    return exc.status_code, {"error": "http_error", "detail": exc.detail}, dict(exc.headers or {})
+
+
+def body_too_large(limit: int) -> tuple[int, dict[str, Any]]:
+    """413 for a body over ``limit`` bytes."""
+    return 413, {"error": "body_too_large", "detail": f"the request body is larger than {limit} bytes"}
+
+
+def answer_for(exc: Exception) -> tuple[int, dict[str, Any], dict[str, str]]:
+    """Status, body and extra headers for what the transaction route (which writes its own answers)
+    can raise: overload, refusals, malformed JSON, invalid fields, storage; anything else is a bug (500).
+    The same answers as the application's handlers give."""
+    if isinstance(exc, OverloadError):
+        return overloaded(exc)
+    if isinstance(exc, StarletteHTTPException):
+        return http_error(exc)
+    if isinstance(exc, MalformedJSONError):
+        return (*malformed_json(exc), {})
+    if isinstance(exc, ValidationError):
+        return (*invalid_transaction(exc), {})
+    if isinstance(exc, SinkError):
+        return (*storage_unavailable(exc), {})
+    return (*internal_error(exc), {})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(MalformedJSONError)
     async def malformed(_: Request, exc: MalformedJSONError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "malformed_json", "detail": f"the body is not valid JSON: {exc.detail}"}, 400
-        )
+        status, body = malformed_json(exc)
+        return JSONResponse(body, status)
 
     @app.exception_handler(RequestValidationError)
     async def invalid_request(_: Request, exc: RequestValidationError) -> JSONResponse:
@@ -72,10 +120,9 @@ def install(app: FastAPI) -> None:
         return JSONResponse({"error": "invalid_request", "errors": _fields(exc)}, 422)
 
     @app.exception_handler(ValidationError)
-    async def invalid_transaction(_: Request, exc: ValidationError) -> JSONResponse:
-        return JSONResponse(
-            {"error": "invalid_transaction", "errors": [e.as_dict() for e in exc.errors]}, 422
-        )
+    async def invalid_fields(_: Request, exc: ValidationError) -> JSONResponse:
+        status, body = invalid_transaction(exc)
+        return JSONResponse(body, status)
 
     @app.exception_handler(RuleError)
     async def invalid_rules(_: Request, exc: RuleError) -> JSONResponse:
@@ -98,10 +145,9 @@ def install(app: FastAPI) -> None:
         return JSONResponse(body, status)
 
     @app.exception_handler(StarletteHTTPException)
-    async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
-        return JSONResponse(
-            {"error": "http_error", "detail": exc.detail}, exc.status_code, headers=exc.headers
-        )
+    async def refused(_: Request, exc: StarletteHTTPException) -> JSONResponse:
+        status, body, headers = http_error(exc)
+        return JSONResponse(body, status, headers=headers)
 
 
 class BodyLimit:
@@ -136,7 +182,7 @@ class BodyLimit:
             await self._refuse(send)
 
     async def _refuse(self, send: Send) -> None:
-        body = b'{"error":"body_too_large","detail":"the request body is larger than %d bytes"}' % self.limit
+        body = orjson.dumps(body_too_large(self.limit)[1])
         await send(
             {
                 "type": "http.response.start",

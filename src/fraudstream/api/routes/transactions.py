@@ -1,4 +1,12 @@
-"""/v1/transactions: score one transaction or a list, and read them back."""
+"""/v1/transactions: score one transaction or a list, and read them back.
+
+Scoring is most of a busy server's traffic. `POST /v1/transactions` is answered by one ASGI handler,
+`score_transactions`, which `ScoreRouteFirst` (put outermost by `app.py`) calls before the routing
+table, dependency solving and exception middleware: per request that machinery costs more than the
+request's share of scoring. The FastAPI route below documents the operation and calls the same code,
+so everything the route does (refusing overload, body limits, keys and roles, lists, error answers)
+lives here once.
+"""
 
 from __future__ import annotations
 
@@ -9,13 +17,20 @@ import orjson
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, Field
+from starlette.requests import ClientDisconnect, HTTPConnection
+from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fraudstream.api.deps import Caller, read_json, require, service
+from fraudstream.api.deps import Caller, MalformedJSONError, permitted, require, service
+from fraudstream.api.errors import answer_for, body_too_large, overloaded
 from fraudstream.api.models import INVALID_REQUEST, BatchResult, Decision, ErrorBody, TransactionPage
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import Outcome, ScoringService
 
+__all__ = ["ScoreRouteFirst", "outcome_response", "router", "score_transactions"]
+
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"], responses=INVALID_REQUEST)
+
+_PATH = "/v1/transactions"
 
 #: Cursors are row positions stored as 64-bit integers: a larger one is refused, not sent to SQL.
 _MAX_CURSOR = 2**63 - 1
@@ -100,6 +115,9 @@ _SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     422: {**_ERROR, "description": "Invalid fields, each named with its problem and what is allowed"},
 }  # fmt: skip
 
+#: Status, body and extra headers of an answer.
+_Answer = tuple[int, Any, dict[str, str]]
+
 
 @router.post(
     "",
@@ -108,44 +126,113 @@ _SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
     status_code=201,
     summary="Score one transaction or a list of them",
 )
-async def score(
-    request: Request,
-    svc: ScoringService = Depends(service),
-    caller: Caller = Depends(require("ingest")),
-) -> Response:
+async def score(request: Request, svc: ScoringService = Depends(service)) -> Response:
     """Returns the decision after the transaction and its decision are stored.
 
     201 for a new transaction, 200 with the same body for a repeated one, 409 for a different body under
     an id already scored, 422 naming each invalid field. A list gets one result per item.
     """
-    body = await read_json(request)
-    if isinstance(body, list):
-        if not body:
-            raise ValidationError(
-                [FieldError("body", "is an empty list", f"1 to {svc.settings.max_batch} transactions")]
-            )
-        if len(body) > svc.settings.max_batch:
-            raise HTTPException(
-                413, f"a list holds at most {svc.settings.max_batch} transactions (FRAUDSTREAM_MAX_BATCH)"
-            )
-        outcomes = await svc.score(body)
-        results = []
-        for outcome in outcomes:
-            status, item = outcome_response(outcome)
-            results.append({"status": outcome.status, "http_status": status, **item})
-        summary = {
-            s: sum(1 for o in outcomes if o.status == s)
-            for s in ("scored", "duplicate", "conflict", "invalid")
-        }
-        return _json({"results": results, "summary": summary}, 200)
-    (outcome,) = await svc.score([body])
-    status, item = outcome_response(outcome)
-    return _json(item, status)
+    # Served by `score_transactions` in a running server; this documents it and answers the same way
+    # when the router is mounted without `ScoreRouteFirst` (errors then go to the app's handlers).
+    status, answer, headers = await _answer(svc, request.scope, request.receive)
+    return Response(orjson.dumps(answer), status, headers, media_type="application/json")
 
 
-def _json(content: Any, status: int) -> Response:
-    """orjson is several times faster than the standard library on the hot path."""
-    return Response(orjson.dumps(content), status, media_type="application/json")
+class ScoreRouteFirst:
+    """ASGI middleware that hands `POST /v1/transactions` to `score_transactions` before the
+    application runs; every other request goes to ``app``."""
+
+    def __init__(self, app: ASGIApp, service: ScoringService) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and scope["path"] == _PATH and scope["method"] == "POST":
+            await score_transactions(self.service, scope, receive, send)
+            return
+        await self.app(scope, receive, send)
+
+
+async def score_transactions(svc: ScoringService, scope: Scope, receive: Receive, send: Send) -> None:
+    """`POST /v1/transactions` as an ASGI application."""
+    try:
+        status, answer, headers = await _answer(svc, scope, receive)
+    except ClientDisconnect:
+        return  # the client went away before its body was read: nobody to answer
+    except Exception as exc:  # answered as the application's handlers would: JSON, never a traceback
+        status, answer, headers = answer_for(exc)
+    payload = orjson.dumps(answer)
+    raw = [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode())]
+    raw += [(name.lower().encode(), value.encode()) for name, value in headers.items()]
+    await send({"type": "http.response.start", "status": status, "headers": raw})
+    await send({"type": "http.response.body", "body": payload})
+
+
+async def _answer(svc: ScoringService, scope: Scope, receive: Receive) -> _Answer:
+    """Score the request's transaction or list; the answer.
+
+    In this order: overload is refused before anything is read (it must cost little); a body declared
+    larger than allowed, before the key is checked; then the key and its role, the body (read up to the
+    limit), its JSON and, for a list, its length. Other refusals and failures are raised, for
+    `api.errors` to answer; ClientDisconnect when the client leaves.
+    """
+    refusal = svc.overloaded()
+    if refusal is not None:
+        svc.metrics.refused += 1
+        return overloaded(refusal)
+    limit = svc.settings.max_body_bytes
+    declared = dict(scope["headers"]).get(b"content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return (*body_too_large(limit), {})
+    await permitted(svc, HTTPConnection(scope), "ingest")
+    body = await _read_body(receive, limit)
+    if body is None:
+        return (*body_too_large(limit), {})
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError as exc:
+        raise MalformedJSONError(str(exc)) from None
+    if isinstance(parsed, list):
+        return await _score_list(svc, parsed)
+    (outcome,) = await svc.score([parsed])
+    return (*outcome_response(outcome), {})
+
+
+async def _read_body(receive: Receive, limit: int) -> bytes | None:
+    """The whole body, or None as soon as it passes ``limit`` bytes."""
+    chunks = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            raise ClientDisconnect
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
+async def _score_list(svc: ScoringService, body: list[Any]) -> _Answer:
+    if not body:
+        raise ValidationError(
+            [FieldError("body", "is an empty list", f"1 to {svc.settings.max_batch} transactions")]
+        )
+    if len(body) > svc.settings.max_batch:
+        raise HTTPException(
+            413, f"a list holds at most {svc.settings.max_batch} transactions (FRAUDSTREAM_MAX_BATCH)"
+        )
+    outcomes = await svc.score(body)
+    results = []
+    for outcome in outcomes:
+        status, item = outcome_response(outcome)
+        results.append({"status": outcome.status, "http_status": status, **item})
+    summary = {
+        s: sum(1 for o in outcomes if o.status == s) for s in ("scored", "duplicate", "conflict", "invalid")
+    }
+    return 200, {"results": results, "summary": summary}, {}
 
 
 def _ms(value: datetime | None) -> int | None:
