@@ -10,11 +10,11 @@ import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
-from fraudstream.core.policy import PolicyConfig
 from fraudstream.errors import ConfigError
 
 if TYPE_CHECKING:
     from fraudstream.core.engine import EngineConfig
+    from fraudstream.core.policy import PolicyConfig
 
 __all__ = [
     "ALERTS_TOPIC",
@@ -273,6 +273,9 @@ class Settings(BaseSettings):
 
     def policy(self) -> PolicyConfig:
         """The decision thresholds, for every engine that decides (the API's, Kafka workers')."""
+        # Imported here: the policy compiles with numba, which settings (and `--help`) do not need.
+        from fraudstream.core.policy import PolicyConfig
+
         return PolicyConfig(
             review_threshold=self.review_threshold,
             decline_threshold=self.decline_threshold,

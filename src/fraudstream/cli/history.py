@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
@@ -137,6 +136,7 @@ def evaluate(
         paths = write_report(metrics, history.is_fraud[rows], probability, flagged, day, report)
         console.print(f"wrote {paths[0]} and {paths[1]}")
     if output is not None:
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         from fraudstream.core.policy import DECISIONS

@@ -5,13 +5,15 @@ from __future__ import annotations
 import json
 import sys
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.markup import escape
 
 from fraudstream.cli.app import console
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 def _read_records(path: str) -> list[Any] | pa.Table:
@@ -54,13 +56,15 @@ def _parse_json_text(text: str) -> list[Any]:
 
 def _read_or_exit(source: str) -> list[Any] | pa.Table:
     """The records of ``source``; an unreadable file ends the command with what is wrong and exit code 2."""
+    from pyarrow import ArrowInvalid
+
     from fraudstream.errors import ValidationError
 
     try:
         return _read_records(source)
     except FileNotFoundError:
         problem = "does not exist"
-    except (ValidationError, ValueError, pa.ArrowInvalid, UnicodeDecodeError) as exc:
+    except (ValidationError, ValueError, ArrowInvalid, UnicodeDecodeError) as exc:
         # json.JSONDecodeError is a ValueError; Arrow's CSV/Parquet errors are ArrowInvalid.
         problem = f"cannot be read: {exc}"
     console.print(

@@ -7,7 +7,6 @@ import time
 from pathlib import Path
 from typing import Annotated, Any
 
-import pyarrow as pa
 import typer
 from rich.table import Table
 
@@ -92,6 +91,8 @@ def score(
 
 
 def _write(records: list[dict[str, Any]], path: Path) -> None:
+    import pyarrow as pa  # here, not at the top: `fraudstream --help` need not load Arrow
+
     if path.suffix == ".jsonl":
         path.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
         return

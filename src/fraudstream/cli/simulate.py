@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import pyarrow as pa
 import typer
 
 from fraudstream.cli.app import app, console, out
 from fraudstream.cli.inputs import _duration_ms
+
+if TYPE_CHECKING:
+    import pyarrow as pa
 
 
 @app.command()
