@@ -13,6 +13,10 @@ from __future__ import annotations
 
 import importlib
 
+from fraudstream.kernel_cache import use_versioned_cache
+
+use_versioned_cache()  # before anything imports numba (see kernel_cache)
+
 # Not typing.TYPE_CHECKING: importing typing would double the time `import fraudstream` takes.
 TYPE_CHECKING = False
 
