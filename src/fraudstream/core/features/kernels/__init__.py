@@ -12,10 +12,10 @@ One module per subject: ``slots`` (key hashes and the table from a key to its st
 ``records`` (what an entity's record keeps where), ``windows`` (the entity kernel), ``labels``
 (label windows), ``user_extras`` (first-seen keys, distinct counts, travel) and ``prefetch``.
 
-numba caches each kernel against its own file only: editing a kernel that one in another module
-calls (``_find``, ``_assign_slots``, ``_label_features``, ``_prefetch_ahead``, ...) leaves the
-caller's cached machine code stale. After such an edit delete the cache:
-``find src -name '*.nbi' -delete``.
+numba checks a cached kernel against its own file only, and these call each other across modules
+(``_find``, ``_assign_slots``, ``_label_features``, ``_prefetch_ahead``, ...): the cache therefore
+lives in a folder named after all the kernels' source (`fraudstream.kernel_cache`), so an edit to
+any of them compiles every kernel afresh.
 """
 
 from __future__ import annotations
