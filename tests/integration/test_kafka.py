@@ -489,7 +489,7 @@ class _LosingProducer:
 
     def __init__(self, worker: Worker) -> None:
         self.worker = worker
-        self.producer = worker.producer
+        self.producer = worker.outputs.producer
         self.sent = 0
 
     def produce(self, topic: str, key: bytes | None = None, value: bytes | None = None) -> None:
@@ -498,7 +498,7 @@ class _LosingProducer:
             if self.sent == 700:
                 from confluent_kafka import KafkaError
 
-                self.worker._delivered(KafkaError(KafkaError._MSG_TIMED_OUT), _Lost(topic))  # type: ignore[arg-type]
+                self.worker.outputs._delivered(KafkaError(KafkaError._MSG_TIMED_OUT), _Lost(topic))  # type: ignore[arg-type]
                 return
         self.producer.produce(topic, key=key, value=value)
 
@@ -511,7 +511,7 @@ class _LosesOneOutput(Worker):
 
     def __init__(self, config: WorkerConfig) -> None:
         super().__init__(config)
-        self.producer = _LosingProducer(self)  # type: ignore[assignment]
+        self.outputs.producer = _LosingProducer(self)  # type: ignore[assignment]
 
 
 class _FailsInFourthBatch(Worker):

@@ -5,7 +5,8 @@ offset; on assignment the checkpoint is restored and the consumer seeks to that 
 crash or a rebalance the events since the checkpoint are replayed through the restored state and give
 the same decisions again. Offsets are committed only up to a checkpoint, after its outputs are
 flushed. Outputs are keyed by transaction id: a replay may repeat a message with the identical
-payload, which sinks upsert (see docs/kafka.md).
+payload, which sinks upsert (see docs/kafka.md). Producing them, and committing them with the offsets
+in a transactional worker, is `fraudstream.runtime.kafka.outputs`.
 
 Labels (confirmed fraud, chargebacks) come from the labels topic through a second consumer that reads
 every labels partition. Each transactions partition records in its checkpoint how far it has read
@@ -17,24 +18,14 @@ from __future__ import annotations
 
 import gc
 import time
-from bisect import bisect_left
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
 import orjson
-import pyarrow as pa
 import structlog
-from confluent_kafka import (
-    OFFSET_BEGINNING,
-    Consumer,
-    KafkaError,
-    KafkaException,
-    Message,
-    Producer,
-    TopicPartition,
-)
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
 from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
 from fraudstream.core.rules import RuleSet
@@ -50,6 +41,7 @@ from fraudstream.runtime.kafka.labels import (
     decode_partition_state,
     encode_partition_state,
 )
+from fraudstream.runtime.kafka.outputs import Outputs
 from fraudstream.runtime.kafka.payloads import SCHEMA_VERSION, decision_payloads
 
 __all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig", "producer_settings"]
@@ -206,16 +198,18 @@ class Worker:
                 "max.poll.interval.ms": max(60_000, config.session_timeout_ms),
             }
         )
-        self.producer = Producer(
-            {**producer_settings(config), "logger": client_logger(), "on_delivery": self._delivered}
+        self.counts: dict[str, int] = defaultdict(int)
+        self.outputs = Outputs(
+            producer_settings(config),
+            decisions_topic=config.decisions_topic,
+            alerts_topic=config.alerts_topic,
+            dlq_topic=config.dlq_topic,
+            transactional=bool(config.transactional_id),
+            counts=self.counts,
         )
-        self._transaction_open = False
         #: Set when a batch failed part-way: its partitions' engines may hold events whose outputs
         #: were not produced and whose offsets did not move, so nothing is checkpointed after it.
         self._failed = False
-        #: Output messages that failed delivery since the last checkpoint.
-        self.undelivered = 0
-        self.counts: dict[str, int] = defaultdict(int)
         self.last_batch_at = 0.0
         #: Latest figures for /metrics: events/s, batch size, scoring time per batch (ms).
         self.stats: dict[str, float] = {}
@@ -312,7 +306,7 @@ class Worker:
         return sorted(metadata.partitions)
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
-        self.producer.flush()
+        self.outputs.flush()
         self._checkpoint([tp.partition for tp in partitions if tp.partition in self.partitions], force=True)
         for tp in partitions:
             self.partitions.pop(tp.partition, None)
@@ -323,7 +317,7 @@ class Worker:
     def run(self, max_idle_s: float | None = None) -> None:
         """Consume until stopped (SIGTERM/SIGINT), or until idle for ``max_idle_s`` (tests)."""
         if self.config.transactional_id:
-            self._init_transactions()
+            self.outputs.init_transactions(lambda: self.running)
         if self.control is not None:
             self.control.catch_up()
             self._apply_control()
@@ -397,25 +391,10 @@ class Worker:
     def stop(self) -> None:
         self.running = False
 
-    def _init_transactions(self) -> None:
-        """Register the transactional id (the broker aborts what a previous run under it left open);
-        while the broker is unreachable, retry and report unhealthy rather than exit."""
-        while self.running:
-            try:
-                self.producer.init_transactions(30)
-                return
-            except KafkaException as exc:
-                error = exc.args[0]
-                if not (isinstance(error, KafkaError) and error.retriable()):
-                    raise
-                self.last_error_at = time.monotonic()
-                log.warning("transactions not initialised yet; retrying", error=str(error))
-                time.sleep(1)
-
     def close(self) -> None:
         """Finish: flush outputs, checkpoint every partition, commit, leave the group. After a batch
         failed part-way, only flush and leave (see `_checkpoint`)."""
-        self.producer.flush()
+        self.outputs.flush()
         self._checkpoint(list(self.partitions), force=True)
         self.consumer.close()
         if self.label_consumer is not None:
@@ -435,7 +414,8 @@ class Worker:
 
     def healthy(self) -> bool:
         """Unhealthy while the broker has reported errors in the last 30 seconds."""
-        return self.last_error_at is None or time.monotonic() - self.last_error_at > 30
+        errors = [at for at in (self.last_error_at, self.outputs.last_error_at) if at is not None]
+        return not errors or time.monotonic() - max(errors) > 30
 
     def _read_labels(self) -> None:
         """Queue the labels already fetched (no waiting) in every held partition that has not read them."""
@@ -570,59 +550,11 @@ class Worker:
 
     def _produce(self, decisions: DecisionBatch, partition: int, offsets: list[int]) -> None:
         """Every decision (and alert) of one partition's batch; ``offsets`` are the input messages'."""
-        payloads = decision_payloads(decisions, [partition] * len(offsets), offsets)
-        keys = decisions.transaction_id.cast(pa.binary()).to_pylist()
-        alerts = decisions.is_alert.tolist()
-        # Rows a committed transaction already answered (a transactional replay) produce nothing.
-        first = bisect_left(offsets, self._quiet_until(partition))
-        self.counts["replayed_quietly"] += first
-        if first < len(offsets):
-            self._begin_transaction()
-        produce = self.producer.produce
-        decisions_topic, alerts_topic = self.config.decisions_topic, self.config.alerts_topic
-        for key, payload, alert in zip(keys[first:], payloads[first:], alerts[first:]):
-            # The plain call per message; `_send` (waiting for room) only when the queue is full.
-            try:
-                produce(decisions_topic, key=key, value=payload)
-            except BufferError:
-                self._make_room()
-                self._send(decisions_topic, key, payload)
-            if alert:
-                self._send(alerts_topic, key, payload)
-        self.counts["decisions"] += len(offsets) - first
-        self.producer.poll(0)
+        self.outputs.produce(decisions, partition, offsets, self._quiet_until(partition))
 
     def _quiet_until(self, partition: int) -> int:
         state = self.partitions.get(partition)
         return state.quiet_until if state is not None else 0
-
-    def _send(self, topic: str, key: bytes | None, value: bytes) -> None:
-        """Produce one output message; while the producer's queue is full (the broker is slower than
-        scoring, or away), wait for deliveries instead of dropping or failing: back-pressure that
-        stops consuming until outputs drain."""
-        self._begin_transaction()
-        while True:
-            try:
-                self.producer.produce(topic, key=key, value=value)
-                return
-            except BufferError:
-                self._make_room()
-
-    def _make_room(self) -> None:
-        """Wait a moment for deliveries to free room in the producer's full queue."""
-        self.counts["backpressure_waits"] += 1
-        self.producer.poll(0.05)
-
-    def _begin_transaction(self) -> None:
-        if self.config.transactional_id and not self._transaction_open:
-            self.producer.begin_transaction()
-            self._transaction_open = True
-
-    def _delivered(self, error: KafkaError | None, message: Message) -> None:
-        if error is not None:
-            self.undelivered += 1
-            self.last_error_at = time.monotonic()
-            log.error("output not delivered", topic=message.topic(), error=str(error))
 
     def _rewind(self) -> None:
         """Outputs were lost after librdkafka gave up on them: go back to every held partition's last
@@ -633,7 +565,7 @@ class Worker:
             self._restore(tp)
             self.consumer.seek(tp)
         self._position_labels()
-        self.undelivered = 0
+        self.outputs.undelivered = 0
         self.counts["rewinds"] += 1
         log.warning("rewound to the last checkpoints after undelivered outputs", partitions=len(held))
 
@@ -642,19 +574,7 @@ class Worker:
             message.partition() or 0
         ):
             return  # dead-lettered in a committed transaction already
-        import base64
-
-        payload = {
-            "schema_version": SCHEMA_VERSION,
-            "reason": reason,
-            "errors": errors or [],
-            "topic": message.topic(),
-            "partition": message.partition(),
-            "offset": message.offset(),
-            "original": base64.b64encode(message.value() or b"").decode(),
-        }
-        self._send(self.config.dlq_topic, message.key(), orjson.dumps(payload))
-        self.counts["dead_letters"] += 1
+        self.outputs.dead_letter(message, reason, errors)
 
     def _checkpoint(self, partitions: list[int], *, force: bool) -> None:
         """Checkpoint (state + next offset) after outputs are flushed, then commit that offset.
@@ -676,10 +596,10 @@ class Worker:
         ]
         if not due:
             return
-        remaining = self.producer.flush(30)
+        remaining = self.outputs.flush(30)
         if remaining:
             raise KafkaException(f"{remaining} output messages not delivered; not checkpointing past them")
-        if self.undelivered:
+        if self.outputs.undelivered:
             self._rewind()
             return
         self._save_checkpoints(due, now)
@@ -698,33 +618,14 @@ class Worker:
         now = time.monotonic()
         dirty = [p for p, state in self.partitions.items() if state.dirty]
         interval = self.checkpoint_interval_s
-        if not (dirty or self._transaction_open):
+        if not (dirty or self.outputs.transaction_open):
             return
         if not force and all(now - self.partitions[p].last_checkpoint < interval for p in dirty):
             return
-        remaining = self.producer.flush(30)
-        if remaining:
-            raise KafkaException(f"{remaining} output messages not delivered; not committing past them")
         offsets = [TopicPartition(self.config.topic, p, self.partitions[p].next_offset) for p in dirty]
-        try:
-            if self.undelivered:
-                raise KafkaException(f"{self.undelivered} output messages were not delivered")
-            self._begin_transaction()  # a quiet replay produced nothing, but its offsets move on
-            if offsets:
-                metadata = self.consumer.consumer_group_metadata()
-                self.producer.send_offsets_to_transaction(offsets, metadata, 30)
-            self.producer.commit_transaction(30)
-        except KafkaException as exc:
-            log.warning(
-                "transaction not committed; aborting it and going back to the checkpoints", error=str(exc)
-            )
-            if self._transaction_open:
-                self.producer.abort_transaction(30)
-            self._transaction_open = False
+        if not self.outputs.commit_transaction(offsets, self.consumer):
             self._rewind()
             return
-        self._transaction_open = False
-        self.counts["transactions"] += 1
         self._save_checkpoints(dirty, now)
 
     @property
