@@ -86,8 +86,8 @@ async def identify(svc: ScoringService, connection: HTTPConnection, key: str | N
         return None
     found = await known_key(svc, key)
     if found is None:
-        # The hot route (`fastpath`) identifies first and hands a refused key on to the full app, which
-        # identifies again: one request counts once.
+        # Counted once per request however often it is identified; the mark also tells `blocked_for`
+        # which request's refused key started a block.
         if not connection.scope.get(_REFUSED):
             connection.scope[_REFUSED] = True
             _refused(failures, address, key, connection.url.path, now)
