@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test lint fmt bench install clean browser screenshots
+.PHONY: demo test lint fmt bench install clean browser promtool screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,11 @@ lint: $(STAMP)
 browser:
 	./scripts/install-chromium
 
-test: lint browser
+# Debian's promtool, which the metrics tests check /metrics with (installed with apt when missing).
+promtool:
+	./scripts/install-promtool
+
+test: lint browser promtool
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The README's screenshots, taken again by the dashboard's browser tests.

@@ -1,16 +1,17 @@
-"""/metrics: the Prometheus text exposition of the service's counters and latency histogram."""
+"""/metrics: the service's Prometheus metrics (decisions, latency and score histograms, the process)."""
 
 from __future__ import annotations
 
 from fastapi import APIRouter, Depends
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import Response
 
 from fraudstream.api.deps import service
 from fraudstream.runtime.embedded import ScoringService
+from fraudstream.runtime.metrics import CONTENT_TYPE
 
 router = APIRouter(tags=["metrics"])
 
 
-@router.get("/metrics", response_class=PlainTextResponse, summary="Prometheus metrics")
-async def metrics(svc: ScoringService = Depends(service)) -> str:
-    return svc.metrics.prometheus()
+@router.get("/metrics", response_class=Response, summary="Prometheus metrics")
+async def metrics(svc: ScoringService = Depends(service)) -> Response:
+    return Response(svc.metrics.exposition.exposition(), media_type=CONTENT_TYPE)

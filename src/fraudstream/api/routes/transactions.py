@@ -178,7 +178,7 @@ async def _answer(svc: ScoringService, scope: Scope, receive: Receive) -> _Answe
     """
     refusal = svc.overloaded()
     if refusal is not None:
-        svc.metrics.refused += 1
+        svc.metrics.record_refused()
         return overloaded(refusal)
     limit = svc.settings.max_body_bytes
     declared = dict(scope["headers"]).get(b"content-length")

@@ -1,4 +1,5 @@
-"""Live counters of the running server: decisions, latency percentiles, throughput, rule hits."""
+"""Live figures of the running server for its dashboard (latency percentiles, throughput, rule hits),
+and its Prometheus metrics."""
 
 from __future__ import annotations
 
@@ -7,14 +8,19 @@ import time
 from collections import Counter, deque
 
 import numpy as np
+import numpy.typing as npt
+
+from fraudstream.runtime.metrics import DecisionMetrics
 
 __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Thread-safe counters; latencies kept for the last 10,000 decisions."""
+    """Thread-safe counters; latencies kept for the last 10,000 decisions, the dashboard's window.
+    ``exposition`` holds the Prometheus metrics, whose histograms cover the whole run."""
 
     def __init__(self) -> None:
+        self.exposition = DecisionMetrics()
         self._lock = threading.Lock()
         self.decisions: Counter[str] = Counter()
         self.rule_hits: Counter[str] = Counter()
@@ -28,9 +34,28 @@ class Metrics:
         self._recent: deque[tuple[float, int]] = deque(maxlen=600)
         self.started = time.time()
 
+    def warmed_up(self) -> None:
+        """The service is ready: latencies from now on enter the Prometheus histogram."""
+        self.exposition.warmed_up()
+
+    def record_refused(self) -> None:
+        with self._lock:
+            self.refused += 1
+        self.exposition.refused.inc()
+
+    def record_invalid(self, count: int) -> None:
+        with self._lock:
+            self.invalid += count
+        self.exposition.invalid.inc(count)
+
     def record_batch(
-        self, decisions: list[str], latencies_ms: list[float], rule_hits: dict[str, int]
+        self,
+        decisions: list[str],
+        latencies_ms: list[float],
+        rule_hits: dict[str, int],
+        scores: npt.ArrayLike,
     ) -> None:
+        self.exposition.record(decisions, np.asarray(latencies_ms) / 1000.0, scores, rule_hits)
         with self._lock:
             self.batches += 1
             self.decisions.update(decisions)
@@ -42,6 +67,7 @@ class Metrics:
         with self._lock:
             self.duplicates += duplicates
             self.conflicts += conflicts
+        self.exposition.duplicates.inc(duplicates)
 
     def latency(self) -> dict[str, float | None]:
         with self._lock:
@@ -59,42 +85,3 @@ class Metrics:
         with self._lock:
             count = sum(n for t, n in self._recent if now - t <= window_s)
         return round(count / window_s, 2)
-
-    def prometheus(self) -> str:
-        """The counters in Prometheus' text exposition format."""
-        latency = self.latency()
-        lines = [
-            "# HELP fraudstream_decisions_total Decisions made, by decision.",
-            "# TYPE fraudstream_decisions_total counter",
-        ]
-        with self._lock:
-            for decision in ("approve", "challenge", "review", "decline"):
-                lines.append(
-                    f'fraudstream_decisions_total{{decision="{decision}"}} {self.decisions[decision]}'
-                )
-            lines += [
-                "# HELP fraudstream_rule_hits_total Rule hits, by rule code.",
-                "# TYPE fraudstream_rule_hits_total counter",
-                *(
-                    f'fraudstream_rule_hits_total{{rule="{code}"}} {n}'
-                    for code, n in sorted(self.rule_hits.items())
-                ),
-                "# TYPE fraudstream_invalid_total counter",
-                f"fraudstream_invalid_total {self.invalid}",
-                "# TYPE fraudstream_duplicates_total counter",
-                f"fraudstream_duplicates_total {self.duplicates}",
-                "# HELP fraudstream_refused_total Requests refused (503): too many transactions waiting.",
-                "# TYPE fraudstream_refused_total counter",
-                f"fraudstream_refused_total {self.refused}",
-                "# TYPE fraudstream_batches_total counter",
-                f"fraudstream_batches_total {self.batches}",
-            ]
-        lines += [
-            "# HELP fraudstream_decisions_per_second Decisions per second over the last 10 s.",
-            "# TYPE fraudstream_decisions_per_second gauge",
-            f"fraudstream_decisions_per_second {self.rate()}",
-            "# TYPE fraudstream_latency_ms gauge",
-            f'fraudstream_latency_ms{{quantile="0.5"}} {latency["p50"] or 0}',
-            f'fraudstream_latency_ms{{quantile="0.99"}} {latency["p99"] or 0}',
-        ]
-        return "\n".join(lines) + "\n"

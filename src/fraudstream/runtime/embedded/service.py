@@ -127,6 +127,12 @@ class ScoringService:
         self.engine = self.decider.engine()
         self.alerts = AlertHub()
         self.metrics = Metrics()
+        self.metrics.exposition.describe_build(
+            lambda: {
+                "model": self.decider.champion_version or "",
+                "rules_version": str(self.engine.rules.version),
+            }
+        )
         #: What the API and the dashboard read: stored transactions, alerts, rules, models, keys, stats.
         self.reads = Reads(self.store, settings, self.metrics, self.decider, lambda: self.engine)
         # One thread at a time touches the engine and writes: the order of the log is the order of
@@ -174,6 +180,7 @@ class ScoringService:
         # which took 140-200 ms at start-up here, does not walk them again while requests wait.
         gc.freeze()
         self.ready = True
+        self.metrics.warmed_up()
 
     async def stop(self) -> None:
         self.ready = False
@@ -345,7 +352,7 @@ class ScoringService:
         """Take ``count`` more transactions, or refuse them when ``max_pending`` are already waiting:
         a queue without a bound turns overload into everyone's latency (seconds) and memory."""
         if self._pending and self._pending + count > self.settings.max_pending:
-            self.metrics.refused += 1
+            self.metrics.record_refused()
             raise self.overloaded() or OverloadError(
                 f"{self._pending} transactions are waiting to be scored and {count} more would pass the "
                 f"limit of {self.settings.max_pending}; nothing of this request was taken: send it again "
@@ -448,7 +455,7 @@ class ScoringService:
             )
         for transaction_id, row in first_seen.items():
             outcomes[row] = Outcome("scored", transaction_id, written[transaction_id])
-        self.metrics.invalid += len(result.errors)
+        self.metrics.record_invalid(len(result.errors))
         self.metrics.record_repeat(
             sum(1 for o in outcomes if o and o.status == "duplicate"),
             sum(1 for o in outcomes if o and o.status == "conflict"),
@@ -468,9 +475,12 @@ class ScoringService:
         group: list[_Request],
         owners: list[int],
     ) -> dict[str, dict[str, Any]]:
+        started = time.perf_counter()
         decisions = self.decider.decide(self.engine, batch, [received[r] for r in rows])
         try:
-            return self._write(decisions, batch, rows, hashes, received, [group[owners[r]] for r in rows])
+            results = self._write(decisions, batch, rows, hashes, received, [group[owners[r]] for r in rows])
+            self.metrics.exposition.record_group_commit(time.perf_counter() - started)
+            return results
         except BaseException:
             # The engine has seen events that are not stored: rebuild it from the stored log.
             self._rebuild()
@@ -505,7 +515,7 @@ class ScoringService:
             {version: p.tolist() for version, p in decisions.shadow_probability.items()},
         )
         self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow)
-        self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts())
+        self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts(), decisions.score)
         self.alerts.publish_threadsafe([alert_event(a) for a in alert_rows])
         return results
 
