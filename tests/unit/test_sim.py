@@ -10,14 +10,17 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
+import pytest
 
 from fraudstream.core.cards import luhn_valid
+from fraudstream.errors import ConfigError
 from fraudstream.sim.generator import (
     DRIFT_STARTS,
     SCENARIOS,
     SimulationConfig,
     labels_for,
     simulate,
+    simulate_scenarios,
     with_label_times,
 )
 
@@ -273,3 +276,26 @@ def test_a_short_span_keeps_scenarios_that_last_days_spread_over_it() -> None:
     ts = table.column("timestamp").cast("int64").to_numpy()
     at_the_edges = (ts == config.start_ms) | (ts == config.start_ms + config.duration_ms - 1)
     assert at_the_edges.sum() < 5
+
+
+def test_a_scenario_alone_is_only_its_own_events_and_the_hacker_hits_several_accounts_per_device() -> None:
+    config = SimulationConfig(count=600, seed=3)
+    table = simulate_scenarios(config, ["hacker"])
+    assert table.equals(simulate_scenarios(config, ["hacker"]))
+    assert table.num_rows == 600
+    assert set(table.column("fraud_scenario").to_pylist()) == {"hacker"}
+    ts = table.column("timestamp").cast("int64").to_numpy()
+    assert np.all(np.diff(ts) >= 0)
+    # One attacker's device per attack, each against 4-8 accounts within 20 minutes.
+    devices = table.group_by("device_id").aggregate(
+        [("user_id", "count_distinct"), ("timestamp", "min"), ("timestamp", "max")]
+    )
+    accounts = devices.column("user_id_count_distinct").to_numpy()
+    assert np.median(accounts) >= 4
+    took = pc.subtract(devices.column("timestamp_max"), devices.column("timestamp_min")).cast("int64")
+    assert pc.max(took).as_py() <= 20 * 60_000
+
+
+def test_an_unknown_scenario_name_is_refused_with_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match=r"hackr.*card_testing"):
+        simulate_scenarios(SimulationConfig(count=10), ["hackr"])

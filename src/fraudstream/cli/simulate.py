@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -12,6 +13,15 @@ from fraudstream.cli.inputs import _duration_ms
 
 if TYPE_CHECKING:
     import pyarrow as pa
+
+    from fraudstream.sim.generator import SimulationConfig
+
+#: The scenarios --help names, without importing the simulator (NumPy) for every command; a test
+#: keeps them equal to `fraudstream.sim.scenarios.SCENARIOS`.
+SCENARIO_HELP = (
+    "large_amount, rapid_burst, location_jump, card_testing, account_takeover, compromised_terminal, "
+    "compromised_card, hacker, low_and_slow, gift_card_ring"
+)
 
 
 @app.command()
@@ -32,8 +42,26 @@ def simulate(
         typer.Option(help="Also write label events (reported frauds, when reported) to this file."),
     ] = None,
     rate: Annotated[
-        float, typer.Option(help="With --to http: transactions per second (0 = as fast as possible).")
+        float,
+        typer.Option(help="With --to http or kafka: transactions per second (0 = as fast as possible)."),
     ] = 0,
+    scenario: Annotated[
+        list[str] | None,
+        typer.Option(
+            metavar="NAME",
+            help="Only this fraud scenario's events (repeat it or separate names with commas), --count "
+            "of them shared evenly, labelled as usual; --fraud-rate does not apply. Scenarios: "
+            + SCENARIO_HELP
+            + ".",
+        ),
+    ] = None,
+    background: Annotated[
+        bool,
+        typer.Option(
+            help="With --scenario: keep the legitimate traffic too, with the named scenarios as its only "
+            "fraud (at --fraud-rate). Off by default: only the scenarios' events are sent."
+        ),
+    ] = False,
     test: Annotated[
         str | None,
         typer.Option(help="Send a test scenario to --to (a URL): large, rapid, location, random or all."),
@@ -55,6 +83,10 @@ def simulate(
 
     Example: `fraudstream simulate --count 100000 --to sim.parquet --labels labels.parquet`
 
+    One scenario alone, as seed 003's hacker producer sends it: `fraudstream simulate --scenario hacker
+    --count 500 --rate 2 --to kafka://localhost:9092/raw_transactions` (or --to http://127.0.0.1:8000,
+    or a file).
+
     Test client: `fraudstream simulate --test all --to http://127.0.0.1:8000 --health` sends the large,
     rapid and location scenarios (and --count random ones) and exits 1 if an expected alert is missing
     or the server refused a request (each refusal is printed with its status and the server's words).
@@ -72,8 +104,9 @@ def simulate(
         passed = run_tests(url, chosen, random_count, pause, health, out.print, api_key=api_key)
         raise typer.Exit(0 if passed else 1)
     from fraudstream.sim.generator import SimulationConfig, labels_for, with_label_times
-    from fraudstream.sim.generator import simulate as generate
     from fraudstream.sim.output import OUTPUT_FORMATS, writable, write_table
+
+    names = _scenario_names(scenario or [])
 
     for name, target in (("--to", to), ("--labels", labels)):
         is_file = target is not None and not str(target).startswith(("http://", "https://", "kafka://"))
@@ -81,14 +114,14 @@ def simulate(
             raise typer.BadParameter(f"{target}: {OUTPUT_FORMATS}", param_hint=name)
     span = _duration_ms(duration) if duration else int(days * 86_400_000)
     config = SimulationConfig(count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=span)
-    table = generate(config)
+    table = _generate(config, names, background)
     if to.startswith(("http://", "https://")):
         sent = _send_or_exit(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate, api_key)
         console.print(f"sent {sent} transactions to {to}")
     elif to.startswith("kafka://"):
         from fraudstream.sim.output import send_kafka
 
-        sent = send_kafka(table.drop_columns(["is_fraud", "fraud_scenario"]), to)
+        sent = send_kafka(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate)
         console.print(f"produced {sent} transactions to {to}")
     else:
         write_table(with_label_times(table, config), Path(to))
@@ -96,6 +129,34 @@ def simulate(
     if labels is not None:
         write_table(labels_for(table, config), labels)
         console.print(f"wrote label events to {labels}")
+
+
+def _scenario_names(values: list[str]) -> list[str]:
+    """The scenarios named by --scenario (repeated or comma-separated), or one line naming the known
+    ones and exit 2."""
+    from fraudstream.sim.scenarios import SCENARIOS
+
+    names = [name.strip() for value in values for name in value.split(",") if name.strip()]
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown:
+        console.print(
+            f"[red]--scenario {', '.join(unknown)}[/red]: unknown; choose from {', '.join(SCENARIOS)}",
+            highlight=False,
+        )
+        raise typer.Exit(2)
+    return list(dict.fromkeys(names))
+
+
+def _generate(config: SimulationConfig, names: list[str], background: bool) -> pa.Table:
+    """The full simulation, or only the named scenarios (alone, or as the only fraud of the
+    legitimate traffic with ``background``)."""
+    from fraudstream.sim.generator import simulate, simulate_scenarios
+
+    if not names:
+        return simulate(config)
+    if background:
+        return simulate(replace(config, scenario_weights=dict.fromkeys(names, 1.0)))
+    return simulate_scenarios(config, names)
 
 
 def _send_or_exit(table: pa.Table, url: str, rate: float, api_key: str | None) -> int:

@@ -9,13 +9,14 @@ legitimate habits in `fraudstream.sim.legitimate`, fraud in `fraudstream.sim.sce
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from fraudstream.errors import ConfigError
 from fraudstream.sim.labels import label_times
 from fraudstream.sim.legitimate import legitimate
 from fraudstream.sim.scenarios import DEFAULT_MIX, DRIFT_STARTS, SCENARIOS, scenario_rows
@@ -28,6 +29,7 @@ __all__ = [
     "iter_batches",
     "labels_for",
     "simulate",
+    "simulate_scenarios",
     "with_label_times",
 ]
 
@@ -72,13 +74,7 @@ def simulate(config: SimulationConfig) -> pa.Table:
     >>> table.num_rows, 0 < sum(table.column("is_fraud").to_pylist()) < 200
     (2000, True)
     """
-    rng = np.random.default_rng(config.seed)
-    world = config.population_seed
-    pop = Population.draw(
-        config.n_users,
-        config.n_merchants,
-        rng if world is None or world == config.seed else np.random.default_rng(world),
-    )
+    rng, pop = _world(config)
     n_fraud = round(config.count * config.fraud_rate)
     weights = np.array([config.scenario_weights.get(s, 0.0) for s in SCENARIOS])
     parts = []
@@ -92,6 +88,47 @@ def simulate(config: SimulationConfig) -> pa.Table:
     columns = concatenate(parts)
     order = np.argsort(columns["timestamp"], kind="stable")[: config.count]
     return _table({k: v[order] for k, v in columns.items()}, pop)
+
+
+def simulate_scenarios(config: SimulationConfig, names: Sequence[str]) -> pa.Table:
+    """Only the frauds of the named scenarios, ``config.count`` rows shared evenly among them and
+    sorted by time, labelled as in `simulate`; no legitimate traffic (``fraud_rate`` and
+    ``scenario_weights`` do not apply). The same seed draws the same people as `simulate`.
+
+    >>> table = simulate_scenarios(SimulationConfig(count=300, seed=1), ["hacker"])
+    >>> table.num_rows, set(table.column("fraud_scenario").to_pylist())
+    (300, {'hacker'})
+    >>> all(table.column("is_fraud").to_pylist())
+    True
+    """
+    unknown = [name for name in names if name not in SCENARIOS]
+    if unknown or not names:
+        raise ConfigError(
+            f"unknown scenario {', '.join(unknown) or '(none)'}: choose from {', '.join(SCENARIOS)}"
+        )
+    rng, pop = _world(config)
+    shares = np.full(len(names), config.count // len(names))
+    shares[: config.count % len(names)] += 1
+    # A scenario makes whole episodes, so at least its share: keep its share, in the order it made them.
+    parts = [
+        {k: v[:share] for k, v in scenario_rows(name, share, config.span, pop, rng).items()}
+        for name, share in zip(names, shares.tolist())
+    ]
+    columns = concatenate(parts)
+    order = np.argsort(columns["timestamp"], kind="stable")
+    return _table({k: v[order] for k, v in columns.items()}, pop)
+
+
+def _world(config: SimulationConfig) -> tuple[np.random.Generator, Population]:
+    """The run's generator and its population (drawn from ``population_seed`` when that is set)."""
+    rng = np.random.default_rng(config.seed)
+    world = config.population_seed
+    pop = Population.draw(
+        config.n_users,
+        config.n_merchants,
+        rng if world is None or world == config.seed else np.random.default_rng(world),
+    )
+    return rng, pop
 
 
 def _table(columns: Rows, pop: Population) -> pa.Table:

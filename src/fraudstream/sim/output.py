@@ -11,7 +11,15 @@ import pyarrow as pa
 
 from fraudstream.errors import ConfigError
 
-__all__ = ["OUTPUT_FORMATS", "records_for_http", "send_http", "send_kafka", "writable", "write_table"]
+__all__ = [
+    "OUTPUT_FORMATS",
+    "batch_for",
+    "records_for_http",
+    "send_http",
+    "send_kafka",
+    "writable",
+    "write_table",
+]
 
 #: What ``write_table`` writes, by file name suffix.
 OUTPUT_FORMATS = "write .parquet, .csv or .jsonl (or .json: JSON lines)"
@@ -65,32 +73,52 @@ def _rfc3339(ms: int) -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(ms / 1000)) + f".{ms % 1000:03d}Z"
 
 
-def send_http(table: pa.Table, url: str, rate: float, batch: int = 50, api_key: str | None = None) -> int:
-    """POST the rows to ``{url}/v1/transactions`` in small lists, paced at ``rate`` per second.
+def batch_for(rate: float) -> int:
+    """Rows per request at ``rate`` per second: a tenth of a second's worth, 1 to 50 (50 unpaced),
+    so that a slow stream arrives a few events at a time rather than 50 at once then silence.
+
+    >>> batch_for(0), batch_for(2), batch_for(200), batch_for(10_000)
+    (50, 1, 20, 50)
+    """
+    return 50 if rate <= 0 else max(1, min(50, int(rate / 10)))
+
+
+def send_http(
+    table: pa.Table, url: str, rate: float, batch: int | None = None, api_key: str | None = None
+) -> int:
+    """POST the rows to ``{url}/v1/transactions`` in small lists (``batch``, or `batch_for` the
+    rate), paced at ``rate`` per second.
 
     Pacing follows a monotonic schedule (each batch has a due time from the start), so delays do not
     accumulate into drift.
     """
     headers = {"X-API-Key": api_key} if api_key else {}
+    batch = batch or batch_for(rate)
     records = records_for_http(table)
     start = time.monotonic()
     sent = 0
     with httpx.Client(base_url=url.rstrip("/"), headers=headers, timeout=30) as client:
         for offset in range(0, len(records), batch):
-            if rate > 0:
-                due = start + offset / rate
-                pause = due - time.monotonic()
-                if pause > 0:
-                    time.sleep(pause)
+            _wait_until_due(start, offset, rate)
             response = client.post("/v1/transactions", json=records[offset : offset + batch])
             response.raise_for_status()
             sent += len(records[offset : offset + batch])
     return sent
 
 
-def send_kafka(table: pa.Table, url: str) -> int:
+def _wait_until_due(start: float, sent: int, rate: float) -> None:
+    """Sleep until the row numbered ``sent`` is due at ``rate`` per second from ``start`` (a
+    monotonic time); at rate 0, never."""
+    if rate > 0:
+        pause = start + sent / rate - time.monotonic()
+        if pause > 0:
+            time.sleep(pause)
+
+
+def send_kafka(table: pa.Table, url: str, rate: float = 0) -> int:
     """Produce the rows to ``kafka://host:port/topic`` (default topic: transactions), keyed by user
-    id so that one user's events stay in one partition, in order."""
+    id so that one user's events stay in one partition, in order; paced at ``rate`` per second as
+    `send_http` is, or as fast as possible at 0."""
     import orjson
     from confluent_kafka import Producer
 
@@ -99,7 +127,10 @@ def send_kafka(table: pa.Table, url: str) -> int:
 
     producer = Producer({"bootstrap.servers": address, "linger.ms": 5, "logger": client_logger()})
     records = records_for_http(table)
-    for record in records:
+    start, batch = time.monotonic(), batch_for(rate)
+    for sent, record in enumerate(records):
+        if sent % batch == 0:
+            _wait_until_due(start, sent, rate)
         producer.produce(
             topic or "transactions", key=str(record["user_id"]).encode(), value=orjson.dumps(record)
         )
