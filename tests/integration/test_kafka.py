@@ -34,6 +34,7 @@ from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
 from fraudstream.storage import Store
 from kafka_broker import create_topic as create
+from promtool import promtool_problems
 
 pytestmark = pytest.mark.integration
 KEY = DEMO_CARD_KEY.encode()
@@ -310,9 +311,14 @@ def test_the_worker_reports_metrics_and_health_over_http(broker: str, tmp_path: 
     try:
         worker.run(max_idle_s=2)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
-        assert "fraudstream_worker_events_total 500" in metrics
-        assert "fraudstream_worker_scoring_latency_ms" in metrics
-        assert 'fraudstream_worker_deciding_with{model="",rules_version="1"} 1' in metrics
+        assert promtool_problems(metrics) == ""
+        assert "fraudstream_worker_events_total 500.0" in metrics
+        # The server's names: a dashboard sums server and workers alike.
+        decided = [line for line in metrics.splitlines() if line.startswith("fraudstream_decisions_total")]
+        assert sum(float(line.split()[-1]) for line in decided) == 500
+        assert "fraudstream_decision_latency_seconds_bucket" in metrics
+        assert "fraudstream_group_commit_seconds_count" in metrics
+        assert 'model="",rules_version="1"' in metrics
         health = httpx.get(f"http://127.0.0.1:{port}/healthz").json()
         assert health == {"status": "healthy", "model": None, "rules_version": 1}
     finally:

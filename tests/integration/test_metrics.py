@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 from pathlib import Path
 from typing import Any
 
@@ -14,21 +12,9 @@ from prometheus_client.parser import text_string_to_metric_families
 from fraudstream.api import create_app
 from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
+from promtool import promtool_problems
 
 pytestmark = pytest.mark.integration
-
-HOW_TO_INSTALL = "promtool is missing: run `./scripts/install-promtool` (apt-get install -y prometheus)"
-
-
-def promtool_problems(exposition: str) -> str:
-    """What `promtool check metrics` says of an exposition: empty when it is clean."""
-    promtool = shutil.which("promtool")
-    if promtool is None:
-        pytest.fail(HOW_TO_INSTALL)
-    checked = subprocess.run(
-        [promtool, "check", "metrics"], input=exposition, capture_output=True, text=True, check=False
-    )
-    return (checked.stdout + checked.stderr).strip() if checked.returncode else ""
 
 
 def samples(exposition: str) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:

@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import TYPE_CHECKING
 
 import orjson
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+from prometheus_client.registry import Collector
+
+from fraudstream.runtime.metrics import CONTENT_TYPE
 
 if TYPE_CHECKING:
     from fraudstream.runtime.kafka.worker import Worker
@@ -15,64 +21,78 @@ if TYPE_CHECKING:
 __all__ = ["serve_operations"]
 
 
-def render_metrics(worker: Worker) -> str:
-    """Lag per partition, batch size, events/s, scoring latency, dead letters, labels read and
-    applied, back-pressure waits (a full producer queue), rewinds after lost outputs, checkpoint age,
-    duration and interval."""
-    now = time.monotonic()
-    stats = worker.stats
-    lines = [
-        "# TYPE fraudstream_worker_events_total counter",
-        f"fraudstream_worker_events_total {worker.counts['decisions']}",
-        "# TYPE fraudstream_worker_dead_letters_total counter",
-        f"fraudstream_worker_dead_letters_total {worker.counts['dead_letters']}",
-        "# TYPE fraudstream_worker_labels_total counter",
-        f"fraudstream_worker_labels_total {worker.counts['labels']}",
-        "# TYPE fraudstream_worker_labels_applied_total counter",
-        f"fraudstream_worker_labels_applied_total {worker.counts['labels_applied']}",
-        "# TYPE fraudstream_worker_backpressure_waits_total counter",
-        f"fraudstream_worker_backpressure_waits_total {worker.counts['backpressure_waits']}",
-        "# TYPE fraudstream_worker_rewinds_total counter",
-        f"fraudstream_worker_rewinds_total {worker.counts['rewinds']}",
-        "# TYPE fraudstream_worker_transactions_total counter",
-        f"fraudstream_worker_transactions_total {worker.counts['transactions']}",
-        "# TYPE fraudstream_worker_replayed_quietly_total counter",
-        f"fraudstream_worker_replayed_quietly_total {worker.counts['replayed_quietly']}",
-        "# TYPE fraudstream_worker_events_per_second gauge",
-        f"fraudstream_worker_events_per_second {stats.get('events_per_second', 0.0):.1f}",
-        "# TYPE fraudstream_worker_batch_size gauge",
-        f"fraudstream_worker_batch_size {stats.get('batch_size', 0)}",
-        "# TYPE fraudstream_worker_scoring_latency_ms gauge",
-        f"fraudstream_worker_scoring_latency_ms {stats.get('scoring_ms', 0.0):.3f}",
-        "# TYPE fraudstream_worker_checkpoint_duration_seconds gauge",
-        f"fraudstream_worker_checkpoint_duration_seconds {worker.checkpoint_seconds:.3f}",
-        "# TYPE fraudstream_worker_checkpoint_interval_seconds gauge",
-        f"fraudstream_worker_checkpoint_interval_seconds {worker.checkpoint_interval_s:.1f}",
-        "# TYPE fraudstream_worker_consumer_lag gauge",
-        "# TYPE fraudstream_worker_checkpoint_age_seconds gauge",
-    ]
-    # What decides: an operator checks that every worker took the promoted model and the rules.
-    lines += [
-        "# TYPE fraudstream_worker_deciding_with gauge",
-        f'fraudstream_worker_deciding_with{{model="{worker.model_version or ""}",'
-        f'rules_version="{worker.rules.version}"}} 1',
-    ]
-    for partition, state in sorted(worker.partitions.items()):
-        lag = worker.lag.get(partition)
-        if lag is not None:
-            lines.append(f'fraudstream_worker_consumer_lag{{partition="{partition}"}} {lag}')
-        age = now - state.last_checkpoint
-        lines.append(f'fraudstream_worker_checkpoint_age_seconds{{partition="{partition}"}} {age:.1f}')
-    return "\n".join(lines) + "\n"
+class _WorkerFamilies(Collector):
+    """The worker's own figures, read at each scrape: what it consumed and dead-lettered, labels,
+    back-pressure waits, rewinds after lost outputs, lag, checkpoint age, duration and interval."""
+
+    def __init__(self, worker: Worker) -> None:
+        self.worker = worker
+
+    def collect(self) -> Iterator[Metric]:
+        counts = self.worker.counts
+        for name, key, documentation in _COUNTS:
+            yield CounterMetricFamily(name, documentation, value=counts[key])
+        yield GaugeMetricFamily(
+            "fraudstream_worker_checkpoint_duration_seconds",
+            "How long the last round of checkpoints took.",
+            value=self.worker.checkpoint_seconds,
+        )
+        yield GaugeMetricFamily(
+            "fraudstream_worker_checkpoint_interval_seconds",
+            "Seconds between checkpoints now (stretched when checkpoints are slow).",
+            value=self.worker.checkpoint_interval_s,
+        )
+        lag = GaugeMetricFamily(
+            "fraudstream_worker_consumer_lag",
+            "Messages behind the partition's high watermark after the last batch.",
+            labels=["partition"],
+        )
+        age = GaugeMetricFamily(
+            "fraudstream_worker_checkpoint_age_seconds",
+            "Seconds since the partition's last checkpoint.",
+            labels=["partition"],
+        )
+        now = time.monotonic()
+        for partition, state in sorted(self.worker.partitions.items()):
+            behind = self.worker.lag.get(partition)
+            if behind is not None:
+                lag.add_metric([str(partition)], behind)
+            age.add_metric([str(partition)], now - state.last_checkpoint)
+        yield lag
+        yield age
+
+
+#: The worker's counters: metric name (without _total), key in ``Worker.counts``, help.
+_COUNTS = (
+    ("fraudstream_worker_events", "decisions", "Transactions decided."),
+    ("fraudstream_worker_transactions", "transactions", "Transaction messages consumed."),
+    ("fraudstream_worker_dead_letters", "dead_letters", "Messages sent to the dead-letter topic."),
+    ("fraudstream_worker_labels", "labels", "Labels read."),
+    ("fraudstream_worker_labels_applied", "labels_applied", "Labels applied to feature state."),
+    (
+        "fraudstream_worker_backpressure_waits",
+        "backpressure_waits",
+        "Waits for room in a full producer queue.",
+    ),
+    ("fraudstream_worker_rewinds", "rewinds", "Rewinds to the last checkpoint after lost outputs."),
+    (
+        "fraudstream_worker_replayed_quietly",
+        "replayed_quietly",
+        "Transactions replayed after a restore whose outputs were already produced.",
+    ),
+)
 
 
 def serve_operations(worker: Worker, port: int, host: str = "127.0.0.1") -> ThreadingHTTPServer:
     """Serve `/metrics` and `/healthz` from a daemon thread; returns the server (``shutdown()`` it)."""
+    # /metrics: the server's metrics under the same names (decisions, latency, group commit, batch
+    # size, scores, build, process), and the worker's own.
+    worker.metrics.registry.register(_WorkerFamilies(worker))
 
     class Handler(BaseHTTPRequestHandler):
         def do_GET(self) -> None:
             if self.path == "/metrics":
-                body, status, kind = render_metrics(worker).encode(), 200, "text/plain; version=0.0.4"
+                body, status, kind = worker.metrics.exposition(), 200, CONTENT_TYPE
             elif self.path == "/healthz":
                 healthy = worker.healthy()
                 body = orjson.dumps(

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, cast
 
+import numpy as np
 import orjson
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
@@ -43,6 +44,7 @@ from fraudstream.runtime.kafka.labels import (
 )
 from fraudstream.runtime.kafka.outputs import Outputs
 from fraudstream.runtime.kafka.payloads import SCHEMA_VERSION, decision_payloads
+from fraudstream.runtime.metrics import DecisionMetrics
 
 __all__ = ["SCHEMA_VERSION", "Worker", "WorkerConfig", "producer_settings"]
 
@@ -211,8 +213,12 @@ class Worker:
         #: were not produced and whose offsets did not move, so nothing is checkpointed after it.
         self._failed = False
         self.last_batch_at = 0.0
-        #: Latest figures for /metrics: events/s, batch size, scoring time per batch (ms).
-        self.stats: dict[str, float] = {}
+        #: The Prometheus metrics the server has too; ops.py adds the worker's own (lag, checkpoints).
+        self.metrics = DecisionMetrics()
+        self.metrics.describe_build(
+            lambda: {"model": self.model_version or "", "rules_version": str(self.rules.version)}
+        )
+        self._batch_started = 0.0
         #: Messages behind the partition's high watermark, per partition, after the last batch.
         self.lag: dict[int, int] = {}
         self.last_error_at: float | None = None
@@ -471,14 +477,12 @@ class Worker:
         self._dead_letter(message, reason, errors)
 
     def _process(self, messages: list[Message]) -> None:
-        started = time.perf_counter()
+        self._batch_started = time.perf_counter()
         partitions = self._score_messages(messages)
-        elapsed = time.perf_counter() - started
-        self.stats = {
-            "batch_size": len(messages),
-            "scoring_ms": elapsed * 1000,
-            "events_per_second": len(messages) / elapsed if elapsed else 0.0,
-        }
+        self.metrics.record_group_commit(time.perf_counter() - self._batch_started)
+        # The first batch a worker scores pays for first-call work its warm-up cannot reach (restored
+        # state, the first partitions' engines): its latencies stay out of the histogram.
+        self.metrics.warmed_up()
         for partition in partitions:
             try:
                 _, high = self.consumer.get_watermark_offsets(
@@ -537,6 +541,7 @@ class Worker:
             self._dead_letter(
                 sources[error.index], "invalid transaction", [e.as_dict() for e in error.errors]
             )
+        self.metrics.invalid.inc(len(result.errors))
         if not len(result.batch):
             return
         # Labels due before the batch's earliest event: none of its scores sees a label from its future.
@@ -547,6 +552,8 @@ class Worker:
         decisions = self.decider.decide(state.engine, result.batch)
         state.labels.remember(result.batch)
         self._produce(decisions, partition, [_offset_of(sources[i]) for i in result.rows.tolist()])
+        latency = np.full(len(decisions.decisions), time.perf_counter() - self._batch_started)
+        self.metrics.record(decisions.decisions, latency, decisions.score, decisions.rule_hits.counts())
 
     def _produce(self, decisions: DecisionBatch, partition: int, offsets: list[int]) -> None:
         """Every decision (and alert) of one partition's batch; ``offsets`` are the input messages'."""
