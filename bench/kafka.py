@@ -96,8 +96,9 @@ def decided(port: int) -> int:
             text = response.read().decode()
     except OSError:
         return 0
-    match = re.search(r"^fraudstream_worker_events_total (\d+)$", text, re.MULTILINE)
-    return int(match.group(1)) if match else 0
+    # prometheus_client writes a counter as a float: "fraudstream_worker_events_total 500.0".
+    match = re.search(r"^fraudstream_worker_events_total ([0-9.e+]+)$", text, re.MULTILINE)
+    return int(float(match.group(1))) if match else 0
 
 
 def count_decided(
