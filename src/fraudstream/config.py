@@ -31,6 +31,7 @@ __all__ = [
     "TRANSACTIONS_TOPIC",
     "Settings",
     "StoreSettings",
+    "secret_property",
 ]
 
 #: Used only in demo mode, so that `make demo` needs no secret; never for real traffic.
@@ -59,6 +60,12 @@ BATCH_SIZE: Final = 4000
 MAX_WAIT_S: Final = 0.2
 #: Seconds between a partition's checkpoints, at least.
 CHECKPOINT_INTERVAL_S: Final = 5.0
+
+
+def secret_property(key: str) -> bool:
+    """Whether a librdkafka property holds a secret (sasl.password, ssl.key.password, ...): its value
+    is never logged nor shown by `config show`."""
+    return "password" in key or "secret" in key
 
 
 class _FileSource(PydanticBaseSettingsSource):
@@ -168,6 +175,16 @@ class Settings(BaseSettings):
         CONTROL_TOPIC,
         description="Kafka: the topic rule sets and lists changed through the API go to, for workers "
         "('' for none)",
+    )
+    kafka_config: Path | None = Field(
+        None,
+        description="Kafka: a properties file (key=value lines, # comments) of librdkafka properties "
+        "every client gets: SASL, TLS, client.id, ...",
+    )
+    kafka_options: dict[str, str] = Field(
+        default_factory=dict,
+        description="Kafka: librdkafka properties every client gets, over the file's (--kafka-option "
+        "KEY=VALUE; as JSON in FRAUDSTREAM_KAFKA_OPTIONS)",
     )
     kafka_group: str = Field(GROUP, description="Kafka workers: their consumer group")
     kafka_transactional_id: str | None = Field(
@@ -307,6 +324,9 @@ class Settings(BaseSettings):
             user = credentials.split(":", 1)[0]
             url = f"{scheme}://{user}:****@{host}"
         values["database_url"] = url
+        values["kafka_options"] = {
+            key: "****" if secret_property(key) else value for key, value in self.kafka_options.items()
+        }
         values["api_keys_required"] = self.keys_required
         return values
 

@@ -81,10 +81,12 @@ def test_config_show_masks_secrets(monkeypatch: pytest.MonkeyPatch, tmp_path: Pa
     monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "super-secret-card-key")
     monkeypatch.setenv("FRAUDSTREAM_DATABASE_URL", "postgresql+psycopg://app:hunter2@db.example/fraud")
     monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FRAUDSTREAM_KAFKA_OPTIONS", '{"sasl.password": "kafka-pass", "client.id": "eu"}')
     result = runner.invoke(app, ["config", "show"])
     assert result.exit_code == 0, result.output
     assert "super-secret-card-key" not in result.output
     assert "hunter2" not in result.output
+    assert "kafka-pass" not in result.output
     assert "****" in result.output
 
 

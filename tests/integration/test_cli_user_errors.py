@@ -37,6 +37,22 @@ BAD_RULES = "version: 2\nrules:\n  - code: huge\n    expression: amount >> 5\n  
         (["backtest", "--rules", "bad.yaml", "--data", "sim.csv"], {}, "rule 'huge' at column 8"),
         (["worker", "--brokers", "127.0.0.1:9", "--checkpoints", "ftp://host/x"], {}, "scheme 'ftp'"),
         (["worker"], {}, "a worker needs a broker to read from"),
+        (
+            ["worker", "--brokers", "b:9"],
+            {"FRAUDSTREAM_KAFKA_CONFIG": "none.properties"},
+            "none.properties: cannot",
+        ),
+        (
+            ["worker", "--brokers", "b:9"],
+            {"FRAUDSTREAM_KAFKA_CONFIG": "bad.properties"},
+            "bad.properties:3: expected",
+        ),
+        (["serve", "--kafka", "b:9", "--kafka-option", "client.id"], {}, "--kafka-option 'client.id'"),
+        (
+            ["topics", "create", "--brokers", "b:9", "--kafka-option", "socket.timeout.ms=soon"],
+            {},
+            '"socket.timeout.ms"',
+        ),
         (["retrain"], {}, "cannot use the database: unable to open database file"),
     ],
 )
@@ -51,6 +67,7 @@ def test_a_user_error_is_one_line_and_exit_status_2(
     (tmp_path / "bad.yaml").write_text(BAD_RULES)
     (tmp_path / "bad.jsonl").write_text('{"transaction_id": "a"}\nnot json\n')
     (tmp_path / "sim.csv").write_text("transaction_id,user_id,amount,timestamp,is_fraud\n")
+    (tmp_path / "bad.properties").write_text("# a managed cluster\nclient.id=eu\nsasl.username fraud\n")
     (tmp_path / "models").mkdir()
     (tmp_path / "data").mkdir()
     for name in [n for n in os.environ if n.startswith("FRAUDSTREAM_")]:

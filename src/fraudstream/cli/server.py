@@ -8,6 +8,16 @@ from typing import Annotated, Any
 import typer
 
 from fraudstream.cli.app import _settings, app, console
+from fraudstream.cli.kafka import (
+    AlertsTopic,
+    DecisionsTopic,
+    DlqTopic,
+    KafkaOption,
+    LabelsTopic,
+    TransactionsTopic,
+    client_properties,
+    topic_settings,
+)
 
 
 @app.command()
@@ -17,6 +27,12 @@ def serve(
     kafka: Annotated[
         str | None, typer.Option(help="Kafka mode: produce transactions to this broker; workers score them.")
     ] = None,
+    transactions_topic: TransactionsTopic = None,
+    decisions_topic: DecisionsTopic = None,
+    alerts_topic: AlertsTopic = None,
+    dlq_topic: DlqTopic = None,
+    labels_topic: LabelsTopic = None,
+    kafka_option: KafkaOption = None,
 ) -> None:
     """Run the API server (engine + SQLite under FRAUDSTREAM_DATA_DIR).
 
@@ -29,7 +45,16 @@ def serve(
     from fraudstream.logs import configure_logging
     from fraudstream.runtime.embedded.service import check_storage
 
-    settings = _settings(host=host, port=port, kafka_brokers=kafka)
+    settings = _settings(
+        host=host,
+        port=port,
+        kafka_brokers=kafka,
+        **topic_settings(
+            transactions_topic, decisions_topic, alerts_topic, dlq_topic, labels_topic, kafka_option
+        ),
+    )
+    if settings.kafka_brokers:
+        client_properties(settings)  # a bad properties file: one line now, not a traceback at start
     ensure_port_free(settings.host, settings.port)
     check_storage(settings)  # one line now, rather than a traceback from the app's start
     _champion_or_exit(settings)

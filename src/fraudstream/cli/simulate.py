@@ -8,8 +8,9 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from fraudstream.cli.app import app, console, out
+from fraudstream.cli.app import _settings, app, console, out
 from fraudstream.cli.inputs import _duration_ms
+from fraudstream.cli.kafka import KafkaOption, client_properties, topic_settings
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -76,6 +77,14 @@ def simulate(
             "one with the ingest, analyst or admin role).",
         ),
     ] = None,
+    transactions_topic: Annotated[
+        str | None,
+        typer.Option(
+            help="With --to kafka://host:port (no topic in the URL): the topic to produce to "
+            "(FRAUDSTREAM_KAFKA_TOPIC; default transactions)."
+        ),
+    ] = None,
+    kafka_option: KafkaOption = None,
 ) -> None:
     """Generate labelled traffic with fraud scenarios, to a file or a running server.
 
@@ -121,7 +130,16 @@ def simulate(
     elif to.startswith("kafka://"):
         from fraudstream.sim.output import send_kafka
 
-        sent = send_kafka(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate)
+        settings = _settings(
+            store_only=True, **topic_settings(transactions_topic, None, None, None, None, kafka_option)
+        )
+        sent = send_kafka(
+            table.drop_columns(["is_fraud", "fraud_scenario"]),
+            to,
+            rate,
+            default_topic=settings.kafka_topic,
+            properties=client_properties(settings),
+        )
         console.print(f"produced {sent} transactions to {to}")
     else:
         write_table(with_label_times(table, config), Path(to))

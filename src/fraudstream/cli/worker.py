@@ -8,15 +8,23 @@ from typing import Annotated
 import typer
 
 from fraudstream.cli.app import _settings, app, console
+from fraudstream.cli.kafka import (
+    AlertsTopic,
+    DecisionsTopic,
+    DlqTopic,
+    KafkaOption,
+    LabelsTopic,
+    TransactionsTopic,
+    client_properties,
+    topic_settings,
+)
 from fraudstream.config import (
     BATCH_SIZE,
     CHECKPOINT_DIR,
     CHECKPOINT_INTERVAL_S,
     CONTROL_TOPIC,
     GROUP,
-    LABELS_TOPIC,
     MAX_WAIT_S,
-    TRANSACTIONS_TOPIC,
 )
 
 
@@ -28,17 +36,12 @@ def worker(
     group: Annotated[
         str | None, typer.Option(help=f"Consumer group (FRAUDSTREAM_KAFKA_GROUP; default {GROUP}).")
     ] = None,
-    topic: Annotated[
-        str | None,
-        typer.Option(help=f"Input topic (FRAUDSTREAM_KAFKA_TOPIC; default {TRANSACTIONS_TOPIC})."),
-    ] = None,
-    labels_topic: Annotated[
-        str | None,
-        typer.Option(
-            help="Topic of fraud labels {transaction_id, is_fraud, label_time?}; '' for none "
-            f"(FRAUDSTREAM_KAFKA_LABELS_TOPIC; default {LABELS_TOPIC})."
-        ),
-    ] = None,
+    topic: TransactionsTopic = None,
+    decisions_topic: DecisionsTopic = None,
+    alerts_topic: AlertsTopic = None,
+    dlq_topic: DlqTopic = None,
+    labels_topic: LabelsTopic = None,
+    kafka_option: KafkaOption = None,
     control_topic: Annotated[
         str | None,
         typer.Option(
@@ -121,6 +124,8 @@ def worker(
     when not given, as the API reads it: both fingerprint cards, name topics and decide alike.
 
     Example: `fraudstream worker --brokers localhost:9092 --group fraud-eu`
+    (librdkafka properties such as SASL or TLS: a properties file in FRAUDSTREAM_KAFKA_CONFIG, or
+    `--kafka-option security.protocol=SASL_SSL`, repeated)
     (add `--checkpoints postgresql+psycopg://fraud@db/fraud` or `--checkpoints s3://bucket/ckpt` when
     workers run on several machines)
     """
@@ -132,8 +137,7 @@ def worker(
     settings = _settings(
         kafka_brokers=brokers,
         kafka_group=group,
-        kafka_topic=topic,
-        kafka_labels_topic=labels_topic,
+        **topic_settings(topic, decisions_topic, alerts_topic, dlq_topic, labels_topic, kafka_option),
         kafka_control_topic=control_topic,
         checkpoint_dir=checkpoint_dir,
         checkpoint_url=checkpoints,
@@ -148,7 +152,7 @@ def worker(
         model_path=model,
         rules_path=rules,
     )
-    config = worker_config(settings)
+    config = worker_config(settings, client_properties(settings))
     configure_logging("auto")
     import signal
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
@@ -115,24 +116,33 @@ def _wait_until_due(start: float, sent: int, rate: float) -> None:
             time.sleep(pause)
 
 
-def send_kafka(table: pa.Table, url: str, rate: float = 0) -> int:
-    """Produce the rows to ``kafka://host:port/topic`` (default topic: transactions), keyed by user
-    id so that one user's events stay in one partition, in order; paced at ``rate`` per second as
-    `send_http` is, or as fast as possible at 0."""
+def send_kafka(
+    table: pa.Table,
+    url: str,
+    rate: float = 0,
+    *,
+    default_topic: str = "transactions",
+    properties: Mapping[str, str] | None = None,
+) -> int:
+    """Produce the rows to ``kafka://host:port/topic`` (``default_topic`` if the URL names none),
+    keyed by user id so that one user's events stay in one partition, in order; paced at ``rate``
+    per second as `send_http` is, or as fast as possible at 0. ``properties``: the user's librdkafka
+    properties (SASL, TLS, ...), as every client of fraudstream gets them."""
     import orjson
     from confluent_kafka import Producer
 
     address, _, topic = url.removeprefix("kafka://").partition("/")
     from fraudstream.runtime.kafka.clientlog import client_logger
+    from fraudstream.runtime.kafka.clients import client_settings
 
-    producer = Producer({"bootstrap.servers": address, "linger.ms": 5, "logger": client_logger()})
+    producer = Producer(client_settings(address, properties, **{"linger.ms": 5, "logger": client_logger()}))
     records = records_for_http(table)
     start, batch = time.monotonic(), batch_for(rate)
     for sent, record in enumerate(records):
         if sent % batch == 0:
             _wait_until_due(start, sent, rate)
         producer.produce(
-            topic or "transactions", key=str(record["user_id"]).encode(), value=orjson.dumps(record)
+            topic or default_topic, key=str(record["user_id"]).encode(), value=orjson.dumps(record)
         )
         producer.poll(0)
     producer.flush()

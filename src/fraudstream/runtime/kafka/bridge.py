@@ -14,6 +14,7 @@ from confluent_kafka import KafkaException, Producer
 from fraudstream.errors import SinkError
 from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.kafka.clientlog import client_logger
+from fraudstream.runtime.kafka.clients import client_settings, user_properties
 from fraudstream.runtime.kafka.sink import DecisionSink
 from fraudstream.storage import Store
 
@@ -42,13 +43,13 @@ class KafkaBridge:
         self.control_topic = settings.kafka_control_topic
         #: The last answer of ``reachable`` and when it was found (monotonic seconds).
         self._reachable = (True, float("-inf"))
+        properties = user_properties(settings)
         self.producer = Producer(
-            {
-                "bootstrap.servers": settings.kafka_brokers,
-                "logger": client_logger(),
-                "acks": "all",
-                "linger.ms": 1,
-            }
+            client_settings(
+                settings.kafka_brokers,
+                properties,
+                **{"logger": client_logger(), "acks": "all", "linger.ms": 1},
+            )
         )
         self.sink = DecisionSink(
             settings.kafka_brokers,
@@ -56,6 +57,7 @@ class KafkaBridge:
             store,
             group="fraudstream-api",
             on_alerts=on_alerts,
+            properties=properties,
         )
         self._thread = threading.Thread(target=self.sink.run, daemon=True, name="fraudstream-decisions")
 

@@ -21,6 +21,7 @@ from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.rules.language import Kind
 from fraudstream.errors import FraudstreamError
 from fraudstream.runtime.kafka.clientlog import client_logger
+from fraudstream.runtime.kafka.clients import client_settings
 
 __all__ = ["ControlReader", "list_message", "rules_message"]
 
@@ -43,19 +44,30 @@ def list_message(name: str, kind: str, items: list[str]) -> tuple[bytes, bytes]:
 class ControlReader:
     """The latest rule set and lists announced on the control topic, as this worker has read them."""
 
-    def __init__(self, brokers: str, topic: str, group: str, names: Mapping[str, Kind]) -> None:
+    def __init__(
+        self,
+        brokers: str,
+        topic: str,
+        group: str,
+        names: Mapping[str, Kind],
+        *,
+        properties: Mapping[str, str] | None = None,
+    ) -> None:
         self.topic = topic
         self.names = names
         self.rules: RuleSet | None = None
         self.lists: dict[str, tuple[str, list[str]]] = {}
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": brokers,
-                "logger": client_logger(),
-                "group.id": f"{group}-control",
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-            }
+            client_settings(
+                brokers,
+                properties,
+                **{
+                    "logger": client_logger(),
+                    "group.id": f"{group}-control",
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                },
+            )
         )
         self.assigned = False
         self.tried_at = float("-inf")

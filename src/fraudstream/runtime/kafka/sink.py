@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any, cast
 
 import orjson
 from confluent_kafka import Consumer, Message
 
 from fraudstream.runtime.kafka.clientlog import client_logger
+from fraudstream.runtime.kafka.clients import client_settings
 from fraudstream.storage import Store
 from fraudstream.storage.rows import alert_row, decision_row, shadow_rows
 
@@ -55,19 +56,23 @@ class DecisionSink:
         *,
         group: str,
         on_alerts: Callable[[list[dict[str, Any]]], None] | None = None,
+        properties: Mapping[str, str] | None = None,
     ) -> None:
         self.store = store
         self.on_alerts = on_alerts
         self.stopped = threading.Event()
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": brokers,
-                "logger": client_logger(),
-                "group.id": group,
-                "auto.offset.reset": "earliest",
-                "enable.auto.commit": False,
-                "session.timeout.ms": 6000,
-            }
+            client_settings(
+                brokers,
+                properties,
+                **{
+                    "logger": client_logger(),
+                    "group.id": group,
+                    "auto.offset.reset": "earliest",
+                    "enable.auto.commit": False,
+                    "session.timeout.ms": 6000,
+                },
+            )
         )
         self.consumer.subscribe([topic])
 

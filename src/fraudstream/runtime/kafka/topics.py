@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from fraudstream.runtime.kafka import names
+from fraudstream.runtime.kafka.clients import client_settings
 
 __all__ = ["TOPICS", "create_topics"]
 
@@ -21,19 +24,31 @@ TOPICS = {
 COMPACTED = {names.CONTROL_TOPIC}
 
 
-def create_topics(brokers: str, partitions: int, replication: int = 1) -> list[str]:
-    """Create the missing topics (the transactions topic with ``partitions``); return their names."""
-    admin = AdminClient({"bootstrap.servers": brokers})
+def create_topics(
+    brokers: str,
+    partitions: int,
+    replication: int = 1,
+    *,
+    renamed: Mapping[str, str] | None = None,
+    properties: Mapping[str, str] | None = None,
+) -> list[str]:
+    """Create the missing topics (the transactions topic with ``partitions``); return their names.
+
+    ``renamed`` gives a topic another name (default name → name; '' leaves it out), as the settings
+    ``kafka_*_topic`` do; ``properties`` are the user's librdkafka properties (clients.py).
+    """
+    admin = AdminClient(client_settings(brokers, properties))
     existing = set(admin.list_topics(timeout=10).topics)
+    chosen = {(renamed or {}).get(name, name): (count, name in COMPACTED) for name, count in TOPICS.items()}
     wanted = [
         NewTopic(
             name,
             count or partitions,
             replication,
-            config={"cleanup.policy": "compact"} if name in COMPACTED else {},
+            config={"cleanup.policy": "compact"} if compacted else {},
         )
-        for name, count in TOPICS.items()
-        if name not in existing
+        for name, (count, compacted) in chosen.items()
+        if name and name not in existing
     ]
     if not wanted:
         return []

@@ -35,6 +35,7 @@ from fraudstream.runtime.decider import Decider
 from fraudstream.runtime.kafka import names
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
 from fraudstream.runtime.kafka.clientlog import client_logger
+from fraudstream.runtime.kafka.clients import client_settings
 from fraudstream.runtime.kafka.control import ControlReader
 from fraudstream.runtime.kafka.decode import decode_block
 from fraudstream.runtime.kafka.labels import (
@@ -110,6 +111,8 @@ class WorkerConfig:
     #: Where the API announces rule sets and lists changed through it (control.py); they replace
     #: ``rules_path``'s from the next batch on. None: only ``rules_path``.
     control_topic: str | None = names.CONTROL_TOPIC
+    #: librdkafka properties every client of the worker gets (SASL, TLS, client.id, ...): clients.py.
+    client_properties: dict[str, str] = field(default_factory=dict)
 
     @classmethod
     def named_after(cls, brokers: str, topic: str, **settings: Any) -> WorkerConfig:
@@ -141,16 +144,19 @@ class _Partition:
 
 def producer_settings(config: WorkerConfig) -> dict[str, Any]:
     """librdkafka settings of a worker's producer, but for its logger and delivery callback."""
-    return {
-        "bootstrap.servers": config.brokers,
-        "linger.ms": 5,
-        "acks": "all",
-        "queue.buffering.max.messages": config.producer_queue_messages,
-        # Only failed deliveries call back: a message librdkafka gave up on must not be checkpointed
-        # past (see Worker._checkpoint).
-        "delivery.report.only.error": True,
-        **({"transactional.id": config.transactional_id} if config.transactional_id else {}),
-    }
+    return client_settings(
+        config.brokers,
+        config.client_properties,
+        **{
+            "linger.ms": 5,
+            "acks": "all",
+            "queue.buffering.max.messages": config.producer_queue_messages,
+            # Only failed deliveries call back: a message librdkafka gave up on must not be
+            # checkpointed past (see Worker._checkpoint).
+            "delivery.report.only.error": True,
+            **({"transactional.id": config.transactional_id} if config.transactional_id else {}),
+        },
+    )
 
 
 class Worker:
@@ -168,7 +174,13 @@ class Worker:
             self.decider.set_rules(self.decider.parse_rules(config.rules_path.read_text(encoding="utf-8")))
         self.decider.load_models()
         self.control = (
-            ControlReader(config.brokers, config.control_topic, config.group, self.decider.names)
+            ControlReader(
+                config.brokers,
+                config.control_topic,
+                config.group,
+                self.decider.names,
+                properties=config.client_properties,
+            )
             if config.control_topic
             else None
         )
@@ -189,16 +201,19 @@ class Worker:
         self.partitions: dict[int, _Partition] = {}
         self.running = True
         self.consumer = Consumer(
-            {
-                "bootstrap.servers": config.brokers,
-                "logger": client_logger(),
-                "group.id": config.group,
-                "enable.auto.commit": False,
-                "auto.offset.reset": "earliest",
-                "session.timeout.ms": config.session_timeout_ms,
-                "heartbeat.interval.ms": max(500, config.session_timeout_ms // 6),
-                "max.poll.interval.ms": max(60_000, config.session_timeout_ms),
-            }
+            client_settings(
+                config.brokers,
+                config.client_properties,
+                **{
+                    "logger": client_logger(),
+                    "group.id": config.group,
+                    "enable.auto.commit": False,
+                    "auto.offset.reset": "earliest",
+                    "session.timeout.ms": config.session_timeout_ms,
+                    "heartbeat.interval.ms": max(500, config.session_timeout_ms // 6),
+                    "max.poll.interval.ms": max(60_000, config.session_timeout_ms),
+                },
+            )
         )
         self.counts: dict[str, int] = defaultdict(int)
         self.outputs = Outputs(
@@ -229,13 +244,16 @@ class Worker:
             # Assigned every labels partition by hand and commits nothing: the position that counts is
             # the one in each transactions partition's checkpoint. The group id is only a name.
             self.label_consumer = Consumer(
-                {
-                    "bootstrap.servers": config.brokers,
-                    "logger": client_logger(),
-                    "group.id": f"{config.group}-labels",
-                    "enable.auto.commit": False,
-                    "auto.offset.reset": "earliest",
-                }
+                client_settings(
+                    config.brokers,
+                    config.client_properties,
+                    **{
+                        "logger": client_logger(),
+                        "group.id": f"{config.group}-labels",
+                        "enable.auto.commit": False,
+                        "auto.offset.reset": "earliest",
+                    },
+                )
             )
         #: Next offset the labels consumer delivers, per labels partition (empty until assigned).
         self.label_positions: dict[int, int] = {}

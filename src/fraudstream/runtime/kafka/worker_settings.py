@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from fraudstream.config import Settings
 from fraudstream.errors import ConfigError
+from fraudstream.runtime.kafka.clients import user_properties
 from fraudstream.runtime.kafka.worker import WorkerConfig
 
 __all__ = ["worker_config"]
 
 
-def worker_config(settings: Settings) -> WorkerConfig:
-    """The worker that ``settings`` describe: the broker, topics, group and checkpoints, and the card
+def worker_config(settings: Settings, properties: dict[str, str] | None = None) -> WorkerConfig:
+    """The worker that ``settings`` describe: the broker, topics, group and checkpoints, the user's
+    librdkafka properties (``properties`` if already read, else read now: clients.py), and the card
     key, rules and model the API's engine decides with too, so both decide alike.
 
     >>> config = worker_config(Settings(demo=True, kafka_brokers="broker:9092", kafka_labels_topic=""))
@@ -41,4 +43,5 @@ def worker_config(settings: Settings) -> WorkerConfig:
         model_path=settings.model_path,
         models_dir=settings.models_dir,
         rules_path=settings.rules_path,
+        client_properties=user_properties(settings) if properties is None else properties,
     )
