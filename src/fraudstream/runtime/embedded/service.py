@@ -73,9 +73,12 @@ def body_hash(record: Any) -> str:
     return hashlib.sha256(orjson.dumps(record, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def check_storage(settings: Settings) -> None:
+def check_storage(settings: Settings, store: Store | None = None) -> None:
     """Raise ConfigError, in one line saying what to do, unless the data directory and the database
-    take writes: a server that cannot store decisions must not start and call itself ready."""
+    take writes: a server that cannot store decisions must not start and call itself ready.
+
+    The database is migrated to the newest schema on the way, through ``store`` (a service's own) or a
+    store opened for the check alone."""
     for directory in (settings.data_dir, settings.snapshots_dir):
         try:
             directory.mkdir(parents=True, exist_ok=True)
@@ -88,18 +91,19 @@ def check_storage(settings: Settings) -> None:
                 "(and by default its SQLite database) there: give the server write access to it, or "
                 "set FRAUDSTREAM_DATA_DIR to a writable directory"
             ) from None
-    store = Store(settings.effective_database_url)
+    checked = store if store is not None else Store(settings.effective_database_url)
     try:
-        store.upgrade()
-        store.check_writable()
+        checked.upgrade()
+        checked.check_writable()
     except (SinkError, sa_exc.SQLAlchemyError) as exc:
         reason = str(getattr(exc, "orig", None) or exc).splitlines()[0]
         raise ConfigError(
-            f"cannot use the database {store.engine.url.render_as_string(hide_password=True)}: {reason}; "
+            f"cannot use the database {checked.engine.url.render_as_string(hide_password=True)}: {reason}; "
             "check FRAUDSTREAM_DATABASE_URL and that the server may write to it"
         ) from None
     finally:
-        store.close()
+        if store is None:
+            checked.close()
 
 
 def load_champion(settings: Settings) -> Model | None:
@@ -154,7 +158,7 @@ class ScoringService:
         # The event loop (HTTP) and the scoring thread share the GIL; a 1 ms switch interval (default
         # 5 ms) keeps either from holding up the other's requests for long.
         sys.setswitchinterval(0.001)
-        await asyncio.to_thread(check_storage, self.settings)
+        await asyncio.to_thread(check_storage, self.settings, self.store)  # migrates the database too
         await asyncio.to_thread(self._prepare)
         loop = asyncio.get_running_loop()
         self.alerts.bind(loop)
@@ -217,7 +221,6 @@ class ScoringService:
         return messages
 
     def _prepare(self) -> None:
-        self.store.upgrade()
         self.decider.set_rules(self._initial_rules())
         self.decider.keep_current(self.engine)
         for name, (kind, items) in self.store.saved_lists().items():
