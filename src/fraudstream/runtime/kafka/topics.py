@@ -6,22 +6,22 @@ from collections.abc import Mapping
 
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from fraudstream.runtime.kafka import names
+from fraudstream import config as defaults
 from fraudstream.runtime.kafka.clients import client_settings
 
 __all__ = ["TOPICS", "create_topics"]
 
 #: Output topics get fewer partitions than the input; their consumers are lighter.
 TOPICS = {
-    names.TRANSACTIONS_TOPIC: None,
-    names.DECISIONS_TOPIC: 4,
-    names.ALERTS_TOPIC: 2,
-    names.DLQ_TOPIC: 1,
-    names.LABELS_TOPIC: 2,
-    names.CONTROL_TOPIC: 1,
+    defaults.TRANSACTIONS_TOPIC: None,
+    defaults.DECISIONS_TOPIC: 4,
+    defaults.ALERTS_TOPIC: 2,
+    defaults.DLQ_TOPIC: 1,
+    defaults.LABELS_TOPIC: 2,
+    defaults.CONTROL_TOPIC: 1,
 }
 #: Topics that keep only the latest message per key: the rule set and each list (control.py).
-COMPACTED = {names.CONTROL_TOPIC}
+COMPACTED = {defaults.CONTROL_TOPIC}
 
 
 def create_topics(

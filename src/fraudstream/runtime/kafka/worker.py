@@ -28,11 +28,11 @@ import orjson
 import structlog
 from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, KafkaException, Message, TopicPartition
 
+from fraudstream import config as defaults
 from fraudstream.core.engine import DecisionBatch, Engine, EngineConfig
 from fraudstream.core.rules import RuleSet
 from fraudstream.errors import FraudstreamError
 from fraudstream.runtime.decider import Decider
-from fraudstream.runtime.kafka import names
 from fraudstream.runtime.kafka.checkpoints import checkpoint_store
 from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.runtime.kafka.clients import client_settings
@@ -65,29 +65,29 @@ def _offset_of(message: Message) -> int:
 @dataclass(frozen=True)
 class WorkerConfig:
     brokers: str
-    group: str = names.GROUP
-    topic: str = names.TRANSACTIONS_TOPIC
-    decisions_topic: str = names.DECISIONS_TOPIC
-    alerts_topic: str = names.ALERTS_TOPIC
-    dlq_topic: str = names.DLQ_TOPIC
+    group: str = defaults.GROUP
+    topic: str = defaults.TRANSACTIONS_TOPIC
+    decisions_topic: str = defaults.DECISIONS_TOPIC
+    alerts_topic: str = defaults.ALERTS_TOPIC
+    dlq_topic: str = defaults.DLQ_TOPIC
     #: Fraud labels to learn from ({transaction_id, is_fraud, label_time?} or a list); None: none.
-    labels_topic: str | None = names.LABELS_TOPIC
+    labels_topic: str | None = defaults.LABELS_TOPIC
     #: Recent transactions per partition a label can still be matched to.
     label_index_size: int = 100_000
     #: Labels per partition waiting for their label time, at most.
     max_pending_labels: int = 100_000
-    checkpoint_dir: Path = Path(names.CHECKPOINT_DIR)
+    checkpoint_dir: Path = Path(defaults.CHECKPOINT_DIR)
     #: Where checkpoints go, by URL (a path, file://, postgresql://, s3://); None: ``checkpoint_dir``.
     checkpoint_url: str | None = None
     #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs.
     s3_endpoint_url: str | None = None
-    #: Most messages scored together (see `names.BATCH_SIZE` for the default's reasons).
-    batch_size: int = names.BATCH_SIZE
-    max_wait_s: float = names.MAX_WAIT_S
+    #: Most messages scored together (see `defaults.BATCH_SIZE` for the default's reasons).
+    batch_size: int = defaults.BATCH_SIZE
+    max_wait_s: float = defaults.MAX_WAIT_S
     #: Checkpoint each partition this often at most; longer when checkpoints are slow (a large
     #: state): the interval stretches to 10x the last checkpoint's duration, so writing them takes
     #: at most ~10% of the worker's time.
-    checkpoint_interval_s: float = names.CHECKPOINT_INTERVAL_S
+    checkpoint_interval_s: float = defaults.CHECKPOINT_INTERVAL_S
     max_message_bytes: int = 64 * 1024
     card_key: bytes = b""
     session_timeout_ms: int = 10_000
@@ -110,7 +110,7 @@ class WorkerConfig:
     rules_path: Path | None = None
     #: Where the API announces rule sets and lists changed through it (control.py); they replace
     #: ``rules_path``'s from the next batch on. None: only ``rules_path``.
-    control_topic: str | None = names.CONTROL_TOPIC
+    control_topic: str | None = defaults.CONTROL_TOPIC
     #: librdkafka properties every client of the worker gets (SASL, TLS, client.id, ...): clients.py.
     client_properties: dict[str, str] = field(default_factory=dict)
 
