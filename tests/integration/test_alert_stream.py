@@ -4,8 +4,6 @@ and streams leave none behind, their number has a ceiling, and a reader that sto
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -14,7 +12,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from websockets.asyncio.client import ClientConnection, connect
 from websockets.exceptions import ConnectionClosed
 
@@ -22,6 +19,7 @@ from fraudstream.api import create_app
 from fraudstream.config import Settings
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.runtime.embedded.alerts import MAX_SUBSCRIBERS
+from servers import serving_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -46,26 +44,11 @@ class LiveServer:
 
 @pytest.fixture
 def live(tmp_path: Path) -> Iterator[LiveServer]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
     app = create_app(Settings(demo=True, data_dir=tmp_path, batch_wait_ms=1.0))
-    server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the server did not become ready in 30 s"
-        time.sleep(0.05)
-    yield LiveServer(url, f"ws://127.0.0.1:{port}/v1/stream/alerts", app.state.service)
-    server.should_exit = True
-    thread.join(10)
+    with serving_in_thread(app) as port:
+        yield LiveServer(
+            f"http://127.0.0.1:{port}", f"ws://127.0.0.1:{port}/v1/stream/alerts", app.state.service
+        )
 
 
 def open_socket(live: LiveServer, **options: Any) -> Any:

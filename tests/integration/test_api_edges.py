@@ -5,9 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import socket
 import sqlite3
-import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,6 @@ from typing import Any
 
 import httpx
 import pytest
-import uvicorn
 from fastapi.testclient import TestClient
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -25,6 +22,7 @@ from fraudstream.api import create_app
 from fraudstream.config import Settings
 from fraudstream.errors import SinkError
 from fraudstream.runtime.embedded import ScoringService
+from servers import serving_in_thread
 
 pytestmark = pytest.mark.integration
 
@@ -190,26 +188,8 @@ def test_the_websocket_wants_a_key_of_a_reading_role_outside_demo_mode(tmp_path:
 
 @pytest.fixture
 def live_url(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    config = uvicorn.Config(create_app(demo_settings(tmp_path)), port=port, log_level="warning")
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert time.monotonic() < deadline, "the server did not become ready in 30 s"
-        time.sleep(0.05)
-    yield url
-    server.should_exit = True
-    thread.join(10)
+    with serving_in_thread(create_app(demo_settings(tmp_path))) as port:
+        yield f"http://127.0.0.1:{port}"
 
 
 def next_alert(lines: Iterator[str]) -> dict[str, Any]:
