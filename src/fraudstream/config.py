@@ -206,6 +206,40 @@ class Settings(BaseSettings):
     s3_endpoint_url: str | None = Field(
         None, description="Endpoint of an S3-compatible store (MinIO, ...) for s3:// URLs"
     )
+    redis_url: SecretStr | None = Field(
+        None,
+        description="Redis (redis://[:password@]host:port/db): every alert is pushed onto a list and "
+        "published on a channel, as the JSON the live alert stream sends",
+    )
+    redis_alerts_list: str = Field(
+        "fraud_alerts", description="Redis: the list alerts are pushed onto (LPUSH)"
+    )
+    redis_alerts_channel: str = Field(
+        "fraud_alerts", description="Redis: the channel alerts are published on"
+    )
+    redis_list_max: int = Field(
+        10_000, ge=1, description="Redis: the alert list keeps this many newest alerts (LTRIM)"
+    )
+    lake_url: str | None = Field(
+        None,
+        description="Data lake: a folder or s3://bucket/prefix that receives every transaction and its "
+        "decision as Parquet, in date partitions (AWS_* settings and AWS_ENDPOINT_URL for S3)",
+    )
+    lake_flush_s: float = Field(
+        60, gt=0, description="Data lake: a file is written at least this often (seconds) while traffic flows"
+    )
+    lake_file_rows: int = Field(
+        100_000, ge=1, description="Data lake: a file is written once this many rows are waiting"
+    )
+    webhook_timeout_s: float = Field(
+        5, gt=0, description="Webhooks: seconds a receiver has to answer one delivery"
+    )
+    webhook_max_attempts: int = Field(
+        15,
+        ge=1,
+        description="Webhooks: attempts (with exponential backoff, up to an hour apart) before a "
+        "delivery is marked failed",
+    )
     worker_batch_size: int = Field(
         BATCH_SIZE, ge=1, description="Kafka workers: most messages scored together"
     )

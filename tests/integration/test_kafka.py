@@ -460,7 +460,7 @@ def test_the_api_in_kafka_mode_is_not_ready_while_its_broker_is_unreachable(tmp_
     with TestClient(create_app(settings)) as client:  # starts after its announcement times out (10 s)
         ready = client.get("/readyz")
         assert ready.status_code == 503, ready.text
-        assert ready.json()["status"] == "degraded"
+        assert ready.json()["status"] == "unavailable"
         assert ready.json()["kafka"].startswith("unreachable")
         assert ready.json()["database"] == "connected"
         seed_style = client.get("/health")  # the health route of the systems users come from

@@ -89,9 +89,9 @@ async def _health(svc: ScoringService) -> JSONResponse:
         **health,
         "consumer": health["engine"] == "ready",
         "producer": health.get("kafka", "connected") == "connected",
-        "redis": "not used (embedded)",
+        "redis": health["sinks"].get("redis", {}).get("state", "not configured (FRAUDSTREAM_REDIS_URL)"),
     }
-    return JSONResponse(body, 200 if health["status"] == "healthy" else 503)
+    return JSONResponse(body, 503 if health["status"] == "unavailable" else 200)
 
 
 @router.get("/api/v1/health", summary="Health of the transaction service")

@@ -99,6 +99,7 @@ class DecisionMetrics:
         self.registry = CollectorRegistry(auto_describe=True)
         ProcessCollector(registry=self.registry)
         self._describe: Callable[[], Mapping[str, str]] = dict
+        self._more: list[Callable[[], Iterable[Metric]]] = []
         self._timing = False
         self._decisions = Counter(
             "fraudstream_decisions", "Decisions made, by decision.", ["decision"], registry=self.registry
@@ -146,6 +147,10 @@ class DecisionMetrics:
         """``describe()`` says, at each scrape, what decides (``model``, ``rules_version``)."""
         self._describe = describe
 
+    def add_families(self, families: Callable[[], Iterable[Metric]]) -> None:
+        """``families()`` adds metrics of its own at each scrape (the sinks' failures and depth)."""
+        self._more.append(families)
+
     def warmed_up(self) -> None:
         """From now on decisions enter the latency histogram."""
         self._timing = True
@@ -190,3 +195,5 @@ class DecisionMetrics:
             [_package_version(), described.get("model", ""), described.get("rules_version", "")], 1
         )
         yield build
+        for more in self._more:
+            yield from more()

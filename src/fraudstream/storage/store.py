@@ -27,6 +27,7 @@ from fraudstream.storage.tables import (
     lists,
     rule_sets,
     shadow_scores,
+    sink_cursors,
     snapshots,
     transactions,
 )
@@ -201,6 +202,45 @@ class Store(Reports):
                     sa.select(sa.func.coalesce(sa.func.max(transactions.c.seq), 0))
                 ).scalar_one()
             )
+
+    # --- the log the extra sinks read -------------------------------------------------------
+
+    def log_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
+        """Stored transactions after ``seq`` in log order, each with its decision's columns (the
+        decision's own ``transaction_id`` aside): what the lake, Redis and webhook sinks hand over.
+
+        The log is in commit order because one thread writes it (the scoring thread, or in Kafka mode
+        the decision sink), which is what lets a cursor on ``seq`` never skip a row."""
+        decision_columns = [c for c in decisions.c if c.name != "transaction_id"]
+        query = (
+            sa.select(*transactions.c, *decision_columns)
+            .join(decisions, decisions.c.transaction_id == transactions.c.transaction_id)
+            .where(transactions.c.seq > seq)
+            .order_by(transactions.c.seq)
+            .limit(limit)
+        )
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query).mappings()]
+
+    def sink_cursor(self, sink: str) -> int | None:
+        """The last log position ``sink`` has durably handed over; None for a sink never run here."""
+        with self.engine.connect() as connection:
+            found = connection.execute(
+                sa.select(sink_cursors.c.last_seq).where(sink_cursors.c.sink == sink)
+            ).scalar_one_or_none()
+        return None if found is None else int(found)
+
+    def save_sink_cursor(self, sink: str, last_seq: int, now_ms: int) -> None:
+        with self.engine.begin() as connection:
+            updated = connection.execute(
+                sa.update(sink_cursors)
+                .where(sink_cursors.c.sink == sink)
+                .values(last_seq=last_seq, updated_at_ms=now_ms)
+            ).rowcount
+            if not updated:
+                connection.execute(
+                    sa.insert(sink_cursors).values(sink=sink, last_seq=last_seq, updated_at_ms=now_ms)
+                )
 
     # --- analyst work ----------------------------------------------------------------------
 

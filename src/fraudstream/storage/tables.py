@@ -30,8 +30,11 @@ __all__ = [
     "metadata",
     "rule_sets",
     "shadow_scores",
+    "sink_cursors",
     "snapshots",
     "transactions",
+    "webhook_deliveries",
+    "webhooks",
 ]
 
 metadata = MetaData()
@@ -176,4 +179,48 @@ snapshots = Table(
     Column("last_seq", BigInteger, nullable=False),
     Column("last_label_id", BigInteger, nullable=False),
     Column("created_at_ms", BigInteger, nullable=False),
+)
+
+#: How far each extra sink (lake, Redis, webhooks) has durably handed over the log of transactions.
+sink_cursors = Table(
+    "sink_cursors",
+    metadata,
+    Column("sink", String(128), primary_key=True),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+)
+
+#: Receivers of signed decision events; ``events`` is a JSON list, ``deleted_at_ms`` set once removed.
+webhooks = Table(
+    "webhooks",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("url", Text, nullable=False),
+    Column("events", Text, nullable=False),
+    Column("min_score", Float),
+    Column("format", String(16), nullable=False),
+    Column("secret", String(128), nullable=False),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("created_by", String(128)),
+    Column("deleted_at_ms", BigInteger),
+)
+
+#: One event for one webhook: pending until delivered, retried with backoff (the persistent outbox).
+webhook_deliveries = Table(
+    "webhook_deliveries",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("webhook_id", String(64), nullable=False),
+    Column("transaction_id", _ID, nullable=False),
+    Column("event", String(32), nullable=False),
+    Column("payload", Text, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("attempts", Integer, nullable=False),
+    Column("next_attempt_ms", BigInteger, nullable=False),
+    Column("last_status_code", Integer),
+    Column("last_error", Text),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("delivered_at_ms", BigInteger),
+    Index("ix_webhook_deliveries_due", "status", "next_attempt_ms"),
+    Index("ix_webhook_deliveries_hook", "webhook_id", "created_at_ms"),
 )

@@ -19,8 +19,14 @@ async def healthz() -> dict[str, Any]:
     return {"status": "ok"}
 
 
-@router.get("/readyz", summary="The database answers and the engine is loaded")
+@router.get(
+    "/readyz",
+    summary="The database answers and the engine is loaded",
+    description="200 `healthy`; 200 `degraded` while an extra sink (lake, Redis, webhooks) fails and falls "
+    "behind (decisions go on; see `sinks`); 503 `unavailable` when the database, the engine or, in Kafka "
+    "mode, the broker cannot serve.",
+)
 async def readyz(svc: ScoringService = Depends(service)) -> JSONResponse:
     # Off the event loop: it asks the database and, in Kafka mode, the broker (up to 2 s).
     health = await asyncio.to_thread(svc.health)
-    return JSONResponse(health, 200 if health["status"] == "healthy" else 503)
+    return JSONResponse(health, 503 if health["status"] == "unavailable" else 200)

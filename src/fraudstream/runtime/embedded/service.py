@@ -38,6 +38,7 @@ from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
+from fraudstream.sinks import Sinks, configured_sinks
 from fraudstream.storage import Store
 from fraudstream.storage.rows import (
     alert_row,
@@ -151,6 +152,8 @@ class ScoringService:
         self.ready = False
         #: Kafka mode: transactions go to a topic, decisions come back from workers (docs/kafka.md).
         self.kafka: KafkaBridge | None = None
+        #: The outputs behind the database (lake, Redis, webhooks), fed from the stored log.
+        self.sinks = Sinks([], self.store)
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -160,6 +163,9 @@ class ScoringService:
         sys.setswitchinterval(0.001)
         await asyncio.to_thread(check_storage, self.settings, self.store)  # migrates the database too
         await asyncio.to_thread(self._prepare)
+        self.sinks = Sinks(configured_sinks(self.settings, self.store), self.store)
+        await asyncio.to_thread(self.sinks.start)
+        self.metrics.exposition.add_families(self.sinks.families)
         loop = asyncio.get_running_loop()
         self.alerts.bind(loop)
         self._queue = asyncio.Queue()
@@ -204,6 +210,8 @@ class ScoringService:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         await asyncio.to_thread(self.snapshot)
+        # The sinks hand over what is stored (the lake writes its last files) before the database closes.
+        await asyncio.to_thread(self.sinks.stop)
         self.store.close()
 
     def _control_messages(self, list_names: Sequence[str] | None = None) -> list[tuple[bytes, bytes]]:
@@ -518,6 +526,7 @@ class ScoringService:
             {version: p.tolist() for version, p in decisions.shadow_probability.items()},
         )
         self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow)
+        self.sinks.notify()
         self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts(), decisions.score)
         self.alerts.publish_threadsafe([alert_event(a) for a in alert_rows])
         return results
@@ -707,10 +716,16 @@ class ScoringService:
             "model": self.engine.model.metadata.version if self.engine.model else None,
             "rules_version": self.engine.rules.version,
             "alert_subscribers": self.alerts.subscribers,
+            "sinks": self.sinks.health(),
         }
         if self.kafka is not None:  # Kafka mode: transactions go to the broker, so it must answer
             reachable = self.kafka.reachable()
             health["kafka"] = "connected" if reachable else "unreachable: no broker answered within 2 s"
             healthy = healthy and reachable
-        health["status"] = "healthy" if healthy else "degraded"
+        # A failing sink (lake, Redis, a webhook receiver) degrades the server but does not stop it
+        # deciding: what the sink misses waits in the log and is handed over when it works again.
+        if not healthy:
+            health["status"] = "unavailable"
+        elif self.sinks.failing:
+            health["status"] = "degraded"
         return health

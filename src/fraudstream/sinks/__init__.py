@@ -1,0 +1,94 @@
+"""Outputs behind the database: a data lake, Redis alerts and webhooks, fed from the stored log.
+
+Both runtimes write decisions to the database (the embedded server as it scores, ``serve --kafka`` as
+it stores what the workers decided); :class:`Sinks` then hands the stored log to each configured sink
+from its own cursor. See :mod:`fraudstream.sinks.base` for the contract.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
+
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
+from prometheus_client.metrics_core import Metric
+
+from fraudstream.sinks.base import LogBatch, Sink
+from fraudstream.sinks.runner import SinkRunner
+from fraudstream.storage import Store
+
+if TYPE_CHECKING:
+    from fraudstream.config import Settings
+
+__all__ = ["LogBatch", "Sink", "SinkRunner", "Sinks", "configured_sinks"]
+
+
+def configured_sinks(settings: Settings, store: Store) -> list[Sink]:
+    """The sinks ``settings`` ask for: Redis (``redis_url``)."""
+    sinks: list[Sink] = []
+    if settings.redis_url is not None:
+        from fraudstream.sinks.redis_alerts import RedisAlerts
+
+        sinks.append(
+            RedisAlerts(
+                settings.redis_url.get_secret_value(),
+                list_name=settings.redis_alerts_list,
+                channel=settings.redis_alerts_channel,
+                keep=settings.redis_list_max,
+            )
+        )
+    return sinks
+
+
+class Sinks:
+    """The running sinks of one server: started with it, woken after each write, stopped with it."""
+
+    def __init__(self, sinks: list[Sink], store: Store) -> None:
+        self.runners = [SinkRunner(sink, store) for sink in sinks]
+
+    def start(self) -> None:
+        for runner in self.runners:
+            runner.start()
+
+    def notify(self) -> None:
+        for runner in self.runners:
+            runner.notify()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Every sink hands over what it can and flushes, in parallel, within ``timeout_s`` in all."""
+        deadline = time.monotonic() + timeout_s
+        for runner in self.runners:
+            runner.stop_soon()
+        for runner in self.runners:
+            runner.stop(max(0.0, deadline - time.monotonic()))
+
+    def health(self) -> dict[str, dict[str, Any]]:
+        """Each sink's state for /readyz: ok or failing, how far behind, the error."""
+        return {runner.sink.name: runner.state.as_dict() for runner in self.runners}
+
+    @property
+    def failing(self) -> list[str]:
+        return [runner.sink.name for runner in self.runners if runner.state.failing_since is not None]
+
+    def families(self) -> Iterator[Metric]:
+        """Sink failures and outbox depth, for /metrics."""
+        failures = CounterMetricFamily(
+            "fraudstream_sink_failures", "Failed hand-overs to a sink (each retried later).", labels=["sink"]
+        )
+        depth = GaugeMetricFamily(
+            "fraudstream_sink_outbox_depth",
+            "Stored transactions a sink has not durably taken yet (it catches up from the log).",
+            labels=["sink"],
+        )
+        up = GaugeMetricFamily(
+            "fraudstream_sink_up", "1 while a sink works, 0 while it fails.", labels=["sink"]
+        )
+        for runner in self.runners:
+            state = runner.state
+            failures.add_metric([state.name], state.failures)
+            depth.add_metric([state.name], state.behind)
+            up.add_metric([state.name], 0 if state.failing_since is not None else 1)
+        yield failures
+        yield depth
+        yield up

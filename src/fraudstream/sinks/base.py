@@ -1,0 +1,79 @@
+"""What every extra output (data lake, Redis, webhooks) implements, and the log rows it is handed.
+
+The database is the first sink: a decision is answered only once it is stored there. Every other sink
+reads the stored log (transactions in ``seq`` order, with their decisions) behind it, from its own
+cursor, through a :class:`~fraudstream.sinks.runner.SinkRunner`. A sink that is slow or down therefore
+never blocks scoring and never loses an accepted decision: it falls behind, the log holds what it has
+not taken (the persistent outbox), and it catches up when it works again.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from fraudstream.storage.rows import alert_row, decision_record, transaction_record
+
+__all__ = ["LogBatch", "Sink"]
+
+
+@dataclass(frozen=True)
+class LogBatch:
+    """Consecutive rows of the log: each a stored transaction with its decision's columns
+    (``Store.log_after``), in ``seq`` order."""
+
+    rows: Sequence[Mapping[str, Any]]
+
+    @property
+    def last_seq(self) -> int:
+        return int(self.rows[-1]["seq"])
+
+    def transactions(self) -> list[dict[str, Any]]:
+        """Each transaction as stored (card fingerprint, BIN and last four only; attributes parsed)."""
+        return [transaction_record(row) for row in self.rows]
+
+    def decisions(self) -> list[dict[str, Any]]:
+        """Each decision as the API answers it: decision, score, reasons, rules, versions."""
+        return [decision_record(row) for row in self.rows]
+
+    def alerts(self) -> list[dict[str, Any]]:
+        """The alerts among the rows, each as the live alert stream (WebSocket, SSE) first sends it."""
+        events = []
+        for row in self.rows:
+            if row["is_alert"]:
+                alert = alert_row(decision_record(row), row, row["decided_at_ms"])
+                events.append({**alert, "reasons": json.loads(alert["reasons"]), "type": "fraud_alert"})
+        return events
+
+
+class Sink(Protocol):
+    """An output behind the database. The runner calls it from one thread of its own.
+
+    ``deliver`` takes the next rows of the log and returns the last ``seq`` it has durably handed over
+    (a sink that buffers, such as the lake, may return an earlier one, or None for nothing new); any
+    exception means "not delivered": the runner backs off, calls ``reset``, and hands over again from
+    the last durable position. A sink must therefore tolerate seeing rows again (they carry their
+    transaction id, and a delivery id where the receiver de-duplicates)."""
+
+    #: A stable name: the key of its cursor, and its label in /readyz and /metrics.
+    name: str
+
+    def active(self) -> bool:
+        """False while there is nothing to hand over to (no webhook registered): the runner then moves
+        the cursor to the end of the log without reading it."""
+        ...
+
+    def deliver(self, batch: LogBatch) -> int | None: ...
+
+    def flush(self, final: bool) -> int | None:
+        """Hand over what is buffered if it is due (``final``: all of it, the runner is stopping); the
+        last ``seq`` now durable, or None."""
+        ...
+
+    def reset(self) -> None:
+        """Forget anything buffered: delivery will start again from the last durable position."""
+        ...
+
+    def close(self) -> None: ...

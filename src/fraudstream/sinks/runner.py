@@ -1,0 +1,174 @@
+"""One thread per sink: it reads the log after the sink's cursor, hands it over, and moves the cursor.
+
+A failing sink is retried with exponential backoff (0.5 s doubling to 30 s) from its last durable
+position; meanwhile scoring goes on and the log keeps what the sink has not taken, so nothing accepted
+is lost and nothing waits on the sink. Its state (ok or failing, how far behind, the last error) is
+what /readyz and /metrics show.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from fraudstream.sinks.base import LogBatch, Sink
+from fraudstream.storage import Store
+
+__all__ = ["SinkRunner", "SinkState"]
+
+log = structlog.get_logger("fraudstream.sinks")
+
+#: Rows read from the log at most per hand-over.
+READ_ROWS = 5_000
+#: Longest pause between two looks at the log when nobody says it grew.
+IDLE_WAIT_S = 0.5
+FIRST_BACKOFF_S = 0.5
+MAX_BACKOFF_S = 30.0
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+@dataclass
+class SinkState:
+    """What /readyz and /metrics tell about one sink."""
+
+    name: str
+    #: The last log position the sink has durably handed over.
+    delivered_seq: int = 0
+    #: The end of the log when the runner last looked.
+    log_seq: int = 0
+    failures: int = 0
+    failing_since: float | None = None
+    last_error: str | None = None
+
+    @property
+    def behind(self) -> int:
+        """Transactions stored and not yet durably handed over: the outbox depth."""
+        return max(0, self.log_seq - self.delivered_seq)
+
+    def as_dict(self) -> dict[str, Any]:
+        state: dict[str, Any] = {
+            "state": "ok" if self.failing_since is None else "failing",
+            "behind": self.behind,
+        }
+        if self.failing_since is not None:
+            state["failing_for_s"] = round(time.monotonic() - self.failing_since, 1)
+            state["error"] = self.last_error
+        return state
+
+
+class SinkRunner:
+    """Feeds one sink from the log in a daemon thread; ``notify`` after a write wakes it at once."""
+
+    def __init__(self, sink: Sink, store: Store) -> None:
+        self.sink = sink
+        self.store = store
+        self.state = SinkState(sink.name)
+        self._wake = threading.Event()
+        self._stopping = threading.Event()
+        self._thread: threading.Thread | None = None
+        #: Where the next read starts: past what was handed over, durable or still buffered.
+        self._read_seq = 0
+
+    def start(self) -> None:
+        end = self.store.last_seq()
+        cursor = self.store.sink_cursor(self.sink.name)
+        if cursor is None:
+            # A sink seen for the first time starts with what is stored from now on: turning on a lake
+            # or Redis on a server with a year of history does not replay that year into it.
+            cursor = end
+            self.store.save_sink_cursor(self.sink.name, cursor, _now_ms())
+        self.state.delivered_seq = self._read_seq = cursor
+        self.state.log_seq = end
+        self._thread = threading.Thread(
+            target=self._run, name=f"fraudstream-sink-{self.sink.name}", daemon=True
+        )
+        self._thread.start()
+
+    def notify(self) -> None:
+        """The log grew: look now rather than at the next idle tick."""
+        self._wake.set()
+
+    def stop_soon(self) -> None:
+        """Ask the thread to hand over what the log holds, flush and end; ``stop`` waits for it."""
+        self._stopping.set()
+        self._wake.set()
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        """Hand over what the log holds (within ``timeout_s``), flush the sink, and stop."""
+        self.stop_soon()
+        if self._thread is not None:
+            self._thread.join(timeout_s)
+            if self._thread.is_alive():
+                log.error("sink did not stop in time; it resumes from its cursor at the next start",
+                          sink=self.sink.name, behind=self.state.behind)  # fmt: skip
+        try:
+            self.sink.close()
+        except Exception as exc:  # closing a broken connection must not fail the shutdown
+            log.warning("sink close failed", sink=self.sink.name, error=str(exc))
+
+    def _run(self) -> None:
+        backoff = FIRST_BACKOFF_S
+        while True:
+            stopping = self._stopping.is_set()
+            try:
+                moved = self._step(final=stopping)
+            except Exception as exc:
+                self._failed(exc)
+                if stopping:
+                    return
+                self._wake.clear()
+                self._stopping.wait(backoff)
+                backoff = min(MAX_BACKOFF_S, backoff * 2)
+                continue
+            if self.state.failing_since is not None:
+                log.info("sink recovered", sink=self.sink.name, failures=self.state.failures)
+            self.state.failing_since = None
+            self.state.last_error = None
+            backoff = FIRST_BACKOFF_S
+            if stopping and not moved:
+                return
+            if not moved:
+                self._wake.wait(IDLE_WAIT_S)
+                self._wake.clear()
+
+    def _step(self, *, final: bool) -> bool:
+        """One hand-over; True when rows were read (there may be more at once)."""
+        self.state.log_seq = self.store.last_seq()
+        if not self.sink.active():
+            self._durable(self.state.log_seq)
+            self._read_seq = self.state.log_seq
+            return False
+        rows = self.store.log_after(self._read_seq, READ_ROWS) if self._read_seq < self.state.log_seq else []
+        if rows:
+            batch = LogBatch(rows)
+            self._durable(self.sink.deliver(batch))
+            self._read_seq = batch.last_seq
+        # Once the log is drained, a stopping runner flushes everything the sink still buffers.
+        self._durable(self.sink.flush(final and not rows))
+        return bool(rows)
+
+    def _durable(self, seq: int | None) -> None:
+        if seq is not None and seq > self.state.delivered_seq:
+            self.store.save_sink_cursor(self.sink.name, seq, _now_ms())
+            self.state.delivered_seq = seq
+
+    def _failed(self, exc: Exception) -> None:
+        first = self.state.failing_since is None
+        self.state.failures += 1
+        self.state.last_error = f"{type(exc).__name__}: {exc}"[:300]
+        if first:
+            self.state.failing_since = time.monotonic()
+            log.error("sink failing; it falls behind and retries with backoff", sink=self.sink.name,
+                      error=self.state.last_error)  # fmt: skip
+        # What the sink buffered is handed over again from the last durable position.
+        try:
+            self.sink.reset()
+        finally:
+            self._read_seq = self.state.delivered_seq
