@@ -395,11 +395,18 @@ def kafka_mode_settings(broker: str, tmp_path: Path) -> tuple[str, Any]:
 def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_decisions(
     broker: str, tmp_path: Path
 ) -> None:
+    import redis
     from fastapi.testclient import TestClient
+    from pydantic import SecretStr
 
     from fraudstream.api import create_app
 
     topic, settings = kafka_mode_settings(broker, tmp_path)
+    # The sinks behind the database work in Kafka mode too: alerts the workers raise reach Redis.
+    alerts_list = f"fraud_alerts_{topic}"
+    settings = settings.model_copy(
+        update={"redis_url": SecretStr("redis://127.0.0.1:6379/0"), "redis_alerts_list": alerts_list}
+    )
     worker = Worker(config(broker, topic, tmp_path))
     thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
     with TestClient(create_app(settings)) as client:
@@ -434,6 +441,12 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
         assert found.json()["decision"]["latency_ms"] is None
         assert client.get("/v1/stats").json()["latency_ms"] == {"p50": None, "p99": None}
         assert [a["transaction_id"] for a in client.get("/v1/alerts").json()["items"]] == ["k2"]
+        pushed = redis.Redis.from_url("redis://127.0.0.1:6379/0")
+        deadline = time.monotonic() + 10
+        while not pushed.llen(alerts_list) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert [orjson.loads(a)["transaction_id"] for a in pushed.lrange(alerts_list, 0, -1)] == ["k2"]
+        pushed.delete(alerts_list)
         # The card number went to Kafka as a fingerprint only.
         assert found.json()["card_last4"] == "4242"
         # An analyst's verdict and a posted chargeback go to the workers' labels topic.
