@@ -10,8 +10,8 @@ not taken (the persistent outbox), and it catches up when it works again.
 from __future__ import annotations
 
 import json
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Sequence
+from functools import cached_property
 from typing import Any, Protocol
 
 from fraudstream.storage.rows import alert_row, decision_record, transaction_record
@@ -19,16 +19,29 @@ from fraudstream.storage.rows import alert_row, decision_record, transaction_rec
 __all__ = ["LogBatch", "Sink"]
 
 
-@dataclass(frozen=True)
 class LogBatch:
-    """Consecutive rows of the log: each a stored transaction with its decision's columns
-    (``Store.log_after``), in ``seq`` order."""
+    """Consecutive rows of the log after a sink's cursor: each a stored transaction with its
+    decision's columns (``Store.log_after``), in ``seq`` order, up to ``last_seq`` (a sink that reads
+    only alerts gets the alerts among them, and ``last_seq`` still says how far the log was read)."""
 
-    rows: Sequence[Mapping[str, Any]]
+    def __init__(self, names: Sequence[str], values: Sequence[tuple[Any, ...]], last_seq: int) -> None:
+        self.names = tuple(names)
+        self.values = values
+        self.last_seq = last_seq
 
-    @property
-    def last_seq(self) -> int:
-        return int(self.rows[-1]["seq"])
+    def __len__(self) -> int:
+        return len(self.values)
+
+    @cached_property
+    def rows(self) -> list[dict[str, Any]]:
+        """Each row as a mapping from column name (one dict per row: for the few, such as alerts)."""
+        return [dict(zip(self.names, value)) for value in self.values]
+
+    def columns(self) -> dict[str, list[Any]]:
+        """Column name to its values, one list per column (for columnar writers such as the lake)."""
+        if not self.values:
+            return {name: [] for name in self.names}
+        return {name: list(column) for name, column in zip(self.names, zip(*self.values))}
 
     def transactions(self) -> list[dict[str, Any]]:
         """Each transaction as stored (card fingerprint, BIN and last four only; attributes parsed)."""
@@ -59,6 +72,12 @@ class Sink(Protocol):
 
     #: A stable name: the key of its cursor, and its label in /readyz and /metrics.
     name: str
+    #: Read only the rows that raised an alert (Redis): the others are skipped in the database.
+    alerts_only: bool
+    #: Save the cursor at most this often (seconds). 0 saves each durable position at once (the lake,
+    #: whose files are named by their first position); a sink whose receiver de-duplicates or may see
+    #: a row twice after a crash saves less often, sparing the database a write per hand-over.
+    save_every_s: float
 
     def active(self) -> bool:
         """False while there is nothing to hand over to (no webhook registered): the runner then moves

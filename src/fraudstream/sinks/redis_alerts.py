@@ -14,10 +14,13 @@ class RedisAlerts:
     """Every alert pushed (LPUSH, newest first) onto ``list_name``, trimmed to the newest ``keep``, and
     published on ``channel``, as the JSON the WebSocket sends; one pipelined round trip per batch.
 
-    After a failure the runner hands the batch over again, so a reader may see an alert twice after
-    Redis comes back (each carries its ``transaction_id``); none is lost."""
+    After a failure, or a crash of the server, the runner hands alerts over again from the last saved
+    position, so a reader may see an alert twice (each carries its ``transaction_id``); none is lost."""
 
     name = "redis"
+    alerts_only = True
+    #: After a crash, up to a second of alerts may be pushed again (each carries its transaction id).
+    save_every_s = 1.0
 
     def __init__(self, url: str, *, list_name: str, channel: str, keep: int, timeout_s: float = 2.0) -> None:
         self.list_name = list_name

@@ -26,6 +26,9 @@ log = structlog.get_logger("fraudstream.sinks")
 READ_ROWS = 5_000
 #: Longest pause between two looks at the log when nobody says it grew.
 IDLE_WAIT_S = 0.5
+#: Shortest pause between two looks while rows trickle in: under load the scorer writes a group every
+#: few milliseconds, and one read per group would cost the scorer more than the sink's work.
+MIN_STEP_S = 0.1
 FIRST_BACKOFF_S = 0.5
 MAX_BACKOFF_S = 30.0
 
@@ -75,6 +78,9 @@ class SinkRunner:
         self._thread: threading.Thread | None = None
         #: Where the next read starts: past what was handed over, durable or still buffered.
         self._read_seq = 0
+        #: The durable position last saved to the database, and when (monotonic seconds).
+        self._saved_seq = 0
+        self._saved_at = 0.0
 
     def start(self) -> None:
         end = self.store.last_seq()
@@ -84,7 +90,7 @@ class SinkRunner:
             # or Redis on a server with a year of history does not replay that year into it.
             cursor = end
             self.store.save_sink_cursor(self.sink.name, cursor, _now_ms())
-        self.state.delivered_seq = self._read_seq = cursor
+        self.state.delivered_seq = self._read_seq = self._saved_seq = cursor
         self.state.log_seq = end
         self._thread = threading.Thread(
             target=self._run, name=f"fraudstream-sink-{self.sink.name}", daemon=True
@@ -118,7 +124,7 @@ class SinkRunner:
         while True:
             stopping = self._stopping.is_set()
             try:
-                moved = self._step(final=stopping)
+                full = self._step(final=stopping)
             except Exception as exc:
                 self._failed(exc)
                 if stopping:
@@ -132,32 +138,48 @@ class SinkRunner:
             self.state.failing_since = None
             self.state.last_error = None
             backoff = FIRST_BACKOFF_S
-            if stopping and not moved:
+            if stopping and not full:
+                self._save(force=True)
                 return
-            if not moved:
+            if not full:
+                # Rows that arrive meanwhile are read together at the next step.
+                self._stopping.wait(MIN_STEP_S)
                 self._wake.wait(IDLE_WAIT_S)
                 self._wake.clear()
 
     def _step(self, *, final: bool) -> bool:
-        """One hand-over; True when rows were read (there may be more at once)."""
-        self.state.log_seq = self.store.last_seq()
+        """One hand-over; True when the read was full (more rows wait at once)."""
+        end = self.state.log_seq = self.store.last_seq()
         if not self.sink.active():
-            self._durable(self.state.log_seq)
-            self._read_seq = self.state.log_seq
+            self._durable(end)
+            self._read_seq = end
             return False
-        rows = self.store.log_after(self._read_seq, READ_ROWS) if self._read_seq < self.state.log_seq else []
-        if rows:
-            batch = LogBatch(rows)
-            self._durable(self.sink.deliver(batch))
-            self._read_seq = batch.last_seq
+        full = False
+        if self._read_seq < end:
+            names, values = self.store.log_after(
+                self._read_seq, READ_ROWS, until=end, alerts_only=self.sink.alerts_only
+            )
+            full = len(values) == READ_ROWS
+            # A short read covered the log up to ``end`` (rows without an alert included).
+            last = int(values[-1][names.index("seq")]) if full else end
+            self._durable(self.sink.deliver(LogBatch(names, values, last)))
+            self._read_seq = last
         # Once the log is drained, a stopping runner flushes everything the sink still buffers.
-        self._durable(self.sink.flush(final and not rows))
-        return bool(rows)
+        self._durable(self.sink.flush(final and not full))
+        return full
 
     def _durable(self, seq: int | None) -> None:
         if seq is not None and seq > self.state.delivered_seq:
-            self.store.save_sink_cursor(self.sink.name, seq, _now_ms())
             self.state.delivered_seq = seq
+            self._save(force=False)
+
+    def _save(self, *, force: bool) -> None:
+        """Record the durable position, at most every ``save_every_s`` unless ``force``."""
+        due = time.monotonic() - self._saved_at >= self.sink.save_every_s
+        if self.state.delivered_seq > self._saved_seq and (force or due):
+            self.store.save_sink_cursor(self.sink.name, self.state.delivered_seq, _now_ms())
+            self._saved_seq = self.state.delivered_seq
+            self._saved_at = time.monotonic()
 
     def _failed(self, exc: Exception) -> None:
         first = self.state.failing_since is None
@@ -172,3 +194,7 @@ class SinkRunner:
             self.sink.reset()
         finally:
             self._read_seq = self.state.delivered_seq
+            try:
+                self._save(force=True)
+            except Exception as error:  # the database may be what fails; the next step tries again
+                log.warning("sink position not saved", sink=self.sink.name, error=str(error))

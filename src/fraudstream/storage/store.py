@@ -205,9 +205,13 @@ class Store(Reports):
 
     # --- the log the extra sinks read -------------------------------------------------------
 
-    def log_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
-        """Stored transactions after ``seq`` in log order, each with its decision's columns (the
-        decision's own ``transaction_id`` aside): what the lake, Redis and webhook sinks hand over.
+    def log_after(
+        self, seq: int, limit: int, *, until: int | None = None, alerts_only: bool = False
+    ) -> tuple[tuple[str, ...], list[tuple[Any, ...]]]:
+        """Stored transactions after ``seq`` (up to ``until``) in log order, each with its decision's
+        columns (the decision's own ``transaction_id`` aside), only those that raised an alert if
+        ``alerts_only``: the column names and the rows as tuples, which the lake, Redis and webhook
+        sinks hand over (tuples, not mappings: a sink reads thousands a second beside the scorer).
 
         The log is in commit order because one thread writes it (the scoring thread, or in Kafka mode
         the decision sink), which is what lets a cursor on ``seq`` never skip a row."""
@@ -220,7 +224,12 @@ class Store(Reports):
             .limit(limit)
         )
         with self.engine.connect() as connection:
-            return [dict(r) for r in connection.execute(query).mappings()]
+        if until is not None:
+            query = query.where(transactions.c.seq <= until)
+        if alerts_only:
+            query = query.where(decisions.c.is_alert)
+            result = connection.execute(query)
+            return tuple(result.keys()), [tuple(row) for row in result.fetchall()]
 
     def sink_cursor(self, sink: str) -> int | None:
         """The last log position ``sink`` has durably handed over; None for a sink never run here."""
