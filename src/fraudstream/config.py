@@ -186,6 +186,11 @@ class Settings(BaseSettings):
         description="Kafka: librdkafka properties every client gets, over the file's (--kafka-option "
         "KEY=VALUE; as JSON in FRAUDSTREAM_KAFKA_OPTIONS)",
     )
+    kafka_outputs: str | None = Field(
+        None,
+        description="Embedded server: also write every decision to the decisions topic and every alert to "
+        "the alerts topic on this broker (host:port), as the Kafka workers write them",
+    )
     kafka_group: str = Field(GROUP, description="Kafka workers: their consumer group")
     kafka_transactional_id: str | None = Field(
         None,

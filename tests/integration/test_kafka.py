@@ -459,6 +459,44 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
     assert all(isinstance(m["label_time"], int) for m in labels.values())
 
 
+def test_the_embedded_server_writes_decisions_and_alerts_to_topics_as_the_workers_do(
+    broker: str, tmp_path: Path
+) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+    from fraudstream.config import Settings
+
+    name = new_topic(broker, 1)
+    settings = Settings(
+        demo=True,
+        data_dir=tmp_path / "embedded",
+        kafka_outputs=broker,
+        kafka_decisions_topic=f"{name}.decisions",
+        kafka_alerts_topic=f"{name}.alerts",
+    )
+    with TestClient(create_app(settings)) as client:
+        records = [
+            {"transaction_id": "e1", "user_id": "eu", "amount": 40.0, "card_number": "4242424242424242"},
+            {"transaction_id": "e2", "user_id": "eu", "amount": 20_000.0},
+        ]
+        answered = client.post("/v1/transactions", json=records).json()["results"]
+        answers = {a["transaction_id"]: a for a in answered}
+        decisions = read_all(broker, f"{name}.decisions", expect=2, timeout=30)
+        alerts = read_all(broker, f"{name}.alerts", expect=1, timeout=30)
+        assert client.get("/readyz").json()["sinks"]["kafka"] == {"state": "ok", "behind": 0}
+    assert sorted(m["decision"]["transaction_id"] for m in decisions) == ["e1", "e2"]
+    assert [m["decision"]["transaction_id"] for m in alerts] == ["e2"]
+    for message in decisions:
+        decided = message["decision"]
+        answer = answers[decided["transaction_id"]]
+        assert (decided["decision"], decided["score"]) == (answer["decision"], answer["score"])
+        assert message["schema_version"] == 1
+        assert isinstance(message["transaction"]["timestamp"], int)
+    assert "4242424242424242" not in str(decisions)
+    assert {m["transaction"]["card_last4"] for m in decisions} == {"4242", None}
+
+
 def test_the_api_in_kafka_mode_is_not_ready_while_its_broker_is_unreachable(tmp_path: Path) -> None:
     """Transactions sent to it would be refused (503): a load balancer must hear so from /readyz."""
     from fastapi.testclient import TestClient

@@ -38,7 +38,7 @@ from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
-from fraudstream.sinks import Sinks, configured_sinks
+from fraudstream.sinks import Sink, Sinks, configured_sinks
 from fraudstream.storage import Store
 from fraudstream.storage.rows import (
     alert_row,
@@ -163,7 +163,7 @@ class ScoringService:
         sys.setswitchinterval(0.001)
         await asyncio.to_thread(check_storage, self.settings, self.store)  # migrates the database too
         await asyncio.to_thread(self._prepare)
-        self.sinks = Sinks(configured_sinks(self.settings, self.store), self.store)
+        self.sinks = Sinks(configured_sinks(self.settings, self.store) + self._kafka_outputs(), self.store)
         await asyncio.to_thread(self.sinks.start)
         self.metrics.exposition.add_families(self.sinks.families)
         loop = asyncio.get_running_loop()
@@ -213,6 +213,28 @@ class ScoringService:
         # The sinks hand over what is stored (the lake writes its last files) before the database closes.
         await asyncio.to_thread(self.sinks.stop)
         self.store.close()
+
+    def _kafka_outputs(self) -> list[Sink]:
+        """The decisions and alerts topics as a sink, when ``kafka_outputs`` names a broker."""
+        brokers = self.settings.kafka_outputs
+        if not brokers:
+            return []
+        if self.settings.kafka_brokers:
+            raise ConfigError(
+                "kafka_outputs is for the embedded server; in Kafka mode (kafka_brokers) the workers "
+                "write the decisions and alerts topics: unset FRAUDSTREAM_KAFKA_OUTPUTS"
+            )
+        from fraudstream.runtime.kafka.clients import user_properties
+        from fraudstream.runtime.kafka.topics_sink import KafkaTopics
+
+        return [
+            KafkaTopics(
+                brokers,
+                user_properties(self.settings),
+                decisions_topic=self.settings.kafka_decisions_topic,
+                alerts_topic=self.settings.kafka_alerts_topic,
+            )
+        ]
 
     def _control_messages(self, list_names: Sequence[str] | None = None) -> list[tuple[bytes, bytes]]:
         """The rule set in force and the lists ``list_names`` (all by default), as control messages."""
