@@ -223,11 +223,11 @@ class Store(Reports):
             .order_by(transactions.c.seq)
             .limit(limit)
         )
-        with self.engine.connect() as connection:
         if until is not None:
             query = query.where(transactions.c.seq <= until)
         if alerts_only:
             query = query.where(decisions.c.is_alert)
+        with self.engine.connect() as connection:
             result = connection.execute(query)
             return tuple(result.keys()), [tuple(row) for row in result.fetchall()]
 
