@@ -56,7 +56,6 @@ PROMQL_VARIABLES = {
     "__interval": "15s",
     "__range": "5m",
     "job": "(fraudstream-server|fraudstream-worker)",
-    "alert_decisions": "review|decline",
 }
 
 

@@ -44,14 +44,17 @@ def send(client: TestClient, count: int, prefix: str) -> None:
 def test_the_servers_metrics_are_clean_for_promtool_after_traffic(service: ScoringService) -> None:
     with TestClient(create_app(service)) as client:
         send(client, 30, "p")
+        big = {"transaction_id": "p-big", "user_id": "u-big", "amount": 75_000.0}  # a decline: an alert
+        assert client.post("/v1/transactions", json=big).json()["is_alert"] is True
         response = client.get("/metrics")
     assert response.headers["content-type"].startswith("text/plain; version=0.0.4")
     assert promtool_problems(response.text) == ""
     values = samples(response.text)
     decided = sum(v for (name, _), v in values.items() if name == "fraudstream_decisions_total")
-    assert decided == 30
+    assert decided == 31
+    assert values[("fraudstream_alerts_total", ())] == 1
     assert values[("fraudstream_batch_size_count", ())] >= 1
-    assert values[("fraudstream_score_count", ())] == 30
+    assert values[("fraudstream_score_count", ())] == 31
     assert values[("fraudstream_group_commit_seconds_count", ())] >= 1
     assert ("process_cpu_seconds_total", ()) in values
     build = [labels for (name, labels), _ in values.items() if name == "fraudstream_build_info"]

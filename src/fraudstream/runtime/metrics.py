@@ -106,6 +106,9 @@ class DecisionMetrics:
         )
         for decision in DECISIONS:
             self._decisions.labels(decision)
+        self._alerts = Counter(
+            "fraudstream_alerts", "Decisions that raised an alert for analysts.", registry=self.registry
+        )
         self._rule_hits = Counter(
             "fraudstream_rule_hits",
             "Transactions a rule matched, by rule code.",
@@ -161,13 +164,17 @@ class DecisionMetrics:
         latencies_s: npt.ArrayLike,
         scores: npt.ArrayLike,
         rule_hits: Mapping[str, int],
+        alerts: int = 0,
     ) -> None:
-        """One group of decisions: their counts, scores, the rules they hit and their latencies."""
+        """One group of decisions: their counts, scores, the rules they hit, their latencies, and how
+        many raised an alert."""
         for decision, count in zip(*np.unique(np.asarray(decisions, dtype=object), return_counts=True)):
             self._decisions.labels(str(decision)).inc(int(count))
         for rule, hits in rule_hits.items():
             if hits:
                 self._rule_hits.labels(rule).inc(hits)
+        if alerts:
+            self._alerts.inc(alerts)
         self._batch_size.observe([len(decisions)])
         self._score.observe(scores)
         if self._timing:

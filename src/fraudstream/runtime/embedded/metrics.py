@@ -54,8 +54,9 @@ class Metrics:
         latencies_ms: list[float],
         rule_hits: dict[str, int],
         scores: npt.ArrayLike,
+        alerts: int = 0,
     ) -> None:
-        self.exposition.record(decisions, np.asarray(latencies_ms) / 1000.0, scores, rule_hits)
+        self.exposition.record(decisions, np.asarray(latencies_ms) / 1000.0, scores, rule_hits, alerts)
         with self._lock:
             self.batches += 1
             self.decisions.update(decisions)

@@ -549,7 +549,9 @@ class ScoringService:
         )
         self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow)
         self.sinks.notify()
-        self.metrics.record_batch(decisions.decisions, elapsed, decisions.rule_hits.counts(), decisions.score)
+        self.metrics.record_batch(
+            decisions.decisions, elapsed, decisions.rule_hits.counts(), decisions.score, len(alert_rows)
+        )
         self.alerts.publish_threadsafe([alert_event(a) for a in alert_rows])
         return results
 

@@ -65,7 +65,11 @@ class _WorkerFamilies(Collector):
 #: The worker's counters: metric name (without _total), key in ``Worker.counts``, help.
 _COUNTS = (
     ("fraudstream_worker_events", "decisions", "Transactions decided."),
-    ("fraudstream_worker_transactions", "transactions", "Transaction messages consumed."),
+    (
+        "fraudstream_worker_transactions",
+        "transactions",
+        "Kafka transactions committed (a transactional worker).",
+    ),
     ("fraudstream_worker_dead_letters", "dead_letters", "Messages sent to the dead-letter topic."),
     ("fraudstream_worker_labels", "labels", "Labels read."),
     ("fraudstream_worker_labels_applied", "labels_applied", "Labels applied to feature state."),

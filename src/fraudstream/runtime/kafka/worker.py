@@ -571,7 +571,13 @@ class Worker:
         state.labels.remember(result.batch)
         self._produce(decisions, partition, [_offset_of(sources[i]) for i in result.rows.tolist()])
         latency = np.full(len(decisions.decisions), time.perf_counter() - self._batch_started)
-        self.metrics.record(decisions.decisions, latency, decisions.score, decisions.rule_hits.counts())
+        self.metrics.record(
+            decisions.decisions,
+            latency,
+            decisions.score,
+            decisions.rule_hits.counts(),
+            int(decisions.is_alert.sum()),
+        )
 
     def _produce(self, decisions: DecisionBatch, partition: int, offsets: list[int]) -> None:
         """Every decision (and alert) of one partition's batch; ``offsets`` are the input messages'."""
