@@ -24,6 +24,7 @@ from fraudstream.api.routes import (
     stream,
     transactions,
     users,
+    webhooks,
 )
 from fraudstream.api.security import protect
 from fraudstream.config import Settings
@@ -83,7 +84,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     # than one nested router per module.
     routes = (
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
-        keys, pages,
+        keys, webhooks, pages,
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)

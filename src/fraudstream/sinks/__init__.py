@@ -38,6 +38,10 @@ def configured_sinks(settings: Settings, store: Store) -> list[Sink]:
                 keep=settings.redis_list_max,
             )
         )
+    from fraudstream.sinks.webhooks import WebhookSink
+
+    # Always there: it reads the log only while a webhook exists (``WebhookSink.active``).
+    sinks.append(WebhookSink.from_settings(settings, store))
     return sinks
 
 
@@ -46,6 +50,10 @@ class Sinks:
 
     def __init__(self, sinks: list[Sink], store: Store) -> None:
         self.runners = [SinkRunner(sink, store) for sink in sinks]
+
+    def sink(self, name: str) -> Sink | None:
+        """The sink called ``name``, if it runs here."""
+        return next((runner.sink for runner in self.runners if runner.sink.name == name), None)
 
     def start(self) -> None:
         for runner in self.runners:
@@ -65,11 +73,11 @@ class Sinks:
 
     def health(self) -> dict[str, dict[str, Any]]:
         """Each sink's state for /readyz: ok or failing, how far behind, the error."""
-        return {runner.sink.name: runner.state.as_dict() for runner in self.runners}
+        return {runner.sink.name: runner.current_state().as_dict() for runner in self.runners}
 
     @property
     def failing(self) -> list[str]:
-        return [runner.sink.name for runner in self.runners if runner.state.failing_since is not None]
+        return [runner.sink.name for runner in self.runners if runner.current_state().failing]
 
     def families(self) -> Iterator[Metric]:
         """Sink failures and outbox depth, for /metrics."""
@@ -85,10 +93,10 @@ class Sinks:
             "fraudstream_sink_up", "1 while a sink works, 0 while it fails.", labels=["sink"]
         )
         for runner in self.runners:
-            state = runner.state
+            state = runner.current_state()
             failures.add_metric([state.name], state.failures)
             depth.add_metric([state.name], state.behind)
-            up.add_metric([state.name], 0 if state.failing_since is not None else 1)
+            up.add_metric([state.name], 0 if state.failing else 1)
         yield failures
         yield depth
         yield up

@@ -49,20 +49,29 @@ class SinkState:
     failures: int = 0
     failing_since: float | None = None
     last_error: str | None = None
+    #: What the sink reports wrong beside the hand-over (webhook receivers failing), or None.
+    problem: str | None = None
 
     @property
     def behind(self) -> int:
         """Transactions stored and not yet durably handed over: the outbox depth."""
         return max(0, self.log_seq - self.delivered_seq)
 
+    @property
+    def failing(self) -> bool:
+        """The hand-over fails, or the sink reports a problem of its own."""
+        return self.failing_since is not None or self.problem is not None
+
     def as_dict(self) -> dict[str, Any]:
         state: dict[str, Any] = {
-            "state": "ok" if self.failing_since is None else "failing",
+            "state": "failing" if self.failing else "ok",
             "behind": self.behind,
         }
         if self.failing_since is not None:
             state["failing_for_s"] = round(time.monotonic() - self.failing_since, 1)
             state["error"] = self.last_error
+        elif self.problem is not None:
+            state["error"] = self.problem
         return state
 
 
@@ -96,6 +105,14 @@ class SinkRunner:
             target=self._run, name=f"fraudstream-sink-{self.sink.name}", daemon=True
         )
         self._thread.start()
+
+    def current_state(self) -> SinkState:
+        """The state, with what the sink reports wrong right now through its optional ``problem()``
+        method: a sink that works in threads of its own (webhooks sends from an outbox) has failures
+        the hand-over never sees."""
+        problem = getattr(self.sink, "problem", None)
+        self.state.problem = problem() if problem is not None else None
+        return self.state
 
     def notify(self) -> None:
         """The log grew: look now rather than at the next idle tick."""

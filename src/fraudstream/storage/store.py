@@ -31,6 +31,7 @@ from fraudstream.storage.tables import (
     snapshots,
     transactions,
 )
+from fraudstream.storage.webhooks import Webhooks
 
 __all__ = ["ROLES", "Store"]
 
@@ -52,7 +53,7 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Store(Reports):
+class Store(Reports, Webhooks):
     """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit.
 
     Here the writes and what the runtimes read back; the dashboard's and the listings' queries come

@@ -208,3 +208,22 @@ class Reads:
     async def api_keys(self) -> list[dict[str, Any]]:
         """Every key's holder, role, creation time and revocation, oldest first; never the key."""
         return await asyncio.to_thread(self._store.list_api_keys)
+
+    # --- webhooks ------------------------------------------------------------------------------
+
+    async def webhooks(self) -> list[dict[str, Any]]:
+        """The webhooks not deleted, oldest first, without their secrets."""
+        return await asyncio.to_thread(self._store.list_webhooks)
+
+    async def webhook_deliveries(
+        self, webhook_id: str, status: str | None, limit: int
+    ) -> list[dict[str, Any]] | None:
+        """A webhook's deliveries, newest first, in ``status`` (any when None); None when no webhook
+        ``webhook_id`` was ever created (a deleted one still lists its deliveries)."""
+
+        def run() -> list[dict[str, Any]] | None:
+            if self._store.get_webhook(webhook_id) is None:
+                return None
+            return self._store.webhook_deliveries(webhook_id, status, limit)
+
+        return await asyncio.to_thread(run)

@@ -39,6 +39,7 @@ from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
 from fraudstream.sinks import Sink, Sinks, configured_sinks
+from fraudstream.sinks.webhooks import WebhookSink, new_webhook
 from fraudstream.storage import Store
 from fraudstream.storage.rows import (
     alert_row,
@@ -712,6 +713,40 @@ class ScoringService:
             return revoked
 
         return await asyncio.to_thread(run)
+
+    async def create_webhook(
+        self, url: str, events: Sequence[str], min_score: float | None, body_format: str, actor: str
+    ) -> dict[str, Any]:
+        """Register a webhook (audited): its row, secret included (shown to the caller once). The
+        webhook sink knows it before this returns, so no decision from now on is missed."""
+
+        def run() -> dict[str, Any]:
+            row = new_webhook(url, events, min_score, body_format, actor, now_ms())
+            self.store.create_webhook(row)
+            details = {"events": row["events"], "min_score": min_score, "format": body_format}
+            self.store.audit(actor, "create_webhook", row["id"], details, now_ms())
+            self._webhooks_changed()
+            return row
+
+        return await asyncio.to_thread(run)
+
+    async def delete_webhook(self, webhook_id: str, actor: str) -> int | None:
+        """Delete a webhook (audited) and cancel its pending deliveries; how many were cancelled, or
+        None when there is no such webhook."""
+
+        def run() -> int | None:
+            cancelled = self.store.delete_webhook(webhook_id, now_ms())
+            if cancelled is not None:
+                self.store.audit(actor, "delete_webhook", webhook_id, {"cancelled": cancelled}, now_ms())
+                self._webhooks_changed()
+            return cancelled
+
+        return await asyncio.to_thread(run)
+
+    def _webhooks_changed(self) -> None:
+        sink = self.sinks.sink("webhooks")
+        if isinstance(sink, WebhookSink):
+            sink.reload()
 
     # --- the running server ------------------------------------------------------------------
 
