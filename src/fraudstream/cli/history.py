@@ -13,8 +13,11 @@ from fraudstream.cli.app import app, console, out
 from fraudstream.cli.inputs import (
     _LABEL_DELAY,
     _MODEL_LABEL_DELAY,
+    _DataFromOption,
+    _DataToOption,
     _duration_ms,
     _history_or_exit,
+    _LabelsOption,
     _MaxInvalidOption,
     _model_delay,
     _registry,
@@ -22,10 +25,15 @@ from fraudstream.cli.inputs import (
     _TimezoneOption,
 )
 
+_DATA_HELP = (
+    "History as CSV or Parquet with an is_fraud column, or a data lake (a folder, or "
+    "s3://bucket/prefix, that FRAUDSTREAM_LAKE_URL filled) with --labels."
+)
+
 
 @app.command()
 def train(
-    data: Annotated[Path, typer.Option(help="History as CSV or Parquet, with an is_fraud column.")],
+    data: Annotated[str, typer.Option(help=_DATA_HELP)],
     model: Annotated[
         str, typer.Option(help="lightgbm, isolation_forest, random_forest or logistic.")
     ] = "lightgbm",
@@ -43,17 +51,25 @@ def train(
     promote: Annotated[bool, typer.Option(help="Make the new model the champion.")] = False,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
+    labels: _LabelsOption = None,
+    data_from: _DataFromOption = None,
+    data_to: _DataToOption = None,
 ) -> None:
     """Train a model on history replayed through the engine, evaluate it on the holdout, register it.
 
     Example, on the week `fraudstream simulate` writes by default (from 2026-01-01):
     `fraudstream train --data sim.parquet --train-to 2026-01-06T00:00:00+00:00 --label-delay 1d --promote`
+
+    From the data lake a server writes (FRAUDSTREAM_LAKE_URL), with the labels of its transactions:
+    `fraudstream train --data s3://datalake --labels labels.parquet --label-delay 1d --promote`
     """
     from fraudstream.errors import FraudstreamError
     from fraudstream.ml.train import train_and_register
 
     try:
-        history = _history_or_exit(data, map_, timezone, max_invalid)
+        history = _history_or_exit(
+            data, map_, timezone, max_invalid, labels=labels, data_from=data_from, data_to=data_to
+        )
         delay = _duration_ms(label_delay)
         console.print(f"replaying {len(history.batch):,} transactions through the engine ...")
         store = _registry(registry)
@@ -89,7 +105,7 @@ def train(
 
 @app.command()
 def evaluate(
-    data: Annotated[Path, typer.Option(help="History as CSV or Parquet, with an is_fraud column.")],
+    data: Annotated[str, typer.Option(help=_DATA_HELP)],
     model: Annotated[
         str, typer.Option(help="Version id, champion, latest, or rules (rules only).")
     ] = "champion",
@@ -108,6 +124,9 @@ def evaluate(
     ] = None,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
+    labels: _LabelsOption = None,
+    data_from: _DataFromOption = None,
+    data_to: _DataToOption = None,
 ) -> None:
     """Replay a history file through the engine and report fraud metrics on a time window.
 
@@ -116,7 +135,9 @@ def evaluate(
     from fraudstream.core.engine import EngineConfig
     from fraudstream.ml.train import evaluate as measure
 
-    history = _history_or_exit(data, map_, timezone, max_invalid)
+    history = _history_or_exit(
+        data, map_, timezone, max_invalid, labels=labels, data_from=data_from, data_to=data_to
+    )
     chosen = (
         None if model == "rules" else _registry(registry).load(model, EngineConfig().features.feature_names)
     )
@@ -195,7 +216,7 @@ def _print_evaluation(metrics: dict[str, Any]) -> None:
 @app.command()
 def backtest(
     rules: Annotated[Path, typer.Option(help="Candidate rule set (YAML).")],
-    data: Annotated[Path, typer.Option(help="History as CSV or Parquet, with an is_fraud column.")],
+    data: Annotated[str, typer.Option(help=_DATA_HELP)],
     current: Annotated[
         Path | None, typer.Option(help="Rule set to compare with (default: the built-in).")
     ] = None,
@@ -210,6 +231,9 @@ def backtest(
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
+    labels: _LabelsOption = None,
+    data_from: _DataFromOption = None,
+    data_to: _DataToOption = None,
 ) -> None:
     """Replay history with a candidate rule set and compare it, rule by rule, with the current one.
 
@@ -223,7 +247,9 @@ def backtest(
     names = default_names(config.features)
     candidate = load_ruleset(rules.read_text(encoding="utf-8"), names)
     baseline = load_ruleset(current.read_text(encoding="utf-8"), names) if current else default_ruleset()
-    history = _history_or_exit(data, map_, timezone, max_invalid)
+    history = _history_or_exit(
+        data, map_, timezone, max_invalid, labels=labels, data_from=data_from, data_to=data_to
+    )
     chosen = None if model is None else _registry(registry).load(model, config.features.feature_names)
     delay, start = _duration_ms(_model_delay(chosen, label_delay)), _time_ms(from_)
     results = {

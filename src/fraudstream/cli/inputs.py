@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import sys
+from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -54,12 +56,17 @@ def _parse_json_text(text: str) -> list[Any]:
     return records
 
 
-def _read_or_exit(source: str) -> list[Any] | pa.Table:
-    """The records of ``source``; an unreadable file ends the command with what is wrong and exit code 2."""
+def _read_or_exit(
+    source: str, data_from: str | None = None, data_to: str | None = None
+) -> list[Any] | pa.Table:
+    """The records of ``source`` (a file, stdin, or a lake's transactions from ``data_from`` to
+    ``data_to``); an unreadable file ends the command with what is wrong and exit code 2."""
     from pyarrow import ArrowInvalid
 
     from fraudstream.errors import ValidationError
 
+    if _is_lake(source):
+        return _lake_or_exit(source, data_from, data_to)[0]
     try:
         return _read_records(source)
     except FileNotFoundError:
@@ -134,18 +141,149 @@ def _config_error_exit(exc: Exception) -> typer.Exit:
     return typer.Exit(2)
 
 
-def _history_or_exit(data: Path, map_: str | None, timezone: str | None, max_invalid: str) -> Any:
-    """The history in ``data``, with what reading it found printed; exit 2 if it cannot be used."""
+def _history_or_exit(
+    data: str,
+    map_: str | None,
+    timezone: str | None,
+    max_invalid: str,
+    *,
+    labels: str | None = None,
+    data_from: str | None = None,
+    data_to: str | None = None,
+) -> Any:
+    """The history in ``data`` (a file, or a lake's transactions from ``data_from`` to ``data_to``),
+    with the ground truth of ``labels`` if given, and what reading it found printed; exit 2 if it
+    cannot be used."""
     from fraudstream.errors import ConfigError
-    from fraudstream.ml.dataset import parse_mapping, read_history
+    from fraudstream.ml.dataset import history_of_table, parse_mapping, read_history, read_table, with_labels
 
     try:
-        history, reading = read_history(data, parse_mapping(map_), timezone=timezone)
+        mapping = parse_mapping(map_)
+        if not _is_lake(data) and labels is None:
+            history, reading = read_history(Path(data), mapping, timezone=timezone)
+        else:
+            if _is_lake(data):
+                table, digest = _lake_or_exit(data, data_from, data_to)
+            else:
+                table = read_table(Path(data))
+                digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+            if labels is not None:
+                truth = _labels_or_exit(labels)
+                table = with_labels(table, truth, labels, mapping.get("transaction_id", "transaction_id"))
+                digest = hashlib.sha256(f"{digest} {_digest(truth)}".encode()).hexdigest()
+            elif mapping.get("is_fraud", "is_fraud") not in table.column_names:
+                raise ConfigError(
+                    f"{data}: the lake holds no labels; give them with --labels FILE (columns "
+                    "transaction_id, is_fraud and optionally label_time, as `fraudstream simulate "
+                    "--labels` writes them) or --labels database (the verdicts and chargebacks the "
+                    "server stored)"
+                )
+            history, reading = history_of_table(table, data, digest[:16], mapping, timezone=timezone)
     except ConfigError as exc:
         raise _config_error_exit(exc) from None
     _checked_or_exit(reading, max_invalid)
     return history
 
+
+def _is_lake(source: str) -> bool:
+    """A data lake rather than a file: ``s3://bucket/prefix``, ``file://...`` or a folder."""
+    return source.startswith(("s3://", "file://")) or Path(source).is_dir()
+
+
+def _lake_or_exit(url: str, data_from: str | None, data_to: str | None) -> tuple[pa.Table, str]:
+    """A lake's transactions as sent, in log order, and a fingerprint of the files read; a URL that
+    holds no lake, or a lake that does not answer, ends the command with why (exit 2)."""
+    from fraudstream.cli.app import _settings
+    from fraudstream.errors import ConfigError
+    from fraudstream.sinks.lake import read_transactions
+
+    first, last = (None if day is None else date.fromisoformat(day) for day in (data_from, data_to))
+    endpoint = _settings(store_only=True).s3_endpoint_url if url.startswith("s3://") else None
+    try:
+        table, digest = read_transactions(url, endpoint_url=endpoint, first_day=first, last_day=last)
+    except ConfigError as exc:
+        raise _config_error_exit(exc) from None
+    except OSError as exc:  # the object store refused or did not answer
+        raise _config_error_exit(OSError(f"{url}: cannot read the lake: {exc}")) from None
+    console.print(f"{url}: {table.num_rows:,} transactions read from the lake", highlight=False)
+    return table, digest
+
+
+def _labels_or_exit(source: str) -> pa.Table:
+    """Labels from a file (CSV or Parquet) or, for ``database``, the ones the server stored
+    (analysts' verdicts and chargebacks, oldest first)."""
+    import pyarrow as pa
+
+    from fraudstream.errors import ConfigError
+    from fraudstream.ml.dataset import read_table
+
+    if source != "database":
+        try:
+            return read_table(Path(source))
+        except (ConfigError, OSError) as exc:
+            raise _config_error_exit(exc) from None
+    from fraudstream.cli.app import _settings
+    from fraudstream.storage import Store
+
+    store = Store(_settings(store_only=True).effective_database_url)
+    try:
+        stored = store.labels_after(0)
+    finally:
+        store.close()
+    return pa.table(
+        {
+            "transaction_id": pa.array([label["transaction_id"] for label in stored], pa.string()),
+            "is_fraud": pa.array([bool(label["is_fraud"]) for label in stored], pa.bool_()),
+            "label_time": pa.array([label["label_time"] for label in stored], pa.int64()).cast(
+                pa.timestamp("ms", tz="UTC")
+            ),
+        }
+    )
+
+
+def _digest(table: pa.Table) -> str:
+    """A fingerprint of a table's contents."""
+    import pyarrow as pa
+
+    sink = pa.BufferOutputStream()
+    with pa.ipc.new_stream(sink, table.schema) as writer:
+        writer.write_table(table)
+    return hashlib.sha256(sink.getvalue()).hexdigest()
+
+
+def _day_option(text: str | None) -> str | None:
+    """--data-from / --data-to: refused at once when not a day such as 2026-01-31."""
+    if text is not None:
+        try:
+            date.fromisoformat(text)
+        except ValueError:
+            raise typer.BadParameter(f"{text!r} is not a day; write it as YYYY-MM-DD") from None
+    return text
+
+
+#: The options of every command that can read a data lake.
+_DataFromOption = Annotated[
+    str | None,
+    typer.Option(
+        callback=_day_option,
+        help="With a lake: read only its days from this one on (YYYY-MM-DD, UTC, by the transactions' "
+        "own time). Replays warm their features up on what is read, so start early enough.",
+    ),
+]
+_DataToOption = Annotated[
+    str | None,
+    typer.Option(callback=_day_option, help="With a lake: read only its days up to this one (YYYY-MM-DD)."),
+]
+_LabelsOption = Annotated[
+    str | None,
+    typer.Option(
+        help="Ground truth for --data (a lake has none): a CSV or Parquet file with transaction_id, "
+        "is_fraud and optionally label_time (as `fraudstream simulate --labels` writes), or "
+        "database for the verdicts and chargebacks the server stored (FRAUDSTREAM_DATABASE_URL or "
+        "FRAUDSTREAM_DATA_DIR). The latest label of a transaction wins; unlabelled ones are "
+        "legitimate. Replaces an is_fraud column of the file.",
+    ),
+]
 
 _DURATION_HELP = "a duration such as 7d, 12h or 0s"
 #: One setting for the server, the workers and every command that replays history: label-feedback

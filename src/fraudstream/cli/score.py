@@ -14,6 +14,8 @@ from fraudstream.cli.app import _settings, app, console, out
 from fraudstream.cli.inputs import (
     _checked_or_exit,
     _config_error_exit,
+    _DataFromOption,
+    _DataToOption,
     _MaxInvalidOption,
     _read_or_exit,
     _registry,
@@ -23,7 +25,13 @@ from fraudstream.cli.inputs import (
 
 @app.command()
 def score(
-    source: Annotated[str, typer.Argument(help="JSON, JSONL, CSV or Parquet file, or - for stdin.")],
+    source: Annotated[
+        str,
+        typer.Argument(
+            help="JSON, JSONL, CSV or Parquet file, - for stdin, or a data lake (a folder, or "
+            "s3://bucket/prefix, that FRAUDSTREAM_LAKE_URL filled): its transactions in log order."
+        ),
+    ],
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Write decisions (.jsonl/.csv/.parquet).")
     ] = None,
@@ -40,6 +48,8 @@ def score(
     registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
+    data_from: _DataFromOption = None,
+    data_to: _DataToOption = None,
 ) -> None:
     """Score transactions from a file with the engine, in file order (nothing is stored).
 
@@ -63,7 +73,7 @@ def score(
         chosen = None if model == "none" else _registry(registry).load(model, names)
     console.print(f"deciding with {f'model {chosen.metadata.version}' if chosen else 'the rules alone'}")
     validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
-    data = _read_or_exit(source)
+    data = _read_or_exit(source, data_from, data_to)
     now = int(time.time() * 1000)
     name = "stdin" if source == "-" else source
     try:

@@ -31,8 +31,10 @@ __all__ = [
     "parse_mapping",
     "parse_max_invalid",
     "read_history",
+    "read_table",
     "refuse_invalid",
     "validate_file",
+    "with_labels",
 ]
 
 #: The share of a file's rows that may fail validation before a command stops (``--max-invalid``).
@@ -244,7 +246,8 @@ def validate_file(
     return result, Reading.of(source, len(result.rows) + len(result.errors), result.errors)
 
 
-def _read(path: Path) -> pa.Table:
+def read_table(path: Path) -> pa.Table:
+    """A CSV or Parquet file as a table; anything else, or a broken file, is a `ConfigError`."""
     try:
         if path.suffix == ".parquet":
             import pyarrow.parquet as pq
@@ -257,6 +260,39 @@ def _read(path: Path) -> pa.Table:
     except pa.ArrowInvalid as exc:  # a file that is not CSV / Parquet, or a broken one
         raise ConfigError(f"{path} cannot be read: {exc}") from None
     raise ConfigError(f"{path}: read .parquet or .csv files")
+
+
+def with_labels(
+    table: pa.Table, labels: pa.Table, source: str, id_column: str = "transaction_id"
+) -> pa.Table:
+    """``table`` with the ground truth of ``labels`` (named ``source`` in messages), matched on the
+    transaction ids of its ``id_column``: ``is_fraud`` as the latest label of each transaction says
+    (rows later in ``labels`` are later labels), false for a transaction no label names, and
+    ``label_time`` (when each label arrived) if ``labels`` has it. Columns of those names already in
+    ``table`` are replaced; the rows keep their order.
+
+    >>> data = pa.table({"transaction_id": ["a", "b", "c"], "amount": [1.0, 2.0, 3.0]})
+    >>> verdicts = pa.table({"transaction_id": ["c", "a", "c"], "is_fraud": [True, True, False]})
+    >>> with_labels(data, verdicts, "labels.csv").column("is_fraud").to_pylist()
+    [True, False, False]
+    """
+    for name in ("transaction_id", "is_fraud"):
+        if name not in labels.column_names:
+            raise ConfigError(
+                f"{source}: no {name} column; labels name each transaction (transaction_id) and say "
+                "whether it was fraud (is_fraud), and may say when that became known (label_time)"
+            )
+    if id_column not in table.column_names:
+        raise ConfigError(f"no transaction id column {id_column!r} to match the labels of {source} with")
+    latest = labels.take(pa.array(np.arange(labels.num_rows - 1, -1, -1)))  # the last label first
+    ids = pc.cast(latest.column("transaction_id"), pa.string())
+    found = pc.index_in(pc.cast(table.column(id_column), pa.string()), value_set=ids)
+    truth = pc.fill_null(pa.array(_labels(latest.column("is_fraud"), source, "is_fraud")).take(found), False)
+    table = table.drop_columns([c for c in ("is_fraud", "label_time") if c in table.column_names])
+    table = table.append_column("is_fraud", truth)
+    if "label_time" in latest.column_names:
+        table = table.append_column("label_time", latest.column("label_time").take(found))
+    return table
 
 
 def _labels(column: pa.ChunkedArray, source: str, name: str) -> npt.NDArray[np.bool_]:
@@ -281,7 +317,7 @@ def read_history(
     ``timezone`` (an IANA name) is the zone of times written without one; without it such times are
     a `ConfigError`. Nothing is refused here for invalid rows: `load_history` and the commands decide.
     """
-    table = _read(path)
+    table = read_table(path)
     digest = hashlib.sha256(path.read_bytes()).hexdigest()[:16]
     return history_of_table(table, str(path), digest, mapping, card_key, timezone=timezone)
 

@@ -25,8 +25,12 @@ __all__ = ["LogBatch", "Sink", "SinkRunner", "Sinks", "configured_sinks"]
 
 
 def configured_sinks(settings: Settings, store: Store) -> list[Sink]:
-    """The sinks ``settings`` ask for: Redis (``redis_url``)."""
+    """The sinks ``settings`` ask for: the data lake (``lake_url``), Redis (``redis_url``)."""
     sinks: list[Sink] = []
+    if settings.lake_url:
+        from fraudstream.sinks.lake import LakeSink
+
+        sinks.append(LakeSink.from_settings(settings))
     if settings.redis_url is not None:
         from fraudstream.sinks.redis_alerts import RedisAlerts
 
