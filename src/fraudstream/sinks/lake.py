@@ -15,9 +15,11 @@ string column keeps one schema across files whatever fields clients send). A dec
 reasons as JSON text and its rule codes as lists of strings.
 
 A file is complete or absent: a local one is written under a hidden temporary name (readers skip
-names starting with a dot) and renamed; an S3 object is one PUT. Files are named by the first log
-position they hold, and every write starts at the sink's durable cursor (see `LakeSink`), so what is
-written again after a crash or a failed write replaces the earlier file instead of duplicating it.
+names starting with a dot) and renamed; an S3 object appears whole or not at all (one PUT, or for a
+file over pyarrow's part size a multipart upload, which S3 shows only once completed). Files are
+named by the first log position they hold, and every write starts at the sink's durable cursor (see
+`LakeSink`), so what is written again after a crash or a failed write replaces the earlier file
+instead of duplicating it.
 """
 
 from __future__ import annotations
@@ -143,7 +145,8 @@ class Lake:
     def put(self, path: str, data: pa.Buffer) -> None:
         """Write one whole file: complete or absent, and replacing any file of that name."""
         if not self.local:
-            with self.filesystem.open_output_stream(path) as stream:  # one PUT (delayed open)
+            # One PUT (a multipart upload, shown only once complete, for a file over the part size).
+            with self.filesystem.open_output_stream(path) as stream:
                 stream.write(data)
             return
         final = Path(path)
