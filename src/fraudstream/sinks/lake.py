@@ -227,7 +227,13 @@ def lake_tables(batch: LogBatch) -> tuple[pa.Table, pa.Table]:
     """The rows of ``batch`` as a ``raw/transactions`` table and a ``decisions`` table (the same rows
     in the same order), built a column at a time."""
     values = batch.columns()
-    columns = {f.name: pa.array(values[f.name], f.type) for f in _LOG_SCHEMA}
+    # Flags come as the driver gives them (SQLite's are 0 and 1): read as given, then cast.
+    columns = {
+        f.name: pa.array(values[f.name]).cast(f.type)
+        if f.type == pa.bool_()
+        else pa.array(values[f.name], f.type)
+        for f in _LOG_SCHEMA
+    }
     columns["timestamp"] = _times(columns["timestamp_ms"])
     columns["received_at"] = _times(columns["received_at_ms"])
     columns["decided_at"] = _times(columns["decided_at_ms"])

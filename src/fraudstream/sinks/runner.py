@@ -206,12 +206,15 @@ class SinkRunner:
             self.state.failing_since = time.monotonic()
             log.error("sink failing; it falls behind and retries with backoff", sink=self.sink.name,
                       error=self.state.last_error)  # fmt: skip
-        # What the sink buffered is handed over again from the last durable position.
+        # What the sink buffered is handed over again from the last durable position that is saved:
+        # were it only known here, a crash would restart from the saved one, and the lake, which
+        # names its files by their first position, must always write from the same place.
         try:
             self.sink.reset()
         finally:
-            self._read_seq = self.state.delivered_seq
             try:
                 self._save(force=True)
             except Exception as error:  # the database may be what fails; the next step tries again
                 log.warning("sink position not saved", sink=self.sink.name, error=str(error))
+                self.state.delivered_seq = self._saved_seq
+            self._read_seq = self.state.delivered_seq
