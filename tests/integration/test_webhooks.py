@@ -403,23 +403,20 @@ def test_the_outbox_queries_behave_alike_on_sqlite_and_postgresql(
 
         store.add_deliveries([delivery(1, 100), delivery(2, 200), delivery(3, 5_000)])
         store.add_deliveries([{**delivery(1, 100), "payload": "again"}])  # already there: skipped
-        due = store.due_deliveries(1_000, 10)
+        due = store.due_deliveries("wh_1", 1_000, 10)
         assert [d["id"] for d in due] == ["whd_1", "whd_2"]
-        assert (due[0]["url"], due[0]["secret"], due[0]["payload"]) == (
-            "https://example.com",
-            "whsec_x",
-            "{}",
-        )
-        assert store.due_deliveries(1_000, 10, skip={"wh_1"}) == []
+        assert (due[0]["payload"], due[0]["attempts"], due[0]["event"]) == ("{}", 0, "alert")
+        assert store.due_deliveries("wh_2", 1_000, 10) == []
+        assert len(store.due_deliveries("wh_1", 1_000, 1)) == 1
 
         outcome = {"status": "delivered", "attempts": 1, "next_attempt_ms": 100, "last_status_code": 204,
                    "last_error": None, "delivered_at_ms": 1_001}  # fmt: skip
         retry = {"status": "pending", "attempts": 1, "next_attempt_ms": 3_000, "last_status_code": 503,
                  "last_error": "HTTP 503", "delivered_at_ms": None}  # fmt: skip
         store.record_attempts([{"id": "whd_1", **outcome}, {"id": "whd_2", **retry}])
-        assert store.due_deliveries(1_000, 10) == []
+        assert store.due_deliveries("wh_1", 1_000, 10) == []
         assert store.deliveries_due_now("wh_1", 1_000) == 2  # whd_2 and whd_3
-        assert [d["id"] for d in store.due_deliveries(1_000, 10)] == ["whd_2", "whd_3"]
+        assert [d["id"] for d in store.due_deliveries("wh_1", 1_000, 10)] == ["whd_2", "whd_3"]
 
         listed = store.webhook_deliveries("wh_1", None, 10)
         assert [d["id"] for d in listed] == ["whd_3", "whd_2", "whd_1"]

@@ -221,6 +221,6 @@ webhook_deliveries = Table(
     Column("last_error", Text),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("delivered_at_ms", BigInteger),
-    Index("ix_webhook_deliveries_due", "status", "next_attempt_ms"),
+    Index("ix_webhook_deliveries_due", "webhook_id", "status", "next_attempt_ms"),
     Index("ix_webhook_deliveries_hook", "webhook_id", "created_at_ms"),
 )

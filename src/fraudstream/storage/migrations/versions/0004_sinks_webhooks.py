@@ -53,7 +53,10 @@ def upgrade() -> None:
         sa.Column("created_at_ms", sa.BigInteger(), nullable=False),
         sa.Column("delivered_at_ms", sa.BigInteger()),
     )
-    op.create_index("ix_webhook_deliveries_due", "webhook_deliveries", ["status", "next_attempt_ms"])
+    # A receiver's due deliveries, oldest due first, without reading those of other receivers.
+    op.create_index(
+        "ix_webhook_deliveries_due", "webhook_deliveries", ["webhook_id", "status", "next_attempt_ms"]
+    )
     op.create_index("ix_webhook_deliveries_hook", "webhook_deliveries", ["webhook_id", "created_at_ms"])
 
 
