@@ -729,6 +729,9 @@ def main() -> None:
     # The server stops it by closing its stdin; Ctrl-C in a terminal reaches both, and the sender
     # must finish recording what it sent rather than die mid-way.
     signals.signal(signals.SIGINT, signals.SIG_IGN)
+    # Scoring first: on a busy machine the sender gives way, and what it has not sent waits in the
+    # outbox until there is CPU to spare.
+    os.nice(10)
     settings = orjson.loads(sys.stdin.buffer.readline())
     configure_logging(settings["log_format"])
     store = Store(settings["database_url"])
