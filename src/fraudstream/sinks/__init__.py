@@ -8,14 +8,14 @@ from its own cursor. See :mod:`fraudstream.sinks.base` for the contract.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 from prometheus_client.metrics_core import Metric
 
 from fraudstream.sinks.base import LogBatch, Sink
-from fraudstream.sinks.runner import SinkRunner
+from fraudstream.sinks.runner import Handoff, SinkRunner
 from fraudstream.storage import Store
 
 if TYPE_CHECKING:
@@ -64,8 +64,23 @@ class Sinks:
             runner.start()
 
     def notify(self) -> None:
+        """The log grew (rows stored by another path than ``stored``): look now."""
         for runner in self.runners:
             runner.notify()
+
+    def stored(
+        self,
+        written: tuple[int, int] | None,
+        transaction_rows: Sequence[Mapping[str, Any]],
+        decision_rows: Sequence[Mapping[str, Any]],
+    ) -> None:
+        """Rows the scorer has just stored at positions ``written`` (None: unknown, read the log)."""
+        if written is None:
+            self.notify()
+            return
+        handoff = Handoff(written[0], written[1], transaction_rows, decision_rows)
+        for runner in self.runners:
+            runner.hand_off(handoff)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         """Every sink hands over what it can and flushes, in parallel, within ``timeout_s`` in all."""

@@ -33,9 +33,15 @@ from fraudstream.storage.tables import (
 )
 from fraudstream.storage.webhooks import Webhooks
 
-__all__ = ["ROLES", "Store"]
+__all__ = ["LOG_COLUMNS", "ROLES", "Store"]
 
 ROLES = ("admin", "analyst", "ingest", "viewer")
+
+#: The columns of the log the extra sinks read (``Store.log_after``): a stored transaction's, then its
+#: decision's but for the repeated ``transaction_id``.
+LOG_COLUMNS = tuple(c.name for c in transactions.c) + tuple(
+    c.name for c in decisions.c if c.name != "transaction_id"
+)
 
 
 def _sqlite_pragmas(dbapi_connection: Any, _record: Any) -> None:
@@ -167,9 +173,13 @@ class Store(Reports, Webhooks):
         decision_rows: Sequence[Mapping[str, Any]],
         alert_rows: Sequence[Mapping[str, Any]],
         shadow_rows: Sequence[Mapping[str, Any]] = (),
-    ) -> None:
+    ) -> tuple[int, int] | None:
         """Transactions, their decisions, alerts and challengers' shadow scores in ONE database
-        transaction; ids seen before are skipped, so a retried or replayed write never duplicates."""
+        transaction; ids seen before are skipped, so a retried or replayed write never duplicates.
+
+        Returns the log positions (first and last ``seq``) the transactions took when every one of
+        them was new, else None: the sinks then take the rows from memory, not from the log."""
+        written: tuple[int, int] | None = None
         try:
             with self.engine.begin() as connection:
                 for table, rows in (
@@ -184,9 +194,16 @@ class Store(Reports, Webhooks):
                             values = [tuple(r[n] for n in names) for r in rows]
                         except KeyError as exc:  # rolled back with the rest of the group
                             raise SinkError(f"a {table.name} row has no value for {exc}") from None
-                        connection.exec_driver_sql(statement, values)
+                        inserted = connection.exec_driver_sql(statement, values).rowcount
+                        if table is transactions and inserted == len(rows):
+                            # One writer: the rows just inserted took the newest positions.
+                            last = connection.exec_driver_sql(
+                                "SELECT max(seq) FROM transactions"
+                            ).scalar_one()
+                            written = (int(last) - inserted + 1, int(last))
         except sa.exc.SQLAlchemyError as exc:
             raise SinkError(f"could not store {len(transaction_rows)} scored transactions: {exc}") from exc
+        return written
 
     def events_after(self, seq: int, limit: int) -> list[dict[str, Any]]:
         """Stored transactions after ``seq`` in log order, for replay after a snapshot."""
@@ -218,9 +235,7 @@ class Store(Reports, Webhooks):
 
         The log is in commit order because one thread writes it (the scoring thread, or in Kafka mode
         the decision sink), which is what lets a cursor on ``seq`` never skip a row."""
-        names = tuple(c.name for c in transactions.c) + tuple(
-            c.name for c in decisions.c if c.name != "transaction_id"
-        )
+        names = LOG_COLUMNS
         quote = self.engine.dialect.identifier_preparer.quote
         selected = ", ".join(
             f"t.{quote(n)}" if n in transactions.c else f"d.{quote(n)}" for n in names
