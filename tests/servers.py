@@ -74,6 +74,17 @@ def start_server(folder: Path, **overrides: str) -> RunningServer:
         time.sleep(0.2)
 
 
+def sink_failing(server: RunningServer, sink: str) -> bool:
+    """/readyz says 200 "degraded" with ``sink`` failing: the server decides on, the output waits."""
+    ready = httpx.get(f"{server.url}/readyz", timeout=5)
+    body = ready.json()
+    return (
+        ready.status_code == 200
+        and body["status"] == "degraded"
+        and body["sinks"][sink]["state"] == "failing"
+    )
+
+
 def stop(server: RunningServer) -> None:
     """SIGTERM, then SIGKILL if the server has not stopped within 15 s."""
     if server.process.poll() is None:

@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from factories import transaction
-from servers import RunningServer, free_port, start_server, stop
+from servers import RunningServer, free_port, sink_failing, start_server, stop
 
 pytestmark = pytest.mark.integration
 
@@ -435,16 +435,7 @@ def test_s3_lake_reads_back_and_catches_up_exactly_once_after_the_endpoint_was_d
         sent += records
         time.sleep(0.05)
 
-    def degraded() -> bool:
-        ready = httpx.get(f"{server.url}/readyz", timeout=5)
-        body = ready.json()
-        return (
-            ready.status_code == 200
-            and body["status"] == "degraded"
-            and (body["sinks"]["lake"]["state"] == "failing")
-        )
-
-    wait_for(degraded, "/readyz to say degraded with the lake failing")
+    wait_for(lambda: sink_failing(server, "lake"), "/readyz to say degraded with the lake failing")
     assert httpx.get(f"{server.url}/readyz", timeout=5).json()["sinks"]["lake"]["behind"] > 0
     assert 'fraudstream_sink_up{sink="lake"} 0.0' in httpx.get(f"{server.url}/metrics", timeout=5).text
 

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from factories import transaction
-from servers import RunningServer, free_port
+from servers import RunningServer, free_port, sink_failing
 
 pytestmark = pytest.mark.integration
 
@@ -144,16 +144,7 @@ def test_redis_killed_under_load_degrades_readiness_loses_nothing_and_recovers_w
         send_round(number)
         time.sleep(0.05)
 
-    def degraded() -> bool:
-        ready = httpx.get(f"{server.url}/readyz", timeout=5)
-        body = ready.json()
-        return (
-            ready.status_code == 200
-            and body["status"] == "degraded"
-            and body["sinks"]["redis"]["state"] == "failing"
-        )
-
-    _wait_for(degraded, "/readyz to say degraded with the Redis sink failing")
+    _wait_for(lambda: sink_failing(server, "redis"), "/readyz to say degraded with the Redis sink failing")
     ready = httpx.get(f"{server.url}/readyz", timeout=5).json()
     assert ready["sinks"]["redis"]["behind"] > 0
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text

@@ -41,6 +41,7 @@ import pyarrow.compute as pc
 import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 
+from fraudstream.core.batch import TRANSACTION_SCHEMA as CANONICAL_SCHEMA
 from fraudstream.errors import ConfigError
 from fraudstream.sinks.base import LogBatch
 
@@ -66,29 +67,12 @@ _DAY_MS: Final = 86_400_000
 _TIME: Final = pa.timestamp("ms", tz="UTC")
 _CODES: Final = pa.list_(pa.string())
 
-#: A file of ``raw/transactions/``.
+#: A file of ``raw/transactions/``: its log position, the canonical transaction columns (as the
+#: engine takes them: card as fingerprint, BIN and last four), and when the server received it.
 TRANSACTION_SCHEMA: Final = pa.schema(
     [
         pa.field("seq", pa.int64(), nullable=False),
-        pa.field("transaction_id", pa.string(), nullable=False),
-        pa.field("timestamp", _TIME, nullable=False),
-        pa.field("user_id", pa.string(), nullable=False),
-        pa.field("amount", pa.float64(), nullable=False),
-        pa.field("currency", pa.string(), nullable=False),
-        pa.field("merchant_id", pa.string()),
-        pa.field("merchant_category", pa.string()),
-        pa.field("terminal_id", pa.string()),
-        pa.field("channel", pa.string()),
-        pa.field("location", pa.string()),
-        pa.field("lat", pa.float64()),
-        pa.field("lon", pa.float64()),
-        pa.field("country", pa.string()),
-        pa.field("device_id", pa.string()),
-        pa.field("ip", pa.string()),
-        pa.field("card_fingerprint", pa.string()),
-        pa.field("card_bin", pa.string()),
-        pa.field("card_last4", pa.string()),
-        pa.field("attributes", pa.string()),
+        *CANONICAL_SCHEMA,
         pa.field("received_at", _TIME, nullable=False),
     ]
 )
