@@ -140,8 +140,11 @@ class Settings(BaseSettings):
     model_path: Path | None = Field(
         None, description="Model artifact directory (default: {data_dir}/models/champion)"
     )
-    registry_dir: Path | None = Field(
-        None, description="Model registry whose champion decides (default: {data_dir}/models)"
+    # Path | str: an s3:// URL stays a string (a Path would make it the folder "s3:/bucket/prefix").
+    registry_dir: Path | str | None = Field(
+        None,
+        description="Model registry whose champion decides: a folder, or s3://bucket/prefix in an "
+        "S3-compatible store (FRAUDSTREAM_S3_ENDPOINT_URL for MinIO) (default: {data_dir}/models)",
     )
     log_format: Literal["json", "console", "auto"] = "auto"
     access_log: bool = Field(
@@ -324,8 +327,13 @@ class Settings(BaseSettings):
         return self.data_dir / "snapshots"
 
     @property
-    def models_dir(self) -> Path:
-        return self.registry_dir if self.registry_dir is not None else self.data_dir / "models"
+    def models_dir(self) -> Path | str:
+        """The model registry: a folder (a Path), or a URL such as ``s3://bucket/prefix`` (a str)."""
+        if self.registry_dir is None:
+            return self.data_dir / "models"
+        if isinstance(self.registry_dir, str) and "://" not in self.registry_dir:
+            return Path(self.registry_dir)
+        return self.registry_dir
 
     def policy(self) -> PolicyConfig:
         """The decision thresholds, for every engine that decides (the API's, Kafka workers')."""

@@ -108,7 +108,7 @@ def _train_demo_models(service: ScoringService) -> None:
     from fraudstream.ml.registry import Registry
     from fraudstream.ml.train import replay_training_features, train_and_register
 
-    registry = Registry(service.settings.models_dir)
+    registry = Registry(service.settings.models_dir, service.settings.s3_endpoint_url)
     if registry.versions() or service.settings.model_path is not None:
         return
     config = SimulationConfig(

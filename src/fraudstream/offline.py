@@ -40,7 +40,7 @@ from fraudstream.ml.dataset import (
     refuse_invalid,
     validate_file,
 )
-from fraudstream.ml.registry import Registry, champion_model, load_artifact
+from fraudstream.ml.registry import Location, Registry, champion_model, load_artifact
 from fraudstream.ml.scoring import decide_in_order, trained_label_delay
 from fraudstream.ml.train import evaluate as evaluate_history
 from fraudstream.ml.train import replay_history
@@ -70,17 +70,18 @@ class FraudstreamWarning(UserWarning):
     model exists so the rules alone decided, invalid rows were left out."""
 
 
-def serving_model(settings: Settings, registry: Path | None = None) -> Model | None:
+def serving_model(settings: Settings, registry: Location | None = None) -> Model | None:
     """The model a server with ``settings`` decides with: the artifact in FRAUDSTREAM_MODEL_PATH,
     else the champion of the registry (``registry``, default ``{data_dir}/models``, where
     FRAUDSTREAM_MODEL_PATH does not apply); None when there is none and the rules decide alone."""
     names = EngineConfig().features.feature_names
     model_path = settings.model_path if registry is None else None
-    return champion_model(model_path, registry if registry is not None else settings.models_dir, names)
+    where = registry if registry is not None else settings.models_dir
+    return champion_model(model_path, where, names, endpoint_url=settings.s3_endpoint_url)
 
 
 def load_model(
-    model: str | Path = "champion", *, registry: Path | None = None, settings: Settings | None = None
+    model: str | Path = "champion", *, registry: Location | None = None, settings: Settings | None = None
 ) -> Model:
     """A model, checked against the engine's features: ``"champion"`` (the one a server decides
     with, see `serving_model`), ``"latest"`` or a version id of the registry (default
@@ -107,7 +108,8 @@ def load_model(
         if not directory.is_dir():
             raise ModelError(f"{directory} is not a model artifact directory (it does not exist)")
         return load_artifact(directory, names)
-    return Registry(registry if registry is not None else settings.models_dir).load(model, names)
+    where = registry if registry is not None else settings.models_dir
+    return Registry(where, settings.s3_endpoint_url).load(model, names)
 
 
 def score(
@@ -116,7 +118,7 @@ def score(
     rules: RuleSet | str | Path | None = None,
     *,
     settings: Settings | None = None,
-    registry: Path | None = None,
+    registry: Location | None = None,
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
@@ -164,7 +166,7 @@ def replay(
     *,
     label_delay: str | None = None,
     settings: Settings | None = None,
-    registry: Path | None = None,
+    registry: Location | None = None,
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
@@ -202,7 +204,7 @@ def evaluate(
     end: str | datetime | None = None,
     label_delay: str | None = None,
     settings: Settings | None = None,
-    registry: Path | None = None,
+    registry: Location | None = None,
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
@@ -234,7 +236,7 @@ def backtest(
     start: str | datetime | None = None,
     label_delay: str | None = None,
     settings: Settings | None = None,
-    registry: Path | None = None,
+    registry: Location | None = None,
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
@@ -257,7 +259,7 @@ def backtest(
     )
 
 
-def _model_for(model: ModelChoice, registry: Path | None, settings: Settings) -> Model | None:
+def _model_for(model: ModelChoice, registry: Location | None, settings: Settings) -> Model | None:
     """The model a function decides with; ``"champion"`` falls back to the rules, with a warning."""
     if model is None:
         return None

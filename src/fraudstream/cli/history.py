@@ -21,6 +21,7 @@ from fraudstream.cli.inputs import (
     _MaxInvalidOption,
     _model_delay,
     _registry,
+    _RegistryOption,
     _time_ms,
     _TimezoneOption,
 )
@@ -47,7 +48,7 @@ def train(
     map_: Annotated[
         str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,amount=TX_AMOUNT")
     ] = None,
-    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    registry: _RegistryOption = None,
     promote: Annotated[bool, typer.Option(help="Make the new model the champion.")] = False,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
@@ -115,7 +116,7 @@ def evaluate(
     to: Annotated[str | None, typer.Option(help="End of the evaluation window (RFC 3339).")] = None,
     label_delay: Annotated[str | None, _MODEL_LABEL_DELAY] = None,
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
-    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    registry: _RegistryOption = None,
     output: Annotated[
         Path | None, typer.Option(help="Write one row per evaluated transaction (.parquet).")
     ] = None,
@@ -228,7 +229,7 @@ def backtest(
     ] = None,
     label_delay: Annotated[str | None, _MODEL_LABEL_DELAY] = None,
     map_: Annotated[str | None, typer.Option("--map", help="Column mapping: user_id=CUSTOMER_ID,...")] = None,
-    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    registry: _RegistryOption = None,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
     labels: _LabelsOption = None,

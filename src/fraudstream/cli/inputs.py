@@ -323,11 +323,24 @@ def _time_ms(text: str | None) -> int | None:
     return None if text is None else int(datetime.fromisoformat(text).timestamp() * 1000)
 
 
-def _registry(path: Path | None) -> Any:
+#: ``--registry`` (or ``--models-dir``, as the servers and workers name it) of the model commands.
+_RegistryOption = Annotated[
+    str | None,
+    typer.Option(
+        "--registry",
+        "--models-dir",
+        help="Model registry: a folder or s3://bucket/prefix (default: FRAUDSTREAM_REGISTRY_DIR, else "
+        "FRAUDSTREAM_DATA_DIR/models).",
+    ),
+]
+
+
+def _registry(location: str | None) -> Any:
+    """The registry at ``location`` (a folder, or a URL kept as text), else the configured one."""
+    from fraudstream.config import Settings
     from fraudstream.ml.registry import Registry
 
-    if path is not None:
-        return Registry(path)
-    from fraudstream.config import Settings
-
-    return Registry(Settings(demo=True).models_dir)
+    if location is not None and "://" not in location:
+        return Registry(Path(location))
+    settings = Settings(demo=True)  # for an S3 registry's endpoint, FRAUDSTREAM_S3_ENDPOINT_URL
+    return Registry(location if location is not None else settings.models_dir, settings.s3_endpoint_url)

@@ -4,21 +4,20 @@ from __future__ import annotations
 
 import json
 import time
-from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from fraudstream.cli.app import _settings, app, out
-from fraudstream.cli.inputs import _LABEL_DELAY, _duration_ms, _registry
+from fraudstream.cli.inputs import _LABEL_DELAY, _duration_ms, _registry, _RegistryOption
 
 models_app = typer.Typer(help="The model registry: list, show, promote, shadow.", no_args_is_help=True)
 app.add_typer(models_app, name="models")
 
 
 @models_app.command("list")
-def models_list(registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None) -> None:
+def models_list(registry: _RegistryOption = None) -> None:
     """Every registered model with its role and headline metrics.
 
     Example: `fraudstream models list`
@@ -41,20 +40,20 @@ def models_list(registry: Annotated[Path | None, typer.Option(help="Registry dir
 @models_app.command("show")
 def models_show(
     model: Annotated[str, typer.Argument(help="Version id, champion or latest.")] = "champion",
-    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+    registry: _RegistryOption = None,
 ) -> None:
     """A model's card: kind, training data, metrics.
 
     Example: `fraudstream models show latest`
     """
     store = _registry(registry)
-    out.print((store.root / store.resolve(model) / "card.md").read_text())
+    out.print(store.card(model))
 
 
 @models_app.command("promote")
 def models_promote(
     model: Annotated[str, typer.Argument(help="Version id or latest.")],
-    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+    registry: _RegistryOption = None,
 ) -> None:
     """Make a model the champion; a running server picks it up within a snapshot interval.
 
@@ -66,7 +65,7 @@ def models_promote(
 @models_app.command("shadow")
 def models_shadow(
     model: Annotated[str, typer.Argument(help="Version id or latest.")],
-    registry: Annotated[Path | None, typer.Option(help="Registry directory.")] = None,
+    registry: _RegistryOption = None,
 ) -> None:
     """Score a model in shadow next to the champion (recorded, never acting).
 
@@ -97,7 +96,7 @@ def retrain(
     since = int(time.time() * 1000 - days * 86_400_000)
     result = run(
         Store(settings.effective_database_url),
-        Registry(settings.models_dir),
+        Registry(settings.models_dir, settings.s3_endpoint_url),
         since_ms=since,
         label_delay_ms=_duration_ms(label_delay),
         margin=margin,

@@ -19,6 +19,7 @@ from fraudstream.cli.inputs import (
     _MaxInvalidOption,
     _read_or_exit,
     _registry,
+    _RegistryOption,
     _TimezoneOption,
 )
 
@@ -45,7 +46,7 @@ def score(
             "server decides with: FRAUDSTREAM_MODEL_PATH, else the registry's champion, if any)."
         ),
     ] = None,
-    registry: Annotated[Path | None, typer.Option(help="Registry directory (default: data/models).")] = None,
+    registry: _RegistryOption = None,
     timezone: _TimezoneOption = None,
     max_invalid: _MaxInvalidOption = "1%",
     data_from: _DataFromOption = None,

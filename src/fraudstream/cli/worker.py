@@ -103,10 +103,11 @@ def worker(
         ),
     ] = None,
     models_dir: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
-            help="Model registry whose champion decides, picked up again within 30 s of a promotion "
-            "(FRAUDSTREAM_REGISTRY_DIR; default: FRAUDSTREAM_DATA_DIR/models, as the API keeps it).",
+            help="Model registry whose champion decides, picked up again within 30 s of a promotion: a "
+            "folder or s3://bucket/prefix (FRAUDSTREAM_REGISTRY_DIR; default: FRAUDSTREAM_DATA_DIR/models, "
+            "as the API keeps it).",
         ),
     ] = None,
     model: Annotated[

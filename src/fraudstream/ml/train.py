@@ -301,7 +301,7 @@ def train_and_register(
     train_from_ms: int | None = None,
     train_to_ms: int | None = None,
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
-) -> tuple[Model, dict[str, Any], dict[str, Any], Path]:
+) -> tuple[Model, dict[str, Any], dict[str, Any], Path | str]:
     """Train on the window (by default the first 80 % of the history's time), evaluate on the rest,
     store the model with its holdout metrics and model card. Returns the model, the training summary,
     the holdout report and where it was stored."""

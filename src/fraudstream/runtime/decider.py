@@ -45,7 +45,8 @@ class Decider:
     score in shadow, and the validator that turns input into batches.
 
     Models come from ``model_path`` (one pinned artifact, no challengers) or else the registry in
-    ``models_dir``: its champion, and its challengers in shadow. Neither: the rules alone decide.
+    ``models_dir`` (a folder or an ``s3://`` URL, at ``s3_endpoint_url`` if given): its champion, and
+    its challengers in shadow. Neither: the rules alone decide.
 
     >>> from fraudstream.core.engine import EngineConfig
     >>> decider = Decider(EngineConfig(), b"card-key")
@@ -61,7 +62,8 @@ class Decider:
         *,
         rules: RuleSet | None = None,
         model_path: Path | None = None,
-        models_dir: Path | None = None,
+        models_dir: Path | str | None = None,
+        s3_endpoint_url: str | None = None,
     ) -> None:
         self.config = config
         self.names = default_names(config.features)
@@ -69,6 +71,7 @@ class Decider:
         self.rules = rules if rules is not None else default_ruleset(config.features)
         self.model_path = model_path
         self.models_dir = models_dir
+        self.s3_endpoint_url = s3_endpoint_url
         self.champion: Model | None = None
         self.challengers: tuple[Model, ...] = ()
         # Validated once: the gazetteer's index and the card kernels load here, not in the first batch.
@@ -98,7 +101,12 @@ class Decider:
     def load_models(self) -> None:
         """The champion (``model_path``, else the registry's) and the registry's challengers, each
         compiled (`warm`) before it decides: at start, where a model that does not load stops it."""
-        champion = champion_model(self.model_path, self.models_dir, self.config.features.feature_names)
+        champion = champion_model(
+            self.model_path,
+            self.models_dir,
+            self.config.features.feature_names,
+            endpoint_url=self.s3_endpoint_url,
+        )
         self.warm(champion)
         self.champion = champion
         self.refresh_models()
@@ -109,7 +117,7 @@ class Decider:
         does not load (ModelError, OSError) leaves the models in hand deciding."""
         if self.model_path is not None or self.models_dir is None:
             return False
-        registry = Registry(self.models_dir)
+        registry = Registry(self.models_dir, self.s3_endpoint_url)
         roles = registry.roles()
         features = self.config.features.feature_names
         champion = roles.get("champion")

@@ -33,7 +33,6 @@ from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-from urllib.parse import unquote, urlsplit
 
 import numpy as np
 import pyarrow as pa
@@ -44,6 +43,7 @@ import pyarrow.parquet as pq
 from fraudstream.core.batch import TRANSACTION_SCHEMA as CANONICAL_SCHEMA
 from fraudstream.errors import ConfigError
 from fraudstream.sinks.base import LogBatch
+from fraudstream.storage.objects import open_location
 
 if TYPE_CHECKING:
     from fraudstream.config import Settings
@@ -163,30 +163,10 @@ def open_lake(url: str, *, endpoint_url: str | None = None) -> Lake:
     fraudstream.errors.ConfigError: lake 'ftp://host/lake': scheme 'ftp' is not supported; use a folder, \
 file:///folder or s3://bucket/prefix (FRAUDSTREAM_LAKE_URL)
     """
-    parts = urlsplit(url)
-    scheme = parts.scheme.lower() if "://" in url else ""
-    if scheme == "":
-        return Lake(url, pafs.LocalFileSystem(), str(Path(url).absolute()))
-    if scheme == "file":
-        return Lake(url, pafs.LocalFileSystem(), str(Path(unquote(parts.path)).absolute()))
-    if scheme == "s3":
-        if not parts.netloc:
-            raise ConfigError(f"lake {url!r}: name a bucket, as in s3://bucket/prefix")
-        # The AWS SDKs' own endpoint settings, which the S3 client of pyarrow does not read itself.
-        endpoint = endpoint_url or os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
-        filesystem = pafs.S3FileSystem(
-            endpoint_override=endpoint or None,
-            connect_timeout=5,
-            request_timeout=30,
-            # Open on the first write, so that a small file is one PutObject; errors show at once.
-            allow_delayed_open=True,
-            background_writes=False,
-        )
-        return Lake(url, filesystem, f"{parts.netloc}/{parts.path.strip('/')}".rstrip("/"))
-    raise ConfigError(
-        f"lake {url!r}: scheme {scheme!r} is not supported; use a folder, file:///folder or "
-        "s3://bucket/prefix (FRAUDSTREAM_LAKE_URL)"
+    filesystem, root = open_location(
+        url, endpoint_url=endpoint_url, what="lake", setting="FRAUDSTREAM_LAKE_URL"
     )
+    return Lake(url, filesystem, root)
 
 
 # --- writing -----------------------------------------------------------------------------------

@@ -182,7 +182,7 @@ class Reads:
         return await asyncio.to_thread(self._models)
 
     def _models(self) -> dict[str, Any]:
-        registry = Registry(self._settings.models_dir)
+        registry = Registry(self._settings.models_dir, self._settings.s3_endpoint_url)
         roles = registry.roles()
         versions = [
             {

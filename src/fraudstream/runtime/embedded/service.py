@@ -111,7 +111,10 @@ def check_storage(settings: Settings, store: Store | None = None) -> None:
 def load_champion(settings: Settings) -> Model | None:
     """The model in ``model_path`` if set, else the registry's champion, if there is one."""
     return champion_model(
-        settings.model_path, settings.models_dir, settings.engine_config().features.feature_names
+        settings.model_path,
+        settings.models_dir,
+        settings.engine_config().features.feature_names,
+        endpoint_url=settings.s3_endpoint_url,
     )
 
 
@@ -128,6 +131,7 @@ class ScoringService:
             settings.card_key_bytes,
             model_path=settings.model_path,
             models_dir=settings.models_dir,
+            s3_endpoint_url=settings.s3_endpoint_url,
         )
         self.names = self.decider.names
         self.engine = self.decider.engine()
@@ -698,7 +702,7 @@ class ScoringService:
     def _change_model_role(
         self, change: Callable[[Registry, str], str], version: str, action: str, actor: str
     ) -> str:
-        found = change(Registry(self.settings.models_dir), version)
+        found = change(Registry(self.settings.models_dir, self.settings.s3_endpoint_url), version)
         self.refresh_model()  # the running engine follows at once, not at the next maintenance tick
         self.store.audit(actor, action, found, {"version": found}, now_ms())
         return found

@@ -79,7 +79,7 @@ class WorkerConfig:
     checkpoint_dir: Path = Path(defaults.CHECKPOINT_DIR)
     #: Where checkpoints go, by URL (a path, file://, postgresql://, s3://); None: ``checkpoint_dir``.
     checkpoint_url: str | None = None
-    #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs.
+    #: Endpoint of an S3-compatible store (MinIO, ...) for s3:// checkpoint URLs and registries.
     s3_endpoint_url: str | None = None
     #: Most messages scored together (see `defaults.BATCH_SIZE` for the default's reasons).
     batch_size: int = defaults.BATCH_SIZE
@@ -102,8 +102,8 @@ class WorkerConfig:
     model_path: Path | None = None
     #: A model registry (the API's ``{data_dir}/models``, on storage the workers share): its champion
     #: decides, and a newly promoted one is picked up within ``model_check_interval_s``. None, or a
-    #: registry without a champion: the rules alone decide.
-    models_dir: Path | None = None
+    #: registry without a champion: the rules alone decide. A folder, or an ``s3://bucket/prefix`` URL.
+    models_dir: Path | str | None = None
     model_check_interval_s: float = 30.0
     #: The rule set to decide with (YAML, as `fraudstream rules validate` reads it); None: the
     #: packaged default set.
@@ -168,7 +168,11 @@ class Worker:
         # Every partition's engine decides with the same rules, champion and challengers (in shadow)
         # as the API's engine would: the decide path is the embedded server's own.
         self.decider = Decider(
-            self.engine_config, config.card_key, model_path=config.model_path, models_dir=config.models_dir
+            self.engine_config,
+            config.card_key,
+            model_path=config.model_path,
+            models_dir=config.models_dir,
+            s3_endpoint_url=config.s3_endpoint_url,
         )
         if config.rules_path is not None:
             self.decider.set_rules(self.decider.parse_rules(config.rules_path.read_text(encoding="utf-8")))
