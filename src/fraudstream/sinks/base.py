@@ -1,4 +1,5 @@
-"""What every extra output (data lake, Redis, webhooks) implements, and the log rows it is handed.
+"""What every extra output (data lake, Redis, webhooks, Kafka topics) implements, and the log rows it
+is handed.
 
 The database is the first sink: a decision is answered only once it is stored there. Every other sink
 reads the stored log (transactions in ``seq`` order, with their decisions) behind it, from its own
@@ -14,7 +15,7 @@ from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Protocol
 
-from fraudstream.storage.rows import alert_row, decision_record, transaction_record
+from fraudstream.storage.rows import alert_row, decision_record
 
 __all__ = ["LogBatch", "Sink"]
 
@@ -42,14 +43,6 @@ class LogBatch:
         if not self.values:
             return {name: [] for name in self.names}
         return {name: list(column) for name, column in zip(self.names, zip(*self.values))}
-
-    def transactions(self) -> list[dict[str, Any]]:
-        """Each transaction as stored (card fingerprint, BIN and last four only; attributes parsed)."""
-        return [transaction_record(row) for row in self.rows]
-
-    def decisions(self) -> list[dict[str, Any]]:
-        """Each decision as the API answers it: decision, score, reasons, rules, versions."""
-        return [decision_record(row) for row in self.rows]
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts among the rows, each as the live alert stream (WebSocket, SSE) first sends it."""
