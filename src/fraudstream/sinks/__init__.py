@@ -1,4 +1,5 @@
-"""Outputs behind the database: a data lake, Redis alerts and webhooks, fed from the stored log.
+"""Outputs behind the database: a data lake, Redis alerts, webhooks and Kafka topics, fed from the
+stored log.
 
 Both runtimes write decisions to the database (the embedded server as it scores, ``serve --kafka`` as
 it stores what the workers decided); :class:`Sinks` then hands the stored log to each configured sink
@@ -25,7 +26,8 @@ __all__ = ["LogBatch", "Sink", "SinkRunner", "Sinks", "configured_sinks"]
 
 
 def configured_sinks(settings: Settings, store: Store) -> list[Sink]:
-    """The sinks ``settings`` ask for: the data lake (``lake_url``), Redis (``redis_url``)."""
+    """The sinks ``settings`` ask for: the data lake (``lake_url``), Redis (``redis_url``), and webhooks
+    (registered through the API). The embedded server adds the Kafka topics (``kafka_outputs``)."""
     sinks: list[Sink] = []
     if settings.lake_url:
         from fraudstream.sinks.lake import LakeSink
