@@ -16,23 +16,49 @@ models_app = typer.Typer(help="The model registry: list, show, promote, shadow."
 app.add_typer(models_app, name="models")
 
 
+def _metric(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else ""
+
+
 @models_app.command("list")
-def models_list(registry: _RegistryOption = None) -> None:
-    """Every registered model with its role and headline metrics.
+def models_list(
+    registry: _RegistryOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="One JSON list, for scripts.")] = False,
+) -> None:
+    """Every registered model with its role and headline metrics; version ids in full, as
+    `models promote` takes them.
 
     Example: `fraudstream models list`
     """
     store = _registry(registry)
     roles = store.roles()
-    table = Table("version", "kind", "role", "AUC", "avg precision", "created")
-    for meta in store.versions():
+    rows = [
+        {
+            "version": meta.version,
+            "kind": meta.kind,
+            "role": store.role_in(roles, meta.version),
+            "roc_auc": meta.metrics.get("roc_auc"),
+            "average_precision": meta.metrics.get("average_precision"),
+            "created": meta.created,
+        }
+        for meta in store.versions()
+    ]
+    if as_json:
+        out.print_json(json.dumps(rows))
+        return
+    table = Table()
+    # A version id is never cut: the other columns give way on a narrow terminal.
+    table.add_column("version", no_wrap=True, min_width=max((len(r["version"]) for r in rows), default=7))
+    for name in ("kind", "role", "AUC", "avg precision", "created"):
+        table.add_column(name)
+    for row in rows:
         table.add_row(
-            meta.version,
-            meta.kind,
-            store.role_in(roles, meta.version) or "",
-            str(meta.metrics.get("roc_auc", "")),
-            str(meta.metrics.get("average_precision", "")),
-            meta.created,
+            row["version"],
+            row["kind"],
+            row["role"] or "",
+            _metric(row["roc_auc"]),
+            _metric(row["average_precision"]),
+            row["created"],
         )
     out.print(table)
 
