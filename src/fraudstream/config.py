@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
@@ -32,6 +33,7 @@ __all__ = [
     "Settings",
     "StoreSettings",
     "secret_property",
+    "unknown_variables",
 ]
 
 #: Used only in demo mode, so that `make demo` needs no secret; never for real traffic.
@@ -385,3 +387,27 @@ class StoreSettings(Settings):
     @model_validator(mode="after")
     def _card_key_given(self) -> StoreSettings:
         return self
+
+
+#: Variables with the prefix that are read outside the settings: the settings file, the API key the
+#: simulator sends, the compiled kernels' folder, the README's screenshots.
+_OTHER_VARIABLES = frozenset(
+    {"FRAUDSTREAM_CONFIG", "FRAUDSTREAM_API_KEY", "FRAUDSTREAM_KERNEL_CACHE", "FRAUDSTREAM_SCREENSHOTS"}
+)
+
+
+def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+    """``FRAUDSTREAM_*`` variables that name no setting (a typo is otherwise silently ignored), each
+    with the closest known name if one is close.
+
+    >>> unknown_variables({"FRAUDSTREAM_REVIEWTHRESHOLD": "70", "FRAUDSTREAM_PORT": "1", "HOME": "/"})
+    [('FRAUDSTREAM_REVIEWTHRESHOLD', 'FRAUDSTREAM_REVIEW_THRESHOLD')]
+    """
+    import difflib
+
+    known = {f"FRAUDSTREAM_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    return [
+        (name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None))
+        for name in sorted(environ)
+        if name.startswith("FRAUDSTREAM_") and name not in known
+    ]

@@ -25,6 +25,12 @@ BAD_RULES = "version: 2\nrules:\n  - code: huge\n    expression: amount >> 5\n  
         (["rules", "validate", "missing.yaml"], {}, "No such file or directory: 'missing.yaml'"),
         (["rules", "show", "bad.yaml"], {}, "rule 'huge' at column 8"),
         (["config", "show"], {"FRAUDSTREAM_LABEL_DELAY": "soon"}, "FRAUDSTREAM_LABEL_DELAY='soon'"),
+        # A check of the whole configuration: its own words, not "configuration error : Value error, ...".
+        (
+            ["config", "show"],
+            {"FRAUDSTREAM_DEMO": "0"},
+            "configuration error FRAUDSTREAM_CARD_KEY is required",
+        ),
         (["db", "upgrade"], {"FRAUDSTREAM_DATABASE_URL": "ftp://host/db"}, "cannot use the database URL"),
         (["keys", "list"], {"FRAUDSTREAM_DATABASE_URL": "mysql:/"}, "FRAUDSTREAM_DATABASE_URL is"),
         (["keys", "revoke", "nobody"], {}, "no valid API key named 'nobody'"),
@@ -92,3 +98,23 @@ def test_a_user_error_is_one_line_and_exit_status_2(
     # What the command reported before its error (which model decides, ...) is fine; the error is one
     # line, the last.
     assert lines[-1] == problem[0], captured.err
+
+
+def test_a_misspelt_setting_is_named_with_the_one_meant(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    for name in [n for n in os.environ if n.startswith("FRAUDSTREAM_")]:
+        monkeypatch.delenv(name)
+    monkeypatch.setenv("FRAUDSTREAM_DEMO", "1")
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path))
+    monkeypatch.setenv("FRAUDSTREAM_REVIEWTHRESHOLD", "70")
+    monkeypatch.setattr(sys, "argv", ["fraudstream", "config", "show"])
+    with pytest.raises(SystemExit) as stopped:
+        run()
+    captured = capsys.readouterr()
+    assert stopped.value.code == 0, captured.err
+    assert (
+        "FRAUDSTREAM_REVIEWTHRESHOLD is not a setting and is ignored; did you mean "
+        "FRAUDSTREAM_REVIEW_THRESHOLD?" in " ".join(captured.err.split())
+    )
+    assert '"review_threshold": 60' in captured.out  # the default: the misspelt one was not taken

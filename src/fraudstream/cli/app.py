@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from typing import Annotated, Any
 
@@ -97,14 +98,18 @@ def _settings(*, store_only: bool = False, **overrides: Any) -> Any:
     use only the database and the model registry, which need no card key."""
     from pydantic import ValidationError as SettingsError
 
-    from fraudstream.config import Settings, StoreSettings
+    from fraudstream.config import Settings, StoreSettings, unknown_variables
 
+    for name, close in unknown_variables(os.environ):
+        hint = f"; did you mean {close}?" if close else ""
+        console.print(f"[yellow]warning[/yellow] {name} is not a setting and is ignored{hint}")
     kind = StoreSettings if store_only else Settings
     try:
         return kind(**{k: v for k, v in overrides.items() if v is not None})
     except SettingsError as exc:
         for error in exc.errors():
-            console.print(
-                f"[red]configuration error[/red] {'.'.join(map(str, error['loc']))}: {error['msg']}"
-            )
+            # The setting (none for a check of the whole), and the message without pydantic's prefix.
+            where = f"{'.'.join(map(str, error['loc']))}: " if error["loc"] else ""
+            message = str(error["msg"]).removeprefix("Value error, ")
+            console.print(f"[red]configuration error[/red] {escape(where + message)}")
         raise typer.Exit(2) from None
