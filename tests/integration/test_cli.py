@@ -50,6 +50,8 @@ def test_version() -> None:
 
 def test_score_a_file_and_write_decisions(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path / "data"))  # no champion: the rules decide
+    monkeypatch.delenv("FRAUDSTREAM_CARD_KEY", raising=False)
+    monkeypatch.delenv("FRAUDSTREAM_DEMO", raising=False)
     source = tmp_path / "in.jsonl"
     rows = [
         {"transaction_id": "a", "user_id": "u", "amount": 50, "timestamp": "2026-01-01T10:00:00Z"},
@@ -58,6 +60,11 @@ def test_score_a_file_and_write_decisions(tmp_path: Path, monkeypatch: pytest.Mo
     ]
     source.write_text("".join(json.dumps(r) + "\n" for r in rows))
     out = tmp_path / "out.parquet"
+    # Outside demo mode, a card key: fingerprints must match the server's.
+    keyless = runner.invoke(app, ["score", str(source), "-o", str(out)])
+    assert keyless.exit_code == 2, keyless.output
+    assert "FRAUDSTREAM_CARD_KEY is required" in keyless.output
+    monkeypatch.setenv("FRAUDSTREAM_DEMO", "1")
     result = runner.invoke(app, ["score", str(source), "-o", str(out), "--max-invalid", "50%"])
     assert result.exit_code == 0, result.output
     assert "row 2 skipped" in result.output

@@ -18,7 +18,8 @@ from fraudstream.cli import app
 
 pytestmark = pytest.mark.integration
 
-runner = CliRunner()
+# Demo mode: `score` takes the demo card key (outside it, the server's is required).
+runner = CliRunner(env={"FRAUDSTREAM_DEMO": "1"})
 
 HANDBOOK_MAP = {
     "transaction_id": "TRANSACTION_ID",

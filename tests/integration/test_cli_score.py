@@ -21,7 +21,8 @@ from fraudstream.sim.generator import SimulationConfig, simulate
 
 pytestmark = pytest.mark.integration
 
-runner = CliRunner()
+# Demo mode: no card key to set (outside it, `score` wants the server's, as `serve` does).
+runner = CliRunner(env={"FRAUDSTREAM_DEMO": "1"})
 
 
 def test_transactions_piped_on_stdin_are_scored_and_printed() -> None:

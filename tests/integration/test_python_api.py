@@ -86,7 +86,9 @@ def test_a_dataframe_and_an_arrow_table_get_the_decisions_the_cli_writes(
 ) -> None:
     source, out = tmp_path / "in.parquet", tmp_path / "out.jsonl"
     pq.write_table(payments, source)
-    result = CliRunner().invoke(app, ["score", str(source), "-o", str(out), "--model", "none"])
+    result = CliRunner().invoke(
+        app, ["score", str(source), "-o", str(out), "--model", "none"], env={"FRAUDSTREAM_DEMO": "1"}
+    )
     assert result.exit_code == 0, result.output
     written = [json.loads(line) for line in out.read_text().splitlines()]
 

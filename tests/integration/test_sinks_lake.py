@@ -248,7 +248,7 @@ def test_train_evaluate_and_score_read_a_lake_folder_with_labels_from_a_file_or_
 
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path / "data"))
-    runner = CliRunner()
+    runner = CliRunner(env={"FRAUDSTREAM_CARD_KEY": "test-card-key"})  # the servers' key
     lake, registry = str(folder_lake.lake), str(tmp_path / "models")
     trained = runner.invoke(
         app,

@@ -37,7 +37,11 @@ def score(
         Path | None, typer.Option("--output", "-o", help="Write decisions (.jsonl/.csv/.parquet).")
     ] = None,
     card_key: Annotated[
-        str | None, typer.Option(envvar="FRAUDSTREAM_CARD_KEY", help="Card fingerprint key.")
+        str | None,
+        typer.Option(
+            envvar="FRAUDSTREAM_CARD_KEY",
+            help="Card fingerprint key, the server's (required outside demo mode, FRAUDSTREAM_DEMO=1).",
+        ),
     ] = None,
     model: Annotated[
         str | None,
@@ -56,7 +60,6 @@ def score(
 
     Example: `fraudstream score transactions.jsonl -o decisions.parquet`
     """
-    from fraudstream.config import DEMO_CARD_KEY
     from fraudstream.core.engine import EngineConfig
     from fraudstream.core.schema import Validator
     from fraudstream.errors import ConfigError
@@ -73,7 +76,10 @@ def score(
         names = EngineConfig().features.feature_names
         chosen = None if model == "none" else _registry(registry).load(model, names)
     console.print(f"deciding with {f'model {chosen.metadata.version}' if chosen else 'the rules alone'}")
-    validator = Validator(load_reference(), (card_key or DEMO_CARD_KEY).encode())
+    # The server's key, so that fingerprints match what it stores: like `serve`, no card key is an
+    # error outside demo mode (FRAUDSTREAM_DEMO=1 takes the demo key).
+    key = card_key.encode() if card_key else _settings().card_key_bytes
+    validator = Validator(load_reference(), key)
     data = _read_or_exit(source, data_from, data_to)
     now = int(time.time() * 1000)
     name = "stdin" if source == "-" else source
