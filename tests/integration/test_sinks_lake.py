@@ -83,7 +83,8 @@ def read_lake(root: str, filesystem: pafs.FileSystem | None = None) -> tuple[pa.
             tables.append(pa.table({}))
             continue
         dataset = ds.dataset(f"{root}/{folder}", filesystem=filesystem, partitioning="hive")
-        tables.append(dataset.to_table().sort_by("seq"))
+        # A day's folder may hold only a file still being written (a hidden name readers skip).
+        tables.append(dataset.to_table().sort_by("seq") if dataset.files else pa.table({}))
     return tables[0], tables[1]
 
 
