@@ -8,7 +8,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -72,6 +72,14 @@ def start_server(folder: Path, **overrides: str) -> RunningServer:
             process.wait(10)
             pytest.fail(f"the server did not become ready: {log_path.read_text(errors='replace')[-3000:]}")
         time.sleep(0.2)
+
+
+def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
+    """Poll ``condition`` every 0.1 s until it holds; fail, naming ``what``, after ``timeout_s``."""
+    deadline = time.monotonic() + timeout_s
+    while not condition():
+        assert time.monotonic() < deadline, f"waited {timeout_s} s for {what}"
+        time.sleep(0.1)
 
 
 def sink_failing(server: RunningServer, sink: str) -> bool:

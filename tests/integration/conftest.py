@@ -21,6 +21,12 @@ def postgres_url() -> Iterator[str]:
     yield from _fresh_postgres_database()
 
 
+@pytest.fixture(scope="module")
+def module_postgres_url() -> Iterator[str]:
+    """A fresh, empty PostgreSQL database for one test module (e.g. its one running server)."""
+    yield from _fresh_postgres_database()
+
+
 @pytest.fixture
 def empty_postgres_url() -> Iterator[str]:
     """A fresh, empty PostgreSQL database for one test (e.g. to migrate step by step)."""

@@ -187,27 +187,6 @@ def scraped_total(stack: Stack, metric: str, job: str) -> float:
     return float(found[0]["value"][1]) if found else 0.0
 
 
-@pytest.fixture(scope="module")
-def database_url() -> Iterator[str]:
-    """A throwaway PostgreSQL database for the module's server, dropped afterwards."""
-    import psycopg
-
-    name = f"fraudstream_grafana_{uuid.uuid4().hex[:8]}"
-    try:
-        admin = psycopg.connect("host=127.0.0.1 port=5432 user=postgres dbname=test", autocommit=True)
-    except psycopg.OperationalError as exc:
-        pytest.fail(
-            "PostgreSQL is not reachable on 127.0.0.1:5432; start it with `pg_ctlcluster "
-            f"--skip-systemctl-redirect $(ls /etc/postgresql) main start` ({exc})"
-        )
-    with admin:
-        admin.execute(f'CREATE DATABASE "{name}"')
-        try:
-            yield f"postgresql+psycopg://postgres@127.0.0.1:5432/{name}"
-        finally:
-            admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
-
-
 def start_worker(broker: str, topic: str, folder: Path, port: int) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
@@ -297,7 +276,8 @@ def wait_until_scraped(stack: Stack, server_decisions: int, worker_decisions: in
 
 
 @pytest.fixture(scope="module")
-def stack(broker: str, database_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+def stack(broker: str, module_postgres_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
+    database_url = module_postgres_url
     folder = tmp_path_factory.mktemp("grafana")
     topic = f"tx-{uuid.uuid4().hex[:8]}"
     create_topic(broker, topic, 2)

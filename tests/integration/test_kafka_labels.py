@@ -6,7 +6,7 @@ from __future__ import annotations
 import threading
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -19,6 +19,7 @@ from factories import transaction
 from fraudstream.config import DEMO_CARD_KEY
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
 from kafka_broker import create_topic
+from servers import wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -65,13 +66,6 @@ def read(broker: str, topic: str, expect: int, timeout: float = 60) -> list[dict
                 found.setdefault(key, body)
     consumer.close()
     return list(found.values())
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, f"timed out waiting until {what}"
-        time.sleep(0.1)
 
 
 def config(broker: str, topic: str, tmp_path: Path) -> WorkerConfig:

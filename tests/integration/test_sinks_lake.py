@@ -24,7 +24,7 @@ import pytest
 from typer.testing import CliRunner
 
 from factories import transaction
-from servers import RunningServer, free_port, sink_failing, start_server, stop
+from servers import RunningServer, free_port, sink_failing, start_server, stop, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -64,13 +64,6 @@ def send(server: RunningServer, records: list[dict[str, Any]]) -> dict[str, dict
             assert result["status"] == "scored", result
             answers[result["transaction_id"]] = result
     return answers
-
-
-def wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout_s} s for {what}"
-        time.sleep(0.1)
 
 
 def read_lake(root: str, filesystem: pafs.FileSystem | None = None) -> tuple[pa.Table, pa.Table]:

@@ -17,7 +17,7 @@ import pytest
 import redis
 
 from factories import transaction
-from servers import RunningServer, free_port, sink_failing
+from servers import RunningServer, free_port, sink_failing, wait_for
 
 pytestmark = pytest.mark.integration
 
@@ -72,13 +72,6 @@ def redis_process() -> Iterator[RedisProcess]:
 def _send(server: RunningServer, records: list[dict[str, Any]]) -> None:
     answer = httpx.post(f"{server.url}/v1/transactions", json=records, timeout=30)
     assert answer.status_code == 200, answer.text
-
-
-def _wait_for(condition: Callable[[], bool], what: str, timeout_s: float = 30) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition():
-        assert time.monotonic() < deadline, f"waited {timeout_s} s for {what}"
-        time.sleep(0.1)
 
 
 def test_every_alert_is_pushed_onto_the_list_capped_and_published_as_the_websocket_sends_it(
@@ -136,7 +129,7 @@ def test_redis_killed_under_load_degrades_readiness_loses_nothing_and_recovers_w
     for number in range(5):
         send_round(number)
     before = redis.Redis.from_url(redis_process.url)
-    _wait_for(lambda: before.llen("fraud_alerts") == len(sent), "the first alerts to reach Redis")
+    wait_for(lambda: before.llen("fraud_alerts") == len(sent), "the first alerts to reach Redis")
     # Redis keeps nothing on disk here: what it held dies with it. What follows must still arrive.
     redis_process.kill()
     sent.clear()
@@ -144,7 +137,7 @@ def test_redis_killed_under_load_degrades_readiness_loses_nothing_and_recovers_w
         send_round(number)
         time.sleep(0.05)
 
-    _wait_for(lambda: sink_failing(server, "redis"), "/readyz to say degraded with the Redis sink failing")
+    wait_for(lambda: sink_failing(server, "redis"), "/readyz to say degraded with the Redis sink failing")
     ready = httpx.get(f"{server.url}/readyz", timeout=5).json()
     assert ready["sinks"]["redis"]["behind"] > 0
     metrics = httpx.get(f"{server.url}/metrics", timeout=5).text
@@ -157,6 +150,6 @@ def test_redis_killed_under_load_degrades_readiness_loses_nothing_and_recovers_w
     def caught_up() -> bool:
         return {orjson.loads(item)["transaction_id"] for item in client.lrange("fraud_alerts", 0, -1)} >= sent
 
-    _wait_for(caught_up, "every alert to reach Redis after it came back", timeout_s=45)
-    _wait_for(lambda: httpx.get(f"{server.url}/readyz", timeout=5).json()["status"] == "healthy", "healthy")
+    wait_for(caught_up, "every alert to reach Redis after it came back", timeout_s=45)
+    wait_for(lambda: httpx.get(f"{server.url}/readyz", timeout=5).json()["status"] == "healthy", "healthy")
     assert len(sent) == 125
