@@ -11,11 +11,11 @@ not taken (the persistent outbox), and it catches up when it works again.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import Any, Protocol
 
-from fraudstream.storage.rows import alert_row, decision_record
+from fraudstream.storage.rows import alert_event, alert_row
 
 __all__ = ["LogBatch", "Sink"]
 
@@ -46,12 +46,22 @@ class LogBatch:
 
     def alerts(self) -> list[dict[str, Any]]:
         """The alerts among the rows, each as the live alert stream (WebSocket, SSE) first sends it."""
-        events = []
-        for row in self.rows:
-            if row["is_alert"]:
-                alert = alert_row(decision_record(row), row, row["decided_at_ms"])
-                events.append({**alert, "reasons": json.loads(alert["reasons"]), "type": "fraud_alert"})
-        return events
+        return [
+            alert_event(alert_row(_alerting(row), row, row["decided_at_ms"]))
+            for row in self.rows
+            if row["is_alert"]
+        ]
+
+
+def _alerting(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What `alert_row` takes of a decision, from a log row: its reasons parsed, and nothing else
+    (a whole `decision_record` would parse the rules and features too)."""
+    return {
+        "transaction_id": row["transaction_id"],
+        "score": row["score"],
+        "decision": row["decision"],
+        "reasons": json.loads(row["reasons"]),
+    }
 
 
 class Sink(Protocol):

@@ -17,6 +17,7 @@ from fraudstream.core.batch import TRANSACTION_SCHEMA, TransactionBatch
 
 __all__ = [
     "EVENT_COLUMNS",
+    "alert_event",
     "alert_record",
     "alert_row",
     "answer_of",
@@ -89,6 +90,12 @@ def alert_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
     record = dict(row)
     record["reasons"] = json.loads(record["reasons"])
     return record
+
+
+def alert_event(row: Mapping[str, Any]) -> dict[str, Any]:
+    """What live subscribers (WebSocket, SSE) and the Redis and webhook outputs receive for an
+    `alerts` row."""
+    return {**alert_record(row), "type": "fraud_alert"}
 
 
 def decision_row(

@@ -5,11 +5,9 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-import orjson
-
 from fraudstream.errors import FraudstreamError
 
-__all__ = ["MAX_SUBSCRIBERS", "QUEUE_SIZE", "AlertHub", "AlertStreamFullError", "Subscription", "alert_event"]
+__all__ = ["MAX_SUBSCRIBERS", "QUEUE_SIZE", "AlertHub", "AlertStreamFullError", "Subscription"]
 
 #: Live subscribers at most: each holds a connection and a queue, so their number must have a ceiling.
 MAX_SUBSCRIBERS = 256
@@ -104,8 +102,3 @@ class AlertHub:
                 # holding alerts without end; its handler closes the connection and the client reconnects.
                 self._subscribers.discard(subscription)
                 subscription.drop()
-
-
-def alert_event(row: dict[str, Any]) -> dict[str, Any]:
-    """What live subscribers receive for a stored alert row."""
-    return {**row, "reasons": orjson.loads(row["reasons"]), "type": "fraud_alert"}

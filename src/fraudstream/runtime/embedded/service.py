@@ -35,13 +35,14 @@ from fraudstream.core.schema import label_batch
 from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, SinkError, ValidationError
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.runtime.decider import Decider, Outcome
-from fraudstream.runtime.embedded.alerts import AlertHub, alert_event
+from fraudstream.runtime.embedded.alerts import AlertHub
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
 from fraudstream.sinks import Sink, Sinks, configured_sinks
 from fraudstream.sinks.webhooks import WebhookSink, new_webhook
 from fraudstream.storage import Store
 from fraudstream.storage.rows import (
+    alert_event,
     alert_row,
     answer_of,
     batch_from_rows,
