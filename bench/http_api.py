@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -64,24 +65,40 @@ def body(run: str, i: int) -> dict[str, object]:
     }
 
 
-def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[float, Any]:
-    """``requests`` POSTs from ``concurrency`` clients (threads, one keep-alive connection each), each
-    waiting for its answer before sending the next."""
+def closed_loop(
+    port: int,
+    run: str,
+    requests: int,
+    concurrency: int,
+    *,
+    headers: dict[str, str] | None = None,
+    per_request: int = 1,
+    make_body: Callable[[str, int], dict[str, object]] = body,
+    timeout_s: float = 30,
+) -> tuple[float, Any]:
+    """``requests`` POSTs of ``per_request`` transactions (one object, or a list) from ``concurrency``
+    clients (threads, one keep-alive connection each), each waiting for its answer before sending the
+    next: transactions decided per second and per-request latencies (ms). A client that gets an
+    unexpected answer stops, and the run fails saying so."""
     latencies: list[float] = []
+    failures: list[str] = []
     counter = itertools.count()
     lock = threading.Lock()
+    sent_headers = headers or {"Content-Type": "application/json"}
 
     def worker() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
+        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout_s)
         mine = []
         while (i := next(counter)) < requests:
-            payload = orjson.dumps(body(run, i))
+            records = [make_body(run, i * per_request + j) for j in range(per_request)]
+            payload = orjson.dumps(records[0] if per_request == 1 else records)
             started = time.perf_counter()
-            connection.request("POST", "/v1/transactions", payload, {"Content-Type": "application/json"})
+            connection.request("POST", "/v1/transactions", payload, sent_headers)
             response = connection.getresponse()
             response.read()
             if response.status not in (200, 201):
-                raise SystemExit(f"unexpected status {response.status}")
+                failures.append(f"status {response.status}")
+                return
             mine.append((time.perf_counter() - started) * 1000)
         with lock:
             latencies.extend(mine)
@@ -92,7 +109,9 @@ def closed_loop(port: int, run: str, requests: int, concurrency: int) -> tuple[f
         thread.start()
     for thread in threads:
         thread.join()
-    return requests / (time.perf_counter() - started), np.array(latencies)
+    if failures:
+        raise SystemExit(f"{len(failures)} clients stopped on an unexpected answer, e.g. {failures[0]}")
+    return requests * per_request / (time.perf_counter() - started), np.array(latencies)
 
 
 _WRK_SCRIPT = HERE / "baselines" / "wrk_post.lua"

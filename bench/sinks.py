@@ -16,9 +16,7 @@ the sinks must have caught up: the lake holds every transaction once, Redis ever
 from __future__ import annotations
 
 import argparse
-import http.client
 import http.server
-import itertools
 import os
 import shutil
 import subprocess
@@ -31,9 +29,9 @@ from typing import Any
 
 import httpx
 import numpy as np
-import orjson
 
 sys.path.insert(0, str(Path(__file__).parent))
+from http_api import closed_loop as shared_closed_loop
 from http_api import free_port, report
 
 #: One transaction in this many raises an alert (``--alert-every``); card issuers see 0.5-3 %.
@@ -116,39 +114,17 @@ class Server:
 def closed_loop(
     port: int, run: str, requests: int, concurrency: int, headers: dict[str, str], per_request: int = 1
 ) -> tuple[float, np.ndarray]:
-    """``requests`` POSTs of ``per_request`` transactions from ``concurrency`` keep-alive clients,
-    each waiting for its answer; decisions/s and per-request latencies (ms)."""
-    counter = itertools.count()
-    latencies: list[float] = []
-    failures: list[str] = []
-    lock = threading.Lock()
-
-    def worker() -> None:
-        connection = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-        mine = []
-        while (i := next(counter)) < requests:
-            records = [body(run, i * per_request + j) for j in range(per_request)]
-            payload = orjson.dumps(records[0] if per_request == 1 else records)
-            started = time.perf_counter()
-            connection.request("POST", "/v1/transactions", payload, headers)
-            response = connection.getresponse()
-            response.read()
-            if response.status not in (200, 201):
-                failures.append(f"status {response.status}")
-                return
-            mine.append((time.perf_counter() - started) * 1000)
-        with lock:
-            latencies.extend(mine)
-
-    threads = [threading.Thread(target=worker) for _ in range(concurrency)]
-    started = time.perf_counter()
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    if failures:
-        raise SystemExit(f"{len(failures)} clients stopped on an unexpected answer, e.g. {failures[0]}")
-    return requests * per_request / (time.perf_counter() - started), np.array(latencies)
+    """`http_api.closed_loop` with this bench's traffic and a minute for an answer."""
+    return shared_closed_loop(
+        port,
+        run,
+        requests,
+        concurrency,
+        headers=headers,
+        per_request=per_request,
+        make_body=body,
+        timeout_s=60,
+    )
 
 
 def wait_caught_up(server: Server, timeout_s: float = 120) -> float:
