@@ -70,15 +70,23 @@ class Sinks:
         for runner in self.runners:
             runner.notify()
 
+    @property
+    def taking_rows(self) -> bool:
+        """Whether a sink takes rows now: else the scorer needs no log positions and hands nothing over
+        in memory (a sink that starts taking reads what it missed from the log)."""
+        return any(runner.taking for runner in self.runners)
+
     def stored(
         self,
         written: tuple[int, int] | None,
         transaction_rows: Sequence[Mapping[str, Any]],
         decision_rows: Sequence[Mapping[str, Any]],
     ) -> None:
-        """Rows the scorer has just stored at positions ``written`` (None: unknown, read the log)."""
+        """Rows the scorer has just stored at positions ``written`` (None: unknown, read the log; while
+        no sink takes rows, nobody is woken: they look at the log on their idle tick)."""
         if written is None:
-            self.notify()
+            if self.taking_rows:
+                self.notify()
             return
         handoff = Handoff(written[0], written[1], transaction_rows, decision_rows)
         for runner in self.runners:

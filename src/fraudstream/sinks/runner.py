@@ -121,6 +121,9 @@ class SinkRunner:
         self._thread: threading.Thread | None = None
         #: Where the next read starts: past what was handed over, durable or still buffered.
         self._read_seq = 0
+        #: Whether the sink took rows at the last step (a webhook sink with no webhook does not): the
+        #: scorer hands rows over in memory only while some sink does.
+        self.taking = False
         #: Writes handed over in memory, oldest first (``hand_off``).
         self._handoffs: deque[Handoff] = deque(maxlen=HANDOFFS_KEPT)
         #: The durable position last saved to the database, and when (monotonic seconds).
@@ -207,10 +210,11 @@ class SinkRunner:
 
     def _step(self, *, final: bool) -> bool:
         """One hand-over; True when more may wait at once (a full read, or rows from memory)."""
+        self.taking = active = self.sink.active()
         handoffs = self._handoffs
         while handoffs and handoffs[0].first <= self._read_seq:  # already read from the log
             handoffs.popleft()
-        if handoffs and handoffs[0].first == self._read_seq + 1 and self.sink.active():
+        if handoffs and handoffs[0].first == self._read_seq + 1 and active:
             values: list[tuple[Any, ...]] = []
             last = self._read_seq
             while handoffs and handoffs[0].first == last + 1 and len(values) < READ_ROWS:
@@ -226,7 +230,7 @@ class SinkRunner:
             # a thread switch each, which is most of a sink's cost).
             return len(values) >= READ_ROWS
         end = self.state.log_seq = self.store.last_seq()
-        if not self.sink.active():
+        if not active:
             handoffs.clear()
             self._durable(end)
             self._read_seq = end

@@ -173,12 +173,15 @@ class Store(Reports, Webhooks):
         decision_rows: Sequence[Mapping[str, Any]],
         alert_rows: Sequence[Mapping[str, Any]],
         shadow_rows: Sequence[Mapping[str, Any]] = (),
+        *,
+        positions: bool = True,
     ) -> tuple[int, int] | None:
         """Transactions, their decisions, alerts and challengers' shadow scores in ONE database
         transaction; ids seen before are skipped, so a retried or replayed write never duplicates.
 
         Returns the log positions (first and last ``seq``) the transactions took when every one of
-        them was new, else None: the sinks then take the rows from memory, not from the log."""
+        them was new and ``positions`` asks for them, else None: the sinks then take the rows from
+        memory, not from the log."""
         written: tuple[int, int] | None = None
         try:
             with self.engine.begin() as connection:
@@ -195,7 +198,7 @@ class Store(Reports, Webhooks):
                         except KeyError as exc:  # rolled back with the rest of the group
                             raise SinkError(f"a {table.name} row has no value for {exc}") from None
                         inserted = connection.exec_driver_sql(statement, values).rowcount
-                        if table is transactions and inserted == len(rows):
+                        if positions and table is transactions and inserted == len(rows):
                             # One writer: the rows just inserted took the newest positions.
                             last = connection.exec_driver_sql(
                                 "SELECT max(seq) FROM transactions"

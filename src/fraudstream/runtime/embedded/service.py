@@ -553,7 +553,9 @@ class ScoringService:
             [record["transaction_id"] for record in records],
             {version: p.tolist() for version, p in decisions.shadow_probability.items()},
         )
-        written = self.store.write_scored(transaction_rows, decision_rows, alert_rows, shadow)
+        written = self.store.write_scored(
+            transaction_rows, decision_rows, alert_rows, shadow, positions=self.sinks.taking_rows
+        )
         self.sinks.stored(written, transaction_rows, decision_rows)
         self.metrics.record_batch(
             decisions.decisions, elapsed, decisions.rule_hits.counts(), decisions.score, len(alert_rows)
