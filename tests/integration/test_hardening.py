@@ -105,10 +105,10 @@ def test_a_group_that_fails_is_retried_request_by_request(tmp_path: Path) -> Non
     service = ScoringService(Settings(demo=True, data_dir=tmp_path, batch_wait_ms=50))
     real_write = service.store.write_scored
 
-    def write_refusing_culprit(transactions: list[dict[str, Any]], *rest: Any) -> None:
+    def write_refusing_culprit(transactions: list[dict[str, Any]], *rest: Any, **options: Any) -> Any:
         if any(row["transaction_id"] == "culprit" for row in transactions):
             raise ValueError("this row cannot be written")
-        real_write(transactions, *rest)
+        return real_write(transactions, *rest, **options)
 
     service.store.write_scored = write_refusing_culprit  # type: ignore[method-assign]
 
