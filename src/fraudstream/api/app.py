@@ -10,7 +10,7 @@ from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from fraudstream import __version__
-from fraudstream.api import compat, errors
+from fraudstream.api import compat, docs, errors
 from fraudstream.api.routes import (
     alerts,
     backtests,
@@ -77,6 +77,9 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
         version=__version__,
         description="Real-time transaction fraud detection: decisions, scores and reasons in milliseconds.",
         lifespan=lifespan,
+        # Served by `api/docs.py` from this server's own copy of Swagger UI and ReDoc, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     app.state.service = service
     errors.install(app)
@@ -84,7 +87,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     # than one nested router per module.
     routes = (
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
-        keys, webhooks, pages,
+        keys, webhooks, docs, pages,
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)

@@ -3,6 +3,7 @@ API key header (the dashboard's cookie, or nothing in demo mode) only from the s
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
@@ -13,7 +14,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fraudstream.api.access_log import AccessLog
 from fraudstream.config import Settings
 
-__all__ = ["DOCS_POLICY", "HEADERS", "PAGE_POLICY", "BrowserGuard", "protect"]
+__all__ = ["CSP_NONCE", "DOCS_POLICY", "HEADERS", "PAGE_POLICY", "BrowserGuard", "protect"]
 
 #: The dashboard loads its own script, style sheet and icon, calls its own API and alert socket ('self'
 #: covers ws: and wss: to the same host), and runs nothing inline: app.js sets computed styles through
@@ -32,25 +33,30 @@ PAGE_POLICY = "; ".join(
     )
 )
 
-#: FastAPI's /docs (Swagger UI) and /redoc load their script, styles and fonts from CDNs and start with
-#: an inline script: on those pages only (no data of ours is rendered there), inline code and those
-#: hosts are allowed.
+#: The API docs, /docs (Swagger UI) and /redoc, load their script, style sheet and icon from this server
+#: (`api/docs.py`) and nothing from anywhere else. Swagger UI starts with one inline script, allowed by
+#: the nonce of that answer alone. Styles may be inline: ReDoc's styled-components writes <style>
+#: elements at run time, without a nonce it could be given, and its page starts with one; styles run no
+#: code. ReDoc's search runs in a worker made from a blob: URL.
 DOCS_POLICY = "; ".join(
     (
         "default-src 'self'",
-        "script-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net",
-        "style-src 'self' 'unsafe-inline' https://cdn.jsdelivr.net https://fonts.googleapis.com",
-        "font-src 'self' data: https://fonts.gstatic.com",
-        "img-src 'self' data: https:",
+        "script-src 'self' 'nonce-{nonce}'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data:",
+        "font-src 'self' data:",
         "worker-src 'self' blob:",
         "connect-src 'self'",
         "object-src 'none'",
         "base-uri 'none'",
+        "form-action 'self'",
         "frame-ancestors 'none'",
     )
 )
 
-_DOCS_PATHS = frozenset({"/docs", "/docs/oauth2-redirect", "/redoc"})
+_DOCS_PATHS = frozenset({"/docs", "/redoc"})
+#: The scope entry where the guard leaves a docs page's nonce, for the page to put on its script.
+CSP_NONCE = "fraudstream.csp_nonce"
 
 #: Every answer's security headers (JSON ones too: nosniff keeps a browser from reading them as HTML).
 #: Referrer-Policy is same-origin, not no-referrer: under no-referrer a browser sends `Origin: null` on
@@ -61,7 +67,6 @@ HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"x-content-type-options", b"nosniff"),
     (b"referrer-policy", b"same-origin"),
 )
-_DOCS_HEADERS = ((b"content-security-policy", DOCS_POLICY.encode()), *HEADERS[1:])
 
 _UNSAFE_METHODS = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 _COOKIE = "fraudstream_key"
@@ -108,7 +113,7 @@ class BrowserGuard:
             await self.app(scope, receive, send)
 
     async def _http(self, scope: Scope, receive: Receive, send: Send) -> None:
-        added = _DOCS_HEADERS if scope["path"] in _DOCS_PATHS else HEADERS
+        added = _docs_headers(scope) if scope["path"] in _DOCS_PATHS else HEADERS
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -173,6 +178,14 @@ def _media_type_refusal(scope: Scope, headers: dict[bytes, bytes]) -> tuple[int,
         "(a write signed in with the dashboard's cookie must say what its body is)"
     )
     return 415, "unsupported_media_type", {"detail": detail, "allowed": ", ".join(allowed)}
+
+
+def _docs_headers(scope: Scope) -> tuple[tuple[bytes, bytes], ...]:
+    """A docs page's headers, with a fresh nonce in its policy, left in ``scope`` for the page."""
+    nonce = secrets.token_urlsafe(18)
+    scope[CSP_NONCE] = nonce
+    policy = DOCS_POLICY.format(nonce=nonce).encode()
+    return ((b"content-security-policy", policy), *HEADERS[1:])
 
 
 async def _answer(send: Send, status: int, error: str, fields: dict[str, str]) -> None:
