@@ -1,15 +1,33 @@
-"""All configuration in one Settings object: FRAUDSTREAM_* environment variables or a config file."""
+"""All configuration in one Settings object, from wherever a deployment puts it: command-line flags,
+FRAUDSTREAM_* environment variables, a .env file, a secrets directory (one file per setting, as Docker
+and Kubernetes mount secrets), a YAML/TOML file; `inspect_settings` says which gave each value."""
 
 from __future__ import annotations
 
+import difflib
 import os
+import tomllib
 from collections.abc import Mapping
+from dataclasses import dataclass, field
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import yaml
 from pydantic import Field, SecretStr, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic import ValidationError as PydanticValidationError
+from pydantic_settings import (
+    BaseSettings,
+    DotEnvSettingsSource,
+    EnvSettingsSource,
+    InitSettingsSource,
+    PydanticBaseSettingsSource,
+    SecretsSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+    YamlConfigSettingsSource,
+)
+from pydantic_settings import SettingsError as SourceError
 
 from fraudstream.errors import ConfigError
 
@@ -30,9 +48,14 @@ __all__ = [
     "LABELS_TOPIC",
     "MAX_WAIT_S",
     "TRANSACTIONS_TOPIC",
+    "ConfigProblem",
+    "ConfigReport",
+    "Origin",
     "Settings",
     "StoreSettings",
+    "inspect_settings",
     "secret_property",
+    "unknown_settings",
     "unknown_variables",
 ]
 
@@ -70,29 +93,146 @@ def secret_property(key: str) -> bool:
     return "password" in key or "secret" in key
 
 
-class _FileSource(PydanticBaseSettingsSource):
-    """Values from the YAML/TOML file named by FRAUDSTREAM_CONFIG (environment variables win)."""
+#: The variables that say where the rest of the configuration lives. They are read from the process
+#: environment only: a file cannot name another file.
+CONFIG_FILE_VARIABLE: Final = "FRAUDSTREAM_CONFIG"
+ENV_FILE_VARIABLE: Final = "FRAUDSTREAM_ENV_FILE"
+SECRETS_DIR_VARIABLE: Final = "FRAUDSTREAM_SECRETS_DIR"
 
-    def get_field_value(self, field: Any, field_name: str) -> tuple[Any, str, bool]:
-        return None, field_name, False
+#: What a setting's value can come from, highest precedence first ("derived" is computed from others,
+#: like ``api_keys_required``).
+SourceKind = Literal["flag", "env", ".env", "secret", "file", "default", "derived"]
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a setting's value came from: the kind of source and, for a file, which file."""
+
+    kind: SourceKind
+    path: str | None = None
+
+    def __str__(self) -> str:
+        return self.kind if self.path is None else f"{self.kind} {self.path}"
+
+
+class _YamlFile(YamlConfigSettingsSource):
+    """pydantic-settings' YAML source, whose errors name the file and the line in one sentence."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            data = super()._read_file(file_path)
+        except yaml.MarkedYAMLError as exc:
+            mark = exc.problem_mark or exc.context_mark
+            where = f"line {mark.line + 1}, column {mark.column + 1}: " if mark else ""
+            raise ConfigError(f"{file_path} is not valid YAML: {where}{exc.problem or exc.context}") from None
+        except yaml.YAMLError as exc:
+            raise ConfigError(f"{file_path} is not valid YAML: {' '.join(str(exc).split())}") from None
+        return _mapping(data, file_path)
+
+
+class _TomlFile(TomlConfigSettingsSource):
+    """pydantic-settings' TOML source, whose errors name the file in one sentence."""
+
+    def _read_file(self, file_path: Any) -> dict[str, Any]:
+        try:
+            return _mapping(super()._read_file(file_path), file_path)
+        except tomllib.TOMLDecodeError as exc:
+            raise ConfigError(f"{file_path} is not valid TOML: {exc}") from None
+
+
+def _mapping(data: object, file_path: Any) -> dict[str, Any]:
+    if not isinstance(data, dict):
+        raise ConfigError(
+            f"{file_path}: expected a mapping of setting names to values (review_threshold: 70), "
+            f"not a {type(data).__name__}"
+        )
+    return data
+
+
+class _DotEnvFile(DotEnvSettingsSource):
+    """pydantic-settings' .env source, taking only the settings' own variables.
+
+    Its own would pass every other line on to the settings, which forbid unknown names: a .env shared
+    with other tools (POSTGRES_PASSWORD=...) would stop every command. A misspelt FRAUDSTREAM_ name
+    in it is warned about instead, as in the environment (`unknown_settings`)."""
 
     def __call__(self) -> dict[str, Any]:
-        path = os.environ.get("FRAUDSTREAM_CONFIG")
-        if not path:
-            return {}
-        file = Path(path)
-        if not file.is_file():
-            raise ConfigError(f"FRAUDSTREAM_CONFIG={path}: no such file")
-        text = file.read_text(encoding="utf-8")
-        if file.suffix == ".toml":
-            import tomllib
+        return {
+            name: value
+            for name, value in super().__call__().items()
+            if name in self.settings_cls.model_fields
+        }
 
-            data = tomllib.loads(text)
-        else:
-            data = yaml.safe_load(text) or {}
-        if not isinstance(data, dict):
-            raise ConfigError(f"{path}: expected a mapping of setting names to values")
-        return data
+
+def _file_source(settings_cls: type[BaseSettings]) -> tuple[Origin, PydanticBaseSettingsSource] | None:
+    """The YAML or TOML file named by FRAUDSTREAM_CONFIG, the kind chosen by its suffix."""
+    named = os.environ.get(CONFIG_FILE_VARIABLE)
+    if not named:
+        return None
+    path = Path(named).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{CONFIG_FILE_VARIABLE}={named}: no such file")
+    suffix = path.suffix.lower()
+    source: PydanticBaseSettingsSource
+    if suffix in (".yaml", ".yml"):
+        source = _YamlFile(settings_cls, yaml_file=path)
+    elif suffix == ".toml":
+        source = _TomlFile(settings_cls, toml_file=path)
+    else:
+        raise ConfigError(
+            f"{CONFIG_FILE_VARIABLE}={named}: a configuration file ends in .yaml, .yml or .toml"
+        )
+    return Origin("file", str(path.resolve())), source
+
+
+def _env_file() -> Path | None:
+    """The .env file to read: FRAUDSTREAM_ENV_FILE ('' for none), else ./.env if there is one."""
+    named = os.environ.get(ENV_FILE_VARIABLE)
+    if named == "":
+        return None
+    if named is None:
+        default = Path(".env")
+        return default if default.is_file() else None
+    path = Path(named).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"{ENV_FILE_VARIABLE}={named}: no such file (set it to '' to read no .env file)")
+    return path
+
+
+def _dotenv_source(settings_cls: type[BaseSettings]) -> tuple[Origin, PydanticBaseSettingsSource] | None:
+    path = _env_file()
+    if path is None:
+        return None
+    return Origin(".env", str(path.resolve())), _DotEnvFile(settings_cls, env_file=path)
+
+
+def _secrets_dir() -> Path | None:
+    named = os.environ.get(SECRETS_DIR_VARIABLE)
+    if not named:
+        return None
+    path = Path(named).expanduser()
+    if not path.is_dir():
+        raise ConfigError(
+            f"{SECRETS_DIR_VARIABLE}={named}: no such directory (it holds one file per setting, named "
+            "like its variable: FRAUDSTREAM_CARD_KEY)"
+        )
+    return path
+
+
+def _secrets_source(settings_cls: type[BaseSettings]) -> tuple[Origin, PydanticBaseSettingsSource] | None:
+    """pydantic-settings' secrets-directory source: the file FRAUDSTREAM_CARD_KEY (any case, as
+    Docker and Kubernetes name mounted secrets) holds card_key, its surrounding whitespace stripped."""
+    path = _secrets_dir()
+    if path is None:
+        return None
+    return Origin("secret", str(path.resolve())), SecretsSettingsSource(settings_cls, secrets_dir=path)
+
+
+#: The sources a deployment puts configuration in, besides arguments and the environment, highest
+#: precedence first. A .env file is a developer's or a compose file's override of the deployment's
+#: defaults, so it wins over mounted secrets, which win over the shared configuration file; the
+#: environment wins over all three, as in pydantic-settings' own order.
+_DEPLOYMENT_SOURCES: Final = (_dotenv_source, _secrets_source, _file_source)
 
 
 class Settings(BaseSettings):
@@ -269,7 +409,10 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
-        return init_settings, env_settings, _FileSource(settings_cls)
+        """Arguments (the command's flags), then the environment, .env, the secrets directory, the
+        configuration file; defaults last. `inspect_settings` reads the same sources one by one."""
+        found = [source(settings_cls) for source in _DEPLOYMENT_SOURCES]
+        return init_settings, env_settings, *(pair[1] for pair in found if pair is not None)
 
     @field_validator("data_dir")
     @classmethod
@@ -284,7 +427,7 @@ class Settings(BaseSettings):
         try:
             return format_duration(parse_delay_ms(value))
         except ConfigError as exc:
-            raise ValueError(f"FRAUDSTREAM_LABEL_DELAY={value!r}: {exc}") from None
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
@@ -301,7 +444,8 @@ class Settings(BaseSettings):
         if self.card_key is None and not self.demo:
             raise ValueError(
                 "FRAUDSTREAM_CARD_KEY is required (a long random secret for card fingerprints), "
-                "e.g. export FRAUDSTREAM_CARD_KEY=$(openssl rand -hex 32); "
+                "e.g. export FRAUDSTREAM_CARD_KEY=$(openssl rand -hex 32) or a file of that name in "
+                "FRAUDSTREAM_SECRETS_DIR; "
                 "or run `fraudstream demo` to try it without one"
             )
         return self
@@ -389,25 +533,273 @@ class StoreSettings(Settings):
         return self
 
 
-#: Variables with the prefix that are read outside the settings: the settings file, the API key the
-#: simulator sends, the compiled kernels' folder, the README's screenshots.
+#: Variables with the prefix that are read outside the settings: where the configuration lives, the
+#: API key the simulator sends, the compiled kernels' folder, the README's screenshots. They are read
+#: from the environment only.
 _OTHER_VARIABLES = frozenset(
-    {"FRAUDSTREAM_CONFIG", "FRAUDSTREAM_API_KEY", "FRAUDSTREAM_KERNEL_CACHE", "FRAUDSTREAM_SCREENSHOTS"}
+    {
+        CONFIG_FILE_VARIABLE,
+        ENV_FILE_VARIABLE,
+        SECRETS_DIR_VARIABLE,
+        "FRAUDSTREAM_API_KEY",
+        "FRAUDSTREAM_KERNEL_CACHE",
+        "FRAUDSTREAM_SCREENSHOTS",
+    }
 )
 
 
-def unknown_variables(environ: Mapping[str, str]) -> list[tuple[str, str | None]]:
+def _variable(name: str) -> str:
+    return f"FRAUDSTREAM_{name.upper()}"
+
+
+def unknown_variables(environ: Mapping[str, object]) -> list[tuple[str, str | None]]:
     """``FRAUDSTREAM_*`` variables that name no setting (a typo is otherwise silently ignored), each
     with the closest known name if one is close.
 
     >>> unknown_variables({"FRAUDSTREAM_REVIEWTHRESHOLD": "70", "FRAUDSTREAM_PORT": "1", "HOME": "/"})
     [('FRAUDSTREAM_REVIEWTHRESHOLD', 'FRAUDSTREAM_REVIEW_THRESHOLD')]
     """
-    import difflib
-
-    known = {f"FRAUDSTREAM_{name.upper()}" for name in Settings.model_fields} | _OTHER_VARIABLES
+    known = {_variable(name) for name in Settings.model_fields} | _OTHER_VARIABLES
     return [
         (name, next(iter(difflib.get_close_matches(name, known, n=1, cutoff=0.8)), None))
         for name in sorted(environ)
         if name.startswith("FRAUDSTREAM_") and name not in known
     ]
+
+
+def unknown_settings() -> list[str]:
+    """A warning for each ``FRAUDSTREAM_*`` name that no setting takes: in the environment, in the
+    .env file and among the secrets directory's files (a missing file or directory is not warned
+    about here: reading the settings reports it)."""
+    where: list[tuple[str, Mapping[str, object]]] = [("", os.environ)]
+    try:
+        env_file = _env_file()
+        secrets_dir = _secrets_dir()
+    except ConfigError:
+        env_file = secrets_dir = None
+    if env_file is not None:
+        from dotenv import dotenv_values
+
+        where.append(
+            (f" in {env_file.resolve()}", {k.upper(): v for k, v in dotenv_values(env_file).items()})
+        )
+    if secrets_dir is not None:
+        where.append(
+            (f" in {secrets_dir.resolve()}", {file.name.upper(): file for file in secrets_dir.iterdir()})
+        )
+    warnings = []
+    for place, names in where:
+        for name, close in unknown_variables(names):
+            hint = f"; did you mean {close}?" if close else ""
+            warnings.append(f"{name}{place} is not a setting and is ignored{hint}")
+        if place:
+            warnings += [
+                f"{name}{place} is ignored: it is read from the environment only"
+                for name in sorted(_OTHER_VARIABLES & set(names))
+            ]
+    return warnings
+
+
+@dataclass(frozen=True)
+class ConfigProblem:
+    """One thing wrong with the configuration, in a sentence that names the setting (as the source
+    that gave it spells it), the value and what is allowed. ``setting`` is None for a check of
+    several settings together, or for a source that could not be read."""
+
+    message: str
+    setting: str | None = None
+    origin: Origin | None = None
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class ConfigReport:
+    """The effective configuration, each value with its source, and everything wrong with it: what
+    `fraudstream config show` prints, valid or not."""
+
+    #: The effective values (secrets masked), the invalid ones as given.
+    values: dict[str, Any]
+    #: Each value's source; a mapping (kafka_options) merges several, the first wins a key.
+    origins: dict[str, tuple[Origin, ...]]
+    #: The files and directory the configuration was read from.
+    locations: list[Origin] = field(default_factory=list)
+    errors: list[ConfigProblem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def as_json(self) -> dict[str, Any]:
+        """One JSON object for scripts (`config show --json`)."""
+        return {
+            "valid": not self.errors,
+            "values": {
+                name: {
+                    "value": value,
+                    "source": self.origins[name][0].kind,
+                    "path": self.origins[name][0].path,
+                }
+                for name, value in self.values.items()
+            },
+            "locations": [{"source": origin.kind, "path": origin.path} for origin in self.locations],
+            "errors": [
+                {
+                    "setting": problem.setting,
+                    "source": problem.origin.kind if problem.origin else None,
+                    "path": problem.origin.path if problem.origin else None,
+                    "message": problem.message,
+                }
+                for problem in self.errors
+            ],
+            "warnings": self.warnings,
+        }
+
+
+def inspect_settings(kind: type[Settings] = Settings, **overrides: Any) -> ConfigReport:
+    """What ``kind(**overrides)`` would be built from, source by source, validated as it would be, and
+    never raising: a source that cannot be read and every invalid value are listed as errors, the
+    other values shown all the same (``overrides`` play the command-line flags, source "flag")."""
+    report = ConfigReport(values={}, origins={}, warnings=unknown_settings())
+    sources: list[tuple[Origin, PydanticBaseSettingsSource]] = [
+        (Origin("flag"), InitSettingsSource(kind, init_kwargs=overrides)),
+        (Origin("env"), EnvSettingsSource(kind)),
+    ]
+    for build in _DEPLOYMENT_SOURCES:
+        try:
+            found = build(kind)
+        except ConfigError as exc:
+            report.errors.append(ConfigProblem(str(exc)))
+            continue
+        if found is not None:
+            report.locations.append(found[0])
+            sources.append(found)
+    given = _gather(sources, report)
+    invalid = _check(kind, given, report)
+    report.values = _lenient(kind)(**{n: v for n, v in given.items() if n not in invalid}).masked()
+    for name in invalid & set(kind.model_fields):
+        report.values[name] = "****" if _is_secret(kind, name) else given[name]
+    for name in report.values:
+        report.origins.setdefault(name, (Origin("default" if name in kind.model_fields else "derived"),))
+    return report
+
+
+def _gather(sources: list[tuple[Origin, PydanticBaseSettingsSource]], report: ConfigReport) -> dict[str, Any]:
+    """The sources' values merged as pydantic-settings merges them: the first source that has a
+    setting gives it, except that mappings merge key by key. Records each value's origins."""
+    given: dict[str, Any] = {}
+    for origin, source in sources:
+        try:
+            values = source()
+        except (SourceError, ConfigError) as exc:  # a value that is not JSON where JSON is expected, ...
+            report.errors.append(ConfigProblem(f"{origin}: {' '.join(str(exc).split())}", origin=origin))
+            continue
+        for name, value in values.items():
+            where = _secret_file(origin, name) if origin.kind == "secret" else origin
+            if name not in given:
+                given[name] = value
+                report.origins[name] = (where,)
+            elif isinstance(given[name], dict) and isinstance(value, dict):
+                given[name] = {**value, **given[name]}
+                report.origins[name] += (where,)
+    return given
+
+
+def _secret_file(directory: Origin, name: str) -> Origin:
+    """The file of the secrets directory that held a setting (any case of its variable's name)."""
+    assert directory.path is not None
+    found = SecretsSettingsSource.find_case_path(Path(directory.path), _variable(name), case_sensitive=False)
+    return Origin("secret", str(found) if found else directory.path)
+
+
+def _check(kind: type[Settings], given: dict[str, Any], report: ConfigReport) -> set[str]:
+    """Validate the merged values exactly as ``kind`` does; add each error to the report and return
+    the settings whose own value is invalid (not those of a check of several together).
+
+    A name that is no setting (from a file) is reported here rather than by pydantic, and left out of
+    the validation, so that the checks of several settings together still run and report too."""
+    unknown = {name for name in given if name not in kind.model_fields}
+    for name in sorted(unknown):
+        origin = report.origins[name][0]
+        close = difflib.get_close_matches(name, list(kind.model_fields), n=1, cutoff=0.7)
+        hint = f"; did you mean {close[0]}?" if close else ""
+        report.errors.append(ConfigProblem(f"{name} ({origin}) is not a setting{hint}", name, origin))
+    try:
+        _given_only(kind)(**{name: value for name, value in given.items() if name not in unknown})
+    except PydanticValidationError as exc:
+        problems = exc.errors()
+    else:
+        return unknown
+    invalid = set(unknown)
+    if all(not problem["loc"] for problem in problems):
+        # A check of several settings together failed, and pydantic stops at the first: run each
+        # on its own, to list them all.
+        known = _lenient(kind)(**{name: value for name, value in given.items() if name not in unknown})
+        report.errors += [ConfigProblem(message) for message in _failed_checks(kind, known)]
+        return invalid
+    for problem in problems:
+        name = str(problem["loc"][0])
+        invalid.add(name)
+        given_by = report.origins[name][0]  # a default is not validated: an invalid value was given
+        message = _field_message(kind, name, given[name], given_by, str(problem["msg"]))
+        report.errors.append(ConfigProblem(message, name, given_by))
+    return invalid
+
+
+def _failed_checks(kind: type[Settings], settings: Settings) -> list[str]:
+    """What each of ``kind``'s checks of several settings together says of ``settings``."""
+    failed = []
+    for check in kind.__pydantic_decorators__.model_validators.values():
+        if check.info.mode == "after":
+            try:
+                check.func(settings)
+            except ValueError as exc:
+                failed.append(str(exc))
+    return failed
+
+
+def _field_message(kind: type[Settings], name: str, value: Any, origin: Origin, message: str) -> str:
+    """The setting named as its source spells it, the value as given (masked if secret), the source
+    and what is allowed: FRAUDSTREAM_PORT='0' (env): Input should be greater than or equal to 1."""
+    shown = "****" if _is_secret(kind, name) else repr(value) if isinstance(value, str) else value
+    spelt = name if origin.kind in ("flag", "file") else _variable(name)
+    return f"{spelt}={shown} ({origin}): {message.removeprefix('Value error, ')}"
+
+
+def _is_secret(kind: type[Settings], name: str) -> bool:
+    annotation = kind.model_fields[name].annotation if name in kind.model_fields else None
+    return annotation is not None and "SecretStr" in str(annotation)
+
+
+def _accept(self: Settings) -> Settings:
+    return self
+
+
+@cache
+def _given_only(kind: type[Settings]) -> type[Settings]:
+    """``kind`` built from its arguments alone: to validate values already gathered from the sources
+    with the very validators every command runs."""
+
+    class Given(kind):  # type: ignore[valid-type,misc]
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            return (init_settings,)
+
+    return Given
+
+
+@cache
+def _lenient(kind: type[Settings]) -> type[Settings]:
+    """``kind`` without its checks of several settings together (the card key outside demo mode,
+    rising thresholds), for showing the valid values of an invalid configuration."""
+    checks = kind.__pydantic_decorators__.model_validators
+    return type(
+        f"Lenient{kind.__name__}",
+        (_given_only(kind),),
+        {name: model_validator(mode="after")(_accept) for name in checks},
+    )

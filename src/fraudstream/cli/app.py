@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import sys
 from typing import Annotated, Any
 
@@ -94,22 +93,23 @@ def main(
 
 
 def _settings(*, store_only: bool = False, **overrides: Any) -> Any:
-    """The effective settings, or exit with what is wrong with them. ``store_only``: for commands that
-    use only the database and the model registry, which need no card key."""
+    """The effective settings, or exit with everything that is wrong with them. ``store_only``: for
+    commands that use only the database and the model registry, which need no card key."""
     from pydantic import ValidationError as SettingsError
+    from pydantic_settings import SettingsError as SourceError
 
-    from fraudstream.config import Settings, StoreSettings, unknown_variables
+    from fraudstream.config import Settings, StoreSettings, inspect_settings, unknown_settings
+    from fraudstream.errors import ConfigError
 
-    for name, close in unknown_variables(os.environ):
-        hint = f"; did you mean {close}?" if close else ""
-        console.print(f"[yellow]warning[/yellow] {name} is not a setting and is ignored{hint}")
+    for warning in unknown_settings():
+        console.print(f"[yellow]warning[/yellow] {escape(warning)}")
     kind = StoreSettings if store_only else Settings
+    given = {k: v for k, v in overrides.items() if v is not None}
     try:
-        return kind(**{k: v for k, v in overrides.items() if v is not None})
-    except SettingsError as exc:
-        for error in exc.errors():
-            # The setting (none for a check of the whole), and the message without pydantic's prefix.
-            where = f"{'.'.join(map(str, error['loc']))}: " if error["loc"] else ""
-            message = str(error["msg"]).removeprefix("Value error, ")
-            console.print(f"[red]configuration error[/red] {escape(where + message)}")
+        return kind(**given)
+    except (SettingsError, SourceError, ConfigError):
+        # Read again source by source, for every problem at once, each naming the setting, the
+        # value, where it came from and what is allowed (`fraudstream config show` prints the same).
+        for problem in inspect_settings(kind, **given).errors:
+            console.print(f"[red]configuration error[/red] {escape(str(problem))}")
         raise typer.Exit(2) from None
