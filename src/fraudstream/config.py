@@ -673,8 +673,10 @@ def inspect_settings(kind: type[Settings] = Settings, **overrides: Any) -> Confi
             report.locations.append(found[0])
             sources.append(found)
     given = _gather(sources, report)
-    invalid = _check(kind, given, report)
-    report.values = _lenient(kind)(**{n: v for n, v in given.items() if n not in invalid}).masked()
+    invalid, together = _check(kind, given, report)
+    settings = _lenient(kind)(**{n: v for n, v in given.items() if n not in invalid})
+    _check_together(kind, settings, invalid, together, report)
+    report.values = settings.masked()
     for name in invalid & set(kind.model_fields):
         report.values[name] = "****" if _is_secret(kind, name) else given[name]
     for name in report.values:
@@ -710,12 +712,13 @@ def _secret_file(directory: Origin, name: str) -> Origin:
     return Origin("secret", str(found) if found else directory.path)
 
 
-def _check(kind: type[Settings], given: dict[str, Any], report: ConfigReport) -> set[str]:
-    """Validate the merged values exactly as ``kind`` does; add each error to the report and return
-    the settings whose own value is invalid (not those of a check of several together).
+def _check(kind: type[Settings], given: dict[str, Any], report: ConfigReport) -> tuple[set[str], list[str]]:
+    """Validate the merged values exactly as ``kind`` does and add each invalid value to the report.
+    Returns the names of the invalid values, and what the checks of several settings together said
+    (`_check_together` reports those).
 
     A name that is no setting (from a file) is reported here rather than by pydantic, and left out of
-    the validation, so that the checks of several settings together still run and report too."""
+    the validation, so that the other checks still run."""
     unknown = {name for name in given if name not in kind.model_fields}
     for name in sorted(unknown):
         origin = report.origins[name][0]
@@ -727,33 +730,54 @@ def _check(kind: type[Settings], given: dict[str, Any], report: ConfigReport) ->
     except PydanticValidationError as exc:
         problems = exc.errors()
     else:
-        return unknown
+        return unknown, []
     invalid = set(unknown)
-    if all(not problem["loc"] for problem in problems):
-        # A check of several settings together failed, and pydantic stops at the first: run each
-        # on its own, to list them all.
-        known = _lenient(kind)(**{name: value for name, value in given.items() if name not in unknown})
-        report.errors += [ConfigProblem(message) for message in _failed_checks(kind, known)]
-        return invalid
-    for problem in problems:
+    for problem in [problem for problem in problems if problem["loc"]]:
         name = str(problem["loc"][0])
         invalid.add(name)
         given_by = report.origins[name][0]  # a default is not validated: an invalid value was given
         message = _field_message(kind, name, given[name], given_by, str(problem["msg"]))
         report.errors.append(ConfigProblem(message, name, given_by))
-    return invalid
+    together = [
+        str(problem["msg"]).removeprefix("Value error, ") for problem in problems if not problem["loc"]
+    ]
+    return invalid, together
 
 
-def _failed_checks(kind: type[Settings], settings: Settings) -> list[str]:
-    """What each of ``kind``'s checks of several settings together says of ``settings``."""
-    failed = []
+class _Reads:
+    """A settings object that notes which settings a check reads."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.names: set[str] = set()
+
+    def __getattr__(self, name: str) -> Any:
+        self.names.add(name)
+        return getattr(self.settings, name)
+
+
+def _check_together(
+    kind: type[Settings], settings: Settings, invalid: set[str], said: list[str], report: ConfigReport
+) -> None:
+    """Report what each of ``kind``'s checks of several settings together (the card key outside demo
+    mode, rising thresholds) finds wrong with the valid values, ``settings``.
+
+    pydantic runs them only when every value is valid, and stops at the first that fails: each runs
+    here on its own, so that all are listed at once. A check that reads an invalid value is left for
+    when that value is fixed. ``said``: what pydantic's own run said, reported should a check not
+    be found here."""
+    found = []
     for check in kind.__pydantic_decorators__.model_validators.values():
-        if check.info.mode == "after":
-            try:
-                check.func(settings)
-            except ValueError as exc:
-                failed.append(str(exc))
-    return failed
+        if check.info.mode != "after":
+            continue
+        reads = _Reads(settings)
+        try:
+            check.func(reads)
+        except ValueError as exc:
+            if not reads.names & invalid:
+                found.append(str(exc))
+    found += [message for message in said if message not in found]
+    report.errors += [ConfigProblem(message) for message in found]
 
 
 def _field_message(kind: type[Settings], name: str, value: Any, origin: Origin, message: str) -> str:
