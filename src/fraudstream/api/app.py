@@ -5,12 +5,14 @@ from __future__ import annotations
 import socket
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any
 
 from fastapi import FastAPI
 from starlette.types import ASGIApp
 
 from fraudstream import __version__
 from fraudstream.api import compat, docs, errors
+from fraudstream.api.openapi import restore_examples
 from fraudstream.api.routes import (
     alerts,
     backtests,
@@ -103,3 +105,8 @@ class _Api(FastAPI):
         service: ScoringService = self.state.service
         scored_first = transactions.ScoreRouteFirst(super().build_middleware_stack(), service)
         return protect(scored_first, service.settings)  # headers, origin checks, access log: for every answer
+
+    def openapi(self) -> dict[str, Any]:
+        if self.openapi_schema is None:
+            restore_examples(super().openapi(), self.routes)
+        return super().openapi()  # the document built once, kept by FastAPI

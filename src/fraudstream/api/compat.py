@@ -9,28 +9,39 @@ from typing import Any
 from fastapi import APIRouter, Depends, Query, Request
 from fastapi.responses import JSONResponse, Response
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, read_json, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, SCORING, WITH_BODY, answer, errors
 from fraudstream.api.routes.transactions import outcome_response
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.web import pages
 
 router = APIRouter(tags=["compatibility"], responses=INVALID_REQUEST)
 
-#: These routes read their body themselves; the document says what it is, so /docs and fuzzers send one.
-_PAYLOAD_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {
-                "schema": {
-                    "type": "object",
-                    "description": "A transaction in the field names of the system it comes from "
-                    "(userId, transactionId, amount, ...)",
-                }
-            }
-        },
+
+def _payload_doc(example: dict[str, Any]) -> dict[str, Any]:
+    """These routes read their body themselves; the document says what it is, so /docs and fuzzers
+    send one."""
+    schema = {
+        "type": "object",
+        "description": "A transaction in the field names of the system it comes from "
+        "(userId, transactionId, amount, ...)",
     }
+    return {
+        "requestBody": {
+            "required": True,
+            "content": {"application/json": {"schema": schema, "example": example}},
+        }
+    }
+
+
+_HEALTH: dict[int | str, dict[str, Any]] = {
+    200: answer(examples.COMPAT_HEALTH),
+    503: answer(
+        {**examples.COMPAT_HEALTH, "status": "unavailable", "consumer": False},
+        "unavailable: the database, the engine or the Kafka broker cannot serve",
+    ),
 }
 
 
@@ -49,8 +60,19 @@ async def _score_one(svc: ScoringService, record: dict[str, Any]) -> tuple[int, 
 
 @router.post(
     "/transaction",
-    openapi_extra=_PAYLOAD_DOC,
+    operation_id="compatSubmitTransaction",
+    openapi_extra=_payload_doc(
+        {
+            "transaction_id": "txn_compat_003",
+            "user_id": "user-test-123",
+            "amount": 42.0,
+            "timestamp": "2025-07-15T10:05:00Z",
+            "location": "New York",
+        }
+    ),
     summary="Submit a transaction (FastAPI + Flink + Redis style payload)",
+    status_code=201,
+    responses={201: answer(examples.COMPAT_TRANSACTION), **errors(*SCORING)},
 )
 async def submit_transaction(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
@@ -63,7 +85,14 @@ async def submit_transaction(
 
 
 @router.post(
-    "/api/v1/transactions", openapi_extra=_PAYLOAD_DOC, summary="Submit {userId, amount, currency, location}"
+    "/api/v1/transactions",
+    operation_id="compatSubmitApiV1Transaction",
+    openapi_extra=_payload_doc(
+        {"userId": "user-456", "amount": 120.0, "currency": "EUR", "location": "Paris"}
+    ),
+    summary="Submit {userId, amount, currency, location}",
+    status_code=201,
+    responses={201: answer(examples.COMPAT_API_V1), **errors(*SCORING)},
 )
 async def submit_api_v1(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
@@ -94,18 +123,29 @@ async def _health(svc: ScoringService) -> JSONResponse:
     return JSONResponse(body, 503 if health["status"] == "unavailable" else 200)
 
 
-@router.get("/api/v1/health", summary="Health of the transaction service")
+@router.get(
+    "/api/v1/health",
+    operation_id="compatApiV1Health",
+    summary="Health of the transaction service",
+    responses=_HEALTH,
+)
 async def api_v1_health(svc: ScoringService = Depends(service)) -> JSONResponse:
     return await _health(svc)
 
 
-@router.get("/health", summary="Health of the detection service")
+@router.get(
+    "/health", operation_id="compatHealth", summary="Health of the detection service", responses=_HEALTH
+)
 async def health(svc: ScoringService = Depends(service)) -> JSONResponse:
     return await _health(svc)
 
 
 @router.get(
-    "/", summary="JSON health message for API clients; the dashboard for browsers", response_model=None
+    "/",
+    operation_id="compatRoot",
+    summary="JSON health message for API clients; the dashboard for browsers",
+    response_model=None,
+    responses={200: answer(examples.COMPAT_ROOT)},
 )
 async def root(request: Request, svc: ScoringService = Depends(service)) -> Response:
     accept = request.headers.get("accept", "")
@@ -115,7 +155,12 @@ async def root(request: Request, svc: ScoringService = Depends(service)) -> Resp
     return JSONResponse({"message": "fraudstream is running", "status": health["status"], "docs": "/docs"})
 
 
-@router.get("/transactions", summary="Recent transactions {items, meta} with aggregate totals")
+@router.get(
+    "/transactions",
+    operation_id="compatRecentTransactions",
+    summary="Recent transactions {items, meta} with aggregate totals",
+    responses={200: answer(examples.COMPAT_RECENT), **errors(*KEYED)},
+)
 async def recent(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),
@@ -144,7 +189,12 @@ async def recent(
 
 
 @router.post(
-    "/predict", openapi_extra=_PAYLOAD_DOC, summary="Score one transaction payload (stored like any other)"
+    "/predict",
+    operation_id="compatPredict",
+    openapi_extra=_payload_doc({"user_id": "user-789", "amount": 80.0, "location": "London"}),
+    summary="Score one transaction payload (stored like any other)",
+    status_code=201,
+    responses={201: answer(examples.COMPAT_PREDICT), **errors(*SCORING)},
 )
 async def predict(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
@@ -161,8 +211,10 @@ async def predict(
 
 @router.post(
     "/validate-transaction",
-    openapi_extra=_PAYLOAD_DOC,
+    operation_id="compatValidateTransaction",
+    openapi_extra=_payload_doc({"user_id": "user-test-123", "amount": 9000.0, "location": "Sydney"}),
     summary="What-if check {user_id, amount, location}: nothing stored",
+    responses={200: answer(examples.COMPAT_CHECK), **errors(*WITH_BODY)},
 )
 async def validate_transaction(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))

@@ -10,7 +10,8 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
-from fastapi import Depends, HTTPException, Request
+from fastapi import Depends, HTTPException, Request, Security
+from fastapi.security import APIKeyHeader, HTTPBearer
 from starlette.requests import HTTPConnection
 
 from fraudstream.access import (
@@ -30,8 +31,11 @@ from fraudstream.access import (
 from fraudstream.runtime.embedded import ScoringService
 
 __all__ = [
+    "API_KEY",
+    "BEARER_KEY",
     "KEY_BLOCK_SECONDS",
     "KEY_FAILURES_PER_MINUTE",
+    "SECURITY",
     "Caller",
     "KeyFailures",
     "blocked_for",
@@ -55,10 +59,36 @@ async def service(request: Request) -> ScoringService:
     return found
 
 
+_KEYS_OFF = " In demo mode (or with FRAUDSTREAM_API_KEYS_ENABLED=false) no key is needed."
+#: The key as the OpenAPI document names it (/docs' Authorize button): the X-API-Key header, or the
+#: same key as a bearer token. Neither refuses anything itself (auto_error=False): `permitted` checks
+#: the key, so the answers stay those of `api.errors`, and the dashboard's cookie works as well.
+API_KEY = APIKeyHeader(
+    name="X-API-Key",
+    scheme_name="ApiKey",
+    description="An API key (`fraudstream keys create NAME --role ROLE`)." + _KEYS_OFF,
+    auto_error=False,
+)
+BEARER_KEY = HTTPBearer(
+    scheme_name="BearerKey",
+    description="The same API key as `Authorization: Bearer <key>`." + _KEYS_OFF,
+    auto_error=False,
+)
+_API_KEY_PARAMETER = Security(API_KEY)
+_BEARER_KEY_PARAMETER = Security(BEARER_KEY)
+#: The document's security requirement for a route that reads its body itself (no `require`).
+SECURITY: list[dict[str, list[str]]] = [{"ApiKey": []}, {"BearerKey": []}]
+
+
 def require(permission: str) -> Callable[..., Any]:
     """A dependency that lets the request through only for roles with ``permission``."""
 
-    async def check(request: Request, svc: ScoringService = Depends(service)) -> Caller:
+    async def check(
+        request: Request,
+        svc: ScoringService = Depends(service),
+        _key: str | None = _API_KEY_PARAMETER,
+        _bearer: Any = _BEARER_KEY_PARAMETER,
+    ) -> Caller:
         return await permitted(svc, request, permission)
 
     return check

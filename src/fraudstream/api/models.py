@@ -8,6 +8,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 __all__ = [
     "INVALID_REQUEST",
+    "Accepted",
     "BatchResult",
     "Decision",
     "ErrorBody",
@@ -62,6 +63,10 @@ class ErrorBody(BaseModel):
     error: str = Field(examples=["invalid_transaction"])
     detail: str | None = None
     errors: list[FieldProblem] | None = None
+    error_id: str | None = Field(
+        None, description="A 503 storage_unavailable's id in the server's log, to quote to an operator"
+    )
+    retry_after_s: int | None = Field(None, description="An overloaded 503: when to send it again")
 
 
 #: A router's 422, as the error handlers shape it: without it FastAPI documents its own
@@ -87,6 +92,14 @@ class ItemResult(BaseModel):
 class BatchResult(BaseModel):
     results: list[ItemResult] = Field(description="One per item, in order")
     summary: dict[str, int] = Field(examples=[{"scored": 2, "duplicate": 0, "conflict": 0, "invalid": 1}])
+
+
+class Accepted(BaseModel):
+    """In Kafka mode (FRAUDSTREAM_KAFKA_BOOTSTRAP with the API handing off), the transaction is on the
+    topic and a worker decides; the decision is read later (GET /v1/transactions/{id})."""
+
+    transaction_id: str = Field(examples=["txn_normal_001"])
+    status: Literal["accepted"]
 
 
 class TransactionPage(BaseModel):

@@ -7,8 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query
 from pydantic import BaseModel, Field
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, WITH_BODY, answer, body_example, errors
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(prefix="/v1/alerts", tags=["alerts"], responses=INVALID_REQUEST)
@@ -21,7 +23,12 @@ class Review(BaseModel):
     status: Literal["open", "in_review", "closed"] = "closed"
 
 
-@router.get("", summary="Alerts, riskiest first")
+@router.get(
+    "",
+    operation_id="listAlerts",
+    summary="Alerts, riskiest first",
+    responses={200: answer(examples.ALERT_PAGE), **errors(*KEYED)},
+)
 async def list_alerts(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),
@@ -39,14 +46,30 @@ async def list_alerts(
     return {"items": items, "next_cursor": cursor + limit if len(items) == limit else None}
 
 
-@router.get("/summary", summary="How many alerts are open, in review and closed")
+@router.get(
+    "/summary",
+    operation_id="countAlerts",
+    summary="How many alerts are open, in review and closed",
+    responses={200: answer(examples.ALERT_COUNTS), **errors(*KEYED)},
+)
 async def summary(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, int]:
     return await svc.reads.alert_counts()
 
 
-@router.post("/{transaction_id}/review", summary="Record an analyst's verdict")
+@router.post(
+    "/{transaction_id}/review",
+    operation_id="reviewAlert",
+    summary="Record an analyst's verdict",
+    openapi_extra=body_example({"verdict": "fraud", "note": "customer confirmed"}),
+    responses={
+        200: answer(examples.REVIEWED),
+        **errors(
+            *WITH_BODY, 404, e404={"error": "http_error", "detail": "no alert for transaction 'txn_404'"}
+        ),
+    },
+)
 async def review(
     transaction_id: str,
     body: Review,
@@ -72,7 +95,15 @@ class Assign(BaseModel):
 
 @router.post(
     "/{transaction_id}/assign",
+    operation_id="assignAlert",
     summary="Assign an alert (status in_review): to the analyst named in the body, else to you",
+    openapi_extra=body_example({"assignee": "alice"}),
+    responses={
+        200: answer(examples.ASSIGNED),
+        **errors(
+            *WITH_BODY, 404, e404={"error": "http_error", "detail": "no alert for transaction 'txn_404'"}
+        ),
+    },
 )
 async def assign(
     transaction_id: str,

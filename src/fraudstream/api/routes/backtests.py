@@ -9,8 +9,10 @@ from typing import Any
 from fastapi import APIRouter, Depends, HTTPException
 from pydantic import BaseModel, Field
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, WITH_BODY, answer, body_example, errors
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(prefix="/v1/backtests", tags=["rules"], responses=INVALID_REQUEST)
@@ -40,7 +42,17 @@ def _run(svc: ScoringService, run_id: str, request: BacktestRequest) -> None:
         state.update(status="failed", error=str(exc))
 
 
-@router.post("", status_code=202, summary="Start a backtest of a candidate rule set against the current one")
+@router.post(
+    "",
+    status_code=202,
+    operation_id="startBacktest",
+    summary="Start a backtest of a candidate rule set against the current one",
+    openapi_extra=body_example({"yaml": examples.RULE_VALID["yaml"], "days": 30, "label_delay_days": 0}),
+    responses={
+        202: answer(examples.BACKTEST_QUEUED, "Started: poll GET /v1/backtests/{run_id}"),
+        **errors(*WITH_BODY, e422=examples.INVALID_RULES),
+    },
+)
 async def start(
     body: BacktestRequest, svc: ScoringService = Depends(service), _: Caller = Depends(require("review"))
 ) -> dict[str, Any]:
@@ -53,7 +65,15 @@ async def start(
     return _RUNS[run_id]
 
 
-@router.get("/{run_id}", summary="A backtest's status, progress and, when done, the comparison")
+@router.get(
+    "/{run_id}",
+    operation_id="getBacktest",
+    summary="A backtest's status, progress and, when done, the comparison",
+    responses={
+        200: answer(examples.BACKTEST_DONE),
+        **errors(*KEYED, 404, e404={"error": "http_error", "detail": "no backtest '0123456789ab'"}),
+    },
+)
 async def get(run_id: str, _: Caller = Depends(require("read"))) -> dict[str, Any]:
     found = _RUNS.get(run_id)
     if found is None:

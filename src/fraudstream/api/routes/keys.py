@@ -7,8 +7,10 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, forget_keys, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, answer, errors
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(prefix="/v1/keys", tags=["keys"], responses=INVALID_REQUEST)
@@ -26,7 +28,12 @@ def _described(row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("", summary="Every API key's holder, role, creation time and revocation (never the key)")
+@router.get(
+    "",
+    operation_id="listKeys",
+    summary="Every API key's holder, role, creation time and revocation (never the key)",
+    responses={200: answer(examples.KEYS), **errors(*KEYED)},
+)
 async def list_keys(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("admin"))
 ) -> dict[str, Any]:
@@ -34,7 +41,19 @@ async def list_keys(
     return {"keys": [_described(row) for row in rows]}
 
 
-@router.delete("/{name}", summary="Revoke every valid key of a holder; it stops working at once")
+@router.delete(
+    "/{name}",
+    operation_id="revokeKeys",
+    summary="Revoke every valid key of a holder; it stops working at once",
+    responses={
+        200: answer({"name": "alice", "revoked": 1}),
+        **errors(
+            *KEYED,
+            404,
+            e404={"error": "http_error", "detail": "no valid API key named 'bob'; GET /v1/keys lists them"},
+        ),
+    },
+)
 async def revoke_keys(
     name: str = Path(max_length=128),
     svc: ScoringService = Depends(service),

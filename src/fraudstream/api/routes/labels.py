@@ -5,8 +5,10 @@ from __future__ import annotations
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, read_json, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import WITH_BODY, answer, errors, named_examples
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
 
@@ -26,7 +28,22 @@ _BODY_DOC = {
         "required": True,
         "content": {
             "application/json": {
-                "schema": {"oneOf": [_LABEL_SCHEMA, {"type": "array", "items": _LABEL_SCHEMA, "minItems": 1}]}
+                "schema": {
+                    "oneOf": [_LABEL_SCHEMA, {"type": "array", "items": _LABEL_SCHEMA, "minItems": 1}]
+                },
+                "examples": named_examples(
+                    chargebacks=(
+                        "A list of labels",
+                        [
+                            {
+                                "transaction_id": "txn_normal_001",
+                                "is_fraud": False,
+                                "label_time": "2025-08-01T00:00:00Z",
+                            }
+                        ],
+                    ),
+                    one=("One label, time now", {"transaction_id": "txn_fraud_002", "is_fraud": True}),
+                ),
             }
         },
     }
@@ -35,7 +52,16 @@ _BODY_DOC = {
 router = APIRouter(prefix="/v1/labels", tags=["labels"], responses=INVALID_REQUEST)
 
 
-@router.post("", openapi_extra=_BODY_DOC, summary="Add labels: [{transaction_id, is_fraud, label_time?}]")
+@router.post(
+    "",
+    operation_id="addLabels",
+    openapi_extra=_BODY_DOC,
+    summary="Add labels: [{transaction_id, is_fraud, label_time?}]",
+    responses={
+        200: answer(examples.LABELS_ACCEPTED, "At least one label accepted; the invalid ones are listed"),
+        **errors(*WITH_BODY, e422=examples.LABELS_INVALID),
+    },
+)
 async def add_labels(
     request: Request, svc: ScoringService = Depends(service), caller: Caller = Depends(require("labels"))
 ) -> JSONResponse:

@@ -7,8 +7,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from pydantic import BaseModel, Field
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, read_json, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, WITH_BODY, answer, body_example, errors, named_examples
 from fraudstream.core.rules.ruleset import Rule
 from fraudstream.errors import FieldError, RuleError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
@@ -16,28 +18,55 @@ from fraudstream.runtime.embedded import ScoringService
 router = APIRouter(tags=["rules"], responses=INVALID_REQUEST)
 
 
-@router.get("/v1/rules", summary="The active rule set")
+@router.get(
+    "/v1/rules",
+    operation_id="getRules",
+    summary="The active rule set",
+    responses={200: answer(examples.RULE_SET), **errors(*KEYED)},
+)
 async def get_rules(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, Any]:
     return await svc.reads.rules()
 
 
+#: A whole rule set, as small as one can be (the running set is longer: GET /v1/rules).
+_SMALL_SET = """version: 2
+description: One rule, for the example
+rules:
+- code: large_amount
+  description: Amount {amount:,.2f} is over 10,000
+  expression: amount > 10000
+  action: review
+  weight: 60
+"""
+
 #: The route reads its body itself: YAML text, or JSON {"yaml": ...}; the document says so.
 _RULES_DOC = {
     "requestBody": {
         "required": True,
         "content": {
-            "application/yaml": {"schema": {"type": "string"}},
+            "application/yaml": {"schema": {"type": "string"}, "example": _SMALL_SET},
             "application/json": {
-                "schema": {"type": "object", "required": ["yaml"], "properties": {"yaml": {"type": "string"}}}
+                "schema": {
+                    "type": "object",
+                    "required": ["yaml"],
+                    "properties": {"yaml": {"type": "string"}},
+                },
+                "example": {"yaml": _SMALL_SET},
             },
         },
     }
 }
 
 
-@router.put("/v1/rules", openapi_extra=_RULES_DOC, summary="Replace the rule set (YAML body, or JSON {yaml})")
+@router.put(
+    "/v1/rules",
+    operation_id="replaceRules",
+    openapi_extra=_RULES_DOC,
+    summary="Replace the rule set (YAML body, or JSON {yaml})",
+    responses={200: answer(examples.RULE_SET), **errors(*WITH_BODY, e422=examples.INVALID_RULES)},
+)
 async def put_rules(
     request: Request, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
 ) -> dict[str, Any]:
@@ -70,7 +99,25 @@ class Candidate(BaseModel):
     rule: RuleIn
 
 
-@router.post("/v1/rules/validate", summary="Check one edited rule; answers the whole candidate rule set")
+@router.post(
+    "/v1/rules/validate",
+    operation_id="validateRule",
+    summary="Check one edited rule; answers the whole candidate rule set",
+    openapi_extra=body_example({"rule": examples.RULE_VALID["rule"]}),
+    responses={
+        200: {
+            "content": {
+                "application/json": {
+                    "examples": named_examples(
+                        valid=("A valid rule: the candidate set", examples.RULE_VALID),
+                        invalid=("An invalid rule: where and why", examples.RULE_INVALID),
+                    )
+                }
+            }
+        },
+        **errors(*WITH_BODY),
+    },
+)
 async def validate_rule(
     body: Candidate, svc: ScoringService = Depends(service), _: Caller = Depends(require("review"))
 ) -> dict[str, Any]:
@@ -96,7 +143,18 @@ class Flags(BaseModel):
     shadow: bool | None = None
 
 
-@router.patch("/v1/rules/{code}", summary="Enable, disable or shadow one rule (a new rule set version)")
+@router.patch(
+    "/v1/rules/{code}",
+    operation_id="setRuleFlags",
+    summary="Enable, disable or shadow one rule (a new rule set version)",
+    openapi_extra=body_example({"shadow": True}),
+    responses={
+        200: answer(examples.RULE_SET),
+        **errors(
+            *WITH_BODY, 404, e404={"error": "http_error", "detail": "no rule 'nope' in the running rule set"}
+        ),
+    },
+)
 async def set_flags(
     code: str, body: Flags, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
 ) -> dict[str, Any]:
@@ -107,7 +165,12 @@ async def set_flags(
     return await svc.reads.rules()
 
 
-@router.get("/v1/rules/performance", summary="Per rule: hits and precision from labels")
+@router.get(
+    "/v1/rules/performance",
+    operation_id="getRulePerformance",
+    summary="Per rule: hits and precision from labels",
+    responses={200: answer(examples.RULE_PERFORMANCE), **errors(*KEYED)},
+)
 async def performance(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),
@@ -118,11 +181,27 @@ async def performance(
     return {"days": days, "rules": await svc.reads.rule_performance(days)}
 
 
+_NO_LIST = {
+    "error": "http_error",
+    "detail": "no list 'nope'; declared lists: ['blocked_bins', 'blocked_cards', 'blocked_countries', "
+    "'blocked_devices', 'blocked_ips', 'blocked_merchants', 'trusted_users']",
+}
+
+
 class ListItems(BaseModel):
     items: list[str]
 
 
-@router.put("/v1/lists/{name}", summary="Replace the contents of a named allow/block list")
+@router.put(
+    "/v1/lists/{name}",
+    operation_id="replaceList",
+    summary="Replace the contents of a named allow/block list",
+    openapi_extra=body_example({"items": ["dev-123", "dev-456"]}),
+    responses={
+        200: answer(examples.LIST_REPLACED),
+        **errors(*WITH_BODY, 404, e404=_NO_LIST),
+    },
+)
 async def put_list(
     name: str,
     body: ListItems,

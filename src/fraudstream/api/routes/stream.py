@@ -4,18 +4,29 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
+from typing import Any
 
 import orjson
 from fastapi import APIRouter, Depends, Request, WebSocket, WebSocketDisconnect
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.websockets import WebSocketState
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, identify, may, require, service
+from fraudstream.api.openapi import KEYED, errors
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.runtime.embedded.alerts import AlertStreamFullError, Subscription
 
 router = APIRouter(tags=["stream"])
 
+#: One alert event's data, as sent.
+_ALERT = (
+    '{"transaction_id":"txn_fraud_005","user_id":"user-9","amount":75000.0,"score":96,"decision":"decline",'
+    '"reasons":[{"code":"huge_amount","text":"Amount 75,000.00 is over 50,000","contribution":90.0,'
+    '"kind":"rule"},{"code":"large_amount","text":"Amount 75,000.00 is over 10,000","contribution":60.0,'
+    '"kind":"rule"}],"status":"open","assignee":null,"verdict":null,"note":null,'
+    '"created_at_ms":1796673628794,"updated_at_ms":1796673628794,"type":"fraud_alert"}'
+)
 #: A comment line this often keeps proxies from closing a quiet stream.
 _KEEP_ALIVE_SECONDS = 15.0
 #: WebSocket close code 1013 "Try Again Later": the subscriber limit is reached, or it fell behind.
@@ -133,7 +144,37 @@ async def _alert_events(svc: ScoringService) -> AsyncIterator[bytes]:
         svc.alerts.leave(subscription)
 
 
-@router.get("/v1/stream/alerts.sse", summary="Live alerts as Server-Sent Events (curl -N)")
+#: The answer of a stream: events as they happen (here the start, and one alert).
+_EVENTS: dict[str, Any] = {
+    "description": "Server-Sent Events: one `alert` event per new alert, a comment every 15 s",
+    "content": {
+        "text/event-stream": {
+            "schema": {"type": "string"},
+            "example": ": connected to fraudstream alerts\n\nevent: alert\ndata: " + _ALERT + "\n\n",
+        }
+    },
+}
+_TOO_MANY: dict[int | str, dict[str, Any]] = {
+    503: {
+        "description": "As many streams are open as the server allows; try again after Retry-After",
+        "content": {
+            "application/json": {
+                "example": {
+                    "error": "too_many_subscribers",
+                    "detail": "too many live alert subscribers (256); try later",
+                }
+            }
+        },
+    }
+}
+
+
+@router.get(
+    "/v1/stream/alerts.sse",
+    operation_id="streamAlerts",
+    summary="Live alerts as Server-Sent Events (curl -N)",
+    responses={200: _EVENTS, **errors(*KEYED), **_TOO_MANY},
+)
 async def alerts_events(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> Response:
@@ -149,8 +190,18 @@ async def alerts_events_old_path(
 
 @router.get(
     "/v1/stream/alerts",
+    operation_id="streamAlertsNegotiated",
     summary="Live alerts as Server-Sent Events when asked with Accept: text/event-stream",
     response_model=None,
+    responses={
+        200: _EVENTS,
+        406: {
+            "description": "Asked without Accept: text/event-stream (and not as a WebSocket)",
+            "content": {"application/json": {"example": examples.NOT_ACCEPTABLE}},
+        },
+        **errors(*KEYED),
+        **_TOO_MANY,
+    },
 )
 async def alerts_negotiated(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))

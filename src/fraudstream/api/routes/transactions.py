@@ -20,9 +20,11 @@ from pydantic import BaseModel, Field
 from starlette.requests import ClientDisconnect, HTTPConnection
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from fraudstream.api.deps import Caller, MalformedJSONError, permitted, require, service
+from fraudstream.api import examples
+from fraudstream.api.deps import SECURITY, Caller, MalformedJSONError, permitted, require, service
 from fraudstream.api.errors import answer_for, body_too_large, overloaded
-from fraudstream.api.models import INVALID_REQUEST, BatchResult, Decision, ErrorBody, TransactionPage
+from fraudstream.api.models import INVALID_REQUEST, Accepted, BatchResult, Decision, TransactionPage
+from fraudstream.api.openapi import KEYED, SCORING, answer, errors, named_examples
 from fraudstream.errors import FieldError, ValidationError
 from fraudstream.runtime.embedded import Outcome, ScoringService
 
@@ -71,13 +73,25 @@ _BODY_DOC = {
             "application/json": {
                 "schema": {
                     "oneOf": [
-                        _TRANSACTION_SCHEMA,
-                        {"type": "array", "items": _TRANSACTION_SCHEMA, "minItems": 1},
+                        {**_TRANSACTION_SCHEMA, "title": "One transaction"},
+                        {
+                            "type": "array",
+                            "items": _TRANSACTION_SCHEMA,
+                            "minItems": 1,
+                            "title": "A list (at most FRAUDSTREAM_MAX_BATCH)",
+                        },
                     ]
-                }
+                },
+                "examples": named_examples(
+                    normal=("A 50.00 payment in New York", examples.TRANSACTION_IN),
+                    fraud=("A minute later, 5,000.00 in Tokyo", examples.TRANSACTION_IN_FRAUD),
+                    list=("A list: one result per item (XYZ is no currency)", examples.TRANSACTION_LIST_IN),
+                ),
             }
         },
-    }
+    },
+    # Checked by `permitted`, not by `require`, so FastAPI does not see it.
+    "security": SECURITY,
 }
 
 
@@ -102,18 +116,39 @@ def outcome_response(outcome: Outcome) -> tuple[int, dict[str, Any]]:
     }
 
 
-_ERROR = {"model": ErrorBody}
 _SCORE_RESPONSES: dict[int | str, dict[str, Any]] = {
-    200: {"model": Decision | BatchResult, "description": "A repeat of an id with the same body (the stored "
-          "decision), or a list: one result per item"},
-    201: {"model": Decision, "description": "A new transaction, scored and stored"},
-    400: {**_ERROR, "description": "The body is not JSON (the detail says where it broke)"},
-    401: {**_ERROR, "description": "No valid API key"},
-    403: {**_ERROR, "description": "The key's role may not submit transactions"},
-    409: {**_ERROR, "description": "The id was already scored with a different body"},
-    413: {**_ERROR, "description": "The body or the list is larger than allowed"},
-    422: {**_ERROR, "description": "Invalid fields, each named with its problem and what is allowed"},
-}  # fmt: skip
+    200: {
+        "model": Decision | BatchResult,
+        "description": "A repeat of an id with the same body (the stored decision), or a list: one result "
+        "per item",
+        "content": {
+            "application/json": {
+                "examples": named_examples(
+                    repeat=("The same body again: the stored decision", examples.DECISION_APPROVE),
+                    list=("A list: one result per item, and a summary", examples.BATCH_RESULT),
+                )
+            }
+        },
+    },
+    201: {
+        "model": Decision,
+        "description": "A new transaction, scored and stored",
+        "content": {
+            "application/json": {
+                "examples": named_examples(
+                    approve=("The 50.00 payment: approved", examples.DECISION_APPROVE),
+                    review=("5,000.00 in Tokyo a minute later: two rules act", examples.DECISION_REVIEW),
+                )
+            }
+        },
+    },
+    202: answer(
+        {"transaction_id": "txn_normal_001", "status": "accepted"},
+        "Kafka mode: handed to the transactions topic; a worker decides",
+        model=Accepted,
+    ),
+    **errors(*SCORING),
+}
 
 #: Status, body and extra headers of an answer.
 _Answer = tuple[int, Any, dict[str, str]]
@@ -121,6 +156,7 @@ _Answer = tuple[int, Any, dict[str, str]]
 
 @router.post(
     "",
+    operation_id="scoreTransactions",
     openapi_extra=_BODY_DOC,
     responses=_SCORE_RESPONSES,
     status_code=201,
@@ -241,8 +277,9 @@ def _ms(value: datetime | None) -> int | None:
 
 @router.get(
     "",
+    operation_id="listTransactions",
     summary="Transactions with their decisions, filtered, newest first",
-    responses={200: {"model": TransactionPage}, 422: _ERROR},
+    responses={200: answer(examples.TRANSACTION_PAGE, model=TransactionPage), **errors(*KEYED)},
 )
 async def list_transactions(
     svc: ScoringService = Depends(service),
@@ -269,7 +306,12 @@ async def list_transactions(
     return {"items": items, "next_cursor": next_cursor}
 
 
-@router.get("/{transaction_id}", summary="One transaction with its decision, alert and labels")
+@router.get(
+    "/{transaction_id}",
+    operation_id="getTransaction",
+    summary="One transaction with its decision, alert, labels, shadow scores and audit trail",
+    responses={200: answer(examples.TRANSACTION), **errors(*KEYED, 404)},
+)
 async def get_transaction(
     transaction_id: str, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
 ) -> dict[str, Any]:

@@ -6,14 +6,21 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, Query
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, answer, errors
 from fraudstream.runtime.embedded import ScoringService
 
 router = APIRouter(tags=["users"], responses=INVALID_REQUEST)
 
 
-@router.get("/v1/users/{user_id}/history", summary="A user's recent transactions and decisions")
+@router.get(
+    "/v1/users/{user_id}/history",
+    operation_id="getUserHistory",
+    summary="A user's recent transactions and decisions",
+    responses={200: answer(examples.USER_HISTORY), **errors(*KEYED)},
+)
 async def history(
     user_id: str,
     svc: ScoringService = Depends(service),

@@ -10,8 +10,10 @@ from typing import Any, Literal
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from fraudstream.api import examples
 from fraudstream.api.deps import Caller, require, service
 from fraudstream.api.models import INVALID_REQUEST
+from fraudstream.api.openapi import KEYED, WITH_BODY, answer, body_example, errors
 from fraudstream.runtime.embedded import ScoringService
 from fraudstream.sinks.webhooks import EVENTS, url_problem
 
@@ -114,7 +116,19 @@ def _listed(row: dict[str, Any]) -> dict[str, Any]:
     return {name: row[name] for name in Webhook.model_fields}
 
 
-@router.post("", status_code=201, summary="Register a webhook; its signing secret is shown only here")
+_NO_WEBHOOK = {"error": "http_error", "detail": "no webhook 'wh_404'; GET /v1/webhooks lists them"}
+
+
+@router.post(
+    "",
+    status_code=201,
+    operation_id="createWebhook",
+    summary="Register a webhook; its signing secret is shown only here",
+    openapi_extra=body_example(
+        {"url": "https://hooks.example.com/fraud", "events": ["alert", "decline"], "min_score": 70}
+    ),
+    responses={201: answer(examples.WEBHOOK_CREATED), **errors(*WITH_BODY)},
+)
 async def create_webhook(
     body: NewWebhook, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
 ) -> CreatedWebhook:
@@ -124,7 +138,12 @@ async def create_webhook(
     return CreatedWebhook(**_listed(row), secret=row["secret"])
 
 
-@router.get("", summary="The registered webhooks (never their secrets)")
+@router.get(
+    "",
+    operation_id="listWebhooks",
+    summary="The registered webhooks (never their secrets)",
+    responses={200: answer(examples.WEBHOOKS), **errors(*KEYED)},
+)
 async def list_webhooks(
     svc: ScoringService = Depends(service), _: Caller = Depends(require("admin"))
 ) -> Webhooks:
@@ -132,7 +151,12 @@ async def list_webhooks(
     return Webhooks(webhooks=[Webhook(**_listed(row)) for row in rows])
 
 
-@router.delete("/{webhook_id}", summary="Delete a webhook; its pending deliveries are not sent")
+@router.delete(
+    "/{webhook_id}",
+    operation_id="deleteWebhook",
+    summary="Delete a webhook; its pending deliveries are not sent",
+    responses={200: answer(examples.WEBHOOK_DELETED), **errors(*KEYED, 404, e404=_NO_WEBHOOK)},
+)
 async def delete_webhook(
     webhook_id: str = _ID,
     svc: ScoringService = Depends(service),
@@ -144,7 +168,12 @@ async def delete_webhook(
     return Deleted(id=webhook_id, deleted=True, cancelled_deliveries=cancelled)
 
 
-@router.get("/{webhook_id}/deliveries", summary="A webhook's deliveries, newest first")
+@router.get(
+    "/{webhook_id}/deliveries",
+    operation_id="listWebhookDeliveries",
+    summary="A webhook's deliveries, newest first",
+    responses={200: answer(examples.DELIVERIES), **errors(*KEYED, 404, e404=_NO_WEBHOOK)},
+)
 async def list_deliveries(
     webhook_id: str = _ID,
     status: Status | None = Query(None, description="Only deliveries in this status"),

@@ -1,0 +1,969 @@
+"""Real answers of a `fraudstream serve` (keys off, the default rule set, no model yet), shown as
+examples in the OpenAPI document (/docs, /redoc) and so in clients generated from it.
+
+The requests are the README's; long lists and rule-set YAML are shortened (marked so). When an answer
+changes shape, `tests/integration/test_api_schema.py` fails until the example is taken again: every
+example must match its schema.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+TRANSACTION_IN: Any = {
+    "transaction_id": "txn_normal_001",
+    "user_id": "user-test-123",
+    "card_number": "4242-4242-4242-4242",
+    "amount": 50.0,
+    "timestamp": "2025-07-15T10:00:00Z",
+    "merchant_id": "merchant_a",
+    "location": "New York",
+}
+
+TRANSACTION_IN_FRAUD: Any = {
+    "transaction_id": "txn_fraud_002",
+    "user_id": "user-test-123",
+    "card_number": "4242-4242-4242-4242",
+    "amount": 5000.0,
+    "timestamp": "2025-07-15T10:01:00Z",
+    "merchant_id": "merchant_b",
+    "location": "Tokyo",
+}
+
+TRANSACTION_LIST_IN: Any = [
+    {
+        "transaction_id": "txn_list_003",
+        "user_id": "user-78",
+        "amount": 12.5,
+        "timestamp": "2025-07-15T10:02:00Z",
+    },
+    {"transaction_id": "txn_list_004", "user_id": "user-78", "amount": 30.0, "currency": "XYZ"},
+]
+
+DECISION_APPROVE: Any = {
+    "transaction_id": "txn_normal_001",
+    "decision": "approve",
+    "score": 0,
+    "probability": None,
+    "is_alert": False,
+    "reasons": [],
+    "rules": [],
+    "shadow_rules": [],
+    "features": {
+        "amount": 50.0,
+        "user.count_30s": 1.0,
+        "user.count_24h": 1.0,
+        "user.amount_ratio_30d": None,
+        "geo.speed_kmh": None,
+    },
+    "model_version": None,
+    "ruleset_version": 1,
+    "latency_ms": 5.2,
+    "decided_at_ms": 1795551044858,
+}
+
+DECISION_REVIEW: Any = {
+    "transaction_id": "txn_fraud_002",
+    "decision": "review",
+    "score": 86,
+    "probability": None,
+    "is_alert": True,
+    "reasons": [
+        {
+            "code": "geo_velocity",
+            "text": "10,849 km from the previous location at 650,921 km/h",
+            "contribution": 65.0,
+            "kind": "rule",
+        },
+        {
+            "code": "amount_spike",
+            "text": "Amount 5,000.00 is 100x this user's 30-day average",
+            "contribution": 60.0,
+            "kind": "rule",
+        },
+    ],
+    "rules": ["amount_spike", "geo_velocity"],
+    "shadow_rules": [],
+    "features": {
+        "amount": 5000.0,
+        "user.count_30s": 1.0,
+        "user.count_24h": 2.0,
+        "user.amount_ratio_30d": 100.0,
+        "geo.speed_kmh": 650920.6875,
+    },
+    "model_version": None,
+    "ruleset_version": 1,
+    "latency_ms": 12.584,
+    "decided_at_ms": 1796673593012,
+}
+
+BATCH_RESULT: Any = {
+    "results": [
+        {
+            "status": "scored",
+            "http_status": 201,
+            "transaction_id": "txn_list_003",
+            "decision": "approve",
+            "score": 0,
+            "probability": None,
+            "is_alert": False,
+            "reasons": [],
+            "rules": [],
+            "shadow_rules": [],
+            "features": {
+                "amount": 12.5,
+                "user.count_30s": 1.0,
+                "user.count_24h": 1.0,
+                "user.amount_ratio_30d": None,
+                "geo.speed_kmh": None,
+            },
+            "model_version": None,
+            "ruleset_version": 2,
+            "latency_ms": 14.294,
+            "decided_at_ms": 1796673958148,
+        },
+        {
+            "status": "invalid",
+            "http_status": 422,
+            "error": "invalid_transaction",
+            "transaction_id": "txn_list_004",
+            "errors": [
+                {
+                    "field": "currency",
+                    "problem": "is not a known code",
+                    "allowed": "an ISO 4217 code such as USD",
+                    "value": "XYZ",
+                }
+            ],
+        },
+    ],
+    "summary": {"scored": 1, "duplicate": 0, "conflict": 0, "invalid": 1},
+}
+
+CONFLICT: Any = {
+    "error": "conflict",
+    "detail": "transaction_id 'txn_normal_001' was already scored with a different body; send the same body "
+    "to get the stored decision, or use a new transaction_id",
+}
+
+INVALID_TRANSACTION: Any = {
+    "error": "invalid_transaction",
+    "transaction_id": "bad",
+    "errors": [
+        {
+            "field": "amount",
+            "problem": "must be >= 0",
+            "allowed": "a finite number >= 0 and <= 1,000,000,000 (a number or numeric text such as '50.00')",
+            "value": -5,
+        },
+        {
+            "field": "currency",
+            "problem": "is not a known code",
+            "allowed": "an ISO 4217 code such as USD",
+            "value": "XYZ",
+        },
+    ],
+}
+
+MALFORMED_JSON: Any = {
+    "error": "malformed_json",
+    "detail": "the body is not valid JSON: unexpected end of data: line 1 column 13 (char 12)",
+}
+
+TRANSACTION_PAGE: Any = {
+    "items": [
+        {
+            "seq": 3,
+            "transaction_id": "txn_list_001",
+            "timestamp_ms": 1752573720000,
+            "user_id": "user-77",
+            "amount": 12.5,
+            "currency": "USD",
+            "merchant_id": None,
+            "merchant_category": None,
+            "terminal_id": None,
+            "channel": None,
+            "location": None,
+            "lat": None,
+            "lon": None,
+            "country": None,
+            "device_id": None,
+            "ip": None,
+            "card_fingerprint": None,
+            "card_bin": None,
+            "card_last4": None,
+            "attributes": {},
+            "received_at_ms": 1796673593179,
+            "decision": {
+                "transaction_id": "txn_list_001",
+                "decision": "approve",
+                "score": 0,
+                "probability": None,
+                "is_alert": False,
+                "reasons": [],
+                "rules": [],
+                "shadow_rules": [],
+                "features": {
+                    "amount": 12.5,
+                    "user.count_30s": 1.0,
+                    "user.count_24h": 1.0,
+                    "user.amount_ratio_30d": None,
+                    "geo.speed_kmh": None,
+                },
+                "model_version": None,
+                "ruleset_version": 1,
+                "latency_ms": 17.799,
+                "decided_at_ms": 1796673593196,
+            },
+        }
+    ],
+    "next_cursor": 3,
+}
+
+TRANSACTION: Any = {
+    "seq": 2,
+    "transaction_id": "txn_fraud_002",
+    "timestamp_ms": 1752573660000,
+    "user_id": "user-test-123",
+    "amount": 5000.0,
+    "currency": "USD",
+    "merchant_id": "merchant_b",
+    "merchant_category": None,
+    "terminal_id": None,
+    "channel": None,
+    "location": "Tokyo",
+    "lat": 35.6895,
+    "lon": 139.69171,
+    "country": "JP",
+    "device_id": None,
+    "ip": None,
+    "card_fingerprint": "42f9ea5f4a30d770dfcf7398ade4dc3b",
+    "card_bin": "424242",
+    "card_last4": "4242",
+    "attributes": {},
+    "received_at_ms": 1796673593000,
+    "decision": {
+        "transaction_id": "txn_fraud_002",
+        "decision": "review",
+        "score": 86,
+        "probability": None,
+        "is_alert": True,
+        "reasons": [
+            {
+                "code": "geo_velocity",
+                "text": "10,849 km from the previous location at 650,921 km/h",
+                "contribution": 65.0,
+                "kind": "rule",
+            },
+            {
+                "code": "amount_spike",
+                "text": "Amount 5,000.00 is 100x this user's 30-day average",
+                "contribution": 60.0,
+                "kind": "rule",
+            },
+        ],
+        "rules": ["amount_spike", "geo_velocity"],
+        "shadow_rules": [],
+        "features": {
+            "amount": 5000.0,
+            "user.count_30s": 1.0,
+            "user.count_24h": 2.0,
+            "user.amount_ratio_30d": 100.0,
+            "geo.speed_kmh": 650920.6875,
+        },
+        "model_version": None,
+        "ruleset_version": 1,
+        "latency_ms": 12.584,
+        "decided_at_ms": 1796673593012,
+    },
+    "alert": {
+        "transaction_id": "txn_fraud_002",
+        "user_id": "user-test-123",
+        "amount": 5000.0,
+        "score": 86,
+        "decision": "review",
+        "reasons": [
+            {
+                "code": "geo_velocity",
+                "text": "10,849 km from the previous location at 650,921 km/h",
+                "contribution": 65.0,
+                "kind": "rule",
+            },
+            {
+                "code": "amount_spike",
+                "text": "Amount 5,000.00 is 100x this user's 30-day average",
+                "contribution": 60.0,
+                "kind": "rule",
+            },
+        ],
+        "status": "open",
+        "assignee": None,
+        "verdict": None,
+        "note": None,
+        "created_at_ms": 1796673593012,
+        "updated_at_ms": 1796673593012,
+    },
+    "labels": [],
+    "shadow_scores": {},
+    "audit": [],
+}
+
+USER_HISTORY: Any = {
+    "user_id": "user-test-123",
+    "items": [
+        {
+            "seq": 2,
+            "transaction_id": "txn_fraud_002",
+            "timestamp_ms": 1752573660000,
+            "user_id": "user-test-123",
+            "amount": 5000.0,
+            "currency": "USD",
+            "merchant_id": "merchant_b",
+            "merchant_category": None,
+            "terminal_id": None,
+            "channel": None,
+            "location": "Tokyo",
+            "lat": 35.6895,
+            "lon": 139.69171,
+            "country": "JP",
+            "device_id": None,
+            "ip": None,
+            "card_fingerprint": "42f9ea5f4a30d770dfcf7398ade4dc3b",
+            "card_bin": "424242",
+            "card_last4": "4242",
+            "attributes": {},
+            "received_at_ms": 1796673593000,
+            "decision": {
+                "transaction_id": "txn_fraud_002",
+                "decision": "review",
+                "score": 86,
+                "probability": None,
+                "is_alert": True,
+                "reasons": [
+                    {
+                        "code": "geo_velocity",
+                        "text": "10,849 km from the previous location at 650,921 km/h",
+                        "contribution": 65.0,
+                        "kind": "rule",
+                    },
+                    {
+                        "code": "amount_spike",
+                        "text": "Amount 5,000.00 is 100x this user's 30-day average",
+                        "contribution": 60.0,
+                        "kind": "rule",
+                    },
+                ],
+                "rules": ["amount_spike", "geo_velocity"],
+                "shadow_rules": [],
+                "features": {
+                    "amount": 5000.0,
+                    "user.count_30s": 1.0,
+                    "user.count_24h": 2.0,
+                    "user.amount_ratio_30d": 100.0,
+                    "geo.speed_kmh": 650920.6875,
+                },
+                "model_version": None,
+                "ruleset_version": 1,
+                "latency_ms": 12.584,
+                "decided_at_ms": 1796673593012,
+            },
+        }
+    ],
+}
+
+ALERT_PAGE: Any = {
+    "items": [
+        {
+            "transaction_id": "txn_fraud_002",
+            "user_id": "user-test-123",
+            "amount": 5000.0,
+            "score": 86,
+            "decision": "review",
+            "reasons": [
+                {
+                    "code": "geo_velocity",
+                    "text": "10,849 km from the previous location at 650,921 km/h",
+                    "contribution": 65.0,
+                    "kind": "rule",
+                },
+                {
+                    "code": "amount_spike",
+                    "text": "Amount 5,000.00 is 100x this user's 30-day average",
+                    "contribution": 60.0,
+                    "kind": "rule",
+                },
+            ],
+            "status": "open",
+            "assignee": None,
+            "verdict": None,
+            "note": None,
+            "created_at_ms": 1796673593012,
+            "updated_at_ms": 1796673593012,
+        }
+    ],
+    "next_cursor": 1,
+}
+
+ALERT_COUNTS: Any = {"open": 1, "in_review": 0, "closed": 0}
+
+ASSIGNED: Any = {"transaction_id": "txn_fraud_002", "status": "in_review", "assignee": "alice"}
+
+REVIEWED: Any = {
+    "transaction_id": "txn_fraud_002",
+    "status": "closed",
+    "verdict": "fraud",
+    "label": {
+        "transaction_id": "txn_fraud_002",
+        "is_fraud": True,
+        "label_time": 1796673593797,
+        "transaction_time": 1752573660000,
+        "user_id": "user-test-123",
+        "merchant_id": "merchant_b",
+        "terminal_id": None,
+        "card_fingerprint": "42f9ea5f4a30d770dfcf7398ade4dc3b",
+        "device_id": None,
+        "ip": None,
+    },
+}
+
+LABELS_ACCEPTED: Any = {"accepted": 1, "unknown_transactions": [], "invalid": []}
+
+LABELS_INVALID: Any = {
+    "error": "invalid_labels",
+    "accepted": 0,
+    "unknown_transactions": [],
+    "invalid": [
+        {
+            "index": 0,
+            "transaction_id": "txn_normal_001",
+            "errors": [
+                {
+                    "field": "is_fraud",
+                    "problem": "is required and must be true or false",
+                    "allowed": "true or false",
+                    "value": None,
+                }
+            ],
+        }
+    ],
+}
+
+RULE_SET: Any = {
+    "version": 1,
+    "yaml": "version: 1\n"
+    "description: Default rules covering the checks of the systems users migrate from.\n"
+    "lists:\n"
+    "  blocked_cards:\n"
+    "    kind: card_fingerprint\n"
+    "    values: []\n"
+    "  blocked_devices:\n"
+    "    kind: device_id\n"
+    "    values: []\n"
+    "  blocked_ips:\n"
+    "    kind: ip\n"
+    "    values: []\n"
+    "# ... (shortened)\n",
+    "rules": [
+        {
+            "code": "amount_spike",
+            "description": "Amount {amount:,.2f} is {user.amount_ratio_30d:.0f}x this user's 30-day average",
+            "expression": "user.amount_ratio_30d > 10 and amount > 300",
+            "action": "review",
+            "weight": 60.0,
+            "enabled": True,
+            "shadow": False,
+        },
+        {
+            "code": "geo_velocity",
+            "description": "{geo.distance_km:,.0f} km from the previous location at {geo.speed_kmh:,.0f} "
+            "km/h",
+            "expression": "geo.speed_kmh > 900 and geo.distance_km > 100",
+            "action": "review",
+            "weight": 65.0,
+            "enabled": True,
+            "shadow": False,
+        },
+    ],
+    "lists": {
+        "blocked_bins": {"kind": "card_bin", "values": []},
+        "blocked_cards": {"kind": "card_fingerprint", "values": []},
+    },
+    "versions": [{"version": 1, "created_at_ms": 1796673274383, "actor": "system", "active": True}],
+    "hits": {"amount_spike": 1, "geo_velocity": 1},
+}
+
+INVALID_RULES: Any = {
+    "error": "invalid_rules",
+    "detail": "rule 'big' at column 10: syntax error: invalid syntax",
+    "rule": "big",
+    "position": 10,
+    "reason": "syntax error: invalid syntax",
+}
+
+RULE_VALID: Any = {
+    "valid": True,
+    "yaml": "version: 2\n"
+    "description: Default rules covering the checks of the systems users migrate from.\n"
+    "lists:\n"
+    "  blocked_cards:\n"
+    "    kind: card_fingerprint\n"
+    "    values: []\n"
+    "  blocked_devices:\n"
+    "    kind: device_id\n"
+    "    values: []\n"
+    "  blocked_ips:\n"
+    "    kind: ip\n"
+    "    values: []\n"
+    "# ... (shortened)\n",
+    "rule": {
+        "code": "big_online",
+        "description": "A large online payment",
+        "expression": "amount > 2000 and channel == 'online'",
+        "action": "review",
+        "weight": 40.0,
+        "enabled": True,
+        "shadow": False,
+    },
+}
+
+RULE_INVALID: Any = {
+    "valid": False,
+    "detail": "rule 'big' at column 8: only + - * / are allowed as arithmetic",
+    "rule": "big",
+    "position": 8,
+    "reason": "only + - * / are allowed as arithmetic",
+}
+
+RULE_PERFORMANCE: Any = {
+    "days": 7.0,
+    "rules": [
+        {
+            "code": "amount_spike",
+            "description": "Amount {amount:,.2f} is {user.amount_ratio_30d:.0f}x this user's 30-day average",
+            "expression": "user.amount_ratio_30d > 10 and amount > 300",
+            "action": "review",
+            "weight": 60.0,
+            "enabled": True,
+            "shadow": False,
+            "hits": 1,
+            "labelled": 1,
+            "fraud": 1,
+            "precision": 1.0,
+        },
+        {
+            "code": "geo_velocity",
+            "description": "{geo.distance_km:,.0f} km from the previous location at {geo.speed_kmh:,.0f} "
+            "km/h",
+            "expression": "geo.speed_kmh > 900 and geo.distance_km > 100",
+            "action": "review",
+            "weight": 65.0,
+            "enabled": True,
+            "shadow": False,
+            "hits": 1,
+            "labelled": 1,
+            "fraud": 1,
+            "precision": 1.0,
+        },
+    ],
+}
+
+LIST_REPLACED: Any = {"name": "blocked_devices", "size": 2}
+
+BACKTEST_QUEUED: Any = {"id": "05a79af42cc5", "status": "queued", "progress": 0.0}
+
+BACKTEST_DONE: Any = {
+    "id": "05a79af42cc5",
+    "status": "done",
+    "progress": 1.0,
+    "result": {
+        "current": {
+            "rules_version": 2,
+            "policy": {
+                "transactions": 0,
+                "frauds": 0,
+                "flagged": 0,
+                "frauds_flagged": 0,
+                "roc_auc": None,
+                "average_precision": None,
+                "precision_at_threshold": 0.0,
+                "recall_at_threshold": 0.0,
+                "legit_flagged_share": 0.0,
+                "recall_at_1pct_fpr": 0.0,
+                "precision_at_100_per_day": None,
+                "user_precision_at_100_per_day": None,
+                "fraud_amount_caught_share": 0.0,
+                "reviews_per_day": 0.0,
+            },
+            "rules": {
+                "amount_spike": {
+                    "shadow": False,
+                    "hits": 0,
+                    "precision": 0.0,
+                    "recall": 0.0,
+                    "fraud_amount_caught": 0.0,
+                    "alerts_per_day": 0.0,
+                },
+                "geo_velocity": {
+                    "shadow": False,
+                    "hits": 0,
+                    "precision": 0.0,
+                    "recall": 0.0,
+                    "fraud_amount_caught": 0.0,
+                    "alerts_per_day": 0.0,
+                },
+            },
+        },
+        "candidate": {
+            "rules_version": 1,
+            "policy": {
+                "transactions": 0,
+                "frauds": 0,
+                "flagged": 0,
+                "frauds_flagged": 0,
+                "roc_auc": None,
+                "average_precision": None,
+                "precision_at_threshold": 0.0,
+                "recall_at_threshold": 0.0,
+                "legit_flagged_share": 0.0,
+                "recall_at_1pct_fpr": 0.0,
+                "precision_at_100_per_day": None,
+                "user_precision_at_100_per_day": None,
+                "fraud_amount_caught_share": 0.0,
+                "reviews_per_day": 0.0,
+            },
+            "rules": {
+                "amount_spike": {
+                    "shadow": False,
+                    "hits": 0,
+                    "precision": 0.0,
+                    "recall": 0.0,
+                    "fraud_amount_caught": 0.0,
+                    "alerts_per_day": 0.0,
+                },
+                "geo_velocity": {
+                    "shadow": False,
+                    "hits": 0,
+                    "precision": 0.0,
+                    "recall": 0.0,
+                    "fraud_amount_caught": 0.0,
+                    "alerts_per_day": 0.0,
+                },
+            },
+        },
+        "transactions": 0,
+    },
+}
+
+MODELS: Any = {"champion": None, "challengers": [], "scoring": None, "pinned": False, "versions": []}
+
+STATS: Any = {
+    "transactions": 3,
+    "decisions": {"approve": 2, "challenge": 0, "review": 1, "decline": 0},
+    "alerts": 1,
+    "open_alerts": 0,
+    "labelled": 2,
+    "confirmed_fraud": 1,
+    "fraud_rate": 0.333333,
+    "latency_ms": {"p50": 17.799, "p99": 11051.568},
+    "per_minute": [
+        {"minute_ms": 1796673540000, "transactions": 3, "alerts": 1},
+        {"minute_ms": 1796673600000, "transactions": 0, "alerts": 0},
+    ],
+    "decisions_per_second": 0.3,
+    "live_latency_ms": {"p50": 17.799, "p99": 10830.893},
+    "top_rules": [{"rule": "amount_spike", "hits": 1}, {"rule": "geo_velocity", "hits": 1}],
+    "uptime_s": 327.4,
+}
+
+SERIES: Any = {
+    "window": "10m",
+    "bucket_ms": 30000,
+    "buckets": [
+        {"t_ms": 1796673570000, "transactions": 3, "alerts": 1},
+        {"t_ms": 1796673600000, "transactions": 0, "alerts": 0},
+    ],
+}
+
+KEYS: Any = {
+    "keys": [
+        {
+            "name": "alice",
+            "role": "analyst",
+            "created": "2026-12-07T20:00:51Z",
+            "created_at_ms": 1796673651429,
+            "revoked": False,
+        }
+    ]
+}
+
+WEBHOOK_CREATED: Any = {
+    "id": "wh_de5fdc20ad799001",
+    "url": "https://hooks.example.com/fraud",
+    "events": ["alert", "decline"],
+    "min_score": 70.0,
+    "format": "json",
+    "created_at_ms": 1796673601498,
+    "created_by": "demo",
+    "secret": "whsec_3643e76ae697071990da983c57d2770ca2b616ca89b6513a",
+}
+
+WEBHOOKS: Any = {
+    "webhooks": [
+        {
+            "id": "wh_de5fdc20ad799001",
+            "url": "https://hooks.example.com/fraud",
+            "events": ["alert", "decline"],
+            "min_score": 70.0,
+            "format": "json",
+            "created_at_ms": 1796673601498,
+            "created_by": "demo",
+        }
+    ]
+}
+
+DELIVERIES: Any = {
+    "webhook_id": "wh_9ebac9641b6dd85c",
+    "deliveries": [
+        {
+            "id": "whd_c5cfb7ea97c47c6adf6296e3bce7f94e4b90dbe6",
+            "transaction_id": "txn_fraud_004",
+            "event": "alert",
+            "status": "pending",
+            "attempts": 1,
+            "next_attempt_ms": 1796673628386,
+            "last_status_code": None,
+            "last_error": "ConnectError: [Errno -2] Name or service not known",
+            "created_at_ms": 1796673623555,
+            "delivered_at_ms": None,
+        }
+    ],
+}
+
+WEBHOOK_DELETED: Any = {"id": "wh_de5fdc20ad799001", "deleted": True, "cancelled_deliveries": 0}
+
+READY: Any = {
+    "status": "healthy",
+    "database": "connected",
+    "engine": "ready",
+    "model": None,
+    "rules_version": 2,
+    "alert_subscribers": 0,
+    "sinks": {"webhooks": {"state": "ok", "behind": 0}},
+}
+
+COMPAT_TRANSACTION: Any = {
+    "status": "accepted",
+    "is_fraud": True,
+    "transaction_id": "txn_compat_003",
+    "decision": "review",
+    "score": 65,
+    "probability": None,
+    "is_alert": True,
+    "reasons": [
+        {
+            "code": "geo_velocity",
+            "text": "10,849 km from the previous location at 162,730 km/h",
+            "contribution": 65.0,
+            "kind": "rule",
+        }
+    ],
+    "rules": ["geo_velocity"],
+    "shadow_rules": [],
+    "features": {
+        "amount": 42.0,
+        "user.count_30s": 1.0,
+        "user.count_24h": 3.0,
+        "user.amount_ratio_30d": 0.0166,
+        "geo.speed_kmh": 162730.1719,
+    },
+    "model_version": None,
+    "ruleset_version": 2,
+    "latency_ms": 6.359,
+    "decided_at_ms": 1796673601566,
+}
+
+COMPAT_API_V1 = {
+    "status": "success",
+    "transactionId": "159402f6-e3ea-476b-8457-d1c362751c8d",
+    "fraud": False,
+    "transaction_id": "159402f6-e3ea-476b-8457-d1c362751c8d",
+    "decision": "approve",
+    "score": 0,
+    "probability": None,
+    "is_alert": False,
+    "reasons": [],
+    "rules": [],
+    "shadow_rules": [],
+    "features": {
+        "amount": 120.0,
+        "user.count_30s": 1.0,
+        "user.count_24h": 1.0,
+        "user.amount_ratio_30d": None,
+        "geo.speed_kmh": None,
+    },
+    "model_version": None,
+    "ruleset_version": 2,
+    "latency_ms": 5.934,
+    "decided_at_ms": 1796673601579,
+}
+
+COMPAT_HEALTH: Any = {
+    "status": "healthy",
+    "database": "connected",
+    "engine": "ready",
+    "model": None,
+    "rules_version": 2,
+    "alert_subscribers": 0,
+    "sinks": {"webhooks": {"state": "ok", "behind": 0}},
+    "consumer": True,
+    "producer": True,
+    "redis": "not configured (FRAUDSTREAM_REDIS_URL)",
+}
+
+COMPAT_ROOT: Any = {"message": "fraudstream is running", "status": "healthy", "docs": "/docs"}
+
+COMPAT_RECENT: Any = {
+    "items": [
+        {
+            "seq": 5,
+            "transaction_id": "159402f6-e3ea-476b-8457-d1c362751c8d",
+            "timestamp_ms": 1796673601574,
+            "user_id": "user-456",
+            "amount": 120.0,
+            "currency": "EUR",
+            "merchant_id": None,
+            "merchant_category": None,
+            "terminal_id": None,
+            "channel": None,
+            "location": "Paris",
+            "lat": 48.85341,
+            "lon": 2.3488,
+            "country": "FR",
+            "device_id": None,
+            "ip": None,
+            "card_fingerprint": None,
+            "card_bin": None,
+            "card_last4": None,
+            "attributes": {},
+            "received_at_ms": 1796673601574,
+            "status": "approve",
+            "is_fraud": False,
+            "score": 0,
+            "fraud_reason": None,
+            "reasons": [],
+        }
+    ],
+    "meta": {
+        "returned": 1,
+        "total": 5,
+        "fraud": 2,
+        "legit": 3,
+        "by_decision": {"approve": 3, "challenge": 0, "review": 2, "decline": 0},
+    },
+}
+
+COMPAT_PREDICT: Any = {
+    "prediction": "legit",
+    "is_fraud": False,
+    "transaction_id": "abbf2ae6-1caa-4f2f-94a4-39eae3d5acf2",
+    "decision": "approve",
+    "score": 0,
+    "probability": None,
+    "is_alert": False,
+    "reasons": [],
+    "rules": [],
+    "shadow_rules": [],
+    "features": {
+        "amount": 80.0,
+        "user.count_30s": 1.0,
+        "user.count_24h": 1.0,
+        "user.amount_ratio_30d": None,
+        "geo.speed_kmh": None,
+    },
+    "model_version": None,
+    "ruleset_version": 2,
+    "latency_ms": 14.681,
+    "decided_at_ms": 1796673601644,
+}
+
+COMPAT_CHECK: Any = {
+    "verdict": "legit",
+    "is_fraud": False,
+    "transaction_id": "check-3ecf55b0-eadd-4543-819f-9eefbfa2d4a3",
+    "decision": "approve",
+    "score": 0,
+    "probability": None,
+    "is_alert": False,
+    "reasons": [],
+    "rules": [],
+    "shadow_rules": [],
+    "late": False,
+    "model_version": None,
+    "ruleset_version": 2,
+    "features": {
+        "amount": 9000.0,
+        "user.count_30s": 1.0,
+        "user.count_24h": 1.0,
+        "user.amount_ratio_30d": None,
+        "geo.speed_kmh": None,
+    },
+    "user_history": [
+        {
+            "seq": 4,
+            "transaction_id": "txn_compat_003",
+            "timestamp_ms": 1752573900000,
+            "user_id": "user-test-123",
+            "amount": 42.0,
+            "currency": "USD",
+            "merchant_id": None,
+            "merchant_category": None,
+            "terminal_id": None,
+            "channel": None,
+            "location": "New York",
+            "lat": 40.71427,
+            "lon": -74.00597,
+            "country": "US",
+            "device_id": None,
+            "ip": None,
+            "card_fingerprint": None,
+            "card_bin": None,
+            "card_last4": None,
+            "attributes": {},
+            "received_at_ms": 1796673601560,
+            "decision": {
+                "transaction_id": "txn_compat_003",
+                "decision": "review",
+                "score": 65,
+                "probability": None,
+                "is_alert": True,
+                "reasons": [
+                    {
+                        "code": "geo_velocity",
+                        "text": "10,849 km from the previous location at 162,730 km/h",
+                        "contribution": 65.0,
+                        "kind": "rule",
+                    }
+                ],
+                "rules": ["geo_velocity"],
+                "shadow_rules": [],
+                "features": {
+                    "amount": 42.0,
+                    "user.count_30s": 1.0,
+                    "user.count_24h": 3.0,
+                    "user.amount_ratio_30d": 0.0166,
+                    "geo.speed_kmh": 162730.1719,
+                },
+                "model_version": None,
+                "ruleset_version": 2,
+                "latency_ms": 6.359,
+                "decided_at_ms": 1796673601566,
+            },
+        }
+    ],
+}
+
+NOT_ACCEPTABLE: Any = {
+    "error": "not_acceptable",
+    "detail": "this path streams alerts over a WebSocket, or as Server-Sent Events with 'Accept: "
+    "text/event-stream'; for curl use: curl -N <host>/v1/stream/alerts.sse",
+}
