@@ -40,9 +40,10 @@ class RunningServer:
         return self.log_path.read_text(errors="replace")
 
 
-def start_server(folder: Path, **overrides: str) -> RunningServer:
+def start_server(folder: Path, **overrides: str | None) -> RunningServer:
     """Start `fraudstream serve` with its data and log in ``folder``, keys off, a test card key and
-    JSON logs unless ``overrides`` (FRAUDSTREAM_ names, lower case) say otherwise; wait until ready.
+    JSON logs unless ``overrides`` (FRAUDSTREAM_ names, lower case; None to leave a variable unset)
+    say otherwise; wait until ready.
 
     The log goes to a file, not a pipe: a server that logs more than a pipe holds would block."""
     port = free_port()
@@ -52,9 +53,11 @@ def start_server(folder: Path, **overrides: str) -> RunningServer:
         "FRAUDSTREAM_CARD_KEY": "test-card-key",
         "FRAUDSTREAM_API_KEYS_ENABLED": "false",
         "FRAUDSTREAM_LOG_FORMAT": "json",
-        **{f"FRAUDSTREAM_{name.upper()}": value for name, value in overrides.items()},
+        **{f"FRAUDSTREAM_{name.upper()}": value for name, value in overrides.items() if value is not None},
         "FRAUDSTREAM_PORT": str(port),
     }
+    for name in [name for name, value in overrides.items() if value is None]:
+        env.pop(f"FRAUDSTREAM_{name.upper()}", None)
     folder.mkdir(parents=True, exist_ok=True)
     log_path = folder / "server.log"
     with log_path.open("wb") as log:

@@ -175,9 +175,9 @@ def _file_source(settings_cls: type[BaseSettings]) -> tuple[Origin, PydanticBase
     suffix = path.suffix.lower()
     source: PydanticBaseSettingsSource
     if suffix in (".yaml", ".yml"):
-        source = _YamlFile(settings_cls, yaml_file=path)
+        source = _YamlFile(settings_cls, yaml_file=path.resolve())
     elif suffix == ".toml":
-        source = _TomlFile(settings_cls, toml_file=path)
+        source = _TomlFile(settings_cls, toml_file=path.resolve())
     else:
         raise ConfigError(
             f"{CONFIG_FILE_VARIABLE}={named}: a configuration file ends in .yaml, .yml or .toml"
