@@ -12,6 +12,7 @@ __all__ = [
     "ModelError",
     "OverloadError",
     "RuleError",
+    "RuleSetError",
     "SinkError",
     "StateError",
     "ValidationError",
@@ -75,13 +76,19 @@ class RuleErrorDetail:
     position: int | None
     reason: str
     expression: str = field(default="")
+    #: The key of the rule (or of the rule set) that is wrong: expression, action, weight, version, ...
+    key: str = field(default="")
 
 
 class RuleError(FraudstreamError):
     """A rule or rule set that cannot be loaded; the previous rule set stays in force."""
 
-    def __init__(self, rule: str, reason: str, position: int | None = None, expression: str = "") -> None:
-        self.detail = RuleErrorDetail(rule=rule, position=position, reason=reason, expression=expression)
+    def __init__(
+        self, rule: str, reason: str, position: int | None = None, expression: str = "", *, key: str = ""
+    ) -> None:
+        self.detail = RuleErrorDetail(
+            rule=rule, position=position, reason=reason, expression=expression, key=key
+        )
         at = f" at column {position}" if position is not None else ""
         super().__init__(f"rule {rule!r}{at}: {reason}")
 
@@ -96,6 +103,24 @@ class RuleError(FraudstreamError):
     @property
     def reason(self) -> str:
         return self.detail.reason
+
+
+class RuleSetError(RuleError):
+    """Every problem of a rule set at once, each a `RuleError` in ``errors``. It reads as its first
+    (``rule``, ``position``, ``reason``), so an answer shaped for one problem still holds, and its
+    message names them all.
+
+    >>> str(RuleSetError([RuleError("a", "action 'x' is not one of tag, review"), RuleError("b", "bad", 3)]))
+    "2 problems: rule 'a': action 'x' is not one of tag, review; rule 'b' at column 3: bad"
+    """
+
+    def __init__(self, errors: list[RuleError]) -> None:
+        first = errors[0]
+        super().__init__(
+            first.rule, first.reason, first.position, first.detail.expression, key=first.detail.key
+        )
+        self.errors = errors
+        self.args = (f"{len(errors)} problems: " + "; ".join(str(e) for e in errors),)
 
 
 class ModelError(FraudstreamError):

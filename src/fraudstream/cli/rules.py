@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
+from rich.markup import escape
 from rich.table import Table
 
 from fraudstream.cli.app import app, console, out
+from fraudstream.cli.results import print_json
 
 rules_app = typer.Typer(help="Validate and show rule sets.", no_args_is_help=True)
 
@@ -17,22 +19,57 @@ app.add_typer(rules_app, name="rules")
 
 
 @rules_app.command("validate")
-def rules_validate(path: Annotated[Path, typer.Argument(help="YAML rule set.")]) -> None:
-    """Check a rule set; on error, print the rule, the column and the reason.
+def rules_validate(
+    path: Annotated[Path, typer.Argument(help="YAML rule set.")],
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object (valid, and each problem), for scripts.")
+    ] = False,
+) -> None:
+    """Check a rule set; print every problem at once (rule, key, column, reason) and exit 1 if any.
 
     Example: `fraudstream rules validate my-rules.yaml`
     """
     from fraudstream.core.engine import default_names
     from fraudstream.core.features import FeatureConfig
-    from fraudstream.core.rules import load_ruleset
-    from fraudstream.errors import RuleError
+    from fraudstream.core.rules import load_ruleset, ruleset_errors
 
-    try:
-        rules = load_ruleset(path.read_text(encoding="utf-8"), default_names(FeatureConfig()))
-    except RuleError as exc:
-        console.print(f"[red]invalid[/red] {exc}")
-        raise typer.Exit(1) from None
+    text = path.read_text(encoding="utf-8")
+    names = default_names(FeatureConfig())
+    errors = ruleset_errors(text, names)
+    problems = [
+        {"rule": e.rule, "key": e.detail.key or None, "column": e.position, "reason": e.reason}
+        for e in errors
+    ]
+    if errors:
+        if as_json:
+            print_json({"valid": False, "file": str(path), "errors": problems})
+        else:
+            _print_problems(path, problems)
+        raise typer.Exit(1)
+    rules = load_ruleset(text, names)
+    if as_json:
+        print_json(
+            {
+                "valid": True,
+                "file": str(path),
+                "version": rules.version,
+                "rules": len(rules.rules),
+                "lists": len(rules.lists),
+            }
+        )
+        return
     out.print(f"valid: version {rules.version}, {len(rules.rules)} rules, {len(rules.lists)} lists")
+
+
+def _print_problems(path: Path, problems: list[dict[str, Any]]) -> None:
+    """A rule set's problems, one line each: the rule, the column in its expression, the key and why."""
+    count = f"{len(problems)} problem{'s' if len(problems) > 1 else ''}"
+    console.print(f"[red]invalid[/red] {escape(str(path))}: {count}", highlight=False)
+    for problem in problems:
+        at = f" at column {problem['column']}" if problem["column"] is not None else ""
+        key = f" ({problem['key']})" if problem["key"] else ""
+        line = f"  rule {problem['rule']!r}{at}{key}: {problem['reason']}"
+        console.print(escape(line), highlight=False)
 
 
 @rules_app.command("show")

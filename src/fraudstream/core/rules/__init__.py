@@ -2,7 +2,15 @@
 
 from fraudstream.core.rules.language import ColumnSource, Expression, Kind, ListSource, compile_expression
 from fraudstream.core.rules.lists import ListStore
-from fraudstream.core.rules.ruleset import ACTIONS, ListDeclaration, Rule, RuleHits, RuleSet, load_ruleset
+from fraudstream.core.rules.ruleset import (
+    ACTIONS,
+    ListDeclaration,
+    Rule,
+    RuleHits,
+    RuleSet,
+    load_ruleset,
+    ruleset_errors,
+)
 
 __all__ = [
     "ACTIONS",
@@ -17,4 +25,5 @@ __all__ = [
     "RuleSet",
     "compile_expression",
     "load_ruleset",
+    "ruleset_errors",
 ]

@@ -26,9 +26,9 @@ import yaml
 from fraudstream.core.rules.language import ColumnSource, Expression, Kind, ListSource, compile_expression
 from fraudstream.core.rules.program import Program
 from fraudstream.core.rules.template import Template, compile_template
-from fraudstream.errors import RuleError
+from fraudstream.errors import RuleError, RuleSetError
 
-__all__ = ["ACTIONS", "ListDeclaration", "Rule", "RuleHits", "RuleSet", "load_ruleset"]
+__all__ = ["ACTIONS", "ListDeclaration", "Rule", "RuleHits", "RuleSet", "load_ruleset", "ruleset_errors"]
 
 #: Actions by index, least to most overriding; rule action codes index into this tuple.
 ACTIONS: Final = ("tag", "review", "challenge", "decline", "allow")
@@ -194,60 +194,101 @@ def _yaml_error(exc: yaml.YAMLError) -> RuleError:
     return RuleError("<rule set>", f"not valid YAML{where}: {problem}", column)
 
 
-def _check_lists(raw: object) -> dict[str, ListDeclaration]:
+def _with_key(error: RuleError, key: str) -> RuleError:
+    """``error`` (raised by the expression or description compiler) marked with the rule's key."""
+    error.detail = replace(error.detail, key=key)
+    return error
+
+
+def _check_lists(raw: object, errors: list[RuleError]) -> dict[str, ListDeclaration]:
+    """The declared lists; a problem with one is added to ``errors`` and the others still load."""
     if raw is None:
         return {}
     if not isinstance(raw, dict):
-        raise RuleError("<rule set>", "'lists' must map list names to {kind: ..., values: [...]}")
+        errors.append(
+            RuleError("<rule set>", "'lists' must map list names to {kind: ..., values: [...]}", key="lists")
+        )
+        return {}
     lists = {}
     for name, body in raw.items():
         if not isinstance(name, str) or not _CODE.match(name):
-            raise RuleError(str(name), "list names are lower_snake_case, e.g. blocked_devices")
-        if not isinstance(body, dict) or not isinstance(body.get("kind"), str):
-            raise RuleError(name, "a list needs a kind naming the column it is for, e.g. {kind: device_id}")
-        values = body.get("values") or []
-        if not isinstance(values, list):
-            raise RuleError(name, "a list's values must be a YAML list of strings")
-        lists[name] = ListDeclaration(body["kind"], tuple(str(v) for v in values))
+            errors.append(
+                RuleError(str(name), "list names are lower_snake_case, e.g. blocked_devices", key="lists")
+            )
+        elif not isinstance(body, dict) or not isinstance(body.get("kind"), str):
+            errors.append(
+                RuleError(
+                    name,
+                    "a list needs a kind naming the column it is for, e.g. {kind: device_id}",
+                    key="kind",
+                )
+            )
+        elif not isinstance(body.get("values") or [], list):
+            errors.append(RuleError(name, "a list's values must be a YAML list of strings", key="values"))
+        else:
+            lists[name] = ListDeclaration(body["kind"], tuple(str(v) for v in body.get("values") or []))
     return lists
 
 
 def _check_rule(
     raw: object, index: int, names: Mapping[str, Kind], lists: Mapping[str, ListDeclaration]
-) -> Rule:
+) -> Rule | list[RuleError]:
+    """The rule, or every problem found in it: each key is checked on its own, so one rule with a bad
+    action and a bad weight says both."""
     if not isinstance(raw, dict):
-        raise RuleError(f"#{index + 1}", "each rule is a mapping with code, expression, action, ...")
+        return [RuleError(f"#{index + 1}", "each rule is a mapping with code, expression, action, ...")]
+    errors: list[RuleError] = []
     code = raw.get("code")
     if not isinstance(code, str) or not _CODE.match(code):
-        raise RuleError(str(code or f"#{index + 1}"), "code must be lower_snake_case, 1-64 characters")
+        errors.append(
+            RuleError(
+                str(code or f"#{index + 1}"), "code must be lower_snake_case, 1-64 characters", key="code"
+            )
+        )
+        code = str(code or f"#{index + 1}")
     unknown = set(raw) - _RULE_KEYS
     if unknown:
-        raise RuleError(code, f"unknown keys {sorted(unknown)}; allowed: {sorted(_RULE_KEYS)}")
+        errors.append(RuleError(code, f"unknown keys {sorted(unknown)}; allowed: {sorted(_RULE_KEYS)}"))
     expression = raw.get("expression")
+    compiled = None
     if not isinstance(expression, str):
-        raise RuleError(code, 'expression is required and must be text, e.g. "amount > 10000"')
+        problem = 'expression is required and must be text, e.g. "amount > 10000"'
+        errors.append(RuleError(code, problem, key="expression"))
+    else:
+        try:
+            compiled = compile_expression(expression, names, rule=code)
+        except RuleError as exc:
+            errors.append(_with_key(exc, "expression"))
     action = raw.get("action")
     if action not in ACTIONS:
-        raise RuleError(code, f"action {action!r} is not one of {', '.join(ACTIONS)}")
+        errors.append(RuleError(code, f"action {action!r} is not one of {', '.join(ACTIONS)}", key="action"))
     weight = raw.get("weight", 0)
     if isinstance(weight, bool) or not isinstance(weight, int | float) or not 0 <= weight <= 100:
-        raise RuleError(code, f"weight {weight!r} must be a number of score points from 0 to 100")
+        problem = f"weight {weight!r} must be a number of score points from 0 to 100"
+        errors.append(RuleError(code, problem, key="weight"))
     for flag in ("enabled", "shadow"):
         if not isinstance(raw.get(flag, True), bool):
-            raise RuleError(code, f"{flag} must be true or false")
+            errors.append(RuleError(code, f"{flag} must be true or false", key=flag))
     description = raw.get("description", code)
+    template = None
     if not isinstance(description, str):
-        raise RuleError(code, "description must be text")
-    template = compile_template(description, names, rule=code)
-    compiled = compile_expression(expression, names, rule=code)
-    undeclared = sorted(compiled.lists - set(lists))
+        errors.append(RuleError(code, "description must be text", key="description"))
+    else:
+        try:
+            template = compile_template(description, names, rule=code)
+        except RuleError as exc:
+            errors.append(_with_key(exc, "description"))
+    undeclared = sorted(compiled.lists - set(lists)) if compiled is not None else []
     if undeclared:
-        raise RuleError(code, f"list {undeclared[0]!r} is not declared under 'lists:' in this rule set")
+        problem = f"list {undeclared[0]!r} is not declared under 'lists:' in this rule set"
+        errors.append(RuleError(code, problem, key="expression"))
+    if errors or compiled is None or template is None:
+        return errors
     return Rule(
         code=code,
-        description=description,
+        description=str(description),
         expression=compiled.text,
-        action=action,
+        action=str(action),
         weight=float(weight),
         enabled=raw.get("enabled", True),
         shadow=raw.get("shadow", False),
@@ -256,8 +297,69 @@ def _check_rule(
     )
 
 
+def ruleset_errors(text: str, names: Mapping[str, Kind]) -> list[RuleError]:
+    """Every problem of a YAML rule set, in the order of the file; empty when it loads. A rule set
+    that is not YAML, or not a mapping, has that one problem.
+
+    >>> rules = ("version: 0\\nrules:\\n  - {code: big, expression: 'amount > 5', action: stop}\\n"
+    ...     "  - {code: small, expression: 'amount >> 5', action: review}")
+    >>> for problem in ruleset_errors(rules, {"amount": "number"}):
+    ...     print(problem.detail.key, "|", problem)
+    version | rule '<rule set>': version 0 must be a whole number >= 1
+    action | rule 'big': action 'stop' is not one of tag, review, challenge, decline, allow
+    expression | rule 'small' at column 8: only + - * / are allowed as arithmetic
+    """
+    return _parse(text, names)[1]
+
+
+def _parse(text: str, names: Mapping[str, Kind]) -> tuple[RuleSet | None, list[RuleError]]:
+    """The rule set and no problem, or None and every problem found."""
+    try:
+        document = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        return None, [_yaml_error(exc)]
+    if not isinstance(document, dict):
+        return None, [
+            RuleError("<rule set>", "a rule set is a YAML mapping with version, rules and optional lists")
+        ]
+    errors: list[RuleError] = []
+    unknown = set(document) - {"version", "description", "lists", "rules"}
+    if unknown:
+        errors.append(RuleError("<rule set>", f"unknown top-level keys {sorted(unknown)}"))
+    version = document.get("version")
+    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
+        errors.append(
+            RuleError("<rule set>", f"version {version!r} must be a whole number >= 1", key="version")
+        )
+    lists = _check_lists(document.get("lists"), errors)
+    raw_rules = document.get("rules")
+    if not isinstance(raw_rules, list):
+        errors.append(RuleError("<rule set>", "'rules' must be a YAML list of rules", key="rules"))
+        raw_rules = []
+    rules: list[Rule] = []
+    for index, raw in enumerate(raw_rules):
+        checked = _check_rule(raw, index, names, lists)
+        if isinstance(checked, Rule):
+            rules.append(checked)
+        else:
+            errors.extend(checked)
+    codes: list[str] = [
+        raw["code"] for raw in raw_rules if isinstance(raw, dict) and isinstance(raw.get("code"), str)
+    ]
+    for code in dict.fromkeys(c for c in codes if codes.count(c) > 1):
+        errors.append(RuleError(code, "two rules have this code; codes must be unique", key="code"))
+    if errors:
+        return None, errors
+    assert isinstance(version, int)
+    ruleset = RuleSet(
+        version=version, rules=tuple(rules), lists=lists, description=str(document.get("description", ""))
+    )
+    return ruleset, []
+
+
 def load_ruleset(text: str, names: Mapping[str, Kind]) -> RuleSet:
-    """Parse and validate a YAML rule set; the first problem raises :class:`RuleError`.
+    """Parse and validate a YAML rule set. A problem raises :class:`RuleError`; several raise one
+    :class:`RuleSetError` that names them all (`ruleset_errors` lists them).
 
     >>> load_ruleset("version: 1\\nrules:\\n  - {code: big, expression: 'amount >> 5', action: review}",
     ...              {"amount": "number"})
@@ -265,28 +367,10 @@ def load_ruleset(text: str, names: Mapping[str, Kind]) -> RuleSet:
     ...
     fraudstream.errors.RuleError: rule 'big' at column 8: only + - * / are allowed as arithmetic
     """
-    try:
-        document = yaml.safe_load(text)
-    except yaml.YAMLError as exc:
-        raise _yaml_error(exc) from None
-    if not isinstance(document, dict):
-        raise RuleError("<rule set>", "a rule set is a YAML mapping with version, rules and optional lists")
-    unknown = set(document) - {"version", "description", "lists", "rules"}
-    if unknown:
-        raise RuleError("<rule set>", f"unknown top-level keys {sorted(unknown)}")
-    version = document.get("version")
-    if isinstance(version, bool) or not isinstance(version, int) or version < 1:
-        raise RuleError("<rule set>", f"version {version!r} must be a whole number >= 1")
-    lists = _check_lists(document.get("lists"))
-    raw_rules = document.get("rules")
-    if not isinstance(raw_rules, list):
-        raise RuleError("<rule set>", "'rules' must be a YAML list of rules")
-    rules = [_check_rule(raw, i, names, lists) for i, raw in enumerate(raw_rules)]
-    seen: set[str] = set()
-    for rule in rules:
-        if rule.code in seen:
-            raise RuleError(rule.code, "two rules have this code; codes must be unique")
-        seen.add(rule.code)
-    return RuleSet(
-        version=version, rules=tuple(rules), lists=lists, description=str(document.get("description", ""))
-    )
+    ruleset, errors = _parse(text, names)
+    if len(errors) == 1:
+        raise errors[0]
+    if errors:
+        raise RuleSetError(errors)
+    assert ruleset is not None
+    return ruleset
