@@ -419,6 +419,15 @@ class Settings(BaseSettings):
     def _absolute(cls, value: Path) -> Path:
         return value.expanduser().resolve()
 
+    @field_validator("card_key", "admin_key")
+    @classmethod
+    def _not_empty(cls, value: SecretStr | None) -> SecretStr | None:
+        # An empty secret file (mounted before it was written) or variable would key every card
+        # fingerprint, or the admin key, with nothing.
+        if value is not None and not value.get_secret_value().strip():
+            raise ValueError("is empty; give a long random secret, e.g. $(openssl rand -hex 32)")
+        return value
+
     @field_validator("label_delay")
     @classmethod
     def _delay(cls, value: str) -> str:

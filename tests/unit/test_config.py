@@ -236,3 +236,17 @@ def test_store_settings_read_the_same_sources_and_need_no_card_key(
     assert report.errors == []
     assert report.values["database_url"] == "postgresql+psycopg://app:****@db/fraud"
     assert report.origins["database_url"][0].kind == "secret"
+
+
+def test_an_empty_secret_file_is_an_error_not_an_empty_key(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    folder = secrets(tmp_path / "secrets", FRAUDSTREAM_CARD_KEY="\n")
+    monkeypatch.setenv("FRAUDSTREAM_SECRETS_DIR", str(folder))
+    with pytest.raises(ValidationError):
+        Settings()
+    file = folder.resolve() / "FRAUDSTREAM_CARD_KEY"
+    assert [str(problem) for problem in inspect_settings().errors] == [
+        f"FRAUDSTREAM_CARD_KEY=**** (secret {file}): is empty; give a long random secret, e.g. "
+        "$(openssl rand -hex 32)"
+    ]
