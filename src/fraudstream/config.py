@@ -5,6 +5,7 @@ and Kubernetes mount secrets), a YAML/TOML file; `inspect_settings` says which g
 from __future__ import annotations
 
 import difflib
+import json
 import os
 import tomllib
 from collections.abc import Mapping
@@ -681,7 +682,7 @@ def inspect_settings(kind: type[Settings] = Settings, **overrides: Any) -> Confi
         if found is not None:
             report.locations.append(found[0])
             sources.append(found)
-    given = _gather(sources, report)
+    given = _gather(kind, sources, report)
     invalid, together = _check(kind, given, report)
     settings = _lenient(kind)(**{n: v for n, v in given.items() if n not in invalid})
     _check_together(kind, settings, invalid, together, report)
@@ -693,16 +694,17 @@ def inspect_settings(kind: type[Settings] = Settings, **overrides: Any) -> Confi
     return report
 
 
-def _gather(sources: list[tuple[Origin, PydanticBaseSettingsSource]], report: ConfigReport) -> dict[str, Any]:
+def _gather(
+    kind: type[Settings], sources: list[tuple[Origin, PydanticBaseSettingsSource]], report: ConfigReport
+) -> dict[str, Any]:
     """The sources' values merged as pydantic-settings merges them: the first source that has a
     setting gives it, except that mappings merge key by key. Records each value's origins."""
     given: dict[str, Any] = {}
     for origin, source in sources:
         try:
             values = source()
-        except (SourceError, ConfigError) as exc:  # a value that is not JSON where JSON is expected, ...
-            report.errors.append(ConfigProblem(f"{origin}: {' '.join(str(exc).split())}", origin=origin))
-            continue
+        except SourceError:  # one value it cannot decode (not JSON where JSON is expected) fails all
+            values = _field_by_field(kind, origin, source, report)
         for name, value in values.items():
             where = _secret_file(origin, name) if origin.kind == "secret" else origin
             if name not in given:
@@ -712,6 +714,28 @@ def _gather(sources: list[tuple[Origin, PydanticBaseSettingsSource]], report: Co
                 given[name] = {**value, **given[name]}
                 report.origins[name] += (where,)
     return given
+
+
+def _field_by_field(
+    kind: type[Settings], origin: Origin, source: PydanticBaseSettingsSource, report: ConfigReport
+) -> dict[str, Any]:
+    """A source's values read one setting at a time, through the same two steps its own reading takes
+    (find the value, decode it), so that the one it cannot decode is reported, by name, and the
+    others are still taken."""
+    values = {}
+    for name, info in kind.model_fields.items():
+        try:
+            value, _, is_complex = source.get_field_value(info, name)
+            value = source.prepare_field_value(name, info, value, is_complex)
+        except ValueError as exc:
+            where = _secret_file(origin, name) if origin.kind == "secret" else origin
+            spelt = name if origin.kind in ("flag", "file") else _variable(name)
+            problem = f"is not valid JSON ({exc})" if isinstance(exc, json.JSONDecodeError) else str(exc)
+            report.errors.append(ConfigProblem(f"{spelt} ({where}) {problem}", name, where))
+            continue
+        if value is not None:
+            values[name] = value
+    return values
 
 
 def _secret_file(directory: Origin, name: str) -> Origin:

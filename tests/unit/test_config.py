@@ -250,3 +250,18 @@ def test_an_empty_secret_file_is_an_error_not_an_empty_key(
         f"FRAUDSTREAM_CARD_KEY=**** (secret {file}): is empty; give a long random secret, e.g. "
         "$(openssl rand -hex 32)"
     ]
+
+
+def test_a_value_that_is_not_json_is_named_and_the_rest_of_its_source_still_read(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    # pydantic-settings fails the whole environment for one undecodable value: the demo flag beside
+    # it would be lost, and a missing card key reported that is not missing.
+    monkeypatch.setenv("FRAUDSTREAM_KAFKA_OPTIONS", "{client.id: eu}")
+    monkeypatch.setenv("FRAUDSTREAM_DEMO", "1")
+    report = inspect_settings()
+    assert [str(problem) for problem in report.errors] == [
+        "FRAUDSTREAM_KAFKA_OPTIONS (env) is not valid JSON (Expecting property name enclosed in double "
+        "quotes: line 1 column 2 (char 1))"
+    ]
+    assert report.values["demo"] is True
