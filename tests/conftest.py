@@ -1,12 +1,14 @@
-"""Fixtures every kind of test may use: a real `fraudstream serve` on a free port."""
+"""Fixtures every kind of test may use: a real `fraudstream serve` on a free port, a real browser."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from browsers import chromium
 from servers import RunningServer, start_server, stop
 
 
@@ -24,3 +26,10 @@ def run_server(tmp_path: Path) -> Iterator[Callable[..., RunningServer]]:
     yield start
     for server in started:
         stop(server)
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    """Debian's Chromium, headless, for the tests of one module (see tests/browsers.py)."""
+    with chromium() as found:
+        yield found

@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -28,14 +27,10 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
+from browsers import CHROMIUM, SCREENSHOTS
+
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
-CHROMIUM = "/usr/bin/chromium"
-SCREENSHOTS = (
-    Path(__file__).resolve().parents[2] / "docs" / "screenshots"
-    if os.environ.get("FRAUDSTREAM_SCREENSHOTS") == "1"
-    else Path(tempfile.gettempdir()) / "fraudstream-screenshots"
-)
 ADMIN_KEY = "fs_e2e_admin_key_0123456789"
 #: How long a page may take to show something. Waits use Playwright's locator assertions, which run in
 #: its own isolated script world: the dashboard's Content-Security-Policy forbids eval, which
@@ -169,20 +164,6 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
     stop.set()
     sender.join(10)
     found.stop()
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    from playwright.sync_api import sync_playwright
-
-    if not Path(CHROMIUM).exists():
-        pytest.fail(f"{CHROMIUM} is missing: install Debian's Chromium with `apt-get install -y chromium`")
-    with sync_playwright() as playwright:
-        found = playwright.chromium.launch(
-            executable_path=CHROMIUM, args=["--no-sandbox", "--disable-background-networking"]
-        )
-        yield found
-        found.close()
 
 
 class Session:
