@@ -34,7 +34,9 @@ from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http
 from fraudstream.storage import Store
 from kafka_broker import create_topic as create
+from kafka_broker import run_to_the_end, topic_reader
 from promtool import promtool_problems
+from servers import wait_for
 
 pytestmark = pytest.mark.integration
 KEY = DEMO_CARD_KEY.encode()
@@ -57,15 +59,9 @@ def produce(brokers: str, topic: str, records: list[dict[str, Any]]) -> None:
 
 
 def read_all(brokers: str, topic: str, expect: int, timeout: float = 60) -> list[dict[str, Any]]:
-    consumer = Consumer(
-        {
-            "bootstrap.servers": brokers,
-            "group.id": f"reader-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": 6000,
-        }
-    )
-    consumer.subscribe([topic])
+    """The messages of ``topic`` from its beginning, until ``expect`` distinct transactions (or
+    messages) are in or ``timeout`` passes."""
+    consumer = topic_reader(brokers, topic)
     found: list[dict[str, Any]] = []
     deadline = time.monotonic() + timeout
     while (
@@ -123,7 +119,8 @@ def config(brokers: str, topic: str, tmp_path: Path, **overrides: Any) -> Worker
     settings: dict[str, Any] = {
         "checkpoint_dir": tmp_path / "checkpoints",
         "card_key": KEY,
-        "session_timeout_ms": 6000,
+        # A group's join takes about half the session timeout on Tansu: 1 s here instead of 3.
+        "session_timeout_ms": 2000,
         "checkpoint_interval_s": 0.5,
     }
     return WorkerConfig.named_after(brokers, topic, **{**settings, **overrides})
@@ -140,6 +137,8 @@ def test_two_workers_decide_like_the_embedded_engine_and_the_sink_stores_each_on
     for thread in threads:
         thread.start()
     outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
+    for worker in workers:
+        worker.stop()
     for thread in threads:
         thread.join(60)
     decisions = unique_decisions(outputs)
@@ -191,9 +190,10 @@ def test_workers_decide_with_the_registry_champion_and_pick_up_a_newly_promoted_
 
     second = registered_model(registry, "m-second", seed=4, trees=30)
     registry.promote("m-second")
-    time.sleep(1.0)  # longer than the check interval: the worker has looked at the registry since
+    wait_for(lambda: worker.model_version == "m-second", "the worker to load the newly promoted model")
     produce(broker, topic, records[1000:])
     later = unique_decisions(read_all(broker, f"{topic}.decisions", expect=1500))
+    worker.stop()
     thread.join(60)
     assert {later[r["transaction_id"]]["model_version"] for r in records[1000:]} == {"m-second"}
     assert second.metadata.version == "m-second"
@@ -213,8 +213,7 @@ def test_poison_messages_go_to_the_dead_letter_topic_and_the_worker_goes_on(
     for value in [*bad, orjson.dumps({"transaction_id": "good", "user_id": "u", "amount": 12.5})]:
         producer.produce(topic, value=value)
     producer.flush()
-    worker = Worker(config(broker, topic, tmp_path))
-    worker.run(max_idle_s=4)
+    run_to_the_end(Worker(config(broker, topic, tmp_path)))
     dead = read_all(broker, f"{topic}.dlq", expect=4, timeout=20)
     reasons = sorted(d["reason"] for d in dead)
     assert len(dead) == 4
@@ -309,7 +308,7 @@ def test_the_worker_reports_metrics_and_health_over_http(broker: str, tmp_path: 
     with socket_port() as port:
         server = serve_operations(worker, port)
     try:
-        worker.run(max_idle_s=2)
+        run_to_the_end(worker)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
         assert promtool_problems(metrics) == ""
         assert "fraudstream_worker_events_total 500.0" in metrics
@@ -350,7 +349,7 @@ def test_slow_checkpoints_stretch_the_interval_between_them(broker: str, tmp_pat
     with socket_port() as port:
         server = serve_operations(worker, port)
     try:
-        worker.run(max_idle_s=2)
+        run_to_the_end(worker)
         metrics = httpx.get(f"http://127.0.0.1:{port}/metrics").text
     finally:
         server.shutdown()
@@ -434,6 +433,7 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
             if found.status_code == 200:
                 break
             time.sleep(0.2)
+        worker.stop()
         thread.join(60)
         assert found.status_code == 200, "the worker's decision never reached the API's database"
         assert found.json()["decision"]["decision"] == "review"
@@ -526,7 +526,7 @@ def test_a_full_producer_queue_makes_the_worker_wait_not_drop(broker: str, tmp_p
     records = traffic(1500, seed=31)
     produce(broker, topic, records)
     worker = Worker(config(broker, topic, tmp_path, producer_queue_messages=20))
-    worker.run(max_idle_s=4)
+    run_to_the_end(worker)
     assert worker.counts["backpressure_waits"] > 0
     decisions = unique_decisions(read_all(broker, f"{topic}.decisions", expect=len(records)))
     assert len(decisions) == len(records)
@@ -594,7 +594,7 @@ def test_a_batch_that_fails_part_way_leaves_the_last_checkpoint_in_force(broker:
         _FailsInFourthBatch(config(broker, topic, tmp_path, **settings)).run(max_idle_s=4)
     # The failed batch was folded into the engine's state but its offset not passed: a checkpoint of
     # that state would count its events twice when the next worker replays them.
-    Worker(config(broker, topic, tmp_path, **settings)).run(max_idle_s=4)
+    run_to_the_end(Worker(config(broker, topic, tmp_path, **settings)))
     outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
     decisions = unique_decisions(outputs)
     assert len(decisions) == len(records)
@@ -609,7 +609,7 @@ def test_a_lost_output_rewinds_to_the_checkpoint_and_is_produced_again(broker: s
     records = traffic(2000, seed=33)
     produce(broker, topic, records)
     worker = _LosesOneOutput(config(broker, topic, tmp_path, batch_size=200))
-    worker.run(max_idle_s=4)
+    run_to_the_end(worker, until=lambda: worker.counts["rewinds"] > 0)
     assert worker.counts["rewinds"] == 1
     outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
     decisions = unique_decisions(outputs)  # replayed duplicates carry identical decisions
@@ -627,14 +627,7 @@ class _CommittedReader:
     def __init__(self, broker: str, topic: str, ours: set[str]) -> None:
         self.ours = ours
         self.outputs: list[dict[str, Any]] = []
-        self.consumer = Consumer(
-            {
-                "bootstrap.servers": broker,
-                "group.id": f"reader-{uuid.uuid4().hex}",
-                "auto.offset.reset": "earliest",
-            }
-        )
-        self.consumer.subscribe([topic])
+        self.consumer = topic_reader(broker, topic)
 
     def read(self, until: Callable[[], bool], timeout: float) -> None:
         deadline = time.monotonic() + timeout
@@ -668,7 +661,7 @@ def test_a_transactional_worker_commits_outputs_with_their_offsets(broker: str, 
     produce(broker, topic, records)
     reader = _CommittedReader(broker, f"{topic}.decisions", {r["transaction_id"] for r in records})
     worker = Worker(config(broker, topic, tmp_path, batch_size=200, transactional_id=f"w-{topic}"))
-    worker.run(max_idle_s=3)
+    run_to_the_end(worker)
     reader.read(reader.all_in, 60)
     reader.read(lambda: False, 2)
     reader.consumer.close()
@@ -693,7 +686,7 @@ def test_a_lost_output_aborts_the_transaction_and_the_worker_goes_back_to_its_ch
     records = _own_ids(traffic(2000, seed=88), topic)
     produce(broker, topic, records)
     worker = _LosesOneOutput(config(broker, topic, tmp_path, batch_size=200, transactional_id=f"w-{topic}"))
-    worker.run(max_idle_s=4)
+    run_to_the_end(worker, until=lambda: worker.counts["rewinds"] > 0)
     assert worker.counts["rewinds"] == 1  # the transaction holding the lost output was aborted
     assert worker.counts["transactions"] >= 1  # and the replay committed in a new one
     outputs = read_all(broker, f"{topic}.decisions", expect=len(records))
@@ -711,13 +704,13 @@ def test_a_checkpoint_behind_the_committed_offset_is_caught_up_without_producing
     reader = _CommittedReader(broker, f"{topic}.decisions", {r["transaction_id"] for r in records})
     settings = {"transactional_id": f"w-{topic}", "batch_size": 200}
     produce(broker, topic, records[:2000])
-    Worker(config(broker, topic, tmp_path, **settings)).run(max_idle_s=3)
+    run_to_the_end(Worker(config(broker, topic, tmp_path, **settings)))
     # As if the worker had died between committing a transaction and saving its checkpoints: the
     # state is gone, the committed offsets are not.
     shutil.rmtree(tmp_path / "checkpoints")
     produce(broker, topic, records[2000:])
     again = Worker(config(broker, topic, tmp_path, **settings))
-    again.run(max_idle_s=3)
+    run_to_the_end(again)
     reader.read(reader.all_in, 60)
     reader.read(lambda: False, 3)
     reader.consumer.close()
@@ -783,6 +776,7 @@ def test_rules_and_lists_changed_through_the_api_in_kafka_mode_reach_the_workers
                 if response.status_code == 200:
                     found[transaction_id] = response.json()["decision"]
             time.sleep(0.2)
+        worker.stop()
         thread.join(60)
     assert {t: (d["decision"], d["rules"]) for t, d in found.items()} == {
         "big": ("decline", ["over_100"]),
