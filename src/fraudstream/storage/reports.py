@@ -168,9 +168,10 @@ class Reports:
 
     # --- statistics ------------------------------------------------------------------------
 
-    def stats(self, now_ms: int) -> dict[str, Any]:
+    def stats(self, now_ms: int, latency_since_ms: int = 0) -> dict[str, Any]:
         """Totals, decision mix, alerts, labelled fraud rate and a per-minute series of the last hour
-        (every minute, empty ones included)."""
+        (every minute, empty ones included); latency percentiles of the last five minutes' decisions,
+        those decided before ``latency_since_ms`` (a server's warm-up) left out."""
         with self.engine.connect() as connection:
             mix: dict[str, int] = dict(
                 connection.execute(
@@ -191,7 +192,10 @@ class Reports:
                 float(v)
                 for v in connection.execute(
                     sa.select(decisions.c.latency_ms)
-                    .where(decisions.c.decided_at_ms >= now_ms - 300_000, decisions.c.latency_ms.is_not(None))
+                    .where(
+                        decisions.c.decided_at_ms >= max(now_ms - 300_000, latency_since_ms),
+                        decisions.c.latency_ms.is_not(None),
+                    )
                     .order_by(decisions.c.decided_at_ms.desc())
                     .limit(5000)
                 ).scalars()

@@ -16,8 +16,17 @@ __all__ = ["Metrics"]
 
 
 class Metrics:
-    """Thread-safe counters; latencies kept for the last 10,000 decisions, the dashboard's window.
-    ``exposition`` holds the Prometheus metrics, whose histograms cover the whole run."""
+    """Thread-safe counters; latencies kept for the last 10,000 decisions after warm-up, the
+    dashboard's window. ``exposition`` holds the Prometheus metrics, whose histograms cover the whole
+    run after warm-up.
+
+    >>> metrics = Metrics()
+    >>> metrics.record_batch(["approve"], [2500.0], {}, [3])  # the first group, still warming up
+    >>> metrics.warmed_up()
+    >>> metrics.record_batch(["approve", "review"], [4.0, 6.0], {}, [3, 60])
+    >>> sum(metrics.decisions.values()), metrics.latency()["p99"] < 10
+    (3, True)
+    """
 
     def __init__(self) -> None:
         self.exposition = DecisionMetrics()
@@ -31,11 +40,19 @@ class Metrics:
         self.conflicts = 0
         self.batches = 0
         self._latencies: deque[float] = deque(maxlen=10_000)
+        #: Whether latencies are recorded yet, and since when (wall clock, ms; `warmed_up`).
+        self.timing = False
+        self.warm_since_ms = 0
         self._recent: deque[tuple[float, int]] = deque(maxlen=600)
         self.started = time.time()
 
     def warmed_up(self) -> None:
-        """The service is ready: latencies from now on enter the Prometheus histogram."""
+        """Warm-up is over: latencies from now on enter the dashboard's window and the Prometheus
+        histogram. Before, decisions are counted but their seconds (kernels loading, first calls
+        into the database and Arrow) would stay in the p99 for thousands of decisions."""
+        with self._lock:
+            self.timing = True
+            self.warm_since_ms = int(time.time() * 1000)
         self.exposition.warmed_up()
 
     def record_refused(self) -> None:
@@ -61,7 +78,8 @@ class Metrics:
             self.batches += 1
             self.decisions.update(decisions)
             self.rule_hits.update({k: v for k, v in rule_hits.items() if v})
-            self._latencies.extend(latencies_ms)
+            if self.timing:
+                self._latencies.extend(latencies_ms)
             self._recent.append((time.monotonic(), len(decisions)))
 
     def record_repeat(self, duplicates: int, conflicts: int) -> None:
