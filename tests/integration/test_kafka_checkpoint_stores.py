@@ -23,7 +23,7 @@ from fraudstream.runtime.kafka.checkpoints import (
     checkpoint_store,
 )
 from fraudstream.runtime.kafka.worker import Worker, WorkerConfig
-from kafka_broker import create_topic
+from kafka_broker import create_topic, run_to_the_end
 
 pytestmark = pytest.mark.integration
 
@@ -187,10 +187,10 @@ def test_the_worker_checkpoints_each_partition_to_the_store_its_url_names(
         s3_endpoint_url=endpoint,
         checkpoint_dir=tmp_path / "unused",
         card_key=DEMO_CARD_KEY.encode(),
-        session_timeout_ms=6000,
+        session_timeout_ms=2000,  # a quicker join (about half of it on Tansu)
     )
     worker = Worker(config)
-    worker.run(max_idle_s=2)
+    run_to_the_end(worker)
     assert worker.counts["decisions"] == 40
     store = checkpoint_store(url, s3_endpoint_url=endpoint)
     saved = [store.load(config.group, topic, p) for p in (0, 1)]

@@ -14,10 +14,10 @@ from pathlib import Path
 import httpx
 import orjson
 import pytest
-from confluent_kafka import Consumer
 from confluent_kafka.admin import AdminClient
 
 from fraudstream.config import DEMO_CARD_KEY
+from kafka_broker import topic_reader
 
 pytestmark = pytest.mark.integration
 
@@ -46,10 +46,7 @@ def _names(prefix: str) -> dict[str, str]:
 
 
 def _read(broker: str, topic: str, expect: int, timeout: float = 60) -> list[dict[str, object]]:
-    consumer = Consumer(
-        {"bootstrap.servers": broker, "group.id": f"r-{uuid.uuid4().hex}", "auto.offset.reset": "earliest"}
-    )
-    consumer.subscribe([topic])
+    consumer = topic_reader(broker, topic)
     found: list[dict[str, object]] = []
     deadline = time.monotonic() + timeout
     while len(found) < expect and time.monotonic() < deadline:
