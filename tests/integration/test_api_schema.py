@@ -4,6 +4,7 @@ error and no answer that contradicts the document (issue 19)."""
 
 from __future__ import annotations
 
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -14,6 +15,7 @@ import schemathesis
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.errors import Unsatisfiable
+from jsonschema import Draft202012Validator
 from openapi_spec_validator import validate
 from schemathesis import GenerationMode
 from schemathesis.checks import CheckFunction, not_a_server_error
@@ -39,6 +41,8 @@ CHECKS: list[CheckFunction] = [not_a_server_error, response_schema_conformance, 
 
 
 ERROR_BODY = {"$ref": "#/components/schemas/ErrorBody"}
+#: The operations anyone may call: health, metrics and the root's message.
+OPEN = {"checkLiveness", "checkReadiness", "getMetrics", "compatApiV1Health", "compatHealth", "compatRoot"}
 
 
 @pytest.fixture
@@ -85,6 +89,85 @@ def test_routes_that_read_their_own_body_document_it(
     document: dict[str, Any], method: str, path: str
 ) -> None:
     assert document["paths"][path][method]["requestBody"]["content"]
+
+
+def _operations(document: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
+    for path, methods in document["paths"].items():
+        for method, operation in methods.items():
+            yield f"{method.upper()} {path}", operation
+
+
+def test_every_operation_has_a_named_operation_id(document: dict[str, Any]) -> None:
+    ids = [operation.get("operationId", "") for _, operation in _operations(document)]
+    assert len(ids) == len(set(ids)), "operation ids are unique"
+    # FastAPI's generated form: the function name, the path and the method, joined by underscores.
+    assert [i for i in ids if not re.fullmatch(r"[a-z][A-Za-z0-9]+", i)] == []
+
+
+def test_keyed_operations_name_the_api_key_and_answer_401_403_429(document: dict[str, Any]) -> None:
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["ApiKey"] == {**schemes["ApiKey"], "type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schemes["BearerKey"] == {**schemes["BearerKey"], "type": "http", "scheme": "bearer"}
+    keyed = {name: op for name, op in _operations(document) if op["operationId"] not in OPEN}
+    assert len(keyed) >= 30
+    for name, operation in keyed.items():
+        assert operation.get("security") == [{"ApiKey": []}, {"BearerKey": []}], name
+        assert {"401", "403", "429"} <= set(operation["responses"]), name
+    for name, operation in _operations(document):
+        if operation["operationId"] in OPEN:
+            assert "security" not in operation, name
+
+
+def test_every_write_has_a_request_example_and_every_success_an_example(document: dict[str, Any]) -> None:
+    missing = []
+    for name, operation in _operations(document):
+        body = operation.get("requestBody")
+        if name.split()[0] in ("POST", "PUT", "PATCH") and body is not None:
+            missing += [f"{name} request" for media in body["content"].values() if not _examples(media)]
+        for status, answer in operation["responses"].items():
+            if status.startswith("2"):
+                media_types = answer.get("content", {}).values()
+                if not media_types or not all(_examples(media) for media in media_types):
+                    missing.append(f"{name} {status}")
+    assert missing == []
+
+
+def test_every_error_answer_is_declared_with_the_error_body_and_an_example(document: dict[str, Any]) -> None:
+    declared = {name: op["responses"] for name, op in _operations(document)}
+    assert {"400", "401", "403", "409", "413", "422", "429", "503"} <= set(declared["POST /v1/transactions"])
+    assert "404" in declared["GET /v1/transactions/{transaction_id}"]
+    assert "404" in declared["POST /v1/alerts/{transaction_id}/review"]
+    assert "406" in declared["GET /v1/stream/alerts"]
+    for name, responses in declared.items():
+        for status, answer in responses.items():
+            content = answer.get("content", {}).get("application/json")
+            if status[0] == "4" and status != "406" and content is not None:
+                assert content["schema"] == ERROR_BODY, (name, status)
+                assert _examples(content), (name, status)
+
+
+def test_every_example_matches_its_schema(document: dict[str, Any]) -> None:
+    wrong = []
+    for name, operation in _operations(document):
+        parts = [("request", operation.get("requestBody", {})), *operation["responses"].items()]
+        for where, part in parts:
+            for media_type, media in part.get("content", {}).items():
+                if "schema" not in media:
+                    continue
+                # The schema with the document's components, so that its $refs resolve.
+                validator = Draft202012Validator({**media["schema"], "components": document["components"]})
+                for example in _examples(media):
+                    wrong += [
+                        f"{name} {where} {media_type}: {e.message[:200]}"
+                        for e in validator.iter_errors(example)
+                    ]
+    assert wrong == []
+
+
+def _examples(media: dict[str, Any]) -> list[Any]:
+    if "example" in media:
+        return [media["example"]]
+    return [example["value"] for example in media.get("examples", {}).values()]
 
 
 @pytest.mark.slow

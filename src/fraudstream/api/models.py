@@ -72,7 +72,18 @@ class ErrorBody(BaseModel):
 #: A router's 422, as the error handlers shape it: without it FastAPI documents its own
 #: HTTPValidationError, a shape no answer of ours has.
 INVALID_REQUEST: dict[int | str, dict[str, Any]] = {
-    422: {"model": ErrorBody, "description": "Invalid parameters or body: the fields at fault or the problem"}
+    422: {
+        "model": ErrorBody,
+        "description": "Invalid parameters or body: the fields at fault or the problem",
+        "content": {
+            "application/json": {
+                "example": {
+                    "error": "invalid_request",
+                    "errors": [{"field": "limit", "problem": "Input should be greater than or equal to 1"}],
+                }
+            }
+        },
+    }
 }
 
 

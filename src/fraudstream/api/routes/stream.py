@@ -172,6 +172,7 @@ _TOO_MANY: dict[int | str, dict[str, Any]] = {
 @router.get(
     "/v1/stream/alerts.sse",
     operation_id="streamAlerts",
+    response_class=Response,  # not JSON: the events, documented below
     summary="Live alerts as Server-Sent Events (curl -N)",
     responses={200: _EVENTS, **errors(*KEYED), **_TOO_MANY},
 )
@@ -192,7 +193,7 @@ async def alerts_events_old_path(
     "/v1/stream/alerts",
     operation_id="streamAlertsNegotiated",
     summary="Live alerts as Server-Sent Events when asked with Accept: text/event-stream",
-    response_model=None,
+    response_class=Response,  # not JSON: the events, documented below
     responses={
         200: _EVENTS,
         406: {
