@@ -27,7 +27,7 @@ import httpx
 import pytest
 from playwright.sync_api import expect
 
-from browsers import CHROMIUM, SCREENSHOTS
+from browsers import CHROMIUM, SCREENSHOTS, offline_context, screenshot
 
 pytestmark = [pytest.mark.e2e, pytest.mark.slow]
 
@@ -519,6 +519,22 @@ def test_the_page_reconnects_to_the_alert_stream_after_a_server_restart(browser:
         e for e in session.errors if not re.search(r"WebSocket|ERR_CONNECTION_REFUSED|Failed to load", e)
     ]
     assert unexpected == []
+
+
+def test_the_api_docs_work_offline(browser: Any, server: Server) -> None:
+    """/docs with every request off this machine aborted: Swagger UI from the server's own assets, the
+    main operation open on its examples (the README's screenshot; tests/integration/test_api_docs.py
+    checks the docs in full)."""
+    context, outside = offline_context(browser, viewport={"width": 1280, "height": 1300})
+    page = context.new_page()
+    page.goto(f"{server.url}/docs")
+    operation = page.locator("#operations-transactions-scoreTransactions")
+    operation.locator(".opblock-summary-control").click()
+    expect(operation.locator(".opblock-body")).to_contain_text("txn_normal_001", timeout=WAIT_MS)
+    expect(page.get_by_role("button", name="Authorize")).to_be_visible()
+    screenshot(page, "api-docs", full_page=False)
+    context.close()
+    assert outside == []
 
 
 def test_chromium_was_not_downloaded() -> None:
