@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 import socket
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -16,8 +17,9 @@ from fraudstream.api import create_app
 from fraudstream.cli import app
 from fraudstream.config import Settings
 from fraudstream.core.engine import Engine
+from fraudstream.core.models import Model
 from fraudstream.errors import ModelError
-from fraudstream.ml.dataset import load_history
+from fraudstream.ml.dataset import History, load_history
 from fraudstream.ml.metrics import fraud_metrics
 from fraudstream.ml.registry import Registry
 from fraudstream.ml.train import engine_config, evaluate, model_card, replay_history, train
@@ -35,6 +37,16 @@ def history_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
     config = SimulationConfig(count=12_000, seed=5, fraud_rate=0.02, duration_ms=10 * DAY)
     write_table(with_label_times(simulate(config), config), path)
     return path
+
+
+@pytest.fixture(scope="module")
+def first_week_lightgbm(history_file: Path) -> tuple[History, Model, dict[str, Any], int]:
+    """The history with every fraud's label known a day after it (the file's own label times left
+    out), and LightGBM trained on its first 7 days: trained once, for the tests that look at it."""
+    history = dataclasses.replace(load_history(history_file), label_time_ms=None)
+    end = int(history.batch.timestamp_ms.min() + 7 * DAY)
+    model, summary = train(history, "lightgbm", train_from_ms=None, train_to_ms=end, label_delay_ms=DAY)
+    return history, model, summary, end
 
 
 def test_features_at_training_time_equal_features_at_serving_time(history_file: Path) -> None:
@@ -68,13 +80,12 @@ def test_a_label_changes_later_features_only_after_its_delay(history_file: Path)
     assert late.features[:, column].sum() == 0
 
 
-def test_lightgbm_learns_the_simulated_frauds_and_the_metrics_match_scikit_learn(history_file: Path) -> None:
+def test_lightgbm_learns_the_simulated_frauds_and_the_metrics_match_scikit_learn(
+    first_week_lightgbm: tuple[History, Model, dict[str, Any], int],
+) -> None:
     # Every fraud's label known a day after it (most of the file's own label times fall after a
     # 7-day training window: learning from those is measured by bench/quality.py).
-    history = dataclasses.replace(load_history(history_file), label_time_ms=None)
-    ts = history.batch.timestamp_ms
-    end = int(ts.min() + 7 * DAY)
-    model, _ = train(history, "lightgbm", train_from_ms=None, train_to_ms=end, label_delay_ms=DAY)
+    history, model, _, end = first_week_lightgbm
     report, replayed, rows = evaluate(history, model, from_ms=end, to_ms=None, label_delay_ms=DAY)
     truth = history.is_fraud[rows]
     assert report["roc_auc"] == round(roc_auc_score(truth, replayed.probability[rows]), 4)
@@ -85,10 +96,10 @@ def test_lightgbm_learns_the_simulated_frauds_and_the_metrics_match_scikit_learn
     assert report["legit_flagged_share"] < 0.03  # legitimate look-alikes (travel, bursts, big buys)
 
 
-def test_training_is_deterministic_for_a_seed_and_its_card_says_how_it_was_chosen(history_file: Path) -> None:
-    history = dataclasses.replace(load_history(history_file), label_time_ms=None)
-    end = int(history.batch.timestamp_ms.min() + 7 * DAY)
-    first, summary = train(history, "lightgbm", train_from_ms=None, train_to_ms=end, label_delay_ms=DAY)
+def test_training_is_deterministic_for_a_seed_and_its_card_says_how_it_was_chosen(
+    first_week_lightgbm: tuple[History, Model, dict[str, Any], int],
+) -> None:
+    history, first, summary, end = first_week_lightgbm
     second, _ = train(history, "lightgbm", train_from_ms=None, train_to_ms=end, label_delay_ms=DAY)
     features = replay_history(history, DAY).features
     np.testing.assert_array_equal(first.predict_proba(features), second.predict_proba(features))
