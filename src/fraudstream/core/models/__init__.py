@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -9,27 +10,27 @@ import numpy as np
 import numpy.typing as npt
 
 from fraudstream.core.models.base import METADATA_FILE, Model, ModelMetadata, check_features
-from fraudstream.core.models.isolation_forest import IsolationForestModel
-from fraudstream.core.models.lightgbm import LightGBMModel
-from fraudstream.core.models.logistic import LogisticModel
-from fraudstream.core.models.random_forest import RandomForestModel
 from fraudstream.errors import ModelError
 
 __all__ = ["KINDS", "Model", "ModelMetadata", "fit_model", "load_model"]
 
-KINDS: dict[str, Any] = {
-    "lightgbm": LightGBMModel,
-    "isolation_forest": IsolationForestModel,
-    "random_forest": RandomForestModel,
-    "logistic": LogisticModel,
+#: Each kind of model, by the module and class that implement it. A kind's module is imported when a
+#: model of that kind is first trained or loaded: scikit-learn (with SciPy and skops) was more than
+#: half of a server's start-up, and a server deciding with rules alone needs none of it.
+KINDS: dict[str, tuple[str, str]] = {
+    "lightgbm": ("fraudstream.core.models.lightgbm", "LightGBMModel"),
+    "isolation_forest": ("fraudstream.core.models.isolation_forest", "IsolationForestModel"),
+    "random_forest": ("fraudstream.core.models.random_forest", "RandomForestModel"),
+    "logistic": ("fraudstream.core.models.logistic", "LogisticModel"),
 }
 
 
 def _kind(name: str) -> Any:
-    kind = KINDS.get(name)
-    if kind is None:
+    where = KINDS.get(name)
+    if where is None:
         raise ModelError(f"model kind {name!r} is unknown; choose one of {', '.join(KINDS)}")
-    return kind
+    module, cls = where
+    return getattr(importlib.import_module(module), cls)
 
 
 def fit_model(
