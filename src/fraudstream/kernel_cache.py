@@ -16,9 +16,10 @@ from __future__ import annotations
 import hashlib
 import os
 import re
+import tempfile
 from pathlib import Path
 
-__all__ = ["cache_folder", "fingerprint", "use_versioned_cache"]
+__all__ = ["cache_folder", "cache_root", "fingerprint", "use_versioned_cache"]
 
 _PACKAGE = Path(__file__).resolve().parent
 _IMPORTS_NUMBA = re.compile(rb"^\s*(?:from|import) numba\b", re.MULTILINE)
@@ -47,10 +48,22 @@ def fingerprint(root: Path = _PACKAGE) -> str:
     return digest.hexdigest()[:16]
 
 
-def cache_folder() -> Path:
-    """``FRAUDSTREAM_KERNEL_CACHE`` (default: the user's cache folder)/fraudstream-kernels/<fingerprint>."""
+def cache_root() -> Path | None:
+    """``FRAUDSTREAM_KERNEL_CACHE``, else the user's cache folder (``XDG_CACHE_HOME``, ~/.cache):
+    where fraudstream keeps what it builds once and reads in later processes; None without a home."""
     parent = os.environ.get("FRAUDSTREAM_KERNEL_CACHE") or os.environ.get("XDG_CACHE_HOME")
-    base = Path(parent) if parent else Path.home() / ".cache"
+    if parent:
+        return Path(parent)
+    try:
+        return Path.home() / ".cache"
+    except RuntimeError:  # no home folder to be found
+        return None
+
+
+def cache_folder() -> Path:
+    """`cache_root`/fraudstream-kernels/<fingerprint> (a temporary folder's without a home)."""
+    root = cache_root()
+    base = root if root is not None else Path(tempfile.gettempdir())
     return base / "fraudstream-kernels" / fingerprint()
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -59,3 +61,18 @@ def test_unknown_places_and_wrong_countries_have_no_location(gazetteer: Gazettee
 def test_folding_ignores_case_accents_and_spacing() -> None:
     assert fold_place_name("  Zürich ") == fold_place_name("zurich") == "zurich"
     assert fold_place_name("東京") == "東京"
+
+
+def test_the_index_is_kept_for_the_next_process_and_rebuilt_when_unreadable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("FRAUDSTREAM_KERNEL_CACHE", str(tmp_path))
+    names = ["Paris", "Paris, US", "São Paulo", "Online", "Bombay"]
+    built = Gazetteer().resolve(names)
+    (kept,) = (tmp_path / "fraudstream-reference").glob("gazetteer-*.json")
+    read = Gazetteer().resolve(names)  # another process's first lookup: from the file
+    assert read[2] == built[2] == ["FR", "US", "BR", None, "IN"]
+    np.testing.assert_array_equal(read[0], built[0])
+    kept.write_bytes(b'{"best": ')  # cut short: built again, and written whole again
+    assert Gazetteer().resolve(names)[2] == built[2]
+    assert kept.read_bytes().startswith(b'{"best":{')
