@@ -24,6 +24,7 @@ from fraudstream.core.models import Model, fit_model
 from fraudstream.core.policy import REVIEW
 from fraudstream.core.replay import replay, replay_features
 from fraudstream.errors import ConfigError
+from fraudstream.ml import Progress
 from fraudstream.ml.dataset import History
 from fraudstream.ml.metrics import fraud_metrics, threshold_table
 from fraudstream.ml.registry import Registry
@@ -72,10 +73,12 @@ def replay_history(
     model: Model | None = None,
     config: EngineConfig | None = None,
     explain: npt.NDArray[np.bool_] | None = None,
+    progress: Progress | None = None,
 ) -> Replayed:
     """Score the whole history in order, labels applied when known; keep features and decisions, and
     the rules and reasons of the rows ``explain`` marks (all rows by default; the others get empty
-    lists: reasons cost Python work per row, and a replay of millions needs them for a window only)."""
+    lists: reasons cost Python work per row, and a replay of millions needs them for a window only).
+    ``progress`` hears "replaying decisions" after each chunk of rows."""
     engine = Engine(config or engine_config(label_delay_ms), model=model)
     features, probability, score, decision = [], [], [], []
     rules: list[list[str]] = []
@@ -94,6 +97,8 @@ def replay_history(
             rules[done + row] = decisions.rules_hit(row)
             reasons[done + row] = [r.text for r in found]
         done += n
+        if progress is not None:
+            progress("replaying decisions", done, len(history.batch))
     names = engine.feature_names
     return Replayed(
         np.vstack(features),
@@ -107,11 +112,20 @@ def replay_history(
 
 
 def replay_training_features(
-    history: History, label_delay_ms: int, config: EngineConfig | None = None
+    history: History,
+    label_delay_ms: int,
+    config: EngineConfig | None = None,
+    progress: Progress | None = None,
 ) -> tuple[npt.NDArray[np.float32], tuple[str, ...]]:
-    """Only the features of the whole history, labels applied when known: what training needs."""
+    """Only the features of the whole history, labels applied when known: what training needs.
+    ``progress`` hears "replaying features" after each chunk of rows."""
     state = FeatureState((config or engine_config(label_delay_ms)).features)
-    parts = [m.values for m in replay_features(state, history.batch, history.labels(label_delay_ms))]
+    parts, done, total = [], 0, len(history.batch)
+    for matrix in replay_features(state, history.batch, history.labels(label_delay_ms)):
+        parts.append(matrix.values)
+        done += len(matrix.values)
+        if progress is not None:
+            progress("replaying features", done, total)
     return np.vstack(parts), state.feature_names
 
 
@@ -138,11 +152,17 @@ def train(
     label_delay_ms: int,
     params: dict[str, Any] | None = None,
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Model, dict[str, Any]]:
     """Fit a model on the rows of the window old enough for their labels to be known by its end,
     each labelled as it was known then (LightGBM: settings searched and probabilities calibrated by
-    `fraudstream.ml.tuning` unless ``params`` are given)."""
-    matrix, names = features if features is not None else replay_training_features(history, label_delay_ms)
+    `fraudstream.ml.tuning` unless ``params`` are given). ``progress`` hears each step: replaying
+    features, choosing LightGBM settings, fitting."""
+    matrix, names = (
+        features
+        if features is not None
+        else replay_training_features(history, label_delay_ms, progress=progress)
+    )
     end = train_to_ms if train_to_ms is not None else int(history.batch.timestamp_ms.max()) + 1
     rows = _window(history, train_from_ms, end - label_delay_ms)
     if not rows.any():
@@ -157,7 +177,7 @@ def train(
     labels = history.known_fraud(end, label_delay_ms)[rows].astype(np.int8)
     search = None
     if kind == "lightgbm" and params is None:
-        search = search_lightgbm(matrix[rows], labels, history.batch.timestamp_ms[rows])
+        search = search_lightgbm(matrix[rows], labels, history.batch.timestamp_ms[rows], progress=progress)
         if search is not None:
             params = {**search.params, "calibration": list(search.calibration)}
             params["search"] = {
@@ -167,6 +187,8 @@ def train(
                 "training_rows": int(rows.sum()),
                 "tried": search.tried,
             }
+    if progress is not None:
+        progress(f"fitting {kind} on {int(rows.sum()):,} rows", 0, 0)
     model = fit_model(
         kind,
         matrix[rows],
@@ -198,10 +220,14 @@ def evaluate(
     to_ms: int | None,
     label_delay_ms: int,
     config: EngineConfig | None = None,
+    progress: Progress | None = None,
 ) -> tuple[dict[str, Any], Replayed, npt.NDArray[np.bool_]]:
-    """Replay everything (history before the window builds the state); measure on the window."""
+    """Replay everything (history before the window builds the state); measure on the window.
+    ``progress`` hears "replaying decisions" per chunk, then "measuring"."""
     rows = _window(history, from_ms, to_ms)
-    replayed = replay_history(history, label_delay_ms, model, config, explain=rows)
+    replayed = replay_history(history, label_delay_ms, model, config, explain=rows, progress=progress)
+    if progress is not None:
+        progress("measuring", 0, 0)
     probability = replayed.probability[rows]
     if model is None:  # rules only: rank by the policy's score
         probability = replayed.score[rows].astype(np.float32) / 100.0
@@ -301,10 +327,14 @@ def train_and_register(
     train_from_ms: int | None = None,
     train_to_ms: int | None = None,
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
+    progress: Progress | None = None,
+    params: dict[str, Any] | None = None,
 ) -> tuple[Model, dict[str, Any], dict[str, Any], Path | str]:
     """Train on the window (by default the first 80 % of the history's time), evaluate on the rest,
     store the model with its holdout metrics and model card. Returns the model, the training summary,
-    the holdout report and where it was stored."""
+    the holdout report and where it was stored. ``params``: the model's settings (LightGBM: no search
+    when given). ``progress`` hears every step (`train`, then
+    "evaluating on the holdout" per chunk, "measuring" and "registering")."""
     ts = history.batch.timestamp_ms
     end = train_to_ms if train_to_ms is not None else int(ts.min() + 0.8 * (ts.max() - ts.min()))
     trained, summary = train(
@@ -314,9 +344,28 @@ def train_and_register(
         train_to_ms=end,
         label_delay_ms=label_delay_ms,
         features=features,
+        progress=progress,
+        params=params,
     )
-    report, _, _ = evaluate(history, trained, from_ms=end, to_ms=None, label_delay_ms=label_delay_ms)
+    holdout = _renamed(progress, "replaying decisions", "evaluating on the holdout")
+    report, _, _ = evaluate(
+        history, trained, from_ms=end, to_ms=None, label_delay_ms=label_delay_ms, progress=holdout
+    )
     numbers = {k: v for k, v in report.items() if isinstance(v, float)}
     trained.metadata = dataclasses.replace(trained.metadata, metrics=numbers)
+    if progress is not None:
+        progress("registering", 0, 0)
     path = registry.save(trained, model_card(trained, summary, report))
     return trained, summary, report, path
+
+
+def _renamed(progress: Progress | None, step: str, name: str) -> Progress | None:
+    """``progress`` with ``step`` reported as ``name`` (the same replay means another thing here)."""
+    if progress is None:
+        return None
+    report = progress
+
+    def renamed(reported: str, done: int, total: int) -> None:
+        report(name if reported == step else reported, done, total)
+
+    return renamed

@@ -23,6 +23,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import average_precision_score
 
 from fraudstream.core.models.lightgbm import DEFAULT_PARAMS
+from fraudstream.ml import Progress
 
 __all__ = ["CANDIDATES", "Search", "search_lightgbm"]
 
@@ -119,9 +120,11 @@ def search_lightgbm(
     labels: npt.NDArray[np.integer[Any]],
     times_ms: npt.NDArray[np.int64],
     seed: int = 7,
+    progress: Progress | None = None,
 ) -> Search | None:
     """Choose LightGBM settings on a time-ordered split; None when too few frauds fall on either
-    side of it (the caller then fits the defaults, uncalibrated)."""
+    side of it (the caller then fits the defaults, uncalibrated). ``progress`` hears "choosing
+    LightGBM settings" before each candidate and once all are tried."""
     held = _split(times_ms)
     y = labels.astype(np.int8)
     if min(int(y[held].sum()), int(y[~held].sum())) < MIN_FRAUDS:
@@ -135,7 +138,9 @@ def search_lightgbm(
     )
     tried = []
     best: tuple[float, int, dict[str, Any], npt.NDArray[np.float64]] | None = None
-    for candidate in CANDIDATES:
+    for tried_so_far, candidate in enumerate(CANDIDATES):
+        if progress is not None:
+            progress("choosing LightGBM settings", tried_so_far, len(CANDIDATES))
         booster = lgb.train(
             {**_base(seed), **candidate},
             learn,
@@ -151,6 +156,8 @@ def search_lightgbm(
         if best is None or score > best[0] + 1e-9:
             best = (score, rounds, candidate, raw)
     assert best is not None
+    if progress is not None:
+        progress("choosing LightGBM settings", len(CANDIDATES), len(CANDIDATES))
     _, rounds, chosen, raw = best
     calibration = _platt(raw, y[held_rows], held_weight)
     scaled = round(rounds / (1.0 - VALIDATION_SHARE))

@@ -9,7 +9,7 @@ legitimate habits in `fraudstream.sim.legitimate`, fraud in `fraudstream.sim.sce
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -66,28 +66,39 @@ class SimulationConfig:
         return Span(self.start_ms, self.duration_ms)
 
 
-def simulate(config: SimulationConfig) -> pa.Table:
+def simulate(config: SimulationConfig, progress: Callable[[str, int, int], None] | None = None) -> pa.Table:
     """A table of ``config.count`` transactions sorted by time, labelled with ``is_fraud`` and
-    ``fraud_scenario``.
+    ``fraud_scenario``. ``progress(step, done, total)`` hears each step (drawing the people, the fraud
+    scenarios one by one, the legitimate traffic, building the table), a few calls in all.
 
     >>> table = simulate(SimulationConfig(count=2000, seed=1))
     >>> table.num_rows, 0 < sum(table.column("is_fraud").to_pylist()) < 200
     (2000, True)
     """
+    say = progress or _silent
+    say(f"drawing {config.n_users:,} people and {config.n_merchants:,} merchants", 0, 0)
     rng, pop = _world(config)
     n_fraud = round(config.count * config.fraud_rate)
     weights = np.array([config.scenario_weights.get(s, 0.0) for s in SCENARIOS])
-    parts = []
+    parts: list[Rows] = []
     if n_fraud and weights.sum() > 0:
         per = np.floor(n_fraud * weights / weights.sum()).astype(int)
         for name, k in zip(SCENARIOS, per.tolist()):
             if k > 0:
+                say("simulating fraud scenarios", len(parts), int((per > 0).sum()))
                 parts.append(scenario_rows(name, k, config.span, pop, rng))
+        say("simulating fraud scenarios", len(parts), len(parts))
     made = sum(len(p["timestamp"]) for p in parts)
+    say(f"simulating {max(0, config.count - made):,} legitimate payments", 0, 0)
     parts.insert(0, legitimate(max(0, config.count - made), config.span, pop, rng))
+    say("building the table", 0, 0)
     columns = concatenate(parts)
     order = np.argsort(columns["timestamp"], kind="stable")[: config.count]
     return _table({k: v[order] for k, v in columns.items()}, pop)
+
+
+def _silent(step: str, done: int, total: int) -> None:
+    """Progress that nobody hears."""
 
 
 def simulate_scenarios(config: SimulationConfig, names: Sequence[str]) -> pa.Table:

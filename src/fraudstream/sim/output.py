@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import httpx
@@ -85,10 +85,15 @@ def batch_for(rate: float) -> int:
 
 
 def send_http(
-    table: pa.Table, url: str, rate: float, batch: int | None = None, api_key: str | None = None
+    table: pa.Table,
+    url: str,
+    rate: float,
+    batch: int | None = None,
+    api_key: str | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> int:
     """POST the rows to ``{url}/v1/transactions`` in small lists (``batch``, or `batch_for` the
-    rate), paced at ``rate`` per second.
+    rate), paced at ``rate`` per second; ``progress`` hears ("sending", sent, all) after each list.
 
     Pacing follows a monotonic schedule (each batch has a due time from the start), so delays do not
     accumulate into drift.
@@ -104,6 +109,8 @@ def send_http(
             response = client.post("/v1/transactions", json=records[offset : offset + batch])
             response.raise_for_status()
             sent += len(records[offset : offset + batch])
+            if progress is not None:
+                progress("sending", sent, len(records))
     return sent
 
 
@@ -123,11 +130,13 @@ def send_kafka(
     *,
     default_topic: str = "transactions",
     properties: Mapping[str, str] | None = None,
+    progress: Callable[[str, int, int], None] | None = None,
 ) -> int:
     """Produce the rows to ``kafka://host:port/topic`` (``default_topic`` if the URL names none),
     keyed by user id so that one user's events stay in one partition, in order; paced at ``rate``
     per second as `send_http` is, or as fast as possible at 0. ``properties``: the user's librdkafka
-    properties (SASL, TLS, ...), as every client of fraudstream gets them."""
+    properties (SASL, TLS, ...), as every client of fraudstream gets them. ``progress`` hears
+    ("producing", sent, all) once per paced batch (at most every 50 rows)."""
     import orjson
     from confluent_kafka import Producer
 
@@ -141,9 +150,13 @@ def send_kafka(
     for sent, record in enumerate(records):
         if sent % batch == 0:
             _wait_until_due(start, sent, rate)
+            if progress is not None:
+                progress("producing", sent, len(records))
         producer.produce(
             topic or default_topic, key=str(record["user_id"]).encode(), value=orjson.dumps(record)
         )
         producer.poll(0)
+    if progress is not None:
+        progress("waiting for the broker to take every message", len(records), len(records))
     producer.flush()
     return len(records)
