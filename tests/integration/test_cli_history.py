@@ -149,11 +149,11 @@ def test_train_reads_a_handbook_file_with_integer_ids_zero_amounts_and_naive_tim
 ) -> None:
     data = file_for("train", handbook_table(), tmp_path, suffix)
     arguments = [*command("train", data, tmp_path), "--timezone", "UTC", "--train-to", "2018-04-15T00:00:00Z"]
-    result = runner.invoke(app, arguments)
+    result = runner.invoke(app, [*arguments, "--json"])
     assert result.exit_code == 0, result.output
     assert f"{data}: 2,000 rows read, 0 invalid (0.0%)" in result.output
-    assert "replaying 2,000 transactions through the engine" in result.output
-    trained = json.loads(result.stdout[result.stdout.index("{") :])
+    assert "replaying features 2,000/2,000" in result.output
+    trained = json.loads(result.stdout)
     assert trained["training_rows"] > 1_000
     assert 0.0 <= trained["roc_auc"] <= 1.0
 

@@ -249,11 +249,12 @@ def test_train_evaluate_and_score_read_a_lake_folder_with_labels_from_a_file_or_
         [
             *("train", "--data", lake, "--labels", str(folder_lake.labels), "--model", "logistic"),
             *("--registry", registry, "--label-delay", "1d", "--train-to", "2026-01-03T00:00:00+00:00"),
+            "--json",
         ],
     )
     assert trained.exit_code == 0, trained.output
     assert f"{lake}: {len(folder_lake.sent):,} transactions read from the lake" in trained.output
-    card = json.loads(trained.stdout[trained.stdout.index("{") :])
+    card = json.loads(trained.stdout)
     assert card["training_frauds"] > 0
     assert 0.0 <= card["roc_auc"] <= 1.0
 
@@ -276,9 +277,10 @@ def test_train_evaluate_and_score_read_a_lake_folder_with_labels_from_a_file_or_
     frauds = []
     for labels, data in ((str(folder_lake.labels), tmp_path / "data"), ("database", folder_lake.data)):
         monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(data))
-        evaluated = runner.invoke(app, ["evaluate", "--data", lake, "--labels", labels, "--model", "rules"])
+        arguments = ["evaluate", "--data", lake, "--labels", labels, "--model", "rules", "--json"]
+        evaluated = runner.invoke(app, arguments)
         assert evaluated.exit_code == 0, evaluated.output
-        frauds.append(json.loads(evaluated.stdout[evaluated.stdout.index("{") :])["frauds"])
+        frauds.append(json.loads(evaluated.stdout)["frauds"])
     assert frauds[0] > 0
     assert frauds[0] == frauds[1], "the labels the server stored are the labels of the file"
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -22,6 +23,8 @@ from fraudstream.cli.inputs import (
     _RegistryOption,
     _TimezoneOption,
 )
+from fraudstream.cli.progress import steps
+from fraudstream.cli.results import print_json
 
 
 @app.command()
@@ -55,12 +58,21 @@ def score(
     max_invalid: _MaxInvalidOption = "1%",
     data_from: _DataFromOption = None,
     data_to: _DataToOption = None,
+    as_json: Annotated[
+        bool,
+        typer.Option(
+            "--json",
+            help="One JSON object on stdout, for scripts: the counts by decision, and the decisions "
+            "themselves unless --output takes them.",
+        ),
+    ] = False,
 ) -> None:
     """Score transactions from a file with the engine, in file order (nothing is stored).
 
     Example: `fraudstream score transactions.jsonl -o decisions.parquet`
     """
     from fraudstream.core.engine import EngineConfig
+    from fraudstream.core.policy import DECISIONS
     from fraudstream.core.schema import Validator
     from fraudstream.errors import ConfigError
     from fraudstream.ml.dataset import validate_file
@@ -80,31 +92,68 @@ def score(
     # error outside demo mode (FRAUDSTREAM_DEMO=1 takes the demo key).
     key = card_key.encode() if card_key else _settings().card_key_bytes
     validator = Validator(load_reference(), key)
-    data = _read_or_exit(source, data_from, data_to)
-    now = int(time.time() * 1000)
     name = "stdin" if source == "-" else source
-    try:
-        result, reading = validate_file(validator, data, name, received_at_ms=now, timezone=timezone)
-    except ConfigError as exc:
-        raise _config_error_exit(exc) from None
-    for error in result.errors[:20]:
-        console.print(
-            f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
-        )
-    _checked_or_exit(reading, max_invalid)
-    records: list[dict[str, Any]] = [
-        r for part in decide_in_order(result.batch, chosen) for r in part.to_records()
-    ]
+    with steps(f"reading {name}") as progress:
+        data = _read_or_exit(source, data_from, data_to)
+        progress(f"checking {len(data):,} transactions", 0, 0)
+        now = int(time.time() * 1000)
+        try:
+            result, reading = validate_file(validator, data, name, received_at_ms=now, timezone=timezone)
+        except ConfigError as exc:
+            raise _config_error_exit(exc) from None
+        for error in result.errors[:20]:
+            console.print(
+                f"[yellow]row {error.index} skipped[/yellow]: " + "; ".join(e.message for e in error.errors)
+            )
+        _checked_or_exit(reading, max_invalid)
+        records: list[dict[str, Any]] = []
+        total = len(result.batch)
+        progress("scoring", 0, total)
+        for part in decide_in_order(result.batch, chosen):  # one call per batch of thousands
+            records += part.to_records()
+            progress("scoring", len(records), total)
+        if output is not None:
+            progress(f"writing {output}", 0, 0)
+            _write(records, output)
+    counts = Counter(record["decision"] for record in records)
+    summary = {
+        "source": name,
+        "model": chosen.metadata.version if chosen else None,
+        "scored": len(records),
+        "invalid": len(result.errors),
+        "decisions": {decision: counts.get(decision, 0) for decision in DECISIONS},
+        "output": str(output) if output is not None else None,
+    }
+    if as_json:
+        print_json(summary if output is not None else {**summary, "records": records})
+        return
     if output is None:
-        table = Table("transaction", "decision", "score", "reasons")
-        for record in records[:200]:
-            reasons = "; ".join(r["text"] for r in record["reasons"][:2])
-            table.add_row(record["transaction_id"], record["decision"], str(record["score"]), reasons)
-        out.print(table)
+        _print_decisions(records)
     else:
-        _write(records, output)
-        console.print(f"wrote {len(records)} decisions to {output}")
-    console.print(f"{len(records)} scored, {len(result.errors)} invalid")
+        console.print(f"wrote {len(records):,} decisions to {output}", highlight=False)
+    mix = ", ".join(f"{counts.get(d, 0):,} {d}" for d in DECISIONS)
+    console.print(f"{len(records):,} scored, {len(result.errors):,} invalid: {mix}", highlight=False)
+
+
+#: Rows of decisions printed in a terminal; more go to a file (--output) or to --json.
+SHOWN = 200
+
+
+def _print_decisions(records: list[dict[str, Any]]) -> None:
+    """The first decisions as a table, transaction ids whole."""
+    table = Table(title=f"first {SHOWN} of {len(records):,}" if len(records) > SHOWN else None)
+    table.add_column(
+        "transaction",
+        no_wrap=True,
+        min_width=min(40, max((len(str(r["transaction_id"])) for r in records[:SHOWN]), default=11)),
+    )
+    table.add_column("decision")
+    table.add_column("score", justify="right")
+    table.add_column("reasons", overflow="fold")
+    for record in records[:SHOWN]:
+        reasons = "; ".join(r["text"] for r in record["reasons"][:2])
+        table.add_row(str(record["transaction_id"]), record["decision"], str(record["score"]), reasons)
+    out.print(table)
 
 
 def _write(records: list[dict[str, Any]], path: Path) -> None:

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from dataclasses import replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
+from rich.table import Table
 
 from fraudstream.cli.app import _settings, app, console, out
 from fraudstream.cli.inputs import _duration_ms
 from fraudstream.cli.kafka import KafkaOption, client_properties, topic_settings
+from fraudstream.cli.progress import Steps, steps
+from fraudstream.cli.results import print_json
 
 if TYPE_CHECKING:
     import pyarrow as pa
@@ -85,6 +88,9 @@ def simulate(
         ),
     ] = None,
     kafka_option: KafkaOption = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="One JSON object on stdout (what was made and where it went).")
+    ] = False,
 ) -> None:
     """Generate labelled traffic with fraud scenarios, to a file or a running server.
 
@@ -123,30 +129,90 @@ def simulate(
             raise typer.BadParameter(f"{target}: {OUTPUT_FORMATS}", param_hint=name)
     span = _duration_ms(duration) if duration else int(days * 86_400_000)
     config = SimulationConfig(count=count, seed=seed, fraud_rate=fraud_rate, duration_ms=span)
-    table = _generate(config, names, background)
-    if to.startswith(("http://", "https://")):
-        sent = _send_or_exit(table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate, api_key)
-        console.print(f"sent {sent} transactions to {to}")
-    elif to.startswith("kafka://"):
-        from fraudstream.sim.output import send_kafka
+    label_events = None
+    with steps() as progress:
+        table = _generate(config, names, background, progress)
+        if to.startswith(("http://", "https://")):
+            sent = _send_or_exit(
+                table.drop_columns(["is_fraud", "fraud_scenario"]), to, rate, api_key, progress
+            )
+            done = f"sent {sent:,} transactions to {to}"
+        elif to.startswith("kafka://"):
+            from fraudstream.sim.output import send_kafka
 
-        settings = _settings(
-            store_only=True, **topic_settings(transactions_topic, None, None, None, None, kafka_option)
-        )
-        sent = send_kafka(
-            table.drop_columns(["is_fraud", "fraud_scenario"]),
-            to,
-            rate,
-            default_topic=settings.kafka_topic,
-            properties=client_properties(settings),
-        )
-        console.print(f"produced {sent} transactions to {to}")
-    else:
-        write_table(with_label_times(table, config), Path(to))
-        console.print(f"wrote {table.num_rows} transactions to {to}")
+            settings = _settings(
+                store_only=True, **topic_settings(transactions_topic, None, None, None, None, kafka_option)
+            )
+            progress(f"connecting to {to}", 0, 0)
+            sent = send_kafka(
+                table.drop_columns(["is_fraud", "fraud_scenario"]),
+                to,
+                rate,
+                default_topic=settings.kafka_topic,
+                properties=client_properties(settings),
+                progress=progress,
+            )
+            done = f"produced {sent:,} transactions to {to}"
+        else:
+            progress(f"writing {to}", 0, 0)
+            write_table(with_label_times(table, config), Path(to))
+            done = f"wrote {table.num_rows:,} transactions to {to}"
+        if labels is not None:
+            progress(f"writing {labels}", 0, 0)
+            events = labels_for(table, config)
+            write_table(events, labels)
+            label_events = events.num_rows
+    console.print(done, highlight=False)
     if labels is not None:
-        write_table(labels_for(table, config), labels)
-        console.print(f"wrote label events to {labels}")
+        console.print(f"wrote {label_events:,} label events to {labels}", highlight=False)
+    made = _made(table)
+    if as_json:
+        print_json(
+            {
+                **made,
+                "to": to,
+                "labels": str(labels) if labels is not None else None,
+                "label_events": label_events,
+                "seed": seed,
+                "start": _iso(config.start_ms),
+                "end": _iso(config.start_ms + config.duration_ms),
+            }
+        )
+        return
+    _print_made(made)
+
+
+def _made(table: pa.Table) -> dict[str, Any]:
+    """What a simulation made: how many transactions and frauds, and the frauds of each scenario."""
+    import pyarrow.compute as pc
+
+    frauds = table.filter(table.column("is_fraud"))
+    by_scenario = pc.value_counts(frauds.column("fraud_scenario")).to_pylist() if frauds.num_rows else []
+    return {
+        "transactions": table.num_rows,
+        "frauds": frauds.num_rows,
+        "by_scenario": {
+            row["values"]: row["counts"] for row in sorted(by_scenario, key=lambda r: r["values"])
+        },
+    }
+
+
+def _print_made(made: dict[str, Any]) -> None:
+    share = made["frauds"] / made["transactions"] if made["transactions"] else 0.0
+    out.print(
+        f"{made['transactions']:,} transactions, {made['frauds']:,} frauds ({share:.2%})", highlight=False
+    )
+    table = Table("scenario", "frauds")
+    table.columns[1].justify = "right"
+    for name, frauds in made["by_scenario"].items():
+        table.add_row(name, f"{frauds:,}")
+    out.print(table)
+
+
+def _iso(ms: int) -> str:
+    from datetime import UTC, datetime
+
+    return datetime.fromtimestamp(ms / 1000, UTC).isoformat(timespec="seconds")
 
 
 def _scenario_names(values: list[str]) -> list[str]:
@@ -165,19 +231,20 @@ def _scenario_names(values: list[str]) -> list[str]:
     return list(dict.fromkeys(names))
 
 
-def _generate(config: SimulationConfig, names: list[str], background: bool) -> pa.Table:
+def _generate(config: SimulationConfig, names: list[str], background: bool, progress: Steps) -> pa.Table:
     """The full simulation, or only the named scenarios (alone, or as the only fraud of the
     legitimate traffic with ``background``)."""
     from fraudstream.sim.generator import simulate, simulate_scenarios
 
     if not names:
-        return simulate(config)
+        return simulate(config, progress)
     if background:
-        return simulate(replace(config, scenario_weights=dict.fromkeys(names, 1.0)))
+        return simulate(replace(config, scenario_weights=dict.fromkeys(names, 1.0)), progress)
+    progress(f"simulating {', '.join(names)}", 0, 0)
     return simulate_scenarios(config, names)
 
 
-def _send_or_exit(table: pa.Table, url: str, rate: float, api_key: str | None) -> int:
+def _send_or_exit(table: pa.Table, url: str, rate: float, api_key: str | None, progress: Steps) -> int:
     """``send_http``, or one line saying which status and words the server refused a batch with."""
     import httpx
 
@@ -185,7 +252,7 @@ def _send_or_exit(table: pa.Table, url: str, rate: float, api_key: str | None) -
     from fraudstream.sim.testclient import error_detail
 
     try:
-        return send_http(table, url, rate, api_key=api_key)
+        return send_http(table, url, rate, api_key=api_key, progress=progress)
     except httpx.HTTPStatusError as exc:
         status = exc.response.status_code
         console.print(f"[red]{url} refused a batch with {status}[/red]: {error_detail(exc.response)}")
