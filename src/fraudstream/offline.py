@@ -29,6 +29,7 @@ from fraudstream.core.policy import DECISIONS
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.schema import Validator
 from fraudstream.errors import ConfigError, ModelError
+from fraudstream.ml import Progress
 from fraudstream.ml.backtest import backtest as backtest_rules
 from fraudstream.ml.dataset import (
     DEFAULT_MAX_INVALID,
@@ -170,18 +171,20 @@ def replay(
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
+    progress: Progress | None = None,
 ) -> pd.DataFrame:
     """Replay a labelled history through the engine in event-time order, each fraud label applied
     only once it was known (its ``label_time`` column, else ``label_delay`` after the transaction;
     default: the delay the model was trained with): the decision each transaction would have got.
     One row per valid transaction in time order: ``transaction_id``, ``timestamp``, ``is_fraud``,
     ``decision``, ``score``, ``probability``, ``rules`` (codes) and ``reasons`` (texts), as
-    ``fraudstream evaluate --output`` writes them. ``model`` and the rest as for `score`.
+    ``fraudstream evaluate --output`` writes them. ``model`` and the rest as for `score`;
+    ``progress(step, done, total)``, if given, hears how far the replay is once per chunk of rows.
     """
     settings = settings if settings is not None else Settings(demo=True)
     chosen = _model_for(model, registry, settings)
     history = _history(data, mapping, timezone, max_invalid)
-    replayed = replay_history(history, _delay_ms(label_delay, chosen), chosen)
+    replayed = replay_history(history, _delay_ms(label_delay, chosen), chosen, progress=progress)
     return pd.DataFrame(
         {
             "transaction_id": history.batch.transaction_id.to_pylist(),
@@ -208,12 +211,13 @@ def evaluate(
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Replay a labelled history (as `replay`) and measure the decisions from ``start`` (RFC 3339 or
     an aware datetime) to before ``end``: the report ``fraudstream evaluate`` prints (ROC AUC,
     average precision, recall and precision of the review threshold, fraud money caught, a
     threshold table, recall by scenario for simulated data). The history before ``start`` builds
-    the feature state; ``model`` and the rest as for `score`.
+    the feature state; ``model``, ``progress`` and the rest as for `replay`.
     """
     settings = settings if settings is not None else Settings(demo=True)
     chosen = _model_for(model, registry, settings)
@@ -224,6 +228,7 @@ def evaluate(
         from_ms=_time_ms(start, "start"),
         to_ms=_time_ms(end, "end"),
         label_delay_ms=_delay_ms(label_delay, chosen),
+        progress=progress,
     )
     return report
 
@@ -240,12 +245,13 @@ def backtest(
     mapping: Mapping[str, str] | None = None,
     timezone: str | None = None,
     max_invalid: float | str = DEFAULT_MAX_INVALID,
+    progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Replay a labelled history with the rule set ``rules`` (a rule set or a YAML file) and count,
     from ``start`` on, what each rule would have done (hits, precision, recall, fraud money caught,
     alerts per day) and the policy as a whole, as ``fraudstream backtest`` does for its candidate.
-    Run it with two rule sets to compare them. ``model`` (default: none, the rules alone) and the
-    rest as for `score`.
+    Run it with two rule sets and `fraudstream.ml.backtest.compare` sets them side by side.
+    ``model`` (default: none, the rules alone), ``progress`` and the rest as for `replay`.
     """
     settings = settings if settings is not None else Settings(demo=True)
     chosen = _model_for(model, registry, settings)
@@ -256,6 +262,7 @@ def backtest(
         model=chosen,
         label_delay_ms=_delay_ms(label_delay, chosen),
         from_ms=_time_ms(start, "start"),
+        progress=progress,
     )
 
 
