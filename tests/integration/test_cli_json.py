@@ -265,3 +265,23 @@ def test_progress_is_live_on_a_terminal_and_a_line_per_step_in_a_pipe(tmp_path: 
     # stdout holds the JSON alone (coloured on a terminal), whatever stderr is.
     assert strict_json(piped.stdout)["transactions"] == 3000
     assert '"transactions"' in terminal.stdout
+
+
+def test_put_rules_with_several_bad_rules_names_them_all_in_the_same_422(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+    from fraudstream.config import Settings
+
+    with TestClient(create_app(Settings(demo=True, data_dir=tmp_path))) as client:
+        before = client.get("/v1/rules").json()
+        answer = client.put("/v1/rules", content=BAD_RULES, headers={"content-type": "application/yaml"})
+        assert answer.status_code == 422
+        body = answer.json()
+        # The shape of a single problem's answer, the first problem's rule, and every problem named.
+        assert set(body) == {"error", "detail", "rule", "position", "reason"}
+        assert (body["error"], body["rule"], body["position"]) == ("invalid_rules", "big", None)
+        assert body["detail"].startswith("3 problems: rule 'big': action 'stop'")
+        assert "rule 'fast' at column 1: unknown name" in body["detail"]
+        assert "rule 'heavy': weight 500" in body["detail"]
+        assert client.get("/v1/rules").json() == before
