@@ -36,6 +36,16 @@ def _payload_doc(example: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def _scoring(decided: dict[str, Any], accepted: dict[str, Any]) -> dict[int | str, dict[str, Any]]:
+    """The answers of a compatibility route that scores: like POST /v1/transactions, in its payload."""
+    return {
+        200: answer(decided, "A repeat of an id with the same body: the stored decision"),
+        201: answer(decided, "A new transaction, scored and stored"),
+        202: answer(accepted, "Kafka mode: handed to the transactions topic; a worker decides"),
+        **errors(*SCORING),
+    }
+
+
 _HEALTH: dict[int | str, dict[str, Any]] = {
     200: answer(examples.COMPAT_HEALTH),
     503: answer(
@@ -72,7 +82,9 @@ async def _score_one(svc: ScoringService, record: dict[str, Any]) -> tuple[int, 
     ),
     summary="Submit a transaction (FastAPI + Flink + Redis style payload)",
     status_code=201,
-    responses={201: answer(examples.COMPAT_TRANSACTION), **errors(*SCORING)},
+    responses=_scoring(
+        examples.COMPAT_TRANSACTION, {"transaction_id": "txn_compat_003", "status": "accepted"}
+    ),
 )
 async def submit_transaction(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
@@ -92,7 +104,14 @@ async def submit_transaction(
     ),
     summary="Submit {userId, amount, currency, location}",
     status_code=201,
-    responses={201: answer(examples.COMPAT_API_V1), **errors(*SCORING)},
+    responses=_scoring(
+        examples.COMPAT_API_V1,
+        {
+            "transaction_id": "159402f6-e3ea-476b-8457-d1c362751c8d",
+            "status": "success",
+            "transactionId": "159402f6-e3ea-476b-8457-d1c362751c8d",
+        },
+    ),
 )
 async def submit_api_v1(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
@@ -194,7 +213,10 @@ async def recent(
     openapi_extra=_payload_doc({"user_id": "user-789", "amount": 80.0, "location": "London"}),
     summary="Score one transaction payload (stored like any other)",
     status_code=201,
-    responses={201: answer(examples.COMPAT_PREDICT), **errors(*SCORING)},
+    responses=_scoring(
+        examples.COMPAT_PREDICT,
+        {"transaction_id": "abbf2ae6-1caa-4f2f-94a4-39eae3d5acf2", "status": "accepted"},
+    ),
 )
 async def predict(
     request: Request, svc: ScoringService = Depends(service), _: Caller = Depends(require("ingest"))
