@@ -111,7 +111,8 @@ def train(
         return
     table = Table(show_header=False, title=f"model {version}", title_justify="left")
     table.add_column(no_wrap=True)
-    table.add_column(overflow="fold")
+    # The version id whole on one line, as `models promote` takes it: the other values fold first.
+    table.add_column(overflow="fold", min_width=len(version) + len(" (champion)"))
     table.add_row("version", f"[bold]{version}[/bold]" + (" (champion)" if promote else ""))
     table.add_row("kind", trained.metadata.kind)
     table.add_row("stored in", str(path))
