@@ -7,7 +7,7 @@ One module per command group; `run` is the entry point.
 # them in that order.
 # isort: off
 from fraudstream.cli import server, rules, config, db, score, keys  # noqa: F401
-from fraudstream.cli import simulate, history, worker, models, topics  # noqa: F401
+from fraudstream.cli import simulate, history, worker, models, topics, warmup  # noqa: F401
 
 # isort: on
 from fraudstream.cli.app import app, run

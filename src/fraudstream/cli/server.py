@@ -18,6 +18,7 @@ from fraudstream.cli.kafka import (
     client_properties,
     topic_settings,
 )
+from fraudstream.cli.warmup import warm_first
 
 
 @app.command()
@@ -57,6 +58,7 @@ def serve(
         client_properties(settings)  # a bad properties file: one line now, not a traceback at start
     ensure_port_free(settings.host, settings.port)
     check_storage(settings)  # one line now, rather than a traceback from the app's start
+    warm_first()
     _champion_or_exit(settings)
     configure_logging(settings.log_format)
     uvicorn.Server(server_config(create_app(settings), settings)).run()
@@ -70,7 +72,9 @@ def _champion_or_exit(settings: Any) -> None:
     from fraudstream.runtime.embedded.service import load_champion
 
     try:
-        Engine(settings.engine_config()).set_model(load_champion(settings))
+        champion = load_champion(settings)
+        if champion is not None:
+            Engine(settings.engine_config()).set_model(champion)
     except ModelError as exc:
         console.print(f"[red]error:[/red] the champion cannot be served: {exc}")
         raise typer.Exit(2) from None
@@ -93,7 +97,14 @@ def demo(
 
     Example: `fraudstream demo --rate 30`, then open http://127.0.0.1:8000
     """
-    from fraudstream.demo import run_demo
+    from fraudstream.cli.progress import steps
+    from fraudstream.demo import check_demo, run_demo, train_demo_models
 
     settings = _settings(demo=True, port=port, data_dir=data_dir, snapshot_interval_s=10.0)
+    check_demo(settings)
+    warm_first()
+    with steps() as shown:
+        trained = train_demo_models(settings, shown)
+    if trained is not None:
+        console.print(trained, highlight=False)
     run_demo(settings, rate)

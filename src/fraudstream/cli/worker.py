@@ -18,6 +18,7 @@ from fraudstream.cli.kafka import (
     client_properties,
     topic_settings,
 )
+from fraudstream.cli.warmup import warm_first
 from fraudstream.config import (
     BATCH_SIZE,
     CHECKPOINT_DIR,
@@ -154,6 +155,7 @@ def worker(
         rules_path=rules,
     )
     config = worker_config(settings, client_properties(settings))
+    warm_first()
     configure_logging("auto")
     import signal
 

@@ -1,0 +1,130 @@
+"""Compile every numba kernel a server, a demo or a worker runs, once, into the kernel cache.
+
+numba compiles a kernel the first time it is called and keeps the machine code in the kernel cache
+(`fraudstream.kernel_cache`); a process that finds it there loads it in milliseconds. On a fresh
+install nothing is cached, and a first start spent about a minute compiling in silence. `warm_kernels`
+runs the whole decide path once on a small simulated history instead (validation of HTTP records
+and of Kafka message blocks, features with labels, the rules, every kind of model with its reasons,
+a snapshot and its restore, the output messages), so that `fraudstream warmup` can do it at install
+time and a start can do it first, saying so, rather than in the first requests.
+
+When it has run, a marker in the cache folder says so (`is_warm`); the marker lives in the folder
+named after the kernels' source, so an upgrade that changes any kernel asks for a new warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import orjson
+
+from fraudstream.kernel_cache import cache_folder
+
+__all__ = ["STEPS", "is_warm", "mark_warm", "marker_path", "warm_kernels"]
+
+#: What `warm_kernels` tells its ``progress`` before each step, in order.
+STEPS = (
+    "simulated transactions",
+    "features and labels",
+    "models",
+    "rules, models and reasons",
+    "snapshot and restore",
+    "Kafka messages",
+)
+
+_MARKER = "fraudstream-warm"
+
+
+def marker_path() -> Path:
+    """The marker `mark_warm` writes: in numba's cache folder (``NUMBA_CACHE_DIR``, which
+    `fraudstream.kernel_cache` sets on import unless the user did), else in `cache_folder`."""
+    folder = os.environ.get("NUMBA_CACHE_DIR")
+    return Path(folder) / _MARKER if folder else cache_folder() / _MARKER
+
+
+def is_warm() -> bool:
+    """Whether the kernels of this version of the code were compiled into the cache."""
+    return marker_path().is_file()
+
+
+def mark_warm() -> None:
+    """Record that the cache holds the kernels; a cache that cannot be written is left unmarked (the
+    next start compiles again, as numba would anyway)."""
+    path = marker_path()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("the numba kernels of this version are compiled here\n", encoding="utf-8")
+    except OSError:
+        pass
+
+
+def warm_kernels(progress: Callable[[str], None] | None = None) -> None:
+    """Run the decide path once on simulated data so that numba compiles (or loads) every kernel,
+    then `mark_warm`. ``progress`` hears each of `STEPS` as it starts. Takes about a minute on a
+    cold cache, a few seconds on a warm one."""
+    from fraudstream.config import DEMO_CARD_KEY
+    from fraudstream.core.engine import EngineConfig
+    from fraudstream.core.models import KINDS, fit_model
+    from fraudstream.ml.dataset import history_of_table
+    from fraudstream.ml.train import replay_training_features
+    from fraudstream.runtime.decider import Decider
+    from fraudstream.runtime.kafka.decode import decode_block
+    from fraudstream.runtime.kafka.payloads import decision_payloads
+    from fraudstream.sim.generator import SimulationConfig, simulate
+    from fraudstream.sim.output import records_for_http
+
+    def step(name: str) -> None:
+        if progress is not None:
+            progress(name)
+
+    step(STEPS[0])
+    table = simulate(SimulationConfig(count=2_000, seed=11, fraud_rate=0.05, duration_ms=2 * 86_400_000))
+    step(STEPS[1])
+    history, _ = history_of_table(table, "warm-up", "warm-up", card_key=DEMO_CARD_KEY.encode())
+    matrix, names = replay_training_features(history, 0)
+    step(STEPS[2])
+    labels = history.is_fraud.astype(np.int8)
+    # Few, small trees: the kernels are typed by the arrays a model is made of, not by their size.
+    small: dict[str, dict[str, object]] = {
+        "lightgbm": {"num_trees": 5, "num_leaves": 7},
+        "random_forest": {"n_estimators": 3, "max_depth": 4},
+        "isolation_forest": {"n_estimators": 3},
+        "logistic": {},
+    }
+    models = [
+        fit_model(
+            kind,
+            matrix,
+            labels,
+            names,
+            version=f"warm-up-{kind}",
+            created="2026-01-01T00:00:00+00:00",
+            training_fingerprint="warm-up",
+            params=small.get(kind),
+        )
+        for kind in KINDS
+    ]
+    step(STEPS[3])
+    decider = Decider(EngineConfig(), DEMO_CARD_KEY.encode())
+    for i, champion in enumerate(models):  # each kind as the champion: its reasons compile too
+        decider.warm(champion, models[:i] + models[i + 1 :])
+    decider.champion, decider.challengers = models[0], tuple(models[1:])
+    engine = decider.engine()
+    records = records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
+    result = decider.validate(records, received_at_ms=int(table.column("timestamp")[-1].value))
+    decisions = decider.decide(engine, result.batch, [0] * len(result.batch))
+    decisions.to_records()
+    engine.apply_labels(history.labels(0))
+    step(STEPS[4])
+    restored = decider.engine()
+    restored.restore(engine.snapshot())
+    restored.expire(int(history.batch.timestamp_ms.max()) + 400 * 86_400_000)
+    step(STEPS[5])
+    block = decode_block([orjson.dumps(r) for r in records[:200]])
+    if block is not None:
+        checked = decider.validate_table(block, received_at_ms=0)
+        decision_payloads(decider.decide(engine, checked.batch), [0] * len(checked.batch), list(range(200)))
+    mark_warm()
