@@ -14,6 +14,7 @@ named after the kernels' source, so an upgrade that changes any kernel asks for 
 
 from __future__ import annotations
 
+import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
@@ -35,14 +36,14 @@ STEPS = (
     "Kafka messages",
 )
 
-_MARKER = "fraudstream-warm"
-
-
 def marker_path() -> Path:
     """The marker `mark_warm` writes: in numba's cache folder (``NUMBA_CACHE_DIR``, which
-    `fraudstream.kernel_cache` sets on import unless the user did), else in `cache_folder`."""
+    `fraudstream.kernel_cache` sets on import unless the user did), else in `cache_folder`. Named
+    after this module's code too: a warm-up that learns to reach more kernels runs again."""
     folder = os.environ.get("NUMBA_CACHE_DIR")
-    return Path(folder) / _MARKER if folder else cache_folder() / _MARKER
+    code = hashlib.sha256(Path(__file__).read_bytes()).hexdigest()[:8]
+    name = f"fraudstream-warm-{code}"
+    return Path(folder) / name if folder else cache_folder() / name
 
 
 def is_warm() -> bool:
@@ -114,9 +115,14 @@ def warm_kernels(progress: Callable[[str], None] | None = None) -> None:
     decider.champion, decider.challengers = models[0], tuple(models[1:])
     engine = decider.engine()
     records = records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
-    result = decider.validate(records, received_at_ms=int(table.column("timestamp")[-1].value))
-    decisions = decider.decide(engine, result.batch, [0] * len(result.batch))
-    decisions.to_records()
+    batch = decider.validate(records, received_at_ms=int(table.column("timestamp")[-1].value)).batch
+    # numba compiles a kernel once per layout of its arrays, and the feature kernels see three: one
+    # transaction, a group, and a batch longer than the block `FeatureState.compute` cuts batches
+    # in; each with arrival times (what a runtime passes) and without (a replay of history).
+    for size in (1, 3, len(batch)):
+        part = batch.slice(0, size)
+        decider.decide(engine, part, [0] * size).to_records()
+        decider.engine().score(part)
     engine.apply_labels(history.labels(0))
     step(STEPS[4])
     restored = decider.engine()
