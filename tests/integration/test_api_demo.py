@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import shutil
 import signal
 import sqlite3
 import subprocess
@@ -26,9 +27,15 @@ def installed(tmp_path_factory: pytest.TempPathFactory) -> Path:
     package alone, not from the source tree."""
     folder = tmp_path_factory.mktemp("installed")
     root = Path(__file__).resolve().parents[2]
+    # From a copy of what the package is made of: a build in the checkout would reuse its build/
+    # folder, where a module since deleted from src/ lives on.
+    source = folder / "source"
+    shutil.copytree(root / "src", source / "src", ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    for name in ("pyproject.toml", "README.md", "LICENSE"):
+        shutil.copy(root / name, source / name)
     pip = [sys.executable, "-m", "pip", "--quiet", "--disable-pip-version-check"]
     wheels, site = folder / "wheel", folder / "site"
-    build = [*pip, "wheel", "--no-deps", "--no-build-isolation", "-w", str(wheels), str(root)]
+    build = [*pip, "wheel", "--no-deps", "-w", str(wheels), str(source)]  # as `pip install .` builds
     subprocess.run(build, check=True, capture_output=True)
     wheel = next(wheels.glob("fraudstream-*.whl"))
     install = [*pip, "install", "--no-deps", "--no-compile", "--target", str(site), str(wheel)]
