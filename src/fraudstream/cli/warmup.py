@@ -45,7 +45,14 @@ def warm_first() -> None:
 
     if not is_warm():
         console.print(f"[yellow]first start:[/yellow] {COMPILING}", highlight=False)
-        _compile()
+        try:
+            _compile()
+        except Exception as exc:  # the start goes on: each kernel then compiles at its first use
+            console.print(
+                f"[yellow]warning[/yellow] the warm-up failed ({exc!r}); kernels compile as they are "
+                "first used, in the first requests",
+                highlight=False,
+            )
 
 
 def _compile() -> None:
