@@ -4,11 +4,319 @@ examples in the OpenAPI document (/docs, /redoc) and so in clients generated fro
 The requests are the README's; long lists and rule-set YAML are shortened (marked so). When an answer
 changes shape, `tests/integration/test_api_schema.py` fails until the example is taken again: every
 example must match its schema.
+
+The same stored transaction (txn_fraud_002, its decision, its alert) stands in many answers, so each
+piece is written once, as a function returning fresh dicts: every example owns its objects, and a
+change made to one (a route's copy with other fields, a test) cannot show up in another.
 """
 
 from __future__ import annotations
 
 from typing import Any
+
+# The pieces the answers are made of.
+
+#: The HMAC fingerprint of the README's card 4242-4242-4242-4242 (the number itself is never stored).
+_CARD_FINGERPRINT = "42f9ea5f4a30d770dfcf7398ade4dc3b"
+
+#: The default rule set's YAML after its version line, shortened.
+_DEFAULT_RULES_YAML = (
+    "description: Default rules covering the checks of the systems users migrate from.\n"
+    "lists:\n"
+    "  blocked_cards:\n"
+    "    kind: card_fingerprint\n"
+    "    values: []\n"
+    "  blocked_devices:\n"
+    "    kind: device_id\n"
+    "    values: []\n"
+    "  blocked_ips:\n"
+    "    kind: ip\n"
+    "    values: []\n"
+    "# ... (shortened)\n"
+)
+
+
+def _features(
+    amount: float,
+    *,
+    count_24h: float = 1.0,
+    amount_ratio_30d: float | None = None,
+    speed_kmh: float | None = None,
+) -> dict[str, Any]:
+    """The features a decision shows; the defaults are a user's first payment, which has no 30-day
+    average and no previous place to travel from."""
+    return {
+        "amount": amount,
+        "user.count_30s": 1.0,
+        "user.count_24h": count_24h,
+        "user.amount_ratio_30d": amount_ratio_30d,
+        "geo.speed_kmh": speed_kmh,
+    }
+
+
+def _approve_head(transaction_id: str) -> dict[str, Any]:
+    """The verdict part of an approval: no rule acted, so no reasons."""
+    return {
+        "transaction_id": transaction_id,
+        "decision": "approve",
+        "score": 0,
+        "probability": None,
+        "is_alert": False,
+        "reasons": [],
+        "rules": [],
+        "shadow_rules": [],
+    }
+
+
+def _decision(
+    head: dict[str, Any],
+    features: dict[str, Any],
+    *,
+    ruleset_version: int,
+    latency_ms: float,
+    decided_at_ms: int,
+) -> dict[str, Any]:
+    """A whole decision: its verdict, then what it was computed from and when (no model is trained)."""
+    return {
+        **head,
+        "features": features,
+        "model_version": None,
+        "ruleset_version": ruleset_version,
+        "latency_ms": latency_ms,
+        "decided_at_ms": decided_at_ms,
+    }
+
+
+def _approved(
+    transaction_id: str, amount: float, *, ruleset_version: int, latency_ms: float, decided_at_ms: int
+) -> dict[str, Any]:
+    """The approval of a user's first payment."""
+    return _decision(
+        _approve_head(transaction_id),
+        _features(amount),
+        ruleset_version=ruleset_version,
+        latency_ms=latency_ms,
+        decided_at_ms=decided_at_ms,
+    )
+
+
+def _fraud_reasons() -> list[dict[str, Any]]:
+    """Why txn_fraud_002 (5,000.00 in Tokyo a minute after 50.00 in New York) was held."""
+    return [
+        {
+            "code": "geo_velocity",
+            "text": "10,849 km from the previous location at 650,921 km/h",
+            "contribution": 65.0,
+            "kind": "rule",
+        },
+        {
+            "code": "amount_spike",
+            "text": "Amount 5,000.00 is 100x this user's 30-day average",
+            "contribution": 60.0,
+            "kind": "rule",
+        },
+    ]
+
+
+def _fraud_decision() -> dict[str, Any]:
+    """txn_fraud_002's decision: two rules act, so it goes to review."""
+    head = {
+        "transaction_id": "txn_fraud_002",
+        "decision": "review",
+        "score": 86,
+        "probability": None,
+        "is_alert": True,
+        "reasons": _fraud_reasons(),
+        "rules": ["amount_spike", "geo_velocity"],
+        "shadow_rules": [],
+    }
+    features = _features(5000.0, count_24h=2.0, amount_ratio_30d=100.0, speed_kmh=650920.6875)
+    return _decision(head, features, ruleset_version=1, latency_ms=12.584, decided_at_ms=1796673593012)
+
+
+def _fraud_alert() -> dict[str, Any]:
+    """The alert txn_fraud_002 raised, before an analyst took it."""
+    return {
+        "transaction_id": "txn_fraud_002",
+        "user_id": "user-test-123",
+        "amount": 5000.0,
+        "score": 86,
+        "decision": "review",
+        "reasons": _fraud_reasons(),
+        "status": "open",
+        "assignee": None,
+        "verdict": None,
+        "note": None,
+        "created_at_ms": 1796673593012,
+        "updated_at_ms": 1796673593012,
+    }
+
+
+def _compat_decision() -> dict[str, Any]:
+    """The decision on txn_compat_003, sent to a compatibility route: 42.00 in New York, after Tokyo."""
+    head = {
+        "transaction_id": "txn_compat_003",
+        "decision": "review",
+        "score": 65,
+        "probability": None,
+        "is_alert": True,
+        "reasons": [
+            {
+                "code": "geo_velocity",
+                "text": "10,849 km from the previous location at 162,730 km/h",
+                "contribution": 65.0,
+                "kind": "rule",
+            }
+        ],
+        "rules": ["geo_velocity"],
+        "shadow_rules": [],
+    }
+    features = _features(42.0, count_24h=3.0, amount_ratio_30d=0.0166, speed_kmh=162730.1719)
+    return _decision(head, features, ruleset_version=2, latency_ms=6.359, decided_at_ms=1796673601566)
+
+
+def _stored(**given: Any) -> dict[str, Any]:
+    """A stored transaction as the API lists it: every field, null where the request gave none."""
+    fields: dict[str, Any] = {
+        "seq": None,
+        "transaction_id": None,
+        "timestamp_ms": None,
+        "user_id": None,
+        "amount": None,
+        "currency": "USD",
+        "merchant_id": None,
+        "merchant_category": None,
+        "terminal_id": None,
+        "channel": None,
+        "location": None,
+        "lat": None,
+        "lon": None,
+        "country": None,
+        "device_id": None,
+        "ip": None,
+        "card_fingerprint": None,
+        "card_bin": None,
+        "card_last4": None,
+        "attributes": {},
+        "received_at_ms": None,
+    }
+    if unknown := given.keys() - fields.keys():  # a misspelt field would otherwise add a key
+        raise KeyError(f"not a field of a stored transaction: {sorted(unknown)}")
+    return {**fields, **given}
+
+
+def _fraud_stored() -> dict[str, Any]:
+    """txn_fraud_002 as stored: the card became its fingerprint, BIN and last 4; Tokyo its place."""
+    return _stored(
+        seq=2,
+        transaction_id="txn_fraud_002",
+        timestamp_ms=1752573660000,
+        user_id="user-test-123",
+        amount=5000.0,
+        merchant_id="merchant_b",
+        location="Tokyo",
+        lat=35.6895,
+        lon=139.69171,
+        country="JP",
+        card_fingerprint=_CARD_FINGERPRINT,
+        card_bin="424242",
+        card_last4="4242",
+        received_at_ms=1796673593000,
+    )
+
+
+def _unknown_currency() -> dict[str, Any]:
+    return {
+        "field": "currency",
+        "problem": "is not a known code",
+        "allowed": "an ISO 4217 code such as USD",
+        "value": "XYZ",
+    }
+
+
+def _default_rules() -> list[dict[str, Any]]:
+    """The two rules of the default set that act on the README's transactions."""
+    return [
+        {
+            "code": "amount_spike",
+            "description": "Amount {amount:,.2f} is {user.amount_ratio_30d:.0f}x this user's 30-day average",
+            "expression": "user.amount_ratio_30d > 10 and amount > 300",
+            "action": "review",
+            "weight": 60.0,
+            "enabled": True,
+            "shadow": False,
+        },
+        {
+            "code": "geo_velocity",
+            "description": "{geo.distance_km:,.0f} km from the previous location at {geo.speed_kmh:,.0f} "
+            "km/h",
+            "expression": "geo.speed_kmh > 900 and geo.distance_km > 100",
+            "action": "review",
+            "weight": 65.0,
+            "enabled": True,
+            "shadow": False,
+        },
+    ]
+
+
+def _backtest_side(rules_version: int) -> dict[str, Any]:
+    """One side of a backtest over an empty history: nothing flagged, nothing to measure."""
+    no_hits = {
+        "shadow": False,
+        "hits": 0,
+        "precision": 0.0,
+        "recall": 0.0,
+        "fraud_amount_caught": 0.0,
+        "alerts_per_day": 0.0,
+    }
+    return {
+        "rules_version": rules_version,
+        "policy": {
+            "transactions": 0,
+            "frauds": 0,
+            "flagged": 0,
+            "frauds_flagged": 0,
+            "roc_auc": None,
+            "average_precision": None,
+            "precision_at_threshold": 0.0,
+            "recall_at_threshold": 0.0,
+            "legit_flagged_share": 0.0,
+            "recall_at_1pct_fpr": 0.0,
+            "precision_at_100_per_day": None,
+            "user_precision_at_100_per_day": None,
+            "fraud_amount_caught_share": 0.0,
+            "reviews_per_day": 0.0,
+        },
+        "rules": {"amount_spike": dict(no_hits), "geo_velocity": dict(no_hits)},
+    }
+
+
+def _health() -> dict[str, Any]:
+    return {
+        "status": "healthy",
+        "database": "connected",
+        "engine": "ready",
+        "model": None,
+        "rules_version": 2,
+        "alert_subscribers": 0,
+        "sinks": {"webhooks": {"state": "ok", "behind": 0}},
+    }
+
+
+def _webhook() -> dict[str, Any]:
+    """A webhook as listed; only the answer that creates it shows its secret."""
+    return {
+        "id": "wh_de5fdc20ad799001",
+        "url": "https://hooks.example.com/fraud",
+        "events": ["alert", "decline"],
+        "min_score": 70.0,
+        "format": "json",
+        "created_at_ms": 1796673601498,
+        "created_by": "demo",
+    }
+
+
+# The examples.
 
 TRANSACTION_IN: Any = {
     "transaction_id": "txn_normal_001",
@@ -20,10 +328,10 @@ TRANSACTION_IN: Any = {
     "location": "New York",
 }
 
+#: The same user and card a minute later, in Tokyo.
 TRANSACTION_IN_FRAUD: Any = {
+    **TRANSACTION_IN,
     "transaction_id": "txn_fraud_002",
-    "user_id": "user-test-123",
-    "card_number": "4242-4242-4242-4242",
     "amount": 5000.0,
     "timestamp": "2025-07-15T10:01:00Z",
     "merchant_id": "merchant_b",
@@ -40,101 +348,27 @@ TRANSACTION_LIST_IN: Any = [
     {"transaction_id": "txn_list_004", "user_id": "user-78", "amount": 30.0, "currency": "XYZ"},
 ]
 
-DECISION_APPROVE: Any = {
-    "transaction_id": "txn_normal_001",
-    "decision": "approve",
-    "score": 0,
-    "probability": None,
-    "is_alert": False,
-    "reasons": [],
-    "rules": [],
-    "shadow_rules": [],
-    "features": {
-        "amount": 50.0,
-        "user.count_30s": 1.0,
-        "user.count_24h": 1.0,
-        "user.amount_ratio_30d": None,
-        "geo.speed_kmh": None,
-    },
-    "model_version": None,
-    "ruleset_version": 1,
-    "latency_ms": 5.2,
-    "decided_at_ms": 1795551044858,
-}
+DECISION_APPROVE: Any = _approved(
+    "txn_normal_001", 50.0, ruleset_version=1, latency_ms=5.2, decided_at_ms=1795551044858
+)
 
-DECISION_REVIEW: Any = {
-    "transaction_id": "txn_fraud_002",
-    "decision": "review",
-    "score": 86,
-    "probability": None,
-    "is_alert": True,
-    "reasons": [
-        {
-            "code": "geo_velocity",
-            "text": "10,849 km from the previous location at 650,921 km/h",
-            "contribution": 65.0,
-            "kind": "rule",
-        },
-        {
-            "code": "amount_spike",
-            "text": "Amount 5,000.00 is 100x this user's 30-day average",
-            "contribution": 60.0,
-            "kind": "rule",
-        },
-    ],
-    "rules": ["amount_spike", "geo_velocity"],
-    "shadow_rules": [],
-    "features": {
-        "amount": 5000.0,
-        "user.count_30s": 1.0,
-        "user.count_24h": 2.0,
-        "user.amount_ratio_30d": 100.0,
-        "geo.speed_kmh": 650920.6875,
-    },
-    "model_version": None,
-    "ruleset_version": 1,
-    "latency_ms": 12.584,
-    "decided_at_ms": 1796673593012,
-}
+DECISION_REVIEW: Any = _fraud_decision()
 
 BATCH_RESULT: Any = {
     "results": [
         {
             "status": "scored",
             "http_status": 201,
-            "transaction_id": "txn_list_003",
-            "decision": "approve",
-            "score": 0,
-            "probability": None,
-            "is_alert": False,
-            "reasons": [],
-            "rules": [],
-            "shadow_rules": [],
-            "features": {
-                "amount": 12.5,
-                "user.count_30s": 1.0,
-                "user.count_24h": 1.0,
-                "user.amount_ratio_30d": None,
-                "geo.speed_kmh": None,
-            },
-            "model_version": None,
-            "ruleset_version": 2,
-            "latency_ms": 14.294,
-            "decided_at_ms": 1796673958148,
+            **_approved(
+                "txn_list_003", 12.5, ruleset_version=2, latency_ms=14.294, decided_at_ms=1796673958148
+            ),
         },
         {
             "status": "invalid",
             "http_status": 422,
             "error": "invalid_transaction",
             "transaction_id": "txn_list_004",
-            "errors": [
-                {
-                    "field": "currency",
-                    "problem": "is not a known code",
-                    "allowed": "an ISO 4217 code such as USD",
-                    "value": "XYZ",
-                }
-            ],
+            "errors": [_unknown_currency()],
         },
     ],
     "summary": {"scored": 1, "duplicate": 0, "conflict": 0, "invalid": 1},
@@ -156,12 +390,7 @@ INVALID_TRANSACTION: Any = {
             "allowed": "a finite number >= 0 and <= 1,000,000,000 (a number or numeric text such as '50.00')",
             "value": -5,
         },
-        {
-            "field": "currency",
-            "problem": "is not a known code",
-            "allowed": "an ISO 4217 code such as USD",
-            "value": "XYZ",
-        },
+        _unknown_currency(),
     ],
 }
 
@@ -173,136 +402,26 @@ MALFORMED_JSON: Any = {
 TRANSACTION_PAGE: Any = {
     "items": [
         {
-            "seq": 3,
-            "transaction_id": "txn_list_001",
-            "timestamp_ms": 1752573720000,
-            "user_id": "user-77",
-            "amount": 12.5,
-            "currency": "USD",
-            "merchant_id": None,
-            "merchant_category": None,
-            "terminal_id": None,
-            "channel": None,
-            "location": None,
-            "lat": None,
-            "lon": None,
-            "country": None,
-            "device_id": None,
-            "ip": None,
-            "card_fingerprint": None,
-            "card_bin": None,
-            "card_last4": None,
-            "attributes": {},
-            "received_at_ms": 1796673593179,
-            "decision": {
-                "transaction_id": "txn_list_001",
-                "decision": "approve",
-                "score": 0,
-                "probability": None,
-                "is_alert": False,
-                "reasons": [],
-                "rules": [],
-                "shadow_rules": [],
-                "features": {
-                    "amount": 12.5,
-                    "user.count_30s": 1.0,
-                    "user.count_24h": 1.0,
-                    "user.amount_ratio_30d": None,
-                    "geo.speed_kmh": None,
-                },
-                "model_version": None,
-                "ruleset_version": 1,
-                "latency_ms": 17.799,
-                "decided_at_ms": 1796673593196,
-            },
+            **_stored(
+                seq=3,
+                transaction_id="txn_list_001",
+                timestamp_ms=1752573720000,
+                user_id="user-77",
+                amount=12.5,
+                received_at_ms=1796673593179,
+            ),
+            "decision": _approved(
+                "txn_list_001", 12.5, ruleset_version=1, latency_ms=17.799, decided_at_ms=1796673593196
+            ),
         }
     ],
     "next_cursor": 3,
 }
 
 TRANSACTION: Any = {
-    "seq": 2,
-    "transaction_id": "txn_fraud_002",
-    "timestamp_ms": 1752573660000,
-    "user_id": "user-test-123",
-    "amount": 5000.0,
-    "currency": "USD",
-    "merchant_id": "merchant_b",
-    "merchant_category": None,
-    "terminal_id": None,
-    "channel": None,
-    "location": "Tokyo",
-    "lat": 35.6895,
-    "lon": 139.69171,
-    "country": "JP",
-    "device_id": None,
-    "ip": None,
-    "card_fingerprint": "42f9ea5f4a30d770dfcf7398ade4dc3b",
-    "card_bin": "424242",
-    "card_last4": "4242",
-    "attributes": {},
-    "received_at_ms": 1796673593000,
-    "decision": {
-        "transaction_id": "txn_fraud_002",
-        "decision": "review",
-        "score": 86,
-        "probability": None,
-        "is_alert": True,
-        "reasons": [
-            {
-                "code": "geo_velocity",
-                "text": "10,849 km from the previous location at 650,921 km/h",
-                "contribution": 65.0,
-                "kind": "rule",
-            },
-            {
-                "code": "amount_spike",
-                "text": "Amount 5,000.00 is 100x this user's 30-day average",
-                "contribution": 60.0,
-                "kind": "rule",
-            },
-        ],
-        "rules": ["amount_spike", "geo_velocity"],
-        "shadow_rules": [],
-        "features": {
-            "amount": 5000.0,
-            "user.count_30s": 1.0,
-            "user.count_24h": 2.0,
-            "user.amount_ratio_30d": 100.0,
-            "geo.speed_kmh": 650920.6875,
-        },
-        "model_version": None,
-        "ruleset_version": 1,
-        "latency_ms": 12.584,
-        "decided_at_ms": 1796673593012,
-    },
-    "alert": {
-        "transaction_id": "txn_fraud_002",
-        "user_id": "user-test-123",
-        "amount": 5000.0,
-        "score": 86,
-        "decision": "review",
-        "reasons": [
-            {
-                "code": "geo_velocity",
-                "text": "10,849 km from the previous location at 650,921 km/h",
-                "contribution": 65.0,
-                "kind": "rule",
-            },
-            {
-                "code": "amount_spike",
-                "text": "Amount 5,000.00 is 100x this user's 30-day average",
-                "contribution": 60.0,
-                "kind": "rule",
-            },
-        ],
-        "status": "open",
-        "assignee": None,
-        "verdict": None,
-        "note": None,
-        "created_at_ms": 1796673593012,
-        "updated_at_ms": 1796673593012,
-    },
+    **_fraud_stored(),
+    "decision": _fraud_decision(),
+    "alert": _fraud_alert(),
     "labels": [],
     "shadow_scores": {},
     "audit": [],
@@ -310,99 +429,10 @@ TRANSACTION: Any = {
 
 USER_HISTORY: Any = {
     "user_id": "user-test-123",
-    "items": [
-        {
-            "seq": 2,
-            "transaction_id": "txn_fraud_002",
-            "timestamp_ms": 1752573660000,
-            "user_id": "user-test-123",
-            "amount": 5000.0,
-            "currency": "USD",
-            "merchant_id": "merchant_b",
-            "merchant_category": None,
-            "terminal_id": None,
-            "channel": None,
-            "location": "Tokyo",
-            "lat": 35.6895,
-            "lon": 139.69171,
-            "country": "JP",
-            "device_id": None,
-            "ip": None,
-            "card_fingerprint": "42f9ea5f4a30d770dfcf7398ade4dc3b",
-            "card_bin": "424242",
-            "card_last4": "4242",
-            "attributes": {},
-            "received_at_ms": 1796673593000,
-            "decision": {
-                "transaction_id": "txn_fraud_002",
-                "decision": "review",
-                "score": 86,
-                "probability": None,
-                "is_alert": True,
-                "reasons": [
-                    {
-                        "code": "geo_velocity",
-                        "text": "10,849 km from the previous location at 650,921 km/h",
-                        "contribution": 65.0,
-                        "kind": "rule",
-                    },
-                    {
-                        "code": "amount_spike",
-                        "text": "Amount 5,000.00 is 100x this user's 30-day average",
-                        "contribution": 60.0,
-                        "kind": "rule",
-                    },
-                ],
-                "rules": ["amount_spike", "geo_velocity"],
-                "shadow_rules": [],
-                "features": {
-                    "amount": 5000.0,
-                    "user.count_30s": 1.0,
-                    "user.count_24h": 2.0,
-                    "user.amount_ratio_30d": 100.0,
-                    "geo.speed_kmh": 650920.6875,
-                },
-                "model_version": None,
-                "ruleset_version": 1,
-                "latency_ms": 12.584,
-                "decided_at_ms": 1796673593012,
-            },
-        }
-    ],
+    "items": [{**_fraud_stored(), "decision": _fraud_decision()}],
 }
 
-ALERT_PAGE: Any = {
-    "items": [
-        {
-            "transaction_id": "txn_fraud_002",
-            "user_id": "user-test-123",
-            "amount": 5000.0,
-            "score": 86,
-            "decision": "review",
-            "reasons": [
-                {
-                    "code": "geo_velocity",
-                    "text": "10,849 km from the previous location at 650,921 km/h",
-                    "contribution": 65.0,
-                    "kind": "rule",
-                },
-                {
-                    "code": "amount_spike",
-                    "text": "Amount 5,000.00 is 100x this user's 30-day average",
-                    "contribution": 60.0,
-                    "kind": "rule",
-                },
-            ],
-            "status": "open",
-            "assignee": None,
-            "verdict": None,
-            "note": None,
-            "created_at_ms": 1796673593012,
-            "updated_at_ms": 1796673593012,
-        }
-    ],
-    "next_cursor": 1,
-}
+ALERT_PAGE: Any = {"items": [_fraud_alert()], "next_cursor": 1}
 
 ALERT_COUNTS: Any = {"open": 1, "in_review": 0, "closed": 0}
 
@@ -420,7 +450,7 @@ REVIEWED: Any = {
         "user_id": "user-test-123",
         "merchant_id": "merchant_b",
         "terminal_id": None,
-        "card_fingerprint": "42f9ea5f4a30d770dfcf7398ade4dc3b",
+        "card_fingerprint": _CARD_FINGERPRINT,
         "device_id": None,
         "ip": None,
     },
@@ -450,40 +480,8 @@ LABELS_INVALID: Any = {
 
 RULE_SET: Any = {
     "version": 1,
-    "yaml": "version: 1\n"
-    "description: Default rules covering the checks of the systems users migrate from.\n"
-    "lists:\n"
-    "  blocked_cards:\n"
-    "    kind: card_fingerprint\n"
-    "    values: []\n"
-    "  blocked_devices:\n"
-    "    kind: device_id\n"
-    "    values: []\n"
-    "  blocked_ips:\n"
-    "    kind: ip\n"
-    "    values: []\n"
-    "# ... (shortened)\n",
-    "rules": [
-        {
-            "code": "amount_spike",
-            "description": "Amount {amount:,.2f} is {user.amount_ratio_30d:.0f}x this user's 30-day average",
-            "expression": "user.amount_ratio_30d > 10 and amount > 300",
-            "action": "review",
-            "weight": 60.0,
-            "enabled": True,
-            "shadow": False,
-        },
-        {
-            "code": "geo_velocity",
-            "description": "{geo.distance_km:,.0f} km from the previous location at {geo.speed_kmh:,.0f} "
-            "km/h",
-            "expression": "geo.speed_kmh > 900 and geo.distance_km > 100",
-            "action": "review",
-            "weight": 65.0,
-            "enabled": True,
-            "shadow": False,
-        },
-    ],
+    "yaml": "version: 1\n" + _DEFAULT_RULES_YAML,
+    "rules": _default_rules(),
     "lists": {
         "blocked_bins": {"kind": "card_bin", "values": []},
         "blocked_cards": {"kind": "card_fingerprint", "values": []},
@@ -502,19 +500,7 @@ INVALID_RULES: Any = {
 
 RULE_VALID: Any = {
     "valid": True,
-    "yaml": "version: 2\n"
-    "description: Default rules covering the checks of the systems users migrate from.\n"
-    "lists:\n"
-    "  blocked_cards:\n"
-    "    kind: card_fingerprint\n"
-    "    values: []\n"
-    "  blocked_devices:\n"
-    "    kind: device_id\n"
-    "    values: []\n"
-    "  blocked_ips:\n"
-    "    kind: ip\n"
-    "    values: []\n"
-    "# ... (shortened)\n",
+    "yaml": "version: 2\n" + _DEFAULT_RULES_YAML,
     "rule": {
         "code": "big_online",
         "description": "A large online payment",
@@ -536,35 +522,7 @@ RULE_INVALID: Any = {
 
 RULE_PERFORMANCE: Any = {
     "days": 7.0,
-    "rules": [
-        {
-            "code": "amount_spike",
-            "description": "Amount {amount:,.2f} is {user.amount_ratio_30d:.0f}x this user's 30-day average",
-            "expression": "user.amount_ratio_30d > 10 and amount > 300",
-            "action": "review",
-            "weight": 60.0,
-            "enabled": True,
-            "shadow": False,
-            "hits": 1,
-            "labelled": 1,
-            "fraud": 1,
-            "precision": 1.0,
-        },
-        {
-            "code": "geo_velocity",
-            "description": "{geo.distance_km:,.0f} km from the previous location at {geo.speed_kmh:,.0f} "
-            "km/h",
-            "expression": "geo.speed_kmh > 900 and geo.distance_km > 100",
-            "action": "review",
-            "weight": 65.0,
-            "enabled": True,
-            "shadow": False,
-            "hits": 1,
-            "labelled": 1,
-            "fraud": 1,
-            "precision": 1.0,
-        },
-    ],
+    "rules": [{**rule, "hits": 1, "labelled": 1, "fraud": 1, "precision": 1.0} for rule in _default_rules()],
 }
 
 LIST_REPLACED: Any = {"name": "blocked_devices", "size": 2}
@@ -575,83 +533,7 @@ BACKTEST_DONE: Any = {
     "id": "05a79af42cc5",
     "status": "done",
     "progress": 1.0,
-    "result": {
-        "current": {
-            "rules_version": 2,
-            "policy": {
-                "transactions": 0,
-                "frauds": 0,
-                "flagged": 0,
-                "frauds_flagged": 0,
-                "roc_auc": None,
-                "average_precision": None,
-                "precision_at_threshold": 0.0,
-                "recall_at_threshold": 0.0,
-                "legit_flagged_share": 0.0,
-                "recall_at_1pct_fpr": 0.0,
-                "precision_at_100_per_day": None,
-                "user_precision_at_100_per_day": None,
-                "fraud_amount_caught_share": 0.0,
-                "reviews_per_day": 0.0,
-            },
-            "rules": {
-                "amount_spike": {
-                    "shadow": False,
-                    "hits": 0,
-                    "precision": 0.0,
-                    "recall": 0.0,
-                    "fraud_amount_caught": 0.0,
-                    "alerts_per_day": 0.0,
-                },
-                "geo_velocity": {
-                    "shadow": False,
-                    "hits": 0,
-                    "precision": 0.0,
-                    "recall": 0.0,
-                    "fraud_amount_caught": 0.0,
-                    "alerts_per_day": 0.0,
-                },
-            },
-        },
-        "candidate": {
-            "rules_version": 1,
-            "policy": {
-                "transactions": 0,
-                "frauds": 0,
-                "flagged": 0,
-                "frauds_flagged": 0,
-                "roc_auc": None,
-                "average_precision": None,
-                "precision_at_threshold": 0.0,
-                "recall_at_threshold": 0.0,
-                "legit_flagged_share": 0.0,
-                "recall_at_1pct_fpr": 0.0,
-                "precision_at_100_per_day": None,
-                "user_precision_at_100_per_day": None,
-                "fraud_amount_caught_share": 0.0,
-                "reviews_per_day": 0.0,
-            },
-            "rules": {
-                "amount_spike": {
-                    "shadow": False,
-                    "hits": 0,
-                    "precision": 0.0,
-                    "recall": 0.0,
-                    "fraud_amount_caught": 0.0,
-                    "alerts_per_day": 0.0,
-                },
-                "geo_velocity": {
-                    "shadow": False,
-                    "hits": 0,
-                    "precision": 0.0,
-                    "recall": 0.0,
-                    "fraud_amount_caught": 0.0,
-                    "alerts_per_day": 0.0,
-                },
-            },
-        },
-        "transactions": 0,
-    },
+    "result": {"current": _backtest_side(2), "candidate": _backtest_side(1), "transactions": 0},
 }
 
 MODELS: Any = {"champion": None, "challengers": [], "scoring": None, "pinned": False, "versions": []}
@@ -696,30 +578,9 @@ KEYS: Any = {
     ]
 }
 
-WEBHOOK_CREATED: Any = {
-    "id": "wh_de5fdc20ad799001",
-    "url": "https://hooks.example.com/fraud",
-    "events": ["alert", "decline"],
-    "min_score": 70.0,
-    "format": "json",
-    "created_at_ms": 1796673601498,
-    "created_by": "demo",
-    "secret": "whsec_3643e76ae697071990da983c57d2770ca2b616ca89b6513a",
-}
+WEBHOOK_CREATED: Any = {**_webhook(), "secret": "whsec_3643e76ae697071990da983c57d2770ca2b616ca89b6513a"}
 
-WEBHOOKS: Any = {
-    "webhooks": [
-        {
-            "id": "wh_de5fdc20ad799001",
-            "url": "https://hooks.example.com/fraud",
-            "events": ["alert", "decline"],
-            "min_score": 70.0,
-            "format": "json",
-            "created_at_ms": 1796673601498,
-            "created_by": "demo",
-        }
-    ]
-}
+WEBHOOKS: Any = {"webhooks": [_webhook()]}
 
 DELIVERIES: Any = {
     "webhook_id": "wh_9ebac9641b6dd85c",
@@ -741,80 +602,25 @@ DELIVERIES: Any = {
 
 WEBHOOK_DELETED: Any = {"id": "wh_de5fdc20ad799001", "deleted": True, "cancelled_deliveries": 0}
 
-READY: Any = {
-    "status": "healthy",
-    "database": "connected",
-    "engine": "ready",
-    "model": None,
-    "rules_version": 2,
-    "alert_subscribers": 0,
-    "sinks": {"webhooks": {"state": "ok", "behind": 0}},
-}
+READY: Any = _health()
 
-COMPAT_TRANSACTION: Any = {
-    "status": "accepted",
-    "is_fraud": True,
-    "transaction_id": "txn_compat_003",
-    "decision": "review",
-    "score": 65,
-    "probability": None,
-    "is_alert": True,
-    "reasons": [
-        {
-            "code": "geo_velocity",
-            "text": "10,849 km from the previous location at 162,730 km/h",
-            "contribution": 65.0,
-            "kind": "rule",
-        }
-    ],
-    "rules": ["geo_velocity"],
-    "shadow_rules": [],
-    "features": {
-        "amount": 42.0,
-        "user.count_30s": 1.0,
-        "user.count_24h": 3.0,
-        "user.amount_ratio_30d": 0.0166,
-        "geo.speed_kmh": 162730.1719,
-    },
-    "model_version": None,
-    "ruleset_version": 2,
-    "latency_ms": 6.359,
-    "decided_at_ms": 1796673601566,
-}
+COMPAT_TRANSACTION: Any = {"status": "accepted", "is_fraud": True, **_compat_decision()}
 
-COMPAT_API_V1 = {
+COMPAT_API_V1: Any = {
     "status": "success",
     "transactionId": "159402f6-e3ea-476b-8457-d1c362751c8d",
     "fraud": False,
-    "transaction_id": "159402f6-e3ea-476b-8457-d1c362751c8d",
-    "decision": "approve",
-    "score": 0,
-    "probability": None,
-    "is_alert": False,
-    "reasons": [],
-    "rules": [],
-    "shadow_rules": [],
-    "features": {
-        "amount": 120.0,
-        "user.count_30s": 1.0,
-        "user.count_24h": 1.0,
-        "user.amount_ratio_30d": None,
-        "geo.speed_kmh": None,
-    },
-    "model_version": None,
-    "ruleset_version": 2,
-    "latency_ms": 5.934,
-    "decided_at_ms": 1796673601579,
+    **_approved(
+        "159402f6-e3ea-476b-8457-d1c362751c8d",
+        120.0,
+        ruleset_version=2,
+        latency_ms=5.934,
+        decided_at_ms=1796673601579,
+    ),
 }
 
 COMPAT_HEALTH: Any = {
-    "status": "healthy",
-    "database": "connected",
-    "engine": "ready",
-    "model": None,
-    "rules_version": 2,
-    "alert_subscribers": 0,
-    "sinks": {"webhooks": {"state": "ok", "behind": 0}},
+    **_health(),
     "consumer": True,
     "producer": True,
     "redis": "not configured (FRAUDSTREAM_REDIS_URL)",
@@ -825,27 +631,19 @@ COMPAT_ROOT: Any = {"message": "fraudstream is running", "status": "healthy", "d
 COMPAT_RECENT: Any = {
     "items": [
         {
-            "seq": 5,
-            "transaction_id": "159402f6-e3ea-476b-8457-d1c362751c8d",
-            "timestamp_ms": 1796673601574,
-            "user_id": "user-456",
-            "amount": 120.0,
-            "currency": "EUR",
-            "merchant_id": None,
-            "merchant_category": None,
-            "terminal_id": None,
-            "channel": None,
-            "location": "Paris",
-            "lat": 48.85341,
-            "lon": 2.3488,
-            "country": "FR",
-            "device_id": None,
-            "ip": None,
-            "card_fingerprint": None,
-            "card_bin": None,
-            "card_last4": None,
-            "attributes": {},
-            "received_at_ms": 1796673601574,
+            **_stored(
+                seq=5,
+                transaction_id="159402f6-e3ea-476b-8457-d1c362751c8d",
+                timestamp_ms=1796673601574,
+                user_id="user-456",
+                amount=120.0,
+                currency="EUR",
+                location="Paris",
+                lat=48.85341,
+                lon=2.3488,
+                country="FR",
+                received_at_ms=1796673601574,
+            ),
             "status": "approve",
             "is_fraud": False,
             "score": 0,
@@ -865,99 +663,39 @@ COMPAT_RECENT: Any = {
 COMPAT_PREDICT: Any = {
     "prediction": "legit",
     "is_fraud": False,
-    "transaction_id": "abbf2ae6-1caa-4f2f-94a4-39eae3d5acf2",
-    "decision": "approve",
-    "score": 0,
-    "probability": None,
-    "is_alert": False,
-    "reasons": [],
-    "rules": [],
-    "shadow_rules": [],
-    "features": {
-        "amount": 80.0,
-        "user.count_30s": 1.0,
-        "user.count_24h": 1.0,
-        "user.amount_ratio_30d": None,
-        "geo.speed_kmh": None,
-    },
-    "model_version": None,
-    "ruleset_version": 2,
-    "latency_ms": 14.681,
-    "decided_at_ms": 1796673601644,
+    **_approved(
+        "abbf2ae6-1caa-4f2f-94a4-39eae3d5acf2",
+        80.0,
+        ruleset_version=2,
+        latency_ms=14.681,
+        decided_at_ms=1796673601644,
+    ),
 }
 
+#: /check answers in its own order, with the user's history instead of timings.
 COMPAT_CHECK: Any = {
     "verdict": "legit",
     "is_fraud": False,
-    "transaction_id": "check-3ecf55b0-eadd-4543-819f-9eefbfa2d4a3",
-    "decision": "approve",
-    "score": 0,
-    "probability": None,
-    "is_alert": False,
-    "reasons": [],
-    "rules": [],
-    "shadow_rules": [],
+    **_approve_head("check-3ecf55b0-eadd-4543-819f-9eefbfa2d4a3"),
     "late": False,
     "model_version": None,
     "ruleset_version": 2,
-    "features": {
-        "amount": 9000.0,
-        "user.count_30s": 1.0,
-        "user.count_24h": 1.0,
-        "user.amount_ratio_30d": None,
-        "geo.speed_kmh": None,
-    },
+    "features": _features(9000.0),
     "user_history": [
         {
-            "seq": 4,
-            "transaction_id": "txn_compat_003",
-            "timestamp_ms": 1752573900000,
-            "user_id": "user-test-123",
-            "amount": 42.0,
-            "currency": "USD",
-            "merchant_id": None,
-            "merchant_category": None,
-            "terminal_id": None,
-            "channel": None,
-            "location": "New York",
-            "lat": 40.71427,
-            "lon": -74.00597,
-            "country": "US",
-            "device_id": None,
-            "ip": None,
-            "card_fingerprint": None,
-            "card_bin": None,
-            "card_last4": None,
-            "attributes": {},
-            "received_at_ms": 1796673601560,
-            "decision": {
-                "transaction_id": "txn_compat_003",
-                "decision": "review",
-                "score": 65,
-                "probability": None,
-                "is_alert": True,
-                "reasons": [
-                    {
-                        "code": "geo_velocity",
-                        "text": "10,849 km from the previous location at 162,730 km/h",
-                        "contribution": 65.0,
-                        "kind": "rule",
-                    }
-                ],
-                "rules": ["geo_velocity"],
-                "shadow_rules": [],
-                "features": {
-                    "amount": 42.0,
-                    "user.count_30s": 1.0,
-                    "user.count_24h": 3.0,
-                    "user.amount_ratio_30d": 0.0166,
-                    "geo.speed_kmh": 162730.1719,
-                },
-                "model_version": None,
-                "ruleset_version": 2,
-                "latency_ms": 6.359,
-                "decided_at_ms": 1796673601566,
-            },
+            **_stored(
+                seq=4,
+                transaction_id="txn_compat_003",
+                timestamp_ms=1752573900000,
+                user_id="user-test-123",
+                amount=42.0,
+                location="New York",
+                lat=40.71427,
+                lon=-74.00597,
+                country="US",
+                received_at_ms=1796673601560,
+            ),
+            "decision": _compat_decision(),
         }
     ],
 }
