@@ -95,13 +95,22 @@ def topic_reader(address: str, topic: str, timeout_s: float = 10.0) -> Consumer:
     return consumer
 
 
-def end_offsets(address: str, topic: str) -> dict[int, int]:
-    """Each partition of ``topic`` and the offset its next message will get."""
+def end_offsets(address: str, topic: str, timeout_s: float = 10.0) -> dict[int, int]:
+    """Each partition of ``topic`` and the offset its next message will get.
+
+    Taken from what fetches report (librdkafka's cached watermarks): Tansu answers a request for a
+    partition's latest offset with 1, whatever the partition holds."""
     consumer = topic_reader(address, topic)
     try:
-        return {
-            tp.partition: consumer.get_watermark_offsets(tp, timeout=10)[1] for tp in consumer.assignment()
-        }
+        partitions = consumer.assignment()
+        deadline = time.monotonic() + timeout_s
+        while True:
+            ends = {tp.partition: consumer.get_watermark_offsets(tp, cached=True)[1] for tp in partitions}
+            if all(end >= 0 for end in ends.values()):  # OFFSET_INVALID (-1001) until a fetch came back
+                return ends
+            if time.monotonic() > deadline:
+                raise RuntimeError(f"no fetch of {topic} reported its partitions' ends in {timeout_s:g} s")
+            consumer.consume(1000, 0.1)
     finally:
         consumer.close()
 

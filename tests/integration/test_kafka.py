@@ -149,8 +149,9 @@ def test_two_workers_decide_like_the_embedded_engine_and_the_sink_stores_each_on
     assert {t: d["score"] for t, d in decisions.items()} == expected
     store = Store(f"sqlite:///{tmp_path / 'sink.db'}")
     store.upgrade()
-    store_decisions(broker, f"{topic}.decisions", store, group=f"sink-{topic}")
-    store_decisions(broker, f"{topic}.decisions", store, group=f"sink2-{topic}")  # a replay of the sink
+    # Drained once no message came for 1 s: the topic is complete by now (the default waits 3 s).
+    store_decisions(broker, f"{topic}.decisions", store, group=f"sink-{topic}", idle_s=1.0)
+    store_decisions(broker, f"{topic}.decisions", store, group=f"sink2-{topic}", idle_s=1.0)  # a replay
     assert store.stats(0)["transactions"] == len(records)
 
 
