@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -10,6 +12,14 @@ import pytest
 
 from browsers import chromium
 from servers import RunningServer, start_server, stop
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _compiled_kernels() -> None:
+    """The engine's kernels compiled before any test starts a server, as `make test` does first: a
+    server that finds them uncompiled compiles them before it is ready (about a minute), longer than
+    the tests' readiness waits. A second or two when they are compiled already."""
+    subprocess.run([sys.executable, "-m", "fraudstream", "warmup"], check=True, capture_output=True)
 
 
 @pytest.fixture
