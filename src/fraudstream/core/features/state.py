@@ -264,7 +264,10 @@ class FeatureState:
         """
         n = len(batch)
         ts = batch.timestamp_ms
-        seen = ts if seen_ms is None else np.ascontiguousarray(seen_ms, dtype=np.int64)
+        seen = ts if seen_ms is None else np.array(seen_ms, dtype=np.int64)
+        # Read-only like the batch's own arrays: the kernels are then compiled for one kind of
+        # array whether arrival times are given or not.
+        seen.setflags(write=False)
         if seen.shape != (n,):
             raise StateError(f"seen_ms has {seen.size} times for a batch of {n}: give one per transaction")
         amount = batch.amount

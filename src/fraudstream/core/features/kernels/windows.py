@@ -46,14 +46,17 @@ def bucket_numbers(ts: np.ndarray, lengths: np.ndarray, n_buckets: int) -> tuple
     """Each event's bucket number per bucket length (``ts // length``, one row per event) and its
     position in a ring of ``n_buckets``: once per batch, shared by every entity kind's kernel.
 
-    Computed a length at a time (a vectorized loop) and handed over as transposed views.
+    Computed a length at a time (a vectorized loop), then laid out row by row: the entity kernel
+    reads an event's buckets together, and one memory layout whatever the batch's size or block
+    means numba compiles that kernel once (transposed views of one, of a group and of a block of a
+    longer batch are three layouts, and each was compiled in its first batch).
 
     >>> numbers, positions = bucket_numbers(np.array([-1, 0, 59_999, 60_000]), np.array([10_000, 60_000]), 6)
     >>> numbers.tolist(), positions.tolist()
     ([[-1, -1], [0, 0], [5, 0], [6, 1]], [[5, 5], [0, 0], [5, 0], [0, 1]])
     """
     numbers, positions = _bucket_numbers(ts, lengths, n_buckets)
-    return numbers.T, positions.T
+    return np.ascontiguousarray(numbers.T), np.ascontiguousarray(positions.T)
 
 
 @njit(cache=True, nogil=True)
