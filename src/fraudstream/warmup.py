@@ -116,9 +116,10 @@ def warm_kernels(progress: Callable[[str], None] | None = None) -> None:
     engine = decider.engine()
     records = records_for_http(table.drop_columns(["is_fraud", "fraud_scenario"]))
     batch = decider.validate(records, received_at_ms=int(table.column("timestamp")[-1].value)).batch
-    # numba compiles a kernel once per layout of its arrays, and the feature kernels see three: one
-    # transaction, a group, and a batch longer than the block `FeatureState.compute` cuts batches
-    # in; each with arrival times (what a runtime passes) and without (a replay of history).
+    # numba compiles a kernel once per layout of its arrays: every shape of batch a runtime meets
+    # (one transaction, a group, a batch longer than the block `FeatureState.compute` cuts batches
+    # in), with arrival times (what a runtime passes) and without (a replay of history), so that a
+    # kernel that comes to see another layout is compiled here, not in a first request.
     for size in (1, 3, len(batch)):
         part = batch.slice(0, size)
         decider.decide(engine, part, [0] * size).to_records()
