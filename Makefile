@@ -15,7 +15,8 @@ $(BIN)/python:
 # --no-compile: pip would byte-compile every module of every dependency (a third of the install's
 # time); Python compiles the modules it imports, once, on first use.
 $(STAMP): pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet --no-compile -e .
+	@echo "installing fraudstream and the libraries it runs on into $(VENV) (about half a minute)"
+	$(BIN)/python -m pip install --no-compile --progress-bar off -e .
 	$(BIN)/fraudstream warmup
 	touch $(STAMP)
 

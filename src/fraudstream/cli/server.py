@@ -97,6 +97,7 @@ def demo(
 
     Example: `fraudstream demo --rate 30`, then open http://127.0.0.1:8000
     """
+    console.print("starting the demo: loading the engine", highlight=False)
     from fraudstream.cli.progress import steps
     from fraudstream.demo import check_demo, run_demo, train_demo_models
 
