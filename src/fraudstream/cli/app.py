@@ -42,6 +42,9 @@ def run() -> None:
     instead of a traceback; any other exception is a bug, and shows one."""
     try:
         app()
+    except KeyboardInterrupt:  # Ctrl-C while a command compiles, trains or reads: no traceback
+        console.print("stopped")
+        raise SystemExit(130) from None
     except Exception as exc:
         message = _user_error(exc)
         if message is None:

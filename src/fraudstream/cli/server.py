@@ -104,8 +104,12 @@ def demo(
     settings = _settings(demo=True, port=port, data_dir=data_dir, snapshot_interval_s=10.0)
     check_demo(settings)
     warm_first()
-    with steps() as shown:
-        trained = train_demo_models(settings, shown)
-    if trained is not None:
-        console.print(trained, highlight=False)
+    try:
+        with steps() as shown:
+            trained = train_demo_models(settings, shown)
+    except Exception as exc:  # the demo goes on with the rules alone deciding
+        console.print(f"[red]demo models not trained:[/red] {exc!r}; the rules alone decide", highlight=False)
+    else:
+        if trained is not None:
+            console.print(trained, highlight=False)
     run_demo(settings, rate)
