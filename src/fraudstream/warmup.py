@@ -36,6 +36,7 @@ STEPS = (
     "Kafka messages",
 )
 
+
 def marker_path() -> Path:
     """The marker `mark_warm` writes: in numba's cache folder (``NUMBA_CACHE_DIR``, which
     `fraudstream.kernel_cache` sets on import unless the user did), else in `cache_folder`. Named
