@@ -49,7 +49,7 @@ browser:
 promtool:
 	./scripts/install-promtool
 
-test: lint browser promtool warmup
+test: lint browser promtool
 	$(BIN)/pytest -q $(PYTEST_ARGS)
 
 # The README's screenshots, taken again by the dashboard's browser tests.

@@ -16,9 +16,10 @@ from servers import RunningServer, start_server, stop
 
 @pytest.fixture(scope="session", autouse=True)
 def _compiled_kernels() -> None:
-    """The engine's kernels compiled before any test starts a server, as `make test` does first: a
-    server that finds them uncompiled compiles them before it is ready (about a minute), longer than
-    the tests' readiness waits. A second or two when they are compiled already."""
+    """The engine's kernels compiled before any test starts a server (`make install` compiled them,
+    but an edit to a kernel since asks again): a server that finds them uncompiled compiles them
+    before it is ready (about a minute), longer than the tests' readiness waits. A second or two
+    when they are compiled already."""
     subprocess.run([sys.executable, "-m", "fraudstream", "warmup"], check=True, capture_output=True)
 
 
