@@ -24,7 +24,10 @@ __all__ = [
     "alerts",
     "api_keys",
     "audit_log",
+    "case_comments",
+    "cases",
     "decisions",
+    "job_runs",
     "labels",
     "lists",
     "metadata",
@@ -32,6 +35,7 @@ __all__ = [
     "shadow_scores",
     "sink_cursors",
     "snapshots",
+    "snoozes",
     "transactions",
     "webhook_deliveries",
     "webhooks",
@@ -89,6 +93,8 @@ decisions = Table(
     # Receipt to durable decision; None where the server did not time it (Kafka mode's workers).
     Column("latency_ms", Float),
     Column("decided_at_ms", BigInteger, nullable=False),
+    # JSON list of the snoozes that silenced something in this decision; None when none applied.
+    Column("snoozes", Text),
     Index("ix_decisions_decided", "decided_at_ms"),
 )
 
@@ -107,7 +113,41 @@ alerts = Table(
     Column("note", Text),
     Column("created_at_ms", BigInteger, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    Column("case_id", String(64)),
     Index("ix_alerts_status_score", "status", "score"),
+    Index("ix_alerts_case", "case_id"),
+)
+
+#: Open alerts on one entity within a window, worked as one unit: status, assignee, priority (from the
+#: riskiest alert), due time (from that priority's SLA) and one verdict.
+cases = Table(
+    "cases",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity_id", _ID, nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("priority", String(16), nullable=False),
+    Column("risk", SmallInteger, nullable=False),
+    Column("assignee", String(128)),
+    Column("verdict", String(16)),
+    Column("due_at_ms", BigInteger, nullable=False),
+    Column("opened_at_ms", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
+    Column("closed_at_ms", BigInteger),
+    Index("ix_cases_status_due", "status", "due_at_ms"),
+    Index("ix_cases_entity", "entity_kind", "entity_id", "status"),
+)
+
+case_comments = Table(
+    "case_comments",
+    metadata,
+    Column("id", _SEQ, primary_key=True, autoincrement=True),
+    Column("case_id", String(64), nullable=False),
+    Column("at_ms", BigInteger, nullable=False),
+    Column("author", String(128), nullable=False),
+    Column("body", Text, nullable=False),
+    Index("ix_case_comments_case", "case_id", "at_ms"),
 )
 
 labels = Table(
@@ -139,6 +179,24 @@ lists = Table(
     Column("kind", String(64), nullable=False),
     Column("items", Text, nullable=False),
     Column("updated_at_ms", BigInteger, nullable=False),
+    # JSON object: item -> expiry (ms); an item not in it never expires.
+    Column("expiries", Text),
+)
+
+#: One rule (or, with ``rule_code`` None, every review decision) silenced for one entity until a time.
+snoozes = Table(
+    "snoozes",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("entity_kind", String(32), nullable=False),
+    Column("entity_id", _ID, nullable=False),
+    Column("rule_code", String(64)),
+    Column("until_ms", BigInteger, nullable=False),
+    Column("reason", Text),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("created_by", String(128)),
+    Column("cancelled_at_ms", BigInteger),
+    Index("ix_snoozes_until", "until_ms"),
 )
 
 audit_log = Table(
@@ -150,6 +208,7 @@ audit_log = Table(
     Column("action", String(64), nullable=False),
     Column("subject", String(256)),
     Column("details", Text),
+    Index("ix_audit_log_at", "at_ms"),
 )
 
 api_keys = Table(
@@ -223,4 +282,23 @@ webhook_deliveries = Table(
     Column("delivered_at_ms", BigInteger),
     Index("ix_webhook_deliveries_due", "webhook_id", "status", "next_attempt_ms"),
     Index("ix_webhook_deliveries_hook", "webhook_id", "created_at_ms"),
+)
+
+#: Scheduled and manual jobs (retrain, re-score history, backtest report): progress 0..1, result JSON.
+job_runs = Table(
+    "job_runs",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("job", String(32), nullable=False),
+    Column("trigger", String(32), nullable=False),
+    Column("status", String(16), nullable=False),
+    Column("progress", Float, nullable=False),
+    Column("params", Text, nullable=False),
+    Column("result", Text),
+    Column("error", Text),
+    Column("actor", String(128)),
+    Column("created_at_ms", BigInteger, nullable=False),
+    Column("started_at_ms", BigInteger),
+    Column("finished_at_ms", BigInteger),
+    Index("ix_job_runs_job_created", "job", "created_at_ms"),
 )
