@@ -718,6 +718,8 @@ function initModels() {
 
 // --- start -----------------------------------------------------------------------------------
 
+// A page with its own script (templates' `scripts` block, loaded after this one) adds itself here:
+// every deferred script runs before DOMContentLoaded, when the page's function is called.
 const PAGES = {
   overview: initOverview, transactions: initTransactions, transaction: initDetail, queue: initQueue,
   check: initCheck, rules: initRules, models: initModels,
@@ -727,4 +729,4 @@ connectStream();
 refreshQueueCount();
 setInterval(refreshQueueCount, 10000);
 alertListeners.push(() => refreshQueueCount());
-PAGES[document.body.dataset.page]?.();
+document.addEventListener("DOMContentLoaded", () => PAGES[document.body.dataset.page]?.());
