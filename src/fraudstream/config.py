@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final, Literal
 
 import yaml
-from pydantic import Field, SecretStr, field_validator, model_validator
+from pydantic import Field, SecretStr, ValidationInfo, field_validator, model_validator
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_settings import (
     BaseSettings,
@@ -400,6 +400,23 @@ class Settings(BaseSettings):
     worker_metrics_port: int | None = Field(
         None, ge=1, le=65535, description="Kafka workers: serve /metrics and /healthz on this port"
     )
+    jobs_interval_s: float = Field(
+        30.0, gt=0, description="Jobs: seconds between two looks at the schedules and the new labels"
+    )
+    retrain_after_labels: int = Field(
+        0, ge=0, description="Jobs: retrain once this many labels arrived since the last retrain (0: never)"
+    )
+    retrain_cron: str = Field(
+        "", description="Jobs: retrain on this cron schedule, UTC, e.g. '0 3 * * *' (empty: never)"
+    )
+    retrain_days: float = Field(30.0, gt=0, le=3650, description="Jobs: a retrain learns from this many days")
+    retrain_margin: float = Field(
+        0.01, ge=-1, le=1, description="Jobs: a retrained model is promoted only if better by this much AP"
+    )
+    backtest_cron: str = Field(
+        "0 6 * * 1",
+        description="Jobs: the backtest report of the last 7 days on this cron schedule (empty: never)",
+    )
 
     @classmethod
     def settings_customise_sources(
@@ -448,6 +465,16 @@ class Settings(BaseSettings):
                 "FRAUDSTREAM_DECLINE_THRESHOLD"
             )
         return self
+
+    @field_validator("retrain_cron", "backtest_cron")
+    @classmethod
+    def _cron(cls, value: str, info: ValidationInfo) -> str:
+        from fraudstream.cron import check_cron
+
+        try:
+            return check_cron(value, str(info.field_name))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @model_validator(mode="after")
     def _card_key_given(self) -> Settings:
