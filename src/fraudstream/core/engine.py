@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import struct
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from typing import TYPE_CHECKING, Final
@@ -19,6 +19,7 @@ from fraudstream.core.features import FeatureConfig, FeatureMatrix, FeatureState
 from fraudstream.core.models import Model
 from fraudstream.core.policy import ACTION_DECISION, APPROVE, DECISIONS, PolicyConfig, decide
 from fraudstream.core.rules import ACTIONS, Kind, ListStore, RuleHits, RuleSet, load_ruleset
+from fraudstream.core.snoozes import SnoozeMatch, SnoozeTable
 from fraudstream.errors import ModelError, StateError
 
 if TYPE_CHECKING:
@@ -45,6 +46,7 @@ RECORD_FIELDS: Final = (
     "reasons",
     "rules",
     "shadow_rules",
+    "snoozes",
     "late",
     "model_version",
     "ruleset_version",
@@ -148,6 +150,11 @@ class DecisionBatch:
     shadow_probability: dict[str, npt.NDArray[np.float32]]
     max_reasons: int = 5
     _contributions: npt.NDArray[np.float64] | None = None
+    #: The snoozes that could apply to this batch's rows (None: none), and where each applied.
+    snooze_match: SnoozeMatch | None = None
+    snooze_applied: npt.NDArray[np.bool_] | None = None
+    #: (rules, rows): hits silenced by a snooze of their rule (they act no more; recorded as shadow).
+    snoozed: npt.NDArray[np.bool_] | None = None
 
     @property
     def contributions(self) -> npt.NDArray[np.float64]:
@@ -177,8 +184,21 @@ class DecisionBatch:
     def rules_hit(self, row: int, *, shadow: bool = False) -> list[str]:
         """Codes of the rules that hit this row: acting ones, or with ``shadow=True`` the shadow ones."""
         h = self.rule_hits
-        mask = h.hits[:, row] & (h.shadow if shadow else ~h.shadow)
+        snoozed = self.snoozed[:, row] if self.snoozed is not None else False
+        mask = h.hits[:, row] & ((h.shadow | snoozed) if shadow else ~(h.shadow | snoozed))
         return [h.codes[i] for i in np.flatnonzero(mask)]
+
+    def snoozed_rows(self) -> npt.NDArray[np.int64]:
+        """The rows where a snooze applied (their reasons and records say which)."""
+        if self.snooze_applied is None:
+            return np.zeros(0, dtype=np.int64)
+        return np.flatnonzero(self.snooze_applied.any(axis=0))
+
+    def snoozes_applied(self, row: int) -> list[str]:
+        """The ids of the snoozes that applied to this row."""
+        if self.snooze_applied is None or self.snooze_match is None:
+            return []
+        return [self.snooze_match.snoozes[k].id for k in np.flatnonzero(self.snooze_applied[:, row])]
 
     def reasons(self, row: int) -> list[Reason]:
         """The reasons of one row, most important first: acting rules by severity, then the model."""
@@ -195,7 +215,8 @@ class DecisionBatch:
         severity = _ACTION_CODES[h.actions[acting]].astype(np.int16)
         severity = np.where(severity == APPROVE, 10, severity)
         order = acting[np.lexsort((-h.weights[acting], -severity))]
-        hits = h.hits[:, chosen][order]
+        hits = h.hits[:, chosen] if self.snoozed is None else h.hits[:, chosen] & ~self.snoozed[:, chosen]
+        hits = hits[order]
         hit_any = hits.any(axis=1)  # rules no chosen row hit are left out
         order, hits = order[hit_any], hits[hit_any]
         codes = [h.codes[i] for i in order.tolist()]
@@ -223,6 +244,11 @@ class DecisionBatch:
                     continue  # "this feature is unknown" helps nobody reading an alert
                 name = self.model_features[j]
                 reasons.append(Reason(f"model:{name}", describe_feature(name, value), contribution, "model"))
+        if self.snooze_applied is not None and self.snooze_match is not None:
+            applied = self.snooze_applied[:, chosen]
+            for k, position in zip(*np.nonzero(applied)):
+                snooze = self.snooze_match.snoozes[k]
+                found[position].append(Reason(f"snooze:{snooze.id}", snooze.describe(), 0.0, "snooze"))
         return found
 
     def _columns(self, rows: npt.NDArray[np.int64], names: Iterable[str]) -> dict[str, list[object]]:
@@ -295,6 +321,7 @@ class DecisionBatch:
         late = self.features.late.tolist()
         needs_reasons: npt.NDArray[np.bool_] = np.asarray(self.rule_hits.hits.any(axis=0), dtype=np.bool_)
         needs_reasons[self.explained_rows] = True
+        needs_reasons[self.snoozed_rows()] = True
         busy_rows = np.flatnonzero(needs_reasons).tolist()
         reasons = dict(zip(busy_rows, self.reasons_rows(busy_rows)))
         records = []
@@ -311,6 +338,7 @@ class DecisionBatch:
                     "reasons": [r.as_dict() for r in reasons[row]] if busy else [],
                     "rules": self.rules_hit(row) if busy else [],
                     "shadow_rules": self.rules_hit(row, shadow=True) if busy else [],
+                    "snoozes": self.snoozes_applied(row) if busy else [],
                     "late": late[row],
                     "model_version": self.model_version,
                     "ruleset_version": self.rules.version,
@@ -365,6 +393,8 @@ class Engine:
         self.state = FeatureState(self.config.features)
         self.rules = rules if rules is not None else default_ruleset(self.config.features)
         self.lists = lists if lists is not None else ListStore.from_ruleset(self.rules)
+        #: The snoozes in force (``set_snoozes``); they live with the runtime, not in snapshots.
+        self.snoozes = SnoozeTable()
         self.model: Model | None = None
         self.challengers: tuple[Model, ...] = ()
         self.set_model(model)
@@ -410,9 +440,16 @@ class Engine:
         self.lists.declare_from(rules)
         self.rules = rules
 
-    def update_list(self, name: str, values: Iterable[str]) -> None:
-        """Replace the contents of a named allow/block list; rules see it from the next batch on."""
-        self.lists.replace(name, list(values))
+    def update_list(
+        self, name: str, values: Iterable[str], expiries: Mapping[str, int] | None = None
+    ) -> None:
+        """Replace the contents of a named allow/block list (``expiries``: item → ms, for items that
+        expire); rules see it from the next batch on."""
+        self.lists.replace(name, list(values), expiries)
+
+    def set_snoozes(self, snoozes: SnoozeTable) -> None:
+        """Decide with these snoozes from the next batch on."""
+        self.snoozes = snoozes
 
     def score(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> DecisionBatch:
         """Features, rules, model and policy for a batch, in order; the state then includes it.
@@ -427,7 +464,9 @@ class Engine:
         return self._decide(batch, self.state.preview(batch, seen_ms))
 
     def _decide(self, batch: TransactionBatch, features: FeatureMatrix) -> DecisionBatch:
-        hits = self.rules.evaluate(_Columns(batch, features), self.lists)
+        hits = self.rules.evaluate(_Columns(batch, features), self.lists.at(batch.timestamp_ms))
+        match = self.snoozes.match(batch, hits.codes)
+        snoozed = match.silenced(hits.hits) if match is not None else None
         probability = np.full(len(batch), np.nan, dtype=np.float32)
         model_features: tuple[str, ...] = ()
         matrix: npt.NDArray[np.float32] | None = None
@@ -438,11 +477,14 @@ class Engine:
         acting = ~hits.shadow
         score, code = decide(
             probability,
-            hits.hits[acting],
+            (hits.hits if snoozed is None else hits.hits & ~snoozed)[acting],
             hits.weights[acting],
             _ACTION_CODES[hits.actions[acting]],
             self.config.policy,
         )
+        applied = None
+        if match is not None:
+            code, applied = match.settle(code, hits.hits)
         explained = np.zeros(0, dtype=np.int64)
         explained_matrix = np.zeros((0, len(model_features)), dtype=np.float32)
         if self.model is not None and matrix is not None:
@@ -471,6 +513,9 @@ class Engine:
             explained_matrix=explained_matrix,
             shadow_probability=shadow,
             max_reasons=self.config.policy.max_reasons,
+            snooze_match=match,
+            snooze_applied=applied,
+            snoozed=snoozed,
         )
 
     def apply_labels(self, labels: LabelBatch) -> None:

@@ -78,12 +78,20 @@ def decision_record(row: Mapping[str, Any] | RowMapping, *, parsed: bool = False
         "reasons": load(row["reasons"]),
         "rules": load(row["rules"]),
         "shadow_rules": load(row["shadow_rules"]),
+        "snoozes": _snooze_ids(row.get("snoozes")),
         "features": load(row["features"]),
         "model_version": row["model_version"],
         "ruleset_version": row["ruleset_version"],
         "latency_ms": row["latency_ms"],
         "decided_at_ms": row["decided_at_ms"],
     }
+
+
+def _snooze_ids(value: Any) -> list[str]:
+    """The ids of the snoozes that applied to a decision, from the stored JSON (None: none)."""
+    if not value:
+        return []
+    return list(value) if isinstance(value, list) else list(json.loads(value))
 
 
 def alert_record(row: Mapping[str, Any] | RowMapping) -> dict[str, Any]:
@@ -112,6 +120,8 @@ def decision_row(
         "reasons": orjson.dumps(record["reasons"]).decode(),
         "rules": orjson.dumps(record["rules"]).decode(),
         "shadow_rules": orjson.dumps(record["shadow_rules"]).decode(),
+        # None when no snooze applied (most rows): nothing to store or parse.
+        "snoozes": orjson.dumps(record["snoozes"]).decode() if record.get("snoozes") else None,
         "features": orjson.dumps(features).decode(),
         "model_version": record["model_version"],
         "ruleset_version": record["ruleset_version"],

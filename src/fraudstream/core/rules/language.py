@@ -53,6 +53,10 @@ class ListSource(Protocol):
 
     def get(self, name: str) -> pa.Array: ...
 
+    def is_in(self, name: str, column: pa.Array) -> pa.BooleanArray:
+        """Whether each row's value is in the list (for a row at its own time: items can expire)."""
+        ...
+
 
 @dataclass(frozen=True)
 class _Context:
@@ -76,6 +80,8 @@ class _Node:
     #: The same value as program steps, for numbers and booleans; None for text, lists, and booleans
     #: computed from text (those run as ``run`` and enter a program as a ready column).
     steps: tuple[Step, ...] | None = None
+    #: A named list's name (type "list"), looked up through ``ListSource.is_in``.
+    name: str | None = None
 
     def as_steps(self) -> tuple[Step, ...]:
         """Steps for this node: its own, or for a boolean node without any, its ready column."""
@@ -134,6 +140,9 @@ def evaluate_flag(
 class _NoLists:
     def get(self, name: str) -> pa.Array:
         return pa.array([], type=pa.string())
+
+    def is_in(self, name: str, column: pa.Array) -> pa.BooleanArray:
+        return pc.is_in(column, value_set=self.get(name))
 
 
 def _as_bool(value: Any) -> npt.NDArray[np.bool_]:
@@ -280,7 +289,7 @@ class _Compiler:
                 )
             list_name = args[0].value
             self.lists.add(list_name)
-            return _Node("list", lambda ctx: ctx.lists.get(list_name))
+            return _Node("list", lambda ctx: ctx.lists.get(list_name), name=list_name)
         if name == "is_missing":
             if len(args) != 1:
                 raise self.fail(node, "is_missing() takes one name")
@@ -364,10 +373,10 @@ class _Compiler:
                 column = _arrow(left.run(ctx), ctx.n)
                 if not len(values):
                     return _as_bool(pc.is_valid(column))
-                value_set = (
-                    values if isinstance(values, pa.Array) else pa.array(list(values), type=pa.string())
-                )
-                found = pc.is_in(column, value_set=value_set.cast(pa.string()))
+                if right.name is not None:  # a named list: its items can expire, by the row's time
+                    found = ctx.lists.is_in(right.name, column)
+                else:
+                    found = pc.is_in(column, value_set=pa.array(list(values), type=pa.string()))
                 if negate:
                     found = pc.invert(found)
                 # A missing value is in no list and not outside one either.

@@ -87,6 +87,8 @@ def decision_payloads(
     rows.sparse(_NO_REASONS, busy, [orjson.dumps(decisions.rules_hit(i)) for i in busy])
     rows.text(b',"shadow_rules":')
     rows.sparse(_NO_REASONS, busy, [orjson.dumps(decisions.rules_hit(i, shadow=True)) for i in busy])
+    rows.text(b',"snoozes":')
+    rows.sparse(_NO_REASONS, busy, [orjson.dumps(decisions.snoozes_applied(i)) for i in busy])
     rows.text(b',"late":')
     rows.numbers(decisions.features.late)
     rows.text(b',"model_version":' + orjson.dumps(decisions.model_version))
@@ -315,7 +317,9 @@ def _key_features(rows: _Rows, decisions: DecisionBatch) -> None:
 
 
 def _rows_with_reasons(decisions: DecisionBatch) -> list[int]:
-    """Rows that hit a rule (acting or shadow) or are explained: ``needs_reasons`` of ``to_records``."""
+    """Rows that hit a rule (acting or shadow), are explained or snoozed: ``needs_reasons`` of
+    ``to_records``."""
     busy = np.asarray(decisions.rule_hits.hits.any(axis=0), dtype=np.bool_)
     busy[decisions.explained_rows] = True
+    busy[decisions.snoozed_rows()] = True
     return np.flatnonzero(busy).tolist()
