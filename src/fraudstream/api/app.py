@@ -17,6 +17,7 @@ from fraudstream.api.routes import (
     alerts,
     backtests,
     health,
+    jobs,
     keys,
     labels,
     metrics,
@@ -90,6 +91,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     routes = (
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
         keys, webhooks, docs, pages,
+        jobs,
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)

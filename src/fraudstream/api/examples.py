@@ -705,3 +705,119 @@ NOT_ACCEPTABLE: Any = {
     "detail": "this path streams alerts over a WebSocket, or as Server-Sent Events with 'Accept: "
     "text/event-stream'; for curl use: curl -N <host>/v1/stream/alerts.sse",
 }
+
+
+# --- jobs (api/routes/jobs.py) -------------------------------------------------------------------
+
+
+def _job_run(**changes: Any) -> dict[str, Any]:
+    """A run of the rescore job as listed (GET /v1/jobs): queued by an admin, not started yet."""
+    run = {
+        "id": "3f9c2a7be0d14c55",
+        "job": "rescore",
+        "trigger": "manual",
+        "status": "queued",
+        "progress": 0.0,
+        "params": {"from": "2026-12-01T00:00:00Z", "rules_version": 1, "model": "champion"},
+        "error": None,
+        "actor": "admin",
+        "created_at_ms": 1796673600000,
+        "started_at_ms": None,
+        "finished_at_ms": None,
+    }
+    return {**run, **changes}
+
+
+RESCORE_PARAMS: Any = {
+    "from": "2026-12-01T00:00:00Z",
+    "to": "2026-12-07T00:00:00Z",
+    "rules": _DEFAULT_RULES_YAML,
+    "model": "champion",
+}
+
+JOB_RUN_QUEUED: Any = {**_job_run(), "result": None}
+
+JOB_RUNS: Any = {
+    "items": [
+        _job_run(status="running", progress=0.55, started_at_ms=1796673600150),
+        _job_run(
+            id="8d1e40c2aa7f4b09",
+            job="retrain",
+            trigger="labels",
+            status="done",
+            progress=1.0,
+            params={"labels_up_to": 200},
+            actor="scheduler",
+            created_at_ms=1796670000000,
+            started_at_ms=1796670000040,
+            finished_at_ms=1796670012900,
+        ),
+    ]
+}
+
+JOB_RUN_DONE: Any = _job_run(
+    status="done",
+    progress=1.0,
+    started_at_ms=1796673600150,
+    finished_at_ms=1796673604410,
+    result={
+        "from_ms": 1796083200000,
+        "to_ms": 1796601600000,
+        "transactions": 0,
+        "replayed": 0,
+        "model": None,
+        "current_rules_version": 2,
+        "candidate_rules_version": 1,
+        "changes": {
+            "decisions_changed": 0,
+            "transitions": [],
+            "alerts_gained": 0,
+            "alerts_gained_fraud": 0,
+            "alerts_lost": 0,
+            "alerts_lost_fraud": 0,
+            "examples": [],
+        },
+        "current": _backtest_side(2),
+        "candidate": _backtest_side(1),
+        "comparison": {"policy": {}, "rules": []},
+    },
+)
+
+JOB_SCHEDULE: Any = {
+    "now_ms": 1796673600000,
+    "checked_at_ms": 1796673590000,
+    "jobs": [
+        {
+            "job": "retrain",
+            "cron": None,
+            "next_runs_ms": [],
+            "last_run": JOB_RUNS["items"][1],
+            "after_labels": 200,
+            "labels_since_last": 37,
+        },
+        {"job": "rescore", "cron": None, "next_runs_ms": [], "last_run": JOB_RUNS["items"][0]},
+        {
+            "job": "backtest_report",
+            "cron": "0 6 * * 1",
+            "next_runs_ms": [1797055200000, 1797660000000, 1798264800000],
+            "last_run": None,
+        },
+    ],
+}
+
+JOB_BUSY: Any = {
+    "error": "job_busy",
+    "detail": "a run of rescore is already running (3f9c2a7be0d14c55); this trigger is skipped",
+    "run": _job_run(
+        id="c04d9e1f7a2b4e38",
+        status="skipped",
+        error="a run of rescore is already running (3f9c2a7be0d14c55); this trigger is skipped",
+        finished_at_ms=1796673601000,
+    ),
+}
+
+JOB_INVALID: Any = {
+    "error": "http_error",
+    "detail": "rescore: from: Field required; rescore: give the candidate rule set: either rules (YAML) or "
+    "rules_version, not both",
+}

@@ -8,6 +8,7 @@ One module per command group; `run` is the entry point.
 # isort: off
 from fraudstream.cli import server, rules, config, db, score, keys  # noqa: F401
 from fraudstream.cli import simulate, history, worker, models, topics, warmup  # noqa: F401
+from fraudstream.cli import jobs  # noqa: F401
 
 # isort: on
 from fraudstream.cli.app import app, run

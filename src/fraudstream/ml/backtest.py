@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any, Final
 
 import numpy as np
@@ -17,9 +18,21 @@ from fraudstream.ml.dataset import History
 from fraudstream.ml.metrics import fraud_metrics
 from fraudstream.ml.train import engine_config
 
-__all__ = ["COMPARED", "backtest", "compare"]
+__all__ = ["COMPARED", "RulesReplay", "backtest", "compare", "replay_rules", "rules_report"]
 
 DAY_MS = 86_400_000
+
+
+@dataclass(frozen=True)
+class RulesReplay:
+    """What a replay with a rule set decided, per transaction of the history in its order: each
+    evaluated rule's hits (a row per code), the decision codes and the score (the model's probability,
+    or the score / 100 without a model)."""
+
+    codes: tuple[str, ...]
+    hits: npt.NDArray[np.bool_]
+    decision: npt.NDArray[np.int8]
+    probability: npt.NDArray[np.floating[Any]]
 
 
 def backtest(
@@ -35,6 +48,22 @@ def backtest(
     """Prequential replay (each transaction scored with only what was known before it): per rule,
     its hits, precision, recall, fraud money it catches and alerts per day; then the policy as a whole.
     ``progress`` hears "replaying" after each chunk of rows."""
+    replayed = replay_rules(
+        history, rules, model=model, label_delay_ms=label_delay_ms, config=config, progress=progress
+    )
+    return rules_report(history, rules, replayed, from_ms=from_ms)
+
+
+def replay_rules(
+    history: History,
+    rules: RuleSet,
+    *,
+    model: Model | None = None,
+    label_delay_ms: int,
+    config: EngineConfig | None = None,
+    progress: Progress | None = None,
+) -> RulesReplay:
+    """Replay ``history`` prequentially with ``rules`` (and ``model``): what each transaction got."""
     engine = Engine(config or engine_config(label_delay_ms), rules=rules, model=model)
     codes: tuple[str, ...]
     probability_parts: list[npt.NDArray[np.floating[Any]]]
@@ -51,15 +80,27 @@ def backtest(
             progress("replaying", done, len(history.batch))
     if not hit_parts:  # nothing to replay: every enabled rule with no hit
         codes = tuple(r.code for r in rules.rules if r.enabled)
-    hits = np.hstack(hit_parts) if hit_parts else np.zeros((len(codes), 0), bool)
+    # An empty history (nothing stored in the window) gives zero counts, not a NumPy error.
+    return RulesReplay(
+        codes,
+        np.hstack(hit_parts) if hit_parts else np.zeros((len(codes), 0), bool),
+        np.concatenate(decision_parts) if decision_parts else np.zeros(0, np.int8),
+        np.concatenate(probability_parts) if probability_parts else np.zeros(0, np.float32),
+    )
+
+
+def rules_report(
+    history: History, rules: RuleSet, replayed: RulesReplay, *, from_ms: int | None = None
+) -> dict[str, Any]:
+    """The backtest figures of a replay, counted from ``from_ms`` on: per rule and for the policy."""
     ts = history.batch.timestamp_ms
     window = ts >= from_ms if from_ms is not None else np.ones(len(ts), dtype=bool)
     truth = history.is_fraud[window]
     amount = history.batch.amount[window]
     days = max(1, len(np.unique(ts[window] // DAY_MS)))
     per_rule = {}
-    for i, code in enumerate(codes):
-        hit = hits[i][window]
+    for i, code in enumerate(replayed.codes):
+        hit = replayed.hits[i][window]
         caught = hit & truth
         per_rule[code] = {
             "shadow": bool(rules.rule(code).shadow),
@@ -69,11 +110,8 @@ def backtest(
             "fraud_amount_caught": round(float(amount[caught].sum()), 2),
             "alerts_per_day": round(float(hit.sum()) / days, 2),
         }
-    # An empty history (nothing stored in the window) gives zero counts, not a NumPy error.
-    decision = (np.concatenate(decision_parts) if decision_parts else np.zeros(0, np.int8))[window]
-    probability = (np.concatenate(probability_parts) if probability_parts else np.zeros(0, np.float32))[
-        window
-    ]
+    decision = replayed.decision[window]
+    probability = replayed.probability[window]
     policy = fraud_metrics(truth, probability, decision >= REVIEW, amount, ts[window] // DAY_MS)
     policy.update(
         challenges=int((decision == CHALLENGE).sum()),

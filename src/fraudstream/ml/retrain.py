@@ -3,6 +3,7 @@ beats the champion on the same holdout by a margin."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
@@ -19,10 +20,12 @@ from fraudstream.storage.rows import batch_from_rows
 __all__ = ["history_from_store", "retrain"]
 
 
-def history_from_store(store: Store, since_ms: int) -> History:
-    """Stored transactions since ``since_ms`` in log order; fraud where a label says so (reviews and
-    chargebacks; the latest label of a transaction wins), legitimate otherwise."""
-    rows = [r for r in store.events_after(0, 10_000_000) if r["timestamp_ms"] >= since_ms]
+def history_from_store(store: Store, since_ms: int, until_ms: int | None = None) -> History:
+    """Stored transactions since ``since_ms`` (and before ``until_ms``, if given) in log order; fraud
+    where a label says so (reviews and chargebacks; the latest label of a transaction wins),
+    legitimate otherwise."""
+    end = until_ms if until_ms is not None else float("inf")
+    rows = [r for r in store.events_after(0, 10_000_000) if since_ms <= r["timestamp_ms"] < end]
     batch = batch_from_rows(rows)
     verdicts: dict[str, bool] = {}
     for label in store.labels_after(0):
@@ -40,11 +43,15 @@ def retrain(
     label_delay_ms: int,
     margin: float,
     kind: str = "lightgbm",
+    progress: Callable[[float], None] | None = None,
 ) -> dict[str, Any]:
     """Train a challenger on the first 80% of the period, compare it with the champion on the last 20%
     (same holdout, same replay), register it, and promote it if its average precision is better by
-    ``margin``. The comparison goes into the challenger's model card."""
+    ``margin``. The comparison goes into the challenger's model card. ``progress`` hears how far it
+    is, 0 to 1, after each step."""
+    say = progress or (lambda done: None)
     history = history_from_store(store, since_ms)
+    say(0.1)
     if history.is_fraud.sum() < 5:
         raise ModelError(
             f"cannot retrain: only {int(history.is_fraud.sum())} fraud labels since then, and it takes at "
@@ -53,6 +60,7 @@ def retrain(
     ts = history.batch.timestamp_ms
     split = int(ts.min() + 0.8 * (ts.max() - ts.min()))
     replayed = replay_history(history, label_delay_ms)
+    say(0.3)
     challenger, summary = train(
         history,
         kind,
@@ -61,6 +69,7 @@ def retrain(
         label_delay_ms=label_delay_ms,
         features=(replayed.features, replayed.feature_names),
     )
+    say(0.6)
     features = EngineConfig().features.feature_names
     challenger_report, _, _ = evaluate(
         history, challenger, from_ms=split, to_ms=None, label_delay_ms=label_delay_ms
@@ -71,6 +80,7 @@ def retrain(
         champion_report, _, _ = evaluate(
             history, champion, from_ms=split, to_ms=None, label_delay_ms=label_delay_ms
         )
+    say(0.9)
     baseline = champion_report["average_precision"] if champion_report else float("-inf")
     better = bool(challenger_report["average_precision"] >= baseline + margin)
     comparison = {

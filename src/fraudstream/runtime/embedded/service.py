@@ -36,6 +36,7 @@ from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, Sin
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub
+from fraudstream.runtime.embedded.jobs import Jobs
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
 from fraudstream.sinks import Sink, Sinks, configured_sinks
@@ -146,6 +147,8 @@ class ScoringService:
         )
         #: What the API and the dashboard read: stored transactions, alerts, rules, models, keys, stats.
         self.reads = Reads(self.store, settings, self.metrics, self.decider, lambda: self.engine)
+        #: Scheduled and asked-for jobs: retrain, re-score history, the backtest report.
+        self.jobs = Jobs(self.store, settings, lambda: self.engine.rules, self.refresh_model)
         # One thread at a time touches the engine and writes: the order of the log is the order of
         # the engine, which is what makes replay after a crash exact.
         self._lock = threading.Lock()
@@ -194,11 +197,13 @@ class ScoringService:
         # What start-up built (libraries, compiled kernels, models, reference data: objects that live
         # as long as the process) leaves the cyclic collector's view, so that a full collection,
         # which took 140-200 ms at start-up here, does not walk them again while requests wait.
+        await self.jobs.start()
         gc.freeze()
         self.ready = True
 
     async def stop(self) -> None:
         self.ready = False
+        await self.jobs.stop()
         if self.kafka is not None:
             await asyncio.to_thread(self.kafka.stop)
         # Queued requests and the group being scored finish before the final snapshot: a group
