@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
+from fraudstream.core.drift import reference_of
 from fraudstream.core.engine import Engine, EngineConfig
 from fraudstream.core.features import FeatureState, format_duration
 from fraudstream.core.models import Model, fit_model
@@ -201,7 +202,10 @@ def train(
     )
     delay = format_duration(label_delay_ms)
     model.metadata = dataclasses.replace(
-        model.metadata, params={**model.metadata.params, "label_delay": delay}
+        model.metadata,
+        params={**model.metadata.params, "label_delay": delay},
+        # What drift is measured against: the training rows' distribution per feature.
+        reference=reference_of(matrix[rows], names),
     )
     summary = {
         "training_rows": int(rows.sum()),
@@ -266,6 +270,7 @@ def model_card(model: Model, training: dict[str, Any], metrics: dict[str, Any]) 
         f"- features: {len(meta.feature_names)}",
         f"- training data fingerprint: {meta.training_fingerprint}",
         f"- label windows end {meta.params.get('label_delay', '0s')} back (label delay)",
+        *_reference_lines(meta.reference),
         *(f"- {k.replace('_', ' ')}: {v:g}" for k, v in training.items()),
         *_search_lines(meta.params),
         "",
@@ -274,6 +279,16 @@ def model_card(model: Model, training: dict[str, Any], metrics: dict[str, Any]) 
         *(f"- {k.replace('_', ' ')}: {v}" for k, v in metrics.items() if not isinstance(v, dict | list)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _reference_lines(reference: dict[str, Any]) -> list[str]:
+    """The model card's line on the drift reference kept in metadata.json, or nothing without one."""
+    if not reference:
+        return []
+    return [
+        f"- drift reference: {reference['bins']} quantile bins per feature (and one for missing values) "
+        f"over the {reference['rows']:,} training rows, in metadata.json"
+    ]
 
 
 def _search_lines(params: dict[str, Any]) -> list[str]:

@@ -44,6 +44,9 @@ class ModelMetadata:
     training_fingerprint: str
     metrics: dict[str, float] = field(default_factory=dict)
     params: dict[str, Any] = field(default_factory=dict)
+    #: The training data's distribution per feature (`fraudstream.core.drift.reference_of`), what
+    #: drift is measured against; empty for a model trained before references were kept.
+    reference: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> str:
         data = asdict(self)
@@ -62,6 +65,7 @@ class ModelMetadata:
                 training_fingerprint=str(data["training_fingerprint"]),
                 metrics={str(k): float(v) for k, v in data.get("metrics", {}).items()},
                 params=dict(data.get("params", {})),
+                reference=dict(data.get("reference", {})),
             )
         except (ValueError, KeyError, TypeError) as exc:
             raise ModelError(f"{METADATA_FILE} is not valid model metadata: {exc}") from exc
