@@ -417,6 +417,23 @@ class Settings(BaseSettings):
         "0 6 * * 1",
         description="Jobs: the backtest report of the last 7 days on this cron schedule (empty: never)",
     )
+    drift_watch_psi: float = Field(
+        0.1, gt=0, description="Drift: a feature whose PSI against its training data reaches this is 'watch'"
+    )
+    drift_alert_psi: float = Field(
+        0.25, gt=0, description="Drift: a feature whose PSI reaches this is 'drifted', and warns"
+    )
+    drift_min_transactions: int = Field(
+        200, ge=1, description="Drift: fewer transactions in the window than this measure nothing yet"
+    )
+
+    @model_validator(mode="after")
+    def _drift_thresholds(self) -> Settings:
+        if not self.drift_watch_psi < self.drift_alert_psi:
+            raise ValueError(
+                "drift thresholds must rise: FRAUDSTREAM_DRIFT_WATCH_PSI < FRAUDSTREAM_DRIFT_ALERT_PSI"
+            )
+        return self
 
     @classmethod
     def settings_customise_sources(

@@ -16,6 +16,7 @@ from fraudstream.api.openapi import restore_examples
 from fraudstream.api.routes import (
     alerts,
     backtests,
+    drift,
     health,
     jobs,
     keys,
@@ -92,6 +93,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
         keys, webhooks, docs, pages,
         jobs,
+        drift,
     )  # fmt: skip
     for module in routes:
         app.router.routes.extend(module.router.routes)

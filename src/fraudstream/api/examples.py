@@ -566,6 +566,58 @@ SERIES: Any = {
     ],
 }
 
+
+def _drift_day(day: str, day_ms: int, decisions: int, alerts: int, scores: list[int]) -> dict[str, Any]:
+    kinds = {"approve": decisions - alerts, "challenge": 0, "review": alerts, "decline": 0}
+    return {
+        "day": day,
+        "day_ms": day_ms,
+        "decisions": decisions,
+        "alerts": alerts,
+        "alert_rate": round(alerts / decisions, 6) if decisions else None,
+        "decisions_by_kind": kinds,
+        "scores": scores,
+    }
+
+
+DRIFT: Any = {
+    "model_version": "20261207-221503-lightgbm-3f2a",
+    "status": "drifted",
+    "warning": True,
+    "message": "1 feature(s) drifted from the training data of 20261207-221503-lightgbm-3f2a (PSI >= 0.25): "
+    "amount; check the traffic, and retrain if it is the new normal",
+    "window": {
+        "days": ["2026-12-06", "2026-12-07"],
+        "from_ms": 1796515200000,
+        "to_ms": 1796673612000,
+        "transactions": 1200,
+    },
+    "thresholds": {"watch": 0.1, "drifted": 0.25, "min_transactions": 200},
+    "reference_rows": 2400,
+    "features": [
+        {
+            "feature": "amount",
+            "psi": 2.3113,
+            "status": "drifted",
+            "edges": [9.81, 15.02, 20.37, 26.1, 32.86, 41.55, 52.7, 69.12, 99.48],
+            "expected": [0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.1, 0.0],
+            "actual": [0.005, 0.0075, 0.0108, 0.0183, 0.0325, 0.0475, 0.0692, 0.1033, 0.1675, 0.5383, 0.0],
+        },
+        {
+            "feature": "hour_of_day",
+            "psi": 0.0412,
+            "status": "stable",
+            "edges": [3.0, 7.0, 10.0, 12.0, 14.0, 16.0, 18.0, 20.0, 22.0],
+            "expected": [0.093, 0.101, 0.098, 0.104, 0.099, 0.102, 0.097, 0.103, 0.1, 0.103, 0.0],
+            "actual": [0.087, 0.112, 0.091, 0.109, 0.104, 0.094, 0.088, 0.113, 0.097, 0.105, 0.0],
+        },
+    ],
+    "daily": [
+        _drift_day("2026-12-06", 1796515200000, 0, 0, [0] * 10),
+        _drift_day("2026-12-07", 1796601600000, 1200, 62, [780, 190, 88, 41, 23, 16, 38, 15, 6, 3]),
+    ],
+}
+
 KEYS: Any = {
     "keys": [
         {

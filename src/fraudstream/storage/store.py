@@ -16,6 +16,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from fraudstream.errors import ConfigError, SinkError
+from fraudstream.storage.drift import DriftCounts
 from fraudstream.storage.jobs import JobRuns
 from fraudstream.storage.reports import Reports
 from fraudstream.storage.rows import EVENT_COLUMNS, decision_record
@@ -60,7 +61,7 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Store(Reports, Webhooks, JobRuns):
+class Store(Reports, Webhooks, JobRuns, DriftCounts):
     """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit.
 
     Here the writes and what the runtimes read back; the dashboard's and the listings' queries come

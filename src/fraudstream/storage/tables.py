@@ -27,6 +27,7 @@ __all__ = [
     "case_comments",
     "cases",
     "decisions",
+    "drift_counts",
     "job_runs",
     "labels",
     "lists",
@@ -301,4 +302,18 @@ job_runs = Table(
     Column("started_at_ms", BigInteger),
     Column("finished_at_ms", BigInteger),
     Index("ix_job_runs_job_created", "job", "created_at_ms"),
+)
+
+#: Live counts of one UTC day's scored transactions in the bins of a model's drift reference: one row
+#: per day, model version and feature; ``counts`` a JSON list (the reference's bins, then missing).
+#: ``last_seq``: the log position the counts held when written (a restart counts what came after).
+drift_counts = Table(
+    "drift_counts",
+    metadata,
+    Column("day", String(10), primary_key=True),
+    Column("model_version", String(64), primary_key=True),
+    Column("feature", String(128), primary_key=True),
+    Column("counts", Text, nullable=False),
+    Column("last_seq", BigInteger, nullable=False),
+    Column("updated_at_ms", BigInteger, nullable=False),
 )

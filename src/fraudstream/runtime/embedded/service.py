@@ -36,6 +36,7 @@ from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, Sin
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub
+from fraudstream.runtime.embedded.drift import DriftMonitor
 from fraudstream.runtime.embedded.jobs import Jobs
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
@@ -149,6 +150,9 @@ class ScoringService:
         self.reads = Reads(self.store, settings, self.metrics, self.decider, lambda: self.engine)
         #: Scheduled and asked-for jobs: retrain, re-score history, the backtest report.
         self.jobs = Jobs(self.store, settings, lambda: self.engine.rules, self.refresh_model)
+        #: Live counts of the champion's features against its training data, and their PSI.
+        self.drift = DriftMonitor(self.store, settings, lambda: self.engine.model)
+        self.metrics.exposition.add_families(self.drift.families)
         # One thread at a time touches the engine and writes: the order of the log is the order of
         # the engine, which is what makes replay after a crash exact.
         self._lock = threading.Lock()
@@ -306,11 +310,15 @@ class ScoringService:
                 log.warning("snapshot unusable, replaying the whole log", error=str(exc))
                 self.engine = self._fresh_engine()
         replayed = 0
+        counted = self.drift.stored_through()  # what stored drift counts hold; the rest is counted here
         while True:
             rows = self.store.events_after(seq, 20_000)
             if not rows:
                 break
-            self.decider.decide(self.engine, batch_from_rows(rows), [row["received_at_ms"] for row in rows])
+            decisions = self.decider.decide(
+                self.engine, batch_from_rows(rows), [row["received_at_ms"] for row in rows]
+            )
+            self.drift.observe_replayed(decisions, rows, counted)
             seq = int(rows[-1]["seq"])
             replayed += len(rows)
         labels = self.store.labels_after(label_id)
@@ -323,6 +331,9 @@ class ScoringService:
         with self._lock:
             data = self.engine.snapshot()
             seq, label_id = self.store.last_seq(), self.store.last_label_id()
+            drift = self.drift.take()
+        # Stored before the state, with the log position they hold: see _restore_and_replay.
+        self.drift.store(drift, seq)
         path = self.settings.snapshots_dir / f"state-{seq:012d}.bin"
         temporary = path.with_suffix(".tmp")
         with open(temporary, "wb") as file:
@@ -347,6 +358,7 @@ class ScoringService:
                 await asyncio.to_thread(self.snapshot)
                 await asyncio.to_thread(self.expire_idle)
                 await asyncio.to_thread(self.refresh_model)
+                await asyncio.to_thread(self.drift.refresh)
             except (OSError, FraudstreamError) as exc:
                 log.error("periodic maintenance failed", error=str(exc))
 
@@ -561,6 +573,7 @@ class ScoringService:
             transaction_rows, decision_rows, alert_rows, shadow, positions=self.sinks.taking_rows
         )
         self.sinks.stored(written, transaction_rows, decision_rows)
+        self.drift.observe(decisions, [received[r] for r in rows])
         self.metrics.record_batch(
             decisions.decisions, elapsed, decisions.rule_hits.counts(), decisions.score, len(alert_rows)
         )
@@ -575,6 +588,7 @@ class ScoringService:
         """A fresh engine with the same rules, models and lists, its state restored from the newest
         snapshot and the stored log: what it holds is again exactly what is stored."""
         self.engine = self._fresh_engine()
+        self.drift.discard()  # the replay counts them again
         self._restore_and_replay()
 
     def _fresh_engine(self) -> Engine:

@@ -9,6 +9,9 @@
   ``until_ms``; ``decisions.snoozes`` (JSON list) records which snoozes applied to a decision.
 - ``job_runs``: scheduled and manual jobs (retrain, re-score, backtest report), their progress and
   their results (JSON).
+- ``drift_counts``: per UTC day, champion version and feature, the live counts of scored
+  transactions in the bins of the model's drift reference (JSON list), and the log position they
+  held when written.
 
 Columns are only added (``ALTER TABLE ... ADD COLUMN``), never rebuilt, so the trend views of 0005
 stay as they are.
@@ -90,9 +93,19 @@ def upgrade() -> None:
         sa.Column("finished_at_ms", sa.BigInteger()),
     )
     op.create_index("ix_job_runs_job_created", "job_runs", ["job", "created_at_ms"])
+    op.create_table(
+        "drift_counts",
+        sa.Column("day", sa.String(10), primary_key=True),
+        sa.Column("model_version", sa.String(64), primary_key=True),
+        sa.Column("feature", sa.String(128), primary_key=True),
+        sa.Column("counts", sa.Text(), nullable=False),
+        sa.Column("last_seq", sa.BigInteger(), nullable=False),
+        sa.Column("updated_at_ms", sa.BigInteger(), nullable=False),
+    )
 
 
 def downgrade() -> None:
+    op.drop_table("drift_counts")
     op.drop_index("ix_job_runs_job_created", "job_runs")
     op.drop_table("job_runs")
     op.drop_index("ix_snoozes_until", "snoozes")
