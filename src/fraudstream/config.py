@@ -413,6 +413,9 @@ class Settings(BaseSettings):
     retrain_margin: float = Field(
         0.01, ge=-1, le=1, description="Jobs: a retrained model is promoted only if better by this much AP"
     )
+    retrain_kind: Literal["lightgbm", "isolation_forest", "random_forest", "logistic"] = Field(
+        "lightgbm", description="Jobs: the kind of model a scheduled retrain trains"
+    )
     backtest_cron: str = Field(
         "0 6 * * 1",
         description="Jobs: the backtest report of the last 7 days on this cron schedule (empty: never)",

@@ -43,7 +43,7 @@ def run(
     margin: Annotated[
         float | None, typer.Option(help="retrain: promote only if AP is better by this")
     ] = None,
-    kind: Annotated[str | None, typer.Option(help="retrain: the kind of challenger (lightgbm)")] = None,
+    kind: Annotated[str | None, typer.Option(help="retrain: the kind of challenger (retrain_kind)")] = None,
     as_json: Annotated[
         bool, typer.Option("--json", help="Print the whole run, its result included.")
     ] = False,
@@ -162,9 +162,9 @@ def _report(found: dict[str, Any], as_json: bool) -> None:
         return
     line = f"{found['job']} run {found['id']}: {found['status']}"
     if found["status"] != "done":
-        out.print(f"{line}: {found['error']}", highlight=False)
+        out.print(f"{line}: {found['error']}", highlight=False, soft_wrap=True)
         return
-    out.print(f"{line}: {_summary(found['job'], found['result'])}", highlight=False)
+    out.print(f"{line}: {_summary(found['job'], found['result'])}", highlight=False, soft_wrap=True)
 
 
 def _summary(job: str, result: dict[str, Any]) -> str:

@@ -73,8 +73,8 @@ class RetrainParams(BaseModel):
         None, ge=-1, le=1, description="Promote only if average precision is better by this much "
         "(default: retrain_margin)",
     )  # fmt: skip
-    kind: Literal["lightgbm", "isolation_forest", "random_forest", "logistic"] = Field(
-        "lightgbm", description="The kind of challenger"
+    kind: Literal["lightgbm", "isolation_forest", "random_forest", "logistic"] | None = Field(
+        None, description="The kind of challenger (default: retrain_kind)"
     )
 
 
@@ -152,7 +152,7 @@ def retrain_job(context: JobContext, params: RetrainParams) -> dict[str, Any]:
         since_ms=int(_now_ms() - days * DAY_MS),
         label_delay_ms=parse_delay_ms(settings.label_delay),
         margin=params.margin if params.margin is not None else settings.retrain_margin,
-        kind=params.kind,
+        kind=params.kind or settings.retrain_kind,
         progress=context.progress,
     )
 

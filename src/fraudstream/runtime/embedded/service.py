@@ -198,10 +198,10 @@ class ScoringService:
             self.kafka.start()
             # Workers decide with the rule set and lists in force here, even if they started earlier.
             await asyncio.to_thread(self.kafka.announce, self._control_messages())
+        await self.jobs.start()
         # What start-up built (libraries, compiled kernels, models, reference data: objects that live
         # as long as the process) leaves the cyclic collector's view, so that a full collection,
         # which took 140-200 ms at start-up here, does not walk them again while requests wait.
-        await self.jobs.start()
         gc.freeze()
         self.ready = True
 
