@@ -24,6 +24,7 @@ from fraudstream.api.routes import (
     metrics,
     models,
     rules,
+    snoozes,
     stats,
     stream,
     transactions,
@@ -92,6 +93,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     routes = (
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
         keys, webhooks, docs, pages,
+        snoozes,
         jobs,
         drift,
     )  # fmt: skip

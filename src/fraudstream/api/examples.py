@@ -79,6 +79,7 @@ def _decision(
     """A whole decision: its verdict, then what it was computed from and when (no model is trained)."""
     return {
         **head,
+        "snoozes": [],
         "features": features,
         "model_version": None,
         "ruleset_version": ruleset_version,
@@ -483,8 +484,8 @@ RULE_SET: Any = {
     "yaml": "version: 1\n" + _DEFAULT_RULES_YAML,
     "rules": _default_rules(),
     "lists": {
-        "blocked_bins": {"kind": "card_bin", "values": []},
-        "blocked_cards": {"kind": "card_fingerprint", "values": []},
+        "blocked_bins": {"kind": "card_bin", "values": [], "expiries": {}},
+        "blocked_cards": {"kind": "card_fingerprint", "values": [], "expiries": {}},
     },
     "versions": [{"version": 1, "created_at_ms": 1796673274383, "actor": "system", "active": True}],
     "hits": {"amount_spike": 1, "geo_velocity": 1},
@@ -872,4 +873,78 @@ JOB_INVALID: Any = {
     "error": "http_error",
     "detail": "rescore: from: Field required; rescore: give the candidate rule set: either rules (YAML) or "
     "rules_version, not both",
+}
+
+
+# Lists with expiries, snoozes and rule set rollback.
+
+LIST_CONTENTS: Any = {
+    "name": "blocked_devices",
+    "kind": "device_id",
+    "size": 2,
+    "items": [
+        {"value": "dev-123", "expires_at_ms": 1798135200000},
+        {"value": "dev-456", "expires_at_ms": None},
+    ],
+}
+
+RULE_ROLLBACK: Any = {
+    "version": 3,
+    "yaml": "version: 3\n" + _DEFAULT_RULES_YAML,
+    "rules": _default_rules(),
+    "lists": {
+        "blocked_bins": {"kind": "card_bin", "values": [], "expiries": {}},
+        "blocked_cards": {"kind": "card_fingerprint", "values": [], "expiries": {}},
+    },
+    "versions": [
+        {"version": 3, "created_at_ms": 1796673702000, "actor": "admin", "active": True},
+        {"version": 2, "created_at_ms": 1796673601000, "actor": "admin", "active": False},
+        {"version": 1, "created_at_ms": 1796673274383, "actor": "system", "active": False},
+    ],
+    "hits": {"amount_spike": 1, "geo_velocity": 1},
+    "restored": 1,
+}
+
+SNOOZE_REQUEST: Any = {
+    "entity_kind": "card",
+    "card_number": "4242-4242-4242-4242",
+    "rule": "geo_velocity",
+    "until": "2026-12-24T18:00:00Z",
+    "reason": "customer travelling, called in",
+}
+
+
+def _snooze(**changes: Any) -> dict[str, Any]:
+    """The snooze of SNOOZE_REQUEST as stored (the card as its fingerprint), with ``changes``."""
+    return {
+        "id": "snz_8c1f2e7a90b34d16",
+        "entity_kind": "card",
+        "entity_id": _CARD_FINGERPRINT,
+        "rule": "geo_velocity",
+        "until_ms": 1798135200000,
+        "reason": "customer travelling, called in",
+        "created_at_ms": 1796673702000,
+        "created_by": "alice",
+        "cancelled_at_ms": None,
+        "state": "active",
+        **changes,
+    }
+
+
+SNOOZE: Any = _snooze()
+
+SNOOZES: Any = {"items": [_snooze()]}
+
+SNOOZE_CANCELLED: Any = _snooze(cancelled_at_ms=1796673800000, state="cancelled")
+
+SNOOZE_INVALID: Any = {
+    "error": "invalid_transaction",
+    "errors": [
+        {
+            "field": "until",
+            "problem": "is not in the future",
+            "allowed": "a time after now",
+            "value": "2020-01-01T00:00:00Z",
+        }
+    ],
 }

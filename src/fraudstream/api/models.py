@@ -41,6 +41,7 @@ class Decision(BaseModel):
     reasons: list[Reason] = Field(description="Most important first")
     rules: list[str] = Field(description="Codes of the rules that acted", examples=[["amount_spike"]])
     shadow_rules: list[str] = Field(description="Shadow rules that matched (recorded, never acting)")
+    snoozes: list[str] = Field([], description="Ids of the snoozes that applied (POST /v1/snoozes)")
     features: dict[str, float | None] = Field(description="The key features behind the decision")
     model_version: str | None = None
     ruleset_version: int

@@ -20,6 +20,7 @@ from fraudstream.storage.drift import DriftCounts
 from fraudstream.storage.jobs import JobRuns
 from fraudstream.storage.reports import Reports
 from fraudstream.storage.rows import EVENT_COLUMNS, decision_record
+from fraudstream.storage.snoozes import Snoozes
 from fraudstream.storage.tables import (
     alerts,
     api_keys,
@@ -61,7 +62,7 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Store(Reports, Webhooks, JobRuns, DriftCounts):
+class Store(Reports, Webhooks, JobRuns, DriftCounts, Snoozes):
     """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit.
 
     Here the writes and what the runtimes read back; the dashboard's and the listings' queries come
@@ -401,7 +402,18 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts):
 
     # --- rules, lists, snapshots, keys, audit ----------------------------------------------
 
-    def save_ruleset(self, version: int, text: str, actor: str, now_ms: int) -> None:
+    def save_ruleset(
+        self,
+        version: int,
+        text: str,
+        actor: str,
+        now_ms: int,
+        *,
+        action: str = "save_rules",
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """Store ``text`` as rule set ``version`` and make it the active one; audited as ``action``
+        (``rollback_rules`` with ``details`` {"restored": n} when it restores version n)."""
         with self.engine.begin() as connection:
             connection.execute(sa.update(rule_sets).values(active=False))
             connection.execute(
@@ -409,12 +421,19 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts):
                 [{"version": version, "yaml": text, "created_at_ms": now_ms, "actor": actor, "active": True}],
             )
             connection.execute(sa.update(rule_sets).where(rule_sets.c.version == version).values(active=True))
-            self._audit(connection, actor, "save_rules", f"version {version}", {}, now_ms)
+            self._audit(connection, actor, action, f"version {version}", details or {}, now_ms)
 
     def active_ruleset(self) -> tuple[int, str] | None:
         with self.engine.connect() as connection:
             row = connection.execute(sa.select(rule_sets).where(rule_sets.c.active)).mappings().first()
         return (int(row["version"]), str(row["yaml"])) if row is not None else None
+
+    def ruleset_yaml(self, version: int) -> str | None:
+        """The YAML of a stored rule set version, or None when there is no such version."""
+        query = sa.select(rule_sets.c.yaml).where(rule_sets.c.version == version)
+        with self.engine.connect() as connection:
+            found = connection.execute(query).scalar()
+        return None if found is None else str(found)
 
     def ruleset_versions(self) -> list[dict[str, Any]]:
         query = sa.select(
@@ -425,19 +444,41 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts):
                 dict(r) for r in connection.execute(query.order_by(rule_sets.c.version.desc())).mappings()
             ]
 
-    def save_list(self, name: str, kind: str, items: Iterable[str], actor: str, now_ms: int) -> None:
-        values = json.dumps(sorted(set(items)))
+    def save_list(
+        self,
+        name: str,
+        kind: str,
+        items: Iterable[str],
+        actor: str,
+        now_ms: int,
+        expiries: Mapping[str, int] | None = None,
+        details: Mapping[str, Any] | None = None,
+    ) -> None:
+        """A list's whole contents; ``expiries``: item -> expiry (ms) of the items that expire.
+        Audited as ``update_list`` with the size and ``details`` (what changed)."""
+        values = sorted(set(items))
+        timed = {item: int(expiries[item]) for item in values if expiries and item in expiries}
+        row = {
+            "name": name,
+            "kind": kind,
+            "items": json.dumps(values),
+            "updated_at_ms": now_ms,
+            "expiries": json.dumps(timed) if timed else None,
+        }
         with self.engine.begin() as connection:
             connection.execute(sa.delete(lists).where(lists.c.name == name))
-            connection.execute(
-                sa.insert(lists), [{"name": name, "kind": kind, "items": values, "updated_at_ms": now_ms}]
-            )
-            self._audit(connection, actor, "update_list", name, {"size": len(json.loads(values))}, now_ms)
+            connection.execute(sa.insert(lists), [row])
+            audited = {"size": len(values), "expiring": len(timed), **(details or {})}
+            self._audit(connection, actor, "update_list", name, audited, now_ms)
 
-    def saved_lists(self) -> dict[str, tuple[str, list[str]]]:
+    def saved_lists(self) -> dict[str, tuple[str, list[str], dict[str, int]]]:
+        """Every stored list: its kind, its items and the expiries (ms) of the items that expire."""
         with self.engine.connect() as connection:
             rows = connection.execute(sa.select(lists)).mappings()
-            return {r["name"]: (r["kind"], json.loads(r["items"])) for r in rows}
+            found = {}
+            for r in rows:
+                found[r["name"]] = (r["kind"], json.loads(r["items"]), json.loads(r["expiries"] or "{}"))
+            return found
 
     def record_snapshot(self, path: str, last_seq: int, last_label_id: int, now_ms: int) -> None:
         with self.engine.begin() as connection:

@@ -1,10 +1,10 @@
-"""/v1/rules and /v1/lists: read, validate, version and hot-reload the rule set; edit lists."""
+"""/v1/rules and /v1/lists: read, validate, version, hot-reload and roll back the rule set; edit lists."""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, HTTPException, Query, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Query, Request
 from pydantic import BaseModel, Field
 
 from fraudstream.api import examples
@@ -14,6 +14,7 @@ from fraudstream.api.openapi import KEYED, WITH_BODY, answer, body_example, erro
 from fraudstream.core.rules.ruleset import Rule
 from fraudstream.errors import FieldError, RuleError, ValidationError
 from fraudstream.runtime.embedded import ScoringService
+from fraudstream.runtime.embedded.snoozing import instant_ms
 
 router = APIRouter(tags=["rules"], responses=INVALID_REQUEST)
 
@@ -165,6 +166,32 @@ async def set_flags(
     return await svc.reads.rules()
 
 
+@router.post(
+    "/v1/rules/versions/{version}/activate",
+    operation_id="activateRuleVersion",
+    summary="Roll back: a stored rule set version becomes the active set (as the next version)",
+    responses={
+        200: answer(examples.RULE_ROLLBACK),
+        **errors(*KEYED, 404, e404={"error": "http_error", "detail": "no stored rule set version 99"}),
+    },
+)
+async def activate_version(
+    version: int = Path(
+        ge=1, le=2**31 - 1, description="A stored rule set version (GET /v1/rules: versions)"
+    ),
+    svc: ScoringService = Depends(service),
+    caller: Caller = Depends(require("admin")),
+) -> dict[str, Any]:
+    """The stored YAML of ``version`` is saved as the next version and put in force at once (in
+    every Kafka worker too): versions only grow, so a decision's ``ruleset_version`` always names one
+    text, and the audit log says ``rollback_rules`` with the version restored."""
+    try:
+        await svc.activate_ruleset(version, caller.name)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
+    return {**(await svc.reads.rules()), "restored": version}
+
+
 @router.get(
     "/v1/rules/performance",
     operation_id="getRulePerformance",
@@ -188,8 +215,35 @@ _NO_LIST = {
 }
 
 
+class TimedItem(BaseModel):
+    """A list item that expires: it matches transactions whose time is before ``expires_at``."""
+
+    value: str = Field(min_length=1, max_length=256)
+    expires_at: str | None = Field(
+        None,
+        description="RFC 3339 with a zone; absent or null: never expires",
+        examples=["2026-12-24T18:00:00Z"],
+    )
+
+
 class ListItems(BaseModel):
-    items: list[str]
+    items: list[str | TimedItem] = Field(
+        description="Plain strings (never expire) or {value, expires_at}", max_length=100_000
+    )
+
+
+def _timed(items: list[str | TimedItem]) -> dict[str, int | None]:
+    """Each item with its expiry (ms, None: never); ValidationError naming ``items[i].expires_at``."""
+    found: dict[str, int | None] = {}
+    for i, item in enumerate(items):
+        if isinstance(item, str):
+            found[item] = None
+        else:
+            expires = (
+                None if item.expires_at is None else instant_ms(f"items[{i}].expires_at", item.expires_at)
+            )
+            found[item.value] = expires
+    return found
 
 
 @router.put(
@@ -208,8 +262,76 @@ async def put_list(
     svc: ScoringService = Depends(service),
     caller: Caller = Depends(require("admin")),
 ) -> dict[str, Any]:
+    """Items are plain strings, or ``{"value": ..., "expires_at": "RFC 3339"}`` for an item that
+    matches only transactions whose own time is before its expiry (items expired by now are dropped)."""
+    timed = _timed(body.items)
+    expiries = {item: ms for item, ms in timed.items() if ms is not None}
     try:
-        await svc.update_list(name, body.items, caller.name)
+        await svc.update_list(name, list(timed), caller.name, expiries)
     except KeyError as exc:
         raise HTTPException(404, exc.args[0]) from None
-    return {"name": name, "size": len(set(body.items))}
+    return {"name": name, "size": len(svc.list_contents(name)["items"])}
+
+
+@router.get(
+    "/v1/lists/{name}",
+    operation_id="getList",
+    summary="A named list's items, each with its expiry",
+    responses={200: answer(examples.LIST_CONTENTS), **errors(*KEYED, 404, e404=_NO_LIST)},
+)
+async def get_list(
+    name: str, svc: ScoringService = Depends(service), _: Caller = Depends(require("read"))
+) -> dict[str, Any]:
+    """``expires_at_ms`` is null for an item that never expires. An item shown with a past expiry
+    matches nothing; it is dropped at the list's next change."""
+    try:
+        return svc.list_contents(name)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
+
+
+@router.post(
+    "/v1/lists/{name}/items",
+    operation_id="addListItems",
+    summary="Add items to a named list, each with an optional expiry",
+    openapi_extra=body_example(
+        {"items": [{"value": "dev-123", "expires_at": "2026-12-24T18:00:00Z"}, "dev-456"]}
+    ),
+    responses={200: answer(examples.LIST_CONTENTS), **errors(*WITH_BODY, 404, e404=_NO_LIST)},
+)
+async def add_list_items(
+    name: str,
+    body: ListItems,
+    svc: ScoringService = Depends(service),
+    caller: Caller = Depends(require("admin")),
+) -> dict[str, Any]:
+    """An item already in the list takes the expiry given now (none: it no longer expires)."""
+    timed = _timed(body.items)
+    try:
+        await svc.add_list_items(name, timed, caller.name)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
+    return svc.list_contents(name)
+
+
+@router.delete(
+    "/v1/lists/{name}/items/{value}",
+    operation_id="removeListItem",
+    summary="Remove one item from a named list",
+    responses={
+        200: answer(examples.LIST_CONTENTS),
+        **errors(
+            *KEYED, 404, e404={"error": "http_error", "detail": "'dev-9' is not in list 'blocked_devices'"}
+        ),
+    },
+)
+async def remove_list_item(
+    name: str, value: str, svc: ScoringService = Depends(service), caller: Caller = Depends(require("admin"))
+) -> dict[str, Any]:
+    try:
+        removed = await svc.remove_list_item(name, value, caller.name)
+    except KeyError as exc:
+        raise HTTPException(404, exc.args[0]) from None
+    if not removed:
+        raise HTTPException(404, f"{value!r} is not in list {name!r}")
+    return svc.list_contents(name)

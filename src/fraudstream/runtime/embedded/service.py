@@ -17,7 +17,7 @@ import os
 import sys
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,7 +30,7 @@ from fraudstream.config import Settings
 from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.engine import DecisionBatch, Engine
 from fraudstream.core.models import Model
-from fraudstream.core.rules import RuleSet
+from fraudstream.core.rules import ListStore, RuleSet
 from fraudstream.core.schema import label_batch
 from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, SinkError, ValidationError
 from fraudstream.ml.registry import Registry, champion_model
@@ -40,6 +40,7 @@ from fraudstream.runtime.embedded.drift import DriftMonitor
 from fraudstream.runtime.embedded.jobs import Jobs
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
+from fraudstream.runtime.embedded.snoozing import SnoozeWork
 from fraudstream.sinks import Sink, Sinks, configured_sinks
 from fraudstream.sinks.webhooks import WebhookSink, new_webhook
 from fraudstream.storage import Store
@@ -167,6 +168,10 @@ class ScoringService:
         self.kafka: KafkaBridge | None = None
         #: The outputs behind the database (lake, Redis, webhooks), fed from the stored log.
         self.sinks = Sinks([], self.store)
+        #: Snoozes: a rule, or every review, silenced for one entity until a time.
+        self.snoozes = SnoozeWork(
+            self.store, self._lock, lambda: self.engine, lambda: self.kafka, settings.card_key_bytes
+        )
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -251,25 +256,27 @@ class ScoringService:
         ]
 
     def _control_messages(self, list_names: Sequence[str] | None = None) -> list[tuple[bytes, bytes]]:
-        """The rule set in force and the lists ``list_names`` (all by default), as control messages."""
+        """The rule set in force, the snoozes and the lists ``list_names`` (all by default), as control
+        messages."""
         from fraudstream.runtime.kafka.control import list_message, rules_message
 
         kinds = self.engine.lists.names()
-        contents = self.engine.lists.to_dict()
         names = list(kinds) if list_names is None else list(list_names)
-        messages = [] if list_names is not None else [rules_message(self.engine.rules.to_yaml())]
+        messages = []
+        if list_names is None:
+            messages = [rules_message(self.engine.rules.to_yaml()), self.snoozes.control_message()]
         for name in names:
-            values = contents[name]["values"]
-            assert isinstance(values, list)
-            messages.append(list_message(name, kinds[name], [str(v) for v in values]))
+            values = self.engine.lists.get(name).to_pylist()
+            messages.append(list_message(name, kinds[name], values, self.engine.lists.expiries(name)))
         return messages
 
     def _prepare(self) -> None:
         self.decider.set_rules(self._initial_rules())
         self.decider.keep_current(self.engine)
-        for name, (kind, items) in self.store.saved_lists().items():
+        for name, (kind, items, expiries) in self.store.saved_lists().items():
             self.engine.lists.declare(name, kind)
-            self.engine.update_list(name, items)
+            self.engine.update_list(name, items, expiries)
+        self.snoozes.load()
         self.decider.load_models()
         self.decider.keep_current(self.engine)
         self._restore_and_replay()
@@ -593,7 +600,9 @@ class ScoringService:
 
     def _fresh_engine(self) -> Engine:
         """An engine with the rules, models and lists of the current one, and an empty state."""
-        return self.decider.engine(lists=self.engine.lists)
+        engine = self.decider.engine(lists=self.engine.lists)
+        engine.set_snoozes(self.engine.snoozes)
+        return engine
 
     async def preview(self, record: Any) -> dict[str, Any]:
         """Verdict and reasons for a what-if transaction; nothing is stored, the state is untouched."""
@@ -658,15 +667,20 @@ class ScoringService:
             "invalid": [e.as_dict() for e in bad],
         }
 
-    async def set_rules(self, text: str, actor: str) -> RuleSet:
-        """Validate, store as the next version and hot-swap; a RuleError leaves everything as it was."""
+    async def set_rules(
+        self, text: str, actor: str, *, action: str = "save_rules", details: Mapping[str, Any] | None = None
+    ) -> RuleSet:
+        """Validate, store as the next version and hot-swap; a RuleError leaves everything as it was.
+        Audited as ``action`` with ``details``."""
         parsed = self.decider.parse_rules(text)
 
         def run() -> RuleSet:
             with self._lock:
                 version = max(parsed.version, self.engine.rules.version + 1)
                 rules = dataclasses.replace(parsed, version=version)
-                self.store.save_ruleset(version, rules.to_yaml(), actor, now_ms())
+                self.store.save_ruleset(
+                    version, rules.to_yaml(), actor, now_ms(), action=action, details=details
+                )
                 self.decider.set_rules(rules)
                 self.decider.keep_current(self.engine)
                 return rules
@@ -692,21 +706,73 @@ class ScoringService:
         changed = rules.with_flags(code, self.names, enabled=enabled, shadow=shadow)
         return await self.set_rules(changed.to_yaml(), actor)
 
-    async def update_list(self, name: str, items: list[str], actor: str) -> None:
-        """Replace a declared list's contents. Raises KeyError, naming the declared lists, for another
-        name."""
+    def _known_list(self, name: str) -> None:
         if name not in self.engine.lists.names():
             raise KeyError(f"no list {name!r}; declared lists: {sorted(self.engine.lists.names())}")
 
+    async def update_list(
+        self, name: str, items: list[str], actor: str, expiries: Mapping[str, int] | None = None
+    ) -> None:
+        """Replace a declared list's contents (``expiries``: item -> ms, of the items that expire).
+        Raises KeyError, naming the declared lists, for another name."""
+        self._known_list(name)
+        await self._change_list(name, actor, lambda lists: lists.replace(name, items, expiries), {})
+
+    async def add_list_items(self, name: str, expiries: Mapping[str, int | None], actor: str) -> None:
+        """Add items to a declared list, each with its expiry (ms) or None (never); an item already
+        there takes the expiry given. KeyError for an undeclared list."""
+        self._known_list(name)
+        timed = {item: ms for item, ms in expiries.items() if ms is not None}
+        details = {"added": sorted(expiries)[:20]}
+        await self._change_list(name, actor, lambda lists: lists.add(name, list(expiries), timed), details)
+
+    async def remove_list_item(self, name: str, item: str, actor: str) -> bool:
+        """Remove one item from a declared list; False when it is not in it. KeyError for an
+        undeclared list."""
+        self._known_list(name)
+        if item not in self.engine.lists.get(name).to_pylist():
+            return False
+        await self._change_list(name, actor, lambda lists: lists.remove(name, [item]), {"removed": item})
+        return True
+
+    async def _change_list(
+        self, name: str, actor: str, change: Callable[[ListStore], None], details: Mapping[str, Any]
+    ) -> None:
+        """Change a list in the engine and store it, audited. Items that have expired by now are
+        dropped then (lazily: an expired item matches nothing, so it only waits for the next change
+        of its list to go)."""
+
         def run() -> None:
             with self._lock:
-                self.engine.update_list(name, items)
-                kind = self.engine.lists.names()[name]
-                self.store.save_list(name, kind, items, actor, now_ms())
+                lists = self.engine.lists
+                change(lists)
+                purged = lists.purge(name, now_ms())
+                kind = lists.names()[name]
+                audited = {**details, "purged": purged[:20]} if purged else details
+                values = lists.get(name).to_pylist()
+                self.store.save_list(name, kind, values, actor, now_ms(), lists.expiries(name), audited)
 
         await asyncio.to_thread(run)
         if self.kafka is not None:
             await asyncio.to_thread(self.kafka.announce, self._control_messages([name]))
+
+    def list_contents(self, name: str) -> dict[str, Any]:
+        """A declared list's kind and items, each with its expiry (ms, None: never). KeyError for an
+        undeclared list."""
+        self._known_list(name)
+        lists = self.engine.lists
+        expiries = lists.expiries(name)
+        items = [{"value": v, "expires_at_ms": expiries.get(v)} for v in lists.get(name).to_pylist()]
+        return {"name": name, "kind": lists.names()[name], "size": len(items), "items": items}
+
+    async def activate_ruleset(self, version: int, actor: str) -> RuleSet:
+        """Roll back to a stored rule set version: its YAML becomes the next version (versions only
+        grow, so every decision's ``ruleset_version`` names one text), audited as ``rollback_rules``.
+        Raises KeyError for an unknown version."""
+        text = await asyncio.to_thread(self.store.ruleset_yaml, version)
+        if text is None:
+            raise KeyError(f"no stored rule set version {version}")
+        return await self.set_rules(text, actor, action="rollback_rules", details={"restored": version})
 
     # --- administration ----------------------------------------------------------------------
 

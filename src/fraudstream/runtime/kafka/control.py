@@ -1,9 +1,10 @@
-"""Rule sets and lists changed through the API reach every worker, through one small topic.
+"""Rule sets, lists and snoozes changed through the API reach every worker, through one small topic.
 
-The API publishes the whole active rule set (key ``rules``) and each list's whole contents (key
-``list:<name>``) whenever they change, and all of them when it starts: a compacted topic of the
-latest versions. Every worker reads every message of it from the beginning (nothing committed), so a
-worker that starts late catches up, then picks up changes between batches.
+The API publishes the whole active rule set (key ``rules``), each list's whole contents with the
+expiries of its items that expire (key ``list:<name>``) and every snooze in force (key ``snoozes``)
+whenever they change, and all of them when it starts: a compacted topic of the latest versions.
+Every worker reads every message of it from the beginning (nothing committed), so a worker that
+starts late catches up, then picks up changes between batches.
 """
 
 from __future__ import annotations
@@ -19,11 +20,12 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaException, TopicPar
 from fraudstream.core.engine import Engine
 from fraudstream.core.rules import RuleSet, load_ruleset
 from fraudstream.core.rules.language import Kind
+from fraudstream.core.snoozes import SnoozeTable
 from fraudstream.errors import FraudstreamError
 from fraudstream.runtime.kafka.clientlog import client_logger
 from fraudstream.runtime.kafka.clients import client_settings
 
-__all__ = ["ControlReader", "list_message", "rules_message"]
+__all__ = ["ControlReader", "list_message", "rules_message", "snoozes_message"]
 
 log = structlog.get_logger("fraudstream.kafka")
 
@@ -36,9 +38,18 @@ def rules_message(yaml_text: str) -> tuple[bytes, bytes]:
     return b"rules", orjson.dumps({"type": "rules", "yaml": yaml_text})
 
 
-def list_message(name: str, kind: str, items: list[str]) -> tuple[bytes, bytes]:
-    """Key and value announcing a list's whole contents."""
-    return f"list:{name}".encode(), orjson.dumps({"type": "list", "name": name, "kind": kind, "items": items})
+def list_message(
+    name: str, kind: str, items: list[str], expiries: Mapping[str, int] | None = None
+) -> tuple[bytes, bytes]:
+    """Key and value announcing a list's whole contents (``expiries``: item → ms, of the items that
+    expire)."""
+    value = {"type": "list", "name": name, "kind": kind, "items": items, "expiries": dict(expiries or {})}
+    return f"list:{name}".encode(), orjson.dumps(value)
+
+
+def snoozes_message(snoozes: list[dict[str, Any]]) -> tuple[bytes, bytes]:
+    """Key and value announcing every snooze in force (``SnoozeTable.to_list``)."""
+    return b"snoozes", orjson.dumps({"type": "snoozes", "snoozes": snoozes})
 
 
 class ControlReader:
@@ -56,7 +67,8 @@ class ControlReader:
         self.topic = topic
         self.names = names
         self.rules: RuleSet | None = None
-        self.lists: dict[str, tuple[str, list[str]]] = {}
+        self.lists: dict[str, tuple[str, list[str], dict[str, int]]] = {}
+        self.snoozes: SnoozeTable | None = None
         self.consumer = Consumer(
             client_settings(
                 brokers,
@@ -142,9 +154,21 @@ class ControlReader:
                 return True
             if message.get("type") == "list":
                 items = [str(item) for item in message["items"]]
-                self.lists[str(message["name"])] = (str(message["kind"]), items)
+                expiries = {str(k): int(v) for k, v in (message.get("expiries") or {}).items()}
+                self.lists[str(message["name"])] = (str(message["kind"]), items, expiries)
                 return True
-        except (orjson.JSONDecodeError, AttributeError, KeyError, TypeError, FraudstreamError) as exc:
+            if message.get("type") == "snoozes":
+                self.snoozes = SnoozeTable.from_list(message["snoozes"])
+                log.info("snoozes received", count=len(self.snoozes))
+                return True
+        except (
+            orjson.JSONDecodeError,
+            AttributeError,
+            KeyError,
+            TypeError,
+            ValueError,
+            FraudstreamError,
+        ) as exc:
             # A rule set that does not load leaves the one in force (as the API would have).
             log.error("control message ignored", topic=self.topic, error=str(exc))
             return False
@@ -152,13 +176,15 @@ class ControlReader:
         return False
 
     def apply(self, engine: Engine) -> None:
-        """Give ``engine`` the latest rule set and list contents read."""
+        """Give ``engine`` the latest rule set, list contents and snoozes read."""
         if self.rules is not None and engine.rules is not self.rules:
             engine.set_rules(self.rules)
-        for name, (kind, items) in self.lists.items():
+        for name, (kind, items, expiries) in self.lists.items():
             if name not in engine.lists.names():
                 engine.lists.declare(name, kind)
-            engine.update_list(name, items)
+            engine.update_list(name, items, expiries)
+        if self.snoozes is not None:
+            engine.set_snoozes(self.snoozes)
 
     def close(self) -> None:
         self.consumer.close()
