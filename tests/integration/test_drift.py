@@ -28,6 +28,7 @@ from fraudstream.runtime.embedded.drift import DriftMonitor
 from fraudstream.sim.generator import SimulationConfig, simulate
 from fraudstream.sim.output import records_for_http, write_table
 from fraudstream.storage.drift import utc_day
+from labelled_traffic import send_in_order
 from promtool import promtool_problems
 
 pytestmark = pytest.mark.integration
@@ -73,32 +74,6 @@ def service_in(data_dir: Path, trained: Trained) -> ScoringService:
     return ScoringService(settings)
 
 
-def send(client: TestClient, trained: Trained, start: int, stop: int) -> None:
-    """Transactions ``start:stop`` of the history in order, each fraud's label posted just before the
-    first transaction at or after the moment it became known (a day later), as replay applies it."""
-    history = trained.history
-    ts = history.batch.timestamp_ms
-    ids = history.batch.transaction_id.to_pylist()
-    frauds = np.flatnonzero(history.is_fraud)
-    before = np.searchsorted(ts, ts[frauds] + DAY, side="left")
-    stops = sorted({s for s in before.tolist() if start < s < stop} | {stop})
-    for end in stops:
-        labels = [
-            {
-                "transaction_id": ids[i],
-                "is_fraud": True,
-                "label_time": datetime.fromtimestamp((int(ts[i]) + DAY) / 1000, UTC).isoformat(),
-            }
-            for i in frauds[before == start].tolist()
-        ]
-        if labels:
-            assert client.post("/v1/labels", json=labels).status_code == 200
-        for chunk in range(start, end, 500):
-            answer = client.post("/v1/transactions", json=trained.records[chunk : min(chunk + 500, end)])
-            assert answer.status_code == 200, answer.text
-        start = end
-
-
 def histograms(trained: Trained, rows: slice = slice(None)) -> dict[str, list[int]]:
     """np.histogram of each model feature in its reference's bins, then the count of missing values."""
     found = {}
@@ -135,9 +110,9 @@ def crashed(tmp_path: Path, trained: Trained) -> tuple[Path, dict[str, Any]]:
     service = service_in(tmp_path, trained)
     half = len(trained.records) // 2
     with TestClient(create_app(service)) as client:
-        send(client, trained, 0, half)
+        send_in_order(client, trained.history, trained.records, 0, half)
         service.snapshot()
-        send(client, trained, half, len(trained.records))
+        send_in_order(client, trained.history, trained.records, half, len(trained.records))
         report = client.get("/v1/drift").json()
         warning = gauge(client, "fraudstream_drift_warning")
         service.snapshot = lambda: tmp_path  # type: ignore[method-assign]  # no snapshot at the end

@@ -34,6 +34,7 @@ NAV = (
     ("/ui/check", "Check a transaction"),
     ("/ui/rules", "Rules"),
     ("/ui/models", "Models"),
+    ("/ui/drift", "Drift"),
 )
 
 

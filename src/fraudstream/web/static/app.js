@@ -208,6 +208,14 @@ async function overviewFeed() {
   $("#feed-note").textContent = recent.items.length ? "newest first" : "waiting for alerts…";
 }
 
+// A drifted champion (see drift.js) shows a warning over the overview; checked once a minute.
+async function overviewDrift() {
+  const report = await api("/v1/drift");
+  const note = $("#drift-note");
+  note.hidden = !report.warning;
+  if (report.warning) setHTML(note, `Drift warning: ${esc(report.message)} <a href="/ui/drift">See the drift view</a>`);
+}
+
 function initOverview() {
   const refresh = () => Promise.all([overviewStats(), overviewTrend()]).catch((e) => toast(`Could not refresh: ${e.message}`));
   $$(".segmented button").forEach((button) => button.addEventListener("click", () => {
@@ -225,6 +233,9 @@ function initOverview() {
   connectListeners.push(() => overviewFeed().catch(() => {}));
   refresh();
   setInterval(refresh, 3000);
+  const drift = () => overviewDrift().catch(() => {});  // a nicety: the drift view shows its own errors
+  drift();
+  setInterval(drift, 60000);
 }
 
 // --- transactions --------------------------------------------------------------------------
