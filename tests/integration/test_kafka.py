@@ -740,13 +740,19 @@ rules:
 """
 
 
-def test_rules_and_lists_changed_through_the_api_in_kafka_mode_reach_the_workers(
+def test_rules_lists_and_snoozes_changed_through_the_api_in_kafka_mode_reach_the_workers(
     broker: str, tmp_path: Path
 ) -> None:
     from fastapi.testclient import TestClient
 
     from fraudstream.api import create_app
 
+    now = int(time.time() * 1000)
+
+    def iso(ms: int) -> str:
+        return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ms / 1000))
+
+    expiry = (now // 1000 + 3600) * 1000  # a list item that expires in an hour
     topic, settings = kafka_mode_settings(broker, tmp_path)
     with TestClient(create_app(settings)) as client:
         # The worker starts after the API: it catches up on what the API announced at its start.
@@ -754,18 +760,34 @@ def test_rules_and_lists_changed_through_the_api_in_kafka_mode_reach_the_workers
         thread = threading.Thread(target=worker.run, kwargs={"max_idle_s": 6})
         thread.start()
         assert client.put("/v1/rules", content=CHANGED_RULES).status_code == 200
-        assert client.put("/v1/lists/blocked_devices", json={"items": ["dev-x"]}).status_code == 200
+        items = ["dev-x", {"value": "dev-old", "expires_at": iso(expiry)}]
+        assert client.put("/v1/lists/blocked_devices", json={"items": items}).status_code == 200
+        snooze = client.post(
+            "/v1/snoozes",
+            json={"entity_kind": "user", "entity_id": "kc-4", "rule": "over_100", "until": iso(expiry)},
+        ).json()
         deadline = time.monotonic() + 30
-        while (worker.rules.version, worker.control and worker.control.lists.get("blocked_devices")) != (
-            2,
-            ("device_id", ["dev-x"]),
-        ):
-            assert time.monotonic() < deadline, "the worker never read the announced rules and list"
+        control = worker.control
+        assert control is not None
+        while (
+            worker.rules.version,
+            control.lists.get("blocked_devices"),
+            control.snoozes and [s.id for s in control.snoozes.snoozes],
+        ) != (2, ("device_id", ["dev-old", "dev-x"], {"dev-old": expiry}), [snooze["id"]]):
+            assert time.monotonic() < deadline, "the worker never read the announced rules, list and snooze"
             time.sleep(0.1)
         sent = {
             "big": {"user_id": "kc-1", "amount": 150.0},
             "blocked": {"user_id": "kc-2", "amount": 5.0, "device_id": "dev-x"},
             "small": {"user_id": "kc-3", "amount": 5.0, "device_id": "dev-y"},
+            "snoozed": {"user_id": "kc-4", "amount": 150.0},
+            "not-yet-expired": {"user_id": "kc-5", "amount": 5.0, "device_id": "dev-old"},
+            "expired": {
+                "user_id": "kc-6",
+                "amount": 5.0,
+                "device_id": "dev-old",
+                "timestamp": iso(expiry + 60_000),
+            },
         }
         for transaction_id, body in sent.items():
             answer = client.post("/v1/transactions", json={"transaction_id": transaction_id, **body})
@@ -783,7 +805,12 @@ def test_rules_and_lists_changed_through_the_api_in_kafka_mode_reach_the_workers
         "big": ("decline", ["over_100"]),
         "blocked": ("decline", ["blocked_device"]),
         "small": ("approve", []),
+        "snoozed": ("approve", []),
+        "not-yet-expired": ("decline", ["blocked_device"]),
+        "expired": ("approve", []),
     }
+    assert {t: d["snoozes"] for t, d in found.items() if d["snoozes"]} == {"snoozed": [snooze["id"]]}
+    assert found["snoozed"]["shadow_rules"] == ["over_100"]
     assert {d["ruleset_version"] for d in found.values()} == {2}
 
 
