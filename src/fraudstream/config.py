@@ -277,6 +277,22 @@ class Settings(BaseSettings):
         description="How long after a transaction its fraud label usually arrives (0s, 1d, 7d, ...): "
         "label-feedback windows end that far back; a model must be trained with the same --label-delay",
     )
+    case_entity: Literal["card", "user", "device"] = Field(
+        "card",
+        description="Cases: alerts on the same card (fingerprint), user or device join one case; a "
+        "transaction without that entity is grouped on its user",
+    )
+    case_window: str = Field(
+        "24h", description="Cases: an alert joins an open case of its entity opened this long before it"
+    )
+    case_priority_scores: dict[str, float] = Field(
+        {"critical": 90, "high": 75, "medium": 50},
+        description="Cases: the lowest score of the riskiest alert for each priority (low takes the rest)",
+    )
+    case_sla: dict[str, str] = Field(
+        {"critical": "1h", "high": "4h", "medium": "24h", "low": "72h"},
+        description="Cases: how long after it opens a case of each priority is due",
+    )
     rules_path: Path | None = Field(
         None, description="YAML rule set to start with (default: the packaged set)"
     )
@@ -465,6 +481,37 @@ class Settings(BaseSettings):
         if value is not None and not value.get_secret_value().strip():
             raise ValueError("is empty; give a long random secret, e.g. $(openssl rand -hex 32)")
         return value
+
+    @field_validator("case_window")
+    @classmethod
+    def _case_window(cls, value: str) -> str:
+        from fraudstream.core.features.spec import format_duration, parse_duration_ms
+
+        try:
+            return format_duration(parse_duration_ms(value))
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
+
+    @field_validator("case_priority_scores")
+    @classmethod
+    def _case_scores(cls, value: dict[str, float]) -> dict[str, float]:
+        if set(value) != {"critical", "high", "medium"}:
+            raise ValueError(f"give exactly critical, high and medium (got {sorted(value)})")
+        if not 100 >= value["critical"] >= value["high"] >= value["medium"] >= 0:
+            raise ValueError("scores must fall from critical to medium, within 0-100")
+        return value
+
+    @field_validator("case_sla")
+    @classmethod
+    def _case_sla(cls, value: dict[str, str]) -> dict[str, str]:
+        from fraudstream.core.features.spec import format_duration, parse_duration_ms
+
+        if set(value) != {"critical", "high", "medium", "low"}:
+            raise ValueError(f"give exactly critical, high, medium and low (got {sorted(value)})")
+        try:
+            return {priority: format_duration(parse_duration_ms(d)) for priority, d in value.items()}
+        except ConfigError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("label_delay")
     @classmethod

@@ -15,7 +15,9 @@ from fraudstream.api import compat, docs, errors
 from fraudstream.api.openapi import restore_examples
 from fraudstream.api.routes import (
     alerts,
+    audit,
     backtests,
+    cases,
     drift,
     health,
     jobs,
@@ -95,6 +97,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
         keys, webhooks, docs, pages,
         snoozes,
         jobs,
+        cases, audit,
         drift,
     )  # fmt: skip
     for module in routes:

@@ -18,6 +18,8 @@ from typing import Any
 
 #: The HMAC fingerprint of the README's card 4242-4242-4242-4242 (the number itself is never stored).
 _CARD_FINGERPRINT = "42f9ea5f4a30d770dfcf7398ade4dc3b"
+#: The case txn_fraud_002's alert opened (on the card above).
+_CASE_ID = "case_5f0c1e9a2b7d4e61"
 
 #: The default rule set's YAML after its version line, shortened.
 _DEFAULT_RULES_YAML = (
@@ -150,6 +152,7 @@ def _fraud_alert() -> dict[str, Any]:
         "note": None,
         "created_at_ms": 1796673593012,
         "updated_at_ms": 1796673593012,
+        "case_id": _CASE_ID,
     }
 
 
@@ -757,6 +760,110 @@ NOT_ACCEPTABLE: Any = {
     "error": "not_acceptable",
     "detail": "this path streams alerts over a WebSocket, or as Server-Sent Events with 'Accept: "
     "text/event-stream'; for curl use: curl -N <host>/v1/stream/alerts.sse",
+}
+
+
+# Cases and the audit log.
+
+
+def _case(**changes: Any) -> dict[str, Any]:
+    """The case txn_fraud_002's alert opened on its card: high priority (score 86), due 4 h later."""
+    return {
+        "id": _CASE_ID,
+        "entity_kind": "card",
+        "entity_id": _CARD_FINGERPRINT,
+        "status": "open",
+        "priority": "high",
+        "risk": 86,
+        "assignee": None,
+        "verdict": None,
+        "due_at_ms": 1796687993012,
+        "opened_at_ms": 1796673593012,
+        "updated_at_ms": 1796673593012,
+        "closed_at_ms": None,
+        **changes,
+    }
+
+
+CASE_PAGE: Any = {"items": [_case(overdue=False, alert_count=1, card_last4="4242")], "next_cursor": None}
+
+CASE: Any = {
+    **_case(overdue=False),
+    "alerts": [
+        {
+            **_fraud_alert(),
+            "timestamp_ms": 1752573660000,
+            "currency": "USD",
+            "merchant_id": "merchant_b",
+            "merchant_category": None,
+            "channel": None,
+            "country": "JP",
+            "card_bin": "424242",
+            "card_last4": "4242",
+            "device_id": None,
+            "ip": None,
+            "location": "Tokyo",
+        }
+    ],
+    "alert_count": 1,
+    "comments": [
+        {
+            "id": 1,
+            "case_id": _CASE_ID,
+            "at_ms": 1796673612000,
+            "author": "alice",
+            "body": "Customer called: the card was stolen on Friday.",
+        }
+    ],
+    "audit": [
+        {
+            "id": 2,
+            "at_ms": 1796673593012,
+            "actor": "system",
+            "action": "open_case",
+            "subject": _CASE_ID,
+            "details": {
+                "transaction_id": "txn_fraud_002",
+                "score": 86,
+                "priority": "high",
+                "entity_kind": "card",
+                "entity_id": _CARD_FINGERPRINT,
+            },
+        }
+    ],
+}
+
+CASE_ASSIGNED: Any = _case(status="in_review", assignee="alice", updated_at_ms=1796673605000)
+
+CASE_COMMENT: Any = {
+    "id": 1,
+    "case_id": _CASE_ID,
+    "at_ms": 1796673612000,
+    "author": "alice",
+    "body": "Customer called: the card was stolen on Friday.",
+}
+
+CASE_CLOSED: Any = {
+    **_case(
+        status="closed", assignee="alice", verdict="fraud", updated_at_ms=1796673620000,
+        closed_at_ms=1796673620000,
+    ),
+    "labels": [{**REVIEWED["label"], "label_time": 1796673620000}],
+}
+
+AUDIT_PAGE: Any = {
+    "items": [
+        {
+            "id": 5,
+            "at_ms": 1796673620000,
+            "actor": "alice",
+            "action": "close_case",
+            "subject": _CASE_ID,
+            "details": {"verdict": "fraud", "labels": {"fraud": 1, "legit": 0}, "note": "card reported stolen"},
+        }
+    ],
+    "next_cursor": 5,
+    "actions": ["assign_case", "close_case", "comment_case", "open_case", "save_rules"],
 }
 
 

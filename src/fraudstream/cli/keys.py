@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import time
 from typing import Annotated
 
 import typer
 from rich.table import Table
 
 from fraudstream.cli.app import USER_ERROR, _settings, app, console, out
+from fraudstream.cli.audit import cli_actor
 
 keys_app = typer.Typer(help="API keys for clients and dashboard users.", no_args_is_help=True)
 app.add_typer(keys_app, name="keys")
@@ -33,7 +35,7 @@ def keys_create(
     settings.data_dir.mkdir(parents=True, exist_ok=True)
     store = Store(settings.effective_database_url)
     store.upgrade()
-    key = store.create_api_key(name, role, int(clock.time() * 1000))
+    key = store.create_api_key(name, role, int(clock.time() * 1000), actor=cli_actor())
     out.print(f"API key for {name} ({role}); shown only now, keep it secret:")
     print(key)
 
@@ -73,6 +75,8 @@ def keys_revoke(
     store = Store(settings.effective_database_url)
     store.upgrade()
     revoked = store.revoke_api_keys(name)
+    if revoked:
+        store.audit(cli_actor(), "revoke_keys", name, {"revoked": revoked}, int(time.time() * 1000))
     if revoked == 0:
         console.print(f"[red]no valid API key named {name!r}[/red]; `fraudstream keys list` shows them")
         raise typer.Exit(USER_ERROR)

@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from fraudstream.cli.app import _settings, app, out
+from fraudstream.cli.audit import audit_cli_change
 from fraudstream.cli.inputs import _LABEL_DELAY, _duration_ms, _registry, _RegistryOption
 
 models_app = typer.Typer(help="The model registry: list, show, promote, shadow.", no_args_is_help=True)
@@ -85,7 +86,9 @@ def models_promote(
 
     Example: `fraudstream models promote latest`
     """
-    out.print(f"champion: {_registry(registry).promote(model)}")
+    version = _registry(registry).promote(model)
+    audit_cli_change(_settings(store_only=True), "model_champion", version, {"version": version})
+    out.print(f"champion: {version}")
 
 
 @models_app.command("shadow")
@@ -97,7 +100,9 @@ def models_shadow(
 
     Example: `fraudstream models shadow latest`
     """
-    out.print(f"challenger: {_registry(registry).shadow(model)}")
+    version = _registry(registry).shadow(model)
+    audit_cli_change(_settings(store_only=True), "model_challenger", version, {"version": version})
+    out.print(f"challenger: {version}")
 
 
 @app.command()
@@ -128,4 +133,6 @@ def retrain(
         margin=margin,
         kind=model,
     )
+    role = "model_champion" if result["promoted"] else "model_challenger"
+    audit_cli_change(settings, role, result["version"], {"version": result["version"], "retrained": True})
     out.print_json(json.dumps(result))

@@ -16,6 +16,8 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from fraudstream.errors import ConfigError, SinkError
+from fraudstream.storage.audit import AuditTrail
+from fraudstream.storage.cases import CasePolicy, Cases
 from fraudstream.storage.drift import DriftCounts
 from fraudstream.storage.jobs import JobRuns
 from fraudstream.storage.reports import Reports
@@ -62,15 +64,17 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Store(Reports, Webhooks, JobRuns, DriftCounts, Snoozes):
+class Store(Reports, Webhooks, Cases, JobRuns, AuditTrail, DriftCounts, Snoozes):
     """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit.
 
     Here the writes and what the runtimes read back; the dashboard's and the listings' queries come
     from :class:`Reports`, so ``store.stats(...)`` and ``store.list_transactions(...)`` still work.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, case_policy: CasePolicy | None = None) -> None:
         self.url = url
+        #: How stored alerts form cases (`Cases.attach_to_cases`): the defaults unless configured.
+        self.case_policy = case_policy or CasePolicy()
         kwargs: dict[str, Any] = {"future": True}
         if url.startswith("sqlite"):
             kwargs["connect_args"] = {"check_same_thread": False, "timeout": 30}
@@ -207,6 +211,8 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts, Snoozes):
                                 "SELECT max(seq) FROM transactions"
                             ).scalar_one()
                             written = (int(last) - inserted + 1, int(last))
+                if alert_rows:
+                    self.attach_to_cases(connection, [r["transaction_id"] for r in alert_rows])
         except sa.exc.SQLAlchemyError as exc:
             raise SinkError(f"could not store {len(transaction_rows)} scored transactions: {exc}") from exc
         return written
@@ -324,16 +330,17 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts, Snoozes):
             connection.execute(sa.insert(labels), [label])
             return self._enrich(connection, [label])[0]
 
-    def assign_alert(self, transaction_id: str, actor: str, now_ms: int) -> None:
+    def assign_alert(self, transaction_id: str, assignee: str, actor: str, now_ms: int) -> None:
+        """Give an alert to ``assignee`` (status in_review); ``actor`` did it, and is audited."""
         with self.engine.begin() as connection:
             found = connection.execute(
                 sa.update(alerts)
                 .where(alerts.c.transaction_id == transaction_id)
-                .values(status="in_review", assignee=actor, updated_at_ms=now_ms)
+                .values(status="in_review", assignee=assignee, updated_at_ms=now_ms)
             ).rowcount
             if not found:
                 raise KeyError(transaction_id)
-            self._audit(connection, actor, "assign_alert", transaction_id, {}, now_ms)
+            self._audit(connection, actor, "assign_alert", transaction_id, {"assignee": assignee}, now_ms)
 
     def add_labels(
         self, rows: Sequence[Mapping[str, Any]], *, source: str, actor: str, now_ms: int
@@ -503,13 +510,16 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts, Snoozes):
             )
         return dict(row) if row is not None else None
 
-    def create_api_key(self, name: str, role: str, now_ms: int, raw: str | None = None) -> str:
-        """A new key for ``role``; only its hash is stored, so the raw key is shown once."""
+    def create_api_key(
+        self, name: str, role: str, now_ms: int, raw: str | None = None, *, actor: str = "system"
+    ) -> str:
+        """A new key for ``role``; only its hash is stored, so the raw key is shown once. Audited as
+        ``actor``'s, unless the key existed already (a server's admin key, given again at each start)."""
         if role not in ROLES:
             raise ConfigError(f"role {role!r} does not exist; give one of {', '.join(ROLES)}")
         key = raw or "fs_" + secrets.token_urlsafe(24)
         with self.engine.begin() as connection:
-            connection.execute(
+            created = connection.execute(
                 self._insert_ignore(api_keys),
                 [
                     {
@@ -520,7 +530,9 @@ class Store(Reports, Webhooks, JobRuns, DriftCounts, Snoozes):
                         "revoked": False,
                     }
                 ],
-            )
+            ).rowcount
+            if created:
+                self._audit(connection, actor, "create_key", name, {"role": role}, now_ms)
         return key
 
     def authenticate(self, raw: str) -> tuple[str, str] | None:

@@ -113,7 +113,7 @@ async def assign(
 ) -> dict[str, Any]:
     assignee = body.assignee if body is not None and body.assignee is not None else caller.name
     try:
-        await svc.assign(transaction_id, assignee)
+        await svc.assign(transaction_id, assignee, caller.name)
     except KeyError:
         raise HTTPException(404, f"no alert for transaction {transaction_id!r}") from None
     return {"transaction_id": transaction_id, "status": "in_review", "assignee": assignee}

@@ -174,6 +174,31 @@ class Reads:
         proposed = backtest(history, candidate, label_delay_ms=delay)
         return {"current": current, "candidate": proposed, "transactions": len(history.batch)}
 
+    # --- audit trail ---------------------------------------------------------------------------
+
+    async def audit(
+        self,
+        *,
+        actor: str | None,
+        action: str | None,
+        subject: str | None,
+        since_ms: int | None,
+        until_ms: int | None,
+        cursor: int | None,
+        limit: int,
+    ) -> tuple[list[dict[str, Any]], int | None]:
+        """A page of audit entries matching every filter given, newest first, and the next cursor."""
+        return await asyncio.to_thread(
+            lambda: self._store.audit_page(
+                actor=actor, action=action, subject=subject, since_ms=since_ms, until_ms=until_ms,
+                cursor=cursor, limit=limit,
+            )
+        )  # fmt: skip
+
+    async def audit_actions(self) -> list[str]:
+        """Every action the audit log holds."""
+        return await asyncio.to_thread(self._store.audit_actions)
+
     # --- models and keys -----------------------------------------------------------------------
 
     async def models(self) -> dict[str, Any]:

@@ -36,14 +36,16 @@ from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, Sin
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub
-from fraudstream.runtime.embedded.drift import DriftMonitor
 from fraudstream.runtime.embedded.jobs import Jobs
+from fraudstream.runtime.embedded.casework import CaseWork
+from fraudstream.runtime.embedded.drift import DriftMonitor
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
 from fraudstream.runtime.embedded.snoozing import SnoozeWork
 from fraudstream.sinks import Sink, Sinks, configured_sinks
 from fraudstream.sinks.webhooks import WebhookSink, new_webhook
 from fraudstream.storage import Store
+from fraudstream.storage.cases import CasePolicy
 from fraudstream.storage.rows import (
     alert_event,
     alert_row,
@@ -127,7 +129,7 @@ class ScoringService:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.store = Store(settings.effective_database_url)
+        self.store = Store(settings.effective_database_url, case_policy=CasePolicy.of(settings))
         self.config = settings.engine_config()
         #: Rules, champion, challengers and validation: the decide path the Kafka workers share.
         self.decider = Decider(
@@ -172,6 +174,8 @@ class ScoringService:
         self.snoozes = SnoozeWork(
             self.store, self._lock, lambda: self.engine, lambda: self.kafka, settings.card_key_bytes
         )
+        #: Cases: alerts grouped by entity, assigned, commented and closed with one verdict.
+        self.cases = CaseWork(self.store, self._lock, lambda: self.engine, lambda: self.kafka)
 
     # --- life cycle ------------------------------------------------------------------------
 
@@ -642,8 +646,9 @@ class ScoringService:
             await asyncio.to_thread(self.kafka.publish_labels, [label])
         return label
 
-    async def assign(self, transaction_id: str, actor: str) -> None:
-        await asyncio.to_thread(self.store.assign_alert, transaction_id, actor, now_ms())
+    async def assign(self, transaction_id: str, assignee: str, actor: str) -> None:
+        """Give an alert to the analyst ``assignee`` (status in_review); ``actor`` is audited."""
+        await asyncio.to_thread(self.store.assign_alert, transaction_id, assignee, actor, now_ms())
 
     async def add_labels(self, records: Sequence[Any], actor: str) -> dict[str, Any]:
         """Bulk chargebacks and confirmed frauds: stored, then fed to the engine."""
