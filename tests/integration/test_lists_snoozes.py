@@ -14,6 +14,7 @@ import pytest
 import sqlalchemy as sa
 
 from factories import transaction
+from fraudstream.storage import Store
 from servers import RunningServer, start_server, stop
 
 pytestmark = pytest.mark.integration
@@ -88,6 +89,56 @@ def audited(server: RunningServer, action: str) -> list[dict[str, Any]]:
 def field_errors(answer: httpx.Response) -> list[str]:
     assert answer.status_code == 422, answer.text
     return [str(e["field"]) for e in answer.json()["errors"]]
+
+
+# --- storage, on SQLite and PostgreSQL ----------------------------------------------------------
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Store:
+    url = (
+        f"sqlite:///{tmp_path / 'lists.db'}"
+        if request.param == "sqlite"
+        else request.getfixturevalue("postgres_url")
+    )
+    found = Store(url)
+    found.upgrade()
+    with found.engine.begin() as connection:
+        for table in ("snoozes", "lists", "rule_sets", "audit_log"):
+            connection.execute(sa.text(f"DELETE FROM {table}"))
+    return found
+
+
+def test_stored_lists_keep_expiries_and_snoozes_their_state(store: Store) -> None:
+    store.save_list("blocked_devices", "device_id", ["b", "a", "b"], "admin", 1, {"a": 500, "zz": 9})
+    assert store.saved_lists() == {"blocked_devices": ("device_id", ["a", "b"], {"a": 500})}
+    row = {"entity_kind": "user", "entity_id": "u1", "rule_code": None, "reason": "vip"}
+    store.create_snooze({**row, "id": "s1", "until_ms": 1_000}, "alice", 100)
+    store.create_snooze({**row, "id": "s2", "until_ms": 2_000, "rule_code": "big"}, "alice", 100)
+    store.create_snooze({**row, "id": "s3", "until_ms": 3_000}, "alice", 100)
+    assert store.cancel_snooze("s3", "bob", 200)["state"] == "cancelled"  # type: ignore[index]
+    assert store.cancel_snooze("nope", "bob", 200) is None
+    assert [s["id"] for s in store.snoozes_in_force(1_000)] == ["s2"]  # s1 ends at 1,000; s3 cancelled
+    assert [(s["id"], s["rule"]) for s in store.list_snoozes(500)] == [("s1", None), ("s2", "big")]
+    states = {s["id"]: s["state"] for s in store.list_snoozes(1_500, everything=True)}
+    assert states == {"s1": "expired", "s2": "active", "s3": "cancelled"}
+    store.save_ruleset(1, "version: 1\nrules: []\n", "system", 1)
+    store.save_ruleset(
+        2, "version: 2\nrules: []\n", "admin", 2, action="rollback_rules", details={"restored": 1}
+    )
+    assert store.ruleset_yaml(1) == "version: 1\nrules: []\n"
+    assert store.ruleset_yaml(9) is None
+    with store.engine.connect() as connection:
+        actions = connection.execute(sa.text("SELECT action, subject FROM audit_log ORDER BY id")).all()
+    assert [tuple(a) for a in actions] == [
+        ("update_list", "blocked_devices"),
+        ("create_snooze", "s1"),
+        ("create_snooze", "s2"),
+        ("create_snooze", "s3"),
+        ("cancel_snooze", "s3"),
+        ("save_rules", "version 1"),
+        ("rollback_rules", "version 2"),
+    ]
 
 
 # --- lists -------------------------------------------------------------------------------------
