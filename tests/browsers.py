@@ -65,3 +65,28 @@ def offline_context(browser: Any, **options: Any) -> tuple[Any, list[str]]:
 
     context.route("**/*", only_local)
     return context, outside
+
+
+class SignedIn:
+    """A browser page signed in to the dashboard at ``url`` with ``key`` (through the sign-in form),
+    recording console errors and uncaught exceptions in ``errors``, for a test to assert empty."""
+
+    def __init__(self, browser: Any, url: str, key: str) -> None:
+        self.url = url
+        self.context = browser.new_context(viewport={"width": 1280, "height": 860})
+        self.page = self.context.new_page()
+        self.errors: list[str] = []
+        self.page.on("console", lambda m: self.errors.append(m.text) if m.type == "error" else None)
+        self.page.on("pageerror", lambda e: self.errors.append(f"uncaught: {e}"))
+        self.page.goto(f"{url}/")
+        assert "/login" in self.page.url, "without a key the dashboard must ask to sign in"
+        self.page.get_by_label("API key").fill(key)
+        self.page.get_by_role("button", name="Sign in").click()
+        self.page.wait_for_url(f"{url}/")
+
+    def goto(self, path: str) -> Any:
+        self.page.goto(f"{self.url}{path}")
+        return self.page
+
+    def close(self) -> None:
+        self.context.close()

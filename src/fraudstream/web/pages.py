@@ -30,10 +30,12 @@ COOKIE = "fraudstream_key"
 NAV = (
     ("/", "Overview"),
     ("/ui/queue", "Review queue"),
+    ("/ui/cases", "Cases"),
     ("/ui/transactions", "Transactions"),
     ("/ui/check", "Check a transaction"),
     ("/ui/rules", "Rules"),
     ("/ui/models", "Models"),
+    ("/ui/audit", "Audit"),
     ("/ui/drift", "Drift"),
 )
 
@@ -71,6 +73,11 @@ async def transaction_page(request: Request, transaction_id: str) -> Response:
     return await _page(
         request, "transaction.html", f"Transaction {transaction_id}", transaction_id=transaction_id
     )
+
+
+@router.get("/ui/cases/{case_id}")
+async def case_page(request: Request, case_id: str) -> Response:
+    return await _page(request, "case.html", f"Case {case_id}", case_id=case_id)
 
 
 def _simple_page(template: str, title: str) -> Callable[[Request], Awaitable[Response]]:
