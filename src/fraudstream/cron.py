@@ -1,8 +1,8 @@
 """Cron expressions for the scheduled jobs: checked when the settings are read, and their next fire times.
 
-Five fields (minute hour day-of-month month day-of-week) in UTC, as crontab(5) reads them, with
-cronsim's ``L`` and ``#`` extensions and the ``@daily``-style nicknames; parsed by cronsim, a small
-library without dependencies of its own.
+Five fields (minute hour day-of-month month day-of-week) in UTC, as crontab(5) reads them (names
+of months and days, ranges, steps, lists, and cronsim's ``L`` and ``#``); nicknames such as
+``@daily`` are not accepted. Parsed by cronsim, a small library without dependencies of its own.
 """
 
 from __future__ import annotations

@@ -265,3 +265,48 @@ def test_a_bad_cron_expression_is_refused_naming_its_setting(tmp_path: Path) -> 
     )
     assert result.exit_code == 2
     assert "backtest_cron" in result.output
+
+
+@pytest.mark.parametrize("database", ["sqlite", "postgresql"])
+def test_job_runs_are_stored_alike_on_sqlite_and_postgresql(
+    database: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    from fraudstream.ml.jobs import labels_since_retrain, new_run, parse_params
+
+    url = f"sqlite:///{tmp_path / 'jobs.db'}"
+    if database == "postgresql":
+        url = request.getfixturevalue("empty_postgres_url")
+    store = Store(url)
+    try:
+        store.upgrade()
+        params = parse_params("retrain", {"days": 7})
+        first = new_run(store, "retrain", params, "labels", "scheduler", 1_000)
+        assert (first["status"], first["params"]) == ("queued", {"days": 7.0, "labels_up_to": 0})
+        second = new_run(store, "retrain", params, "schedule", "scheduler", 2_000)
+        assert second["status"] == "skipped"
+        assert first["id"] in second["error"]
+        store.start_job_run(first["id"], 3_000)
+        store.job_run_progress(first["id"], 1.7)
+        assert store.get_job_run(first["id"])["progress"] == 1.0  # bounded to 0..1
+        assert [r["id"] for r in store.list_job_runs(statuses=["running"])] == [first["id"]]
+        assert store.fail_interrupted_job_runs(4_000) == 1
+        failed = store.get_job_run(first["id"])
+        assert (failed["status"], failed["error"], failed["finished_at_ms"]) == (
+            "failed",
+            "interrupted by a restart",
+            4_000,
+        )
+        assert [r["id"] for r in store.list_job_runs(job="retrain")] == [second["id"], first["id"]]
+        assert labels_since_retrain(store) == 0
+        third = new_run(
+            store,
+            "rescore",
+            parse_params("rescore", {"from": "2026-01-01T00:00:00Z", "rules_version": 1}),
+            "manual",
+            "alice",
+            5_000,
+        )
+        store.finish_job_run(third["id"], {"changes": {"decisions_changed": 3}}, 6_000)
+        assert store.get_job_run(third["id"])["result"] == {"changes": {"decisions_changed": 3}}
+    finally:
+        store.close()
