@@ -35,6 +35,7 @@ NAV = (
     ("/ui/check", "Check a transaction"),
     ("/ui/rules", "Rules"),
     ("/ui/models", "Models"),
+    ("/ui/jobs", "Jobs"),
     ("/ui/audit", "Audit"),
     ("/ui/drift", "Drift"),
 )
