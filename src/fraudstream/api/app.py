@@ -19,6 +19,7 @@ from fraudstream.api.routes import (
     backtests,
     cases,
     drift,
+    exports,
     health,
     jobs,
     keys,
@@ -93,6 +94,7 @@ def create_app(settings_or_service: Settings | ScoringService | None = None) -> 
     # Routes are added to the app's own router: one flat table to match against per request, rather
     # than one nested router per module.
     routes = (
+        exports,
         transactions, alerts, labels, rules, backtests, models, stats, users, health, metrics, stream, compat,
         keys, webhooks, docs, pages,
         snoozes,

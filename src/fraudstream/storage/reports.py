@@ -13,10 +13,90 @@ from sqlalchemy.engine import Engine
 from fraudstream.storage.rows import alert_record, decision_record, transaction_record
 from fraudstream.storage.tables import alerts, audit_log, decisions, labels, shadow_scores, transactions
 
-__all__ = ["ORDERS", "Reports"]
+__all__ = [
+    "ALERT_ORDERS",
+    "ORDERS",
+    "TRANSACTION_ORDERS",
+    "Reports",
+    "SortKey",
+    "alert_conditions",
+    "sort_keys",
+    "transaction_conditions",
+]
 
 #: The orders a transaction listing can be sorted in.
 ORDERS = ("newest", "oldest", "score_desc", "score_asc", "amount_desc", "amount_asc")
+
+#: A column to sort by, and whether it sorts descending.
+SortKey = tuple[sa.ColumnElement[Any], bool]
+
+#: Each order of a transaction listing, as its sort keys: the last one (arrival) makes it total.
+TRANSACTION_ORDERS: dict[str, tuple[SortKey, ...]] = {
+    "newest": ((transactions.c.seq, True),),
+    "oldest": ((transactions.c.seq, False),),
+    "score_desc": ((decisions.c.score, True), (transactions.c.seq, True)),
+    "score_asc": ((decisions.c.score, False), (transactions.c.seq, True)),
+    "amount_desc": ((transactions.c.amount, True), (transactions.c.seq, True)),
+    "amount_asc": ((transactions.c.amount, False), (transactions.c.seq, True)),
+}
+
+#: Each order of an alert listing: riskiest first (score, then amount, then newest) or newest first;
+#: the transaction id makes it total.
+ALERT_ORDERS: dict[str, tuple[SortKey, ...]] = {
+    "risk": (
+        (alerts.c.score, True),
+        (alerts.c.amount, True),
+        (alerts.c.created_at_ms, True),
+        (alerts.c.transaction_id, False),
+    ),
+    "newest": ((alerts.c.created_at_ms, True), (alerts.c.transaction_id, False)),
+}
+
+
+def sort_keys(keys: Sequence[SortKey]) -> list[sa.ColumnElement[Any]]:
+    """The ORDER BY terms of ``keys``."""
+    return [column.desc() if descending else column.asc() for column, descending in keys]
+
+
+def transaction_conditions(
+    *,
+    user_id: str | None = None,
+    decision: str | None = None,
+    from_ms: int | None = None,
+    to_ms: int | None = None,
+    min_score: int | None = None,
+    max_score: int | None = None,
+    rule: str | None = None,
+) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions of a transaction listing's filters (over transactions joined to
+    decisions); None leaves a filter out, ``to_ms`` is exclusive."""
+    conditions: list[sa.ColumnElement[bool]] = []
+    if user_id is not None:
+        conditions.append(transactions.c.user_id == user_id)
+    if decision is not None:
+        conditions.append(decisions.c.decision == decision)
+    if from_ms is not None:
+        conditions.append(transactions.c.timestamp_ms >= from_ms)
+    if to_ms is not None:
+        conditions.append(transactions.c.timestamp_ms < to_ms)
+    if min_score is not None:
+        conditions.append(decisions.c.score >= min_score)
+    if max_score is not None:
+        conditions.append(decisions.c.score <= max_score)
+    if rule is not None:
+        # The rule code is matched inside the stored JSON list; % and _ in it are literal.
+        literal = rule.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        conditions.append(decisions.c.rules.like(f'%"{literal}"%', escape="\\"))
+    return conditions
+
+
+def alert_conditions(status: Sequence[str] | str | None) -> list[sa.ColumnElement[bool]]:
+    """The WHERE conditions of an alert listing: one status, any of several, or all (None)."""
+    if status is None:
+        return []
+    if isinstance(status, str):
+        return [alerts.c.status == status]
+    return [alerts.c.status.in_(list(status))]
 
 
 class Reports:
@@ -82,36 +162,20 @@ class Reports:
         query = sa.select(transactions, decisions).join(
             decisions, decisions.c.transaction_id == transactions.c.transaction_id
         )
-        conditions = []
-        if user_id is not None:
-            conditions.append(transactions.c.user_id == user_id)
-        if decision is not None:
-            conditions.append(decisions.c.decision == decision)
-        if from_ms is not None:
-            conditions.append(transactions.c.timestamp_ms >= from_ms)
-        if to_ms is not None:
-            conditions.append(transactions.c.timestamp_ms < to_ms)
-        if min_score is not None:
-            conditions.append(decisions.c.score >= min_score)
-        if max_score is not None:
-            conditions.append(decisions.c.score <= max_score)
-        if rule is not None:
-            # The rule code is matched inside the stored JSON list; % and _ in it are literal.
-            literal = rule.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-            conditions.append(decisions.c.rules.like(f'%"{literal}"%', escape="\\"))
+        conditions = transaction_conditions(
+            user_id=user_id, decision=decision, from_ms=from_ms, to_ms=to_ms, min_score=min_score,
+            max_score=max_score, rule=rule,
+        )  # fmt: skip
         if order in ("newest", "oldest"):
             # Keyset pagination on the arrival order: the cursor is the last row's seq.
             newest = order == "newest"
             if cursor is not None:
                 conditions.append(transactions.c.seq < cursor if newest else transactions.c.seq > cursor)
-            query = query.where(*conditions).order_by(
-                transactions.c.seq.desc() if newest else transactions.c.seq.asc()
-            )
+            query = query.where(*conditions).order_by(*sort_keys(TRANSACTION_ORDERS[order]))
         else:
             # Sorted by a value: the cursor is an offset, ties broken by arrival (newest first).
-            column = {"score": decisions.c.score, "amount": transactions.c.amount}[order.rsplit("_", 1)[0]]
-            ordered = column.desc() if order.endswith("_desc") else column.asc()
-            query = query.where(*conditions).order_by(ordered, transactions.c.seq.desc()).offset(cursor or 0)
+            query = query.where(*conditions).order_by(*sort_keys(TRANSACTION_ORDERS[order]))
+            query = query.offset(cursor or 0)
         with self.engine.connect() as connection:
             rows = connection.execute(query.limit(limit + 1)).mappings().all()
         page = rows[:limit]
@@ -133,17 +197,9 @@ class Reports:
         newest: bool = False,
     ) -> list[dict[str, Any]]:
         """Alerts, the riskiest first (score, then amount) or the newest first; ``cursor`` is an offset."""
-        query = sa.select(alerts)
-        if isinstance(status, str):
-            query = query.where(alerts.c.status == status)
-        elif status is not None:
-            query = query.where(alerts.c.status.in_(list(status)))
-        if newest:
-            query = query.order_by(alerts.c.created_at_ms.desc(), alerts.c.transaction_id)
-        else:
-            query = query.order_by(
-                alerts.c.score.desc(), alerts.c.amount.desc(), alerts.c.created_at_ms.desc()
-            )
+        query = sa.select(alerts).where(*alert_conditions(status))
+        # The transaction id breaks ties, so that offset pages neither repeat nor skip an alert.
+        query = query.order_by(*sort_keys(ALERT_ORDERS["newest" if newest else "risk"]))
         query = query.offset(cursor or 0).limit(limit)
         with self.engine.connect() as connection:
             return [alert_record(r) for r in connection.execute(query).mappings()]

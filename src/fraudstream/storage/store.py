@@ -19,6 +19,7 @@ from fraudstream.errors import ConfigError, SinkError
 from fraudstream.storage.audit import AuditTrail
 from fraudstream.storage.cases import CasePolicy, Cases
 from fraudstream.storage.drift import DriftCounts
+from fraudstream.storage.export_pages import ExportPages
 from fraudstream.storage.jobs import JobRuns
 from fraudstream.storage.reports import Reports
 from fraudstream.storage.rows import EVENT_COLUMNS, decision_record
@@ -64,7 +65,7 @@ def _hash_key(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-class Store(Reports, Webhooks, Cases, JobRuns, AuditTrail, DriftCounts, Snoozes):
+class Store(Reports, Webhooks, Cases, ExportPages, JobRuns, AuditTrail, DriftCounts, Snoozes):
     """One database behind fraudstream: transactions, decisions, alerts, labels, rules, audit.
 
     Here the writes and what the runtimes read back; the dashboard's and the listings' queries come
@@ -317,6 +318,8 @@ class Store(Reports, Webhooks, Cases, JobRuns, AuditTrail, DriftCounts, Snoozes)
                 raise KeyError(transaction_id)
             details = {"verdict": verdict, "status": status, "note": note}
             self._audit(connection, actor, "review_alert", transaction_id, details, now_ms)
+            if status == "closed":
+                self.settle_case_of(connection, transaction_id, actor=actor, now_ms=now_ms)
             if verdict is None:
                 return None
             label = {

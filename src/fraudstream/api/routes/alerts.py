@@ -9,6 +9,7 @@ from pydantic import BaseModel, Field
 
 from fraudstream.api import examples
 from fraudstream.api.deps import Caller, require, service
+from fraudstream.api.filters import MAX_CURSOR, AlertFilters
 from fraudstream.api.models import INVALID_REQUEST
 from fraudstream.api.openapi import KEYED, WITH_BODY, answer, body_example, errors
 from fraudstream.runtime.embedded import ScoringService
@@ -32,17 +33,13 @@ class Review(BaseModel):
 async def list_alerts(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),
-    status: str | None = Query(
-        None, pattern=r"^(open|in_review|closed)(,(open|in_review|closed))*$", examples=["open,in_review"]
-    ),
-    order: Literal["risk", "newest"] = "risk",
-    cursor: int = Query(0, ge=0, le=2**63 - 1),
+    filters: AlertFilters = Depends(),
+    cursor: int = Query(0, ge=0, le=MAX_CURSOR),
     limit: int = Query(50, ge=1, le=500),
 ) -> dict[str, Any]:
     """``status`` is one status or several, comma-separated (the review queue asks for open,in_review);
     ``order`` is riskiest first (score, then amount) or newest first (the live feed)."""
-    statuses = status.split(",") if status else None
-    items = await svc.reads.alerts(statuses, cursor, limit, newest=order == "newest")
+    items = await svc.reads.alerts(filters.statuses, cursor, limit, newest=filters.order == "newest")
     return {"items": items, "next_cursor": cursor + limit if len(items) == limit else None}
 
 

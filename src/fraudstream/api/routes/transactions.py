@@ -10,7 +10,6 @@ lives here once.
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 import orjson
@@ -23,6 +22,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from fraudstream.api import examples
 from fraudstream.api.deps import SECURITY, Caller, MalformedJSONError, permitted, require, service
 from fraudstream.api.errors import answer_for, body_too_large, overloaded
+from fraudstream.api.filters import MAX_CURSOR, TransactionFilters
 from fraudstream.api.models import INVALID_REQUEST, Accepted, BatchResult, Decision, TransactionPage
 from fraudstream.api.openapi import KEYED, SCORING, answer, errors, named_examples
 from fraudstream.errors import FieldError, ValidationError
@@ -33,9 +33,6 @@ __all__ = ["ScoreRouteFirst", "outcome_response", "router", "score_transactions"
 router = APIRouter(prefix="/v1/transactions", tags=["transactions"], responses=INVALID_REQUEST)
 
 _PATH = "/v1/transactions"
-
-#: Cursors are row positions stored as 64-bit integers: a larger one is refused, not sent to SQL.
-_MAX_CURSOR = 2**63 - 1
 
 
 class TransactionIn(BaseModel):
@@ -271,10 +268,6 @@ async def _score_list(svc: ScoringService, body: list[Any]) -> _Answer:
     return 200, {"results": results, "summary": summary}, {}
 
 
-def _ms(value: datetime | None) -> int | None:
-    return int(value.timestamp() * 1000) if value is not None else None
-
-
 @router.get(
     "",
     operation_id="listTransactions",
@@ -284,25 +277,13 @@ def _ms(value: datetime | None) -> int | None:
 async def list_transactions(
     svc: ScoringService = Depends(service),
     _: Caller = Depends(require("read")),
-    user: str | None = None,
-    decision: str | None = Query(None, pattern="^(approve|challenge|review|decline)$"),
-    start: datetime | None = Query(None, alias="from", description="RFC 3339"),
-    end: datetime | None = Query(None, alias="to", description="RFC 3339"),
-    min_score: int | None = Query(None, ge=0, le=100),
-    max_score: int | None = Query(None, ge=0, le=100),
-    rule: str | None = None,
-    cursor: int | None = Query(None, ge=0, le=_MAX_CURSOR, description="next_cursor of the previous page"),
+    filters: TransactionFilters = Depends(),
+    cursor: int | None = Query(None, ge=0, le=MAX_CURSOR, description="next_cursor of the previous page"),
     limit: int = Query(50, ge=1, le=500),
-    order: str = Query(
-        "newest",
-        pattern="^(newest|oldest|score_desc|score_asc|amount_desc|amount_asc)$",
-        description="Arrival order (the cursor is the last seq) or by score/amount (the cursor is an offset)",
-    ),
 ) -> dict[str, Any]:
     items, next_cursor = await svc.reads.transactions(
-        user_id=user, decision=decision, from_ms=_ms(start), to_ms=_ms(end), min_score=min_score,
-        max_score=max_score, rule=rule, cursor=cursor, limit=limit, order=order,
-    )  # fmt: skip
+        **filters.selection, cursor=cursor, limit=limit, order=filters.order
+    )
     return {"items": items, "next_cursor": next_cursor}
 
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 from fraudstream.config import Settings
@@ -20,6 +20,7 @@ from fraudstream.ml.registry import Registry
 from fraudstream.runtime.decider import Decider
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.storage import Store
+from fraudstream.storage.export_pages import StoredPage, TransactionFilter
 
 __all__ = ["Reads"]
 
@@ -73,6 +74,11 @@ class Reads:
             )
         )  # fmt: skip
 
+    def transaction_pages(self, filters: TransactionFilter, order: str) -> Iterator[StoredPage]:
+        """Every transaction ``filters`` select, in ``order``, page after page (an export's rows).
+        Blocking: iterate it in a worker thread (a streamed answer does)."""
+        return self._store.transaction_pages(filters, order)
+
     async def transaction(self, transaction_id: str) -> dict[str, Any] | None:
         """One transaction with its decision, alert, labels and its last 20 audit entries; None if
         it is not stored."""
@@ -108,6 +114,11 @@ class Reads:
         return await asyncio.to_thread(
             lambda: self._store.list_alerts(status=statuses, cursor=cursor, limit=limit, newest=newest)
         )
+
+    def alert_pages(self, statuses: Sequence[str] | None, order: str) -> Iterator[StoredPage]:
+        """Every alert in any of ``statuses`` (all when None), in ``order`` (``risk`` or ``newest``),
+        page after page (an export's rows). Blocking: iterate it in a worker thread."""
+        return self._store.alert_pages(statuses, order)
 
     async def alert_counts(self) -> dict[str, int]:
         """How many alerts are open, in review and closed."""
