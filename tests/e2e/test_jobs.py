@@ -79,7 +79,8 @@ def test_a_rescore_runs_from_the_jobs_page_with_its_progress_and_report(
         gained = report["changes"]["alerts_gained"]
         assert gained > 0  # 900.0 > 500: the candidate flags what the default rules let through
         expect(changes).to_contain_text(f"Alerts gained{gained} (")
-        screenshot(page, "jobs")
+        expect(page.locator("#toast")).to_be_hidden(timeout=WAIT_MS)  # "Rescore queued" has faded
+        screenshot(page, "jobs", full_page=False)
 
         backtest_row.locator("button[data-run]").click()
         expect(backtest_row).to_contain_text("done", timeout=WAIT_MS)

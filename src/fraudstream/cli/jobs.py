@@ -118,7 +118,12 @@ def list_runs(
     if as_json:
         out.print_json(json.dumps(runs))
         return
-    table = Table("id", "job", "trigger", "status", "progress", "created", "error")
+    table = Table()
+    # Ids and job names whole, as `GET /v1/jobs/{id}` takes them; the other columns wrap.
+    table.add_column("id", no_wrap=True, min_width=16)
+    table.add_column("job", no_wrap=True, min_width=len("backtest_report"))
+    for name in ("trigger", "status", "progress", "created", "error"):
+        table.add_column(name)
     for found in runs:
         table.add_row(
             found["id"],
