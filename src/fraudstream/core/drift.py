@@ -41,48 +41,47 @@ DEFAULT_BINS: Final = 10
 #: The smallest proportion a bin counts with in the PSI (see `psi`).
 EPSILON: Final = 1e-4
 #: At most this many rows (evenly spaced) choose a reference's edges; its proportions count every row.
-EDGE_SAMPLE: Final = 100_000
+EDGE_SAMPLE: Final = 20_000
 
 F32 = npt.NDArray[np.float32]
 I64 = npt.NDArray[np.int64]
 
 
 def _edges(values: npt.NDArray[np.float64], bins: int) -> npt.NDArray[np.float64]:
-    finite = values[np.isfinite(values)]
+    finite = np.sort(values[np.isfinite(values)])
     if not len(finite):
         return np.zeros(0)
-    distinct = np.unique(finite)
+    distinct: npt.NDArray[np.float64] = finite[np.concatenate([[True], finite[1:] != finite[:-1]])]
     if len(distinct) <= bins:
         return distinct
-    return np.unique(np.quantile(finite, np.linspace(0.0, 1.0, bins + 1)[1:-1]))
+    # np.quantile's "linear" deciles, read off the sorted values (it would partition them again).
+    position = np.linspace(0.0, 1.0, bins + 1)[1:-1] * (len(finite) - 1)
+    low = np.floor(position).astype(np.int64)
+    high = np.minimum(low + 1, len(finite) - 1)
+    deciles = finite[low] + (position - low) * (finite[high] - finite[low])
+    edges: npt.NDArray[np.float64] = np.unique(deciles)
+    return edges
 
 
 def reference_of(matrix: F32, names: Sequence[str], bins: int = DEFAULT_BINS) -> dict[str, Any]:
     """The reference distribution of each column of ``matrix`` (rows: training rows), JSON-ready:
-    ``{"rows", "bins", "features": {name: {"edges", "proportions"}}}``. Pure and deterministic."""
-    features: dict[str, Any] = {}
+    ``{"rows", "bins", "features": {name: {"edges", "proportions"}}}``. Pure and deterministic.
+
+    The edges come from at most ``EDGE_SAMPLE`` evenly spaced rows (deciles of 20,000 values are
+    within a fraction of a percent of the whole's; sorting millions per feature cost seconds); the
+    proportions count every row, with the same `Binning` that counts live traffic."""
     rows = int(matrix.shape[0])
-    # Sorting millions of values per feature would cost seconds of training for edges that a sample
-    # places as well.
-    sample = matrix[:: max(1, -(-rows // EDGE_SAMPLE))]
-    for j, name in enumerate(names):
-        column = np.asarray(matrix[:, j], dtype=np.float64)
-        edges = _edges(np.asarray(sample[:, j], dtype=np.float64), bins)
-        counts = _column_counts(column, edges)
-        proportions = counts / rows if rows else counts.astype(np.float64)
-        features[name] = {
-            "edges": [float(e) for e in edges],
-            "proportions": [round(float(p), 6) for p in proportions],
-        }
+    sample = np.asarray(matrix[:: max(1, -(-rows // EDGE_SAMPLE))], dtype=np.float64)
+    features: dict[str, Any] = {
+        name: {"edges": [float(e) for e in _edges(sample[:, j], bins)]} for j, name in enumerate(names)
+    }
+    binning = Binning.of({"features": features}, names)
+    counts = np.zeros(binning.total, dtype=np.int64)
+    for start in range(0, rows, 65_536):
+        counts += binning.counts(matrix[start : start + 65_536])
+    for name, found in binning.split(counts).items():
+        features[name]["proportions"] = [round(n / rows, 6) if rows else 0.0 for n in found]
     return {"rows": rows, "bins": bins, "features": features}
-
-
-def _column_counts(column: npt.NDArray[np.float64], edges: npt.NDArray[np.float64]) -> I64:
-    """Counts of one column in the bins of ``edges`` and the missing bin (the reference's layout)."""
-    index = np.searchsorted(edges, column, side="right")
-    index[np.isnan(column)] = len(edges) + 1
-    counts: I64 = np.bincount(index, minlength=len(edges) + 2).astype(np.int64)
-    return counts
 
 
 @dataclass(frozen=True)
@@ -92,8 +91,10 @@ class Binning:
     ``offsets[j]`` of one flat count vector, its last slot the missing values."""
 
     names: tuple[str, ...]
-    #: Per feature its edges, padded with NaN to the longest (a comparison with NaN is never true).
-    edges: npt.NDArray[np.float64]
+    #: Per feature its edges, padded with NaN to the longest (a comparison with NaN is never true);
+    #: one column per edge position. Float32 like the features, each rounded up: for a float32 value
+    #: x, x >= edge exactly when x >= the smallest float32 not below the edge.
+    edges: npt.NDArray[np.float32]
     sizes: I64
     offsets: I64
 
@@ -103,9 +104,12 @@ class Binning:
         found = reference["features"]
         lists = [np.asarray(found[name]["edges"], dtype=np.float64) for name in names]
         width = max((len(e) for e in lists), default=0)
-        edges = np.full((len(names), width), np.nan)
+        exact = np.full((width, len(names)), np.nan)
         for j, row in enumerate(lists):
-            edges[j, : len(row)] = row
+            exact[: len(row), j] = row
+        edges = exact.astype(np.float32)
+        below = edges < exact
+        edges[below] = np.nextafter(edges[below], np.float32(np.inf))
         sizes = np.array([len(e) + 2 for e in lists], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]]).astype(np.int64)
         return cls(tuple(names), edges, sizes, offsets)
@@ -115,14 +119,18 @@ class Binning:
         return int(self.sizes.sum())
 
     def counts(self, matrix: F32) -> I64:
-        """The flat bin counts of ``matrix`` (rows x the features of ``names``, in that order)."""
-        if not len(matrix):
-            return np.zeros(self.total, dtype=np.int64)
-        values = np.asarray(matrix, dtype=np.float64)
-        # How many edges each value has reached: its bin (as searchsorted(edges, value, "right")).
-        index = (values[:, :, None] >= self.edges[None, :, :]).sum(axis=2)
-        index = np.where(np.isnan(values), self.sizes - 1, index) + self.offsets
-        counts: I64 = np.bincount(index.ravel(), minlength=self.total).astype(np.int64)
+        """The flat bin counts of ``matrix`` (rows x the features of ``names``, in that order).
+
+        Each value's bin is how many of its feature's edges it has reached (searchsorted "right"):
+        one whole-matrix comparison per edge position (about ten), no loop over rows or features;
+        small integer types keep it near half a microsecond per row of 144 features."""
+        values = np.asarray(matrix, dtype=np.float32)
+        reached = np.zeros(values.shape, dtype=np.uint8)  # at most 255 edges: references have ~10
+        for edge in self.edges:
+            reached += values >= edge
+        np.copyto(reached, (self.sizes - 1).astype(np.uint8), where=np.isnan(values))
+        flat = reached + self.offsets.astype(np.min_scalar_type(self.total))
+        counts: I64 = np.bincount(flat.ravel(), minlength=self.total).astype(np.int64)
         return counts
 
     def split(self, flat: npt.ArrayLike) -> dict[str, list[int]]:
