@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from fraudstream.core.batch import TransactionBatch
 from fraudstream.core.engine import Engine, default_names
@@ -175,3 +177,38 @@ def test_snoozes_look_up_entities_once_per_batch_and_ignore_rules_not_enabled() 
     assert match.rules.tolist() == [1, -2]
     assert np.array_equal(match.rows, [[True, False], [True, False]])
     assert table.match(batch([{"device": "d9"}]), ("big",)) is None
+
+
+SNOOZES = st.tuples(
+    st.sampled_from(["user", "device"]),
+    st.integers(0, 4),
+    st.sampled_from([None, "big", "huge"]),
+    st.integers(0, 10),
+)
+ROWS = st.tuples(st.integers(0, 4), st.integers(0, 4), st.integers(0, 10))
+
+
+@settings(max_examples=60, deadline=None)
+@given(snoozes=st.lists(SNOOZES, max_size=12), rows=st.lists(ROWS, min_size=1, max_size=25))
+def test_snooze_matches_equal_a_row_by_row_reference(
+    snoozes: list[tuple[str, int, str | None, int]], rows: list[tuple[int, int, int]]
+) -> None:
+    """Several snoozes per entity, of both kinds, against each row's own check of each snooze."""
+    table = SnoozeTable(
+        [Snooze(f"s{i}", kind, f"{kind[0]}{e}", rule, T0 + until * HOUR) for i, (kind, e, rule, until) in
+         enumerate(snoozes)]
+    )  # fmt: skip
+    events = batch([{"user": f"u{u}", "device": f"d{d}", "at": at * HOUR} for u, d, at in rows])
+    match = table.match(events, ("big", "huge"))
+    expected = {
+        (s.id, r)
+        for s in table.snoozes
+        for r, (u, d, at) in enumerate(rows)
+        if s.entity_id == (f"u{u}" if s.entity_kind == "user" else f"d{d}") and T0 + at * HOUR < s.until_ms
+    }
+    found = (
+        set() if match is None else {(match.snoozes[k].id, int(r)) for k, r in zip(*np.nonzero(match.rows))}
+    )
+    assert found == expected
+    if match is not None:
+        assert match.rules.tolist() == [{None: -1, "big": 0, "huge": 1}[s.rule] for s in match.snoozes]

@@ -94,21 +94,33 @@ class Snooze:
 @dataclass(frozen=True)
 class SnoozeMatch:
     """The snoozes whose entity is in a batch, and the rows where each could apply (entity equal
-    and the row's time before ``until``)."""
+    and the row's time before ``until``), as (snooze, row) pairs and as a mask."""
 
     snoozes: tuple[Snooze, ...]
-    #: (snoozes, rows): where each snooze's entity and time match.
-    rows: npt.NDArray[np.bool_]
     #: Per snooze, the index of its rule among the rule set's enabled rules, ``ALL_REVIEWS`` or
     #: ``NOT_ENABLED``.
     rules: npt.NDArray[np.int64]
+    #: The pairs: ``pair_snoozes[i]`` (an index into ``snoozes``) can apply to row ``pair_rows[i]``.
+    pair_snoozes: npt.NDArray[np.int64]
+    pair_rows: npt.NDArray[np.int64]
+    #: Rows in the batch.
+    n: int
+
+    @property
+    def rows(self) -> npt.NDArray[np.bool_]:
+        """(snoozes, rows): where each snooze's entity and time match."""
+        mask = np.zeros((len(self.snoozes), self.n), dtype=np.bool_)
+        mask[self.pair_snoozes, self.pair_rows] = True
+        return mask
 
     def silenced(self, hits: npt.NDArray[np.bool_]) -> npt.NDArray[np.bool_]:
         """(rules, rows): the hits that a snooze of their rule silences."""
         silenced = np.zeros_like(hits)
-        for k in np.flatnonzero(self.rules >= 0).tolist():
-            rule = int(self.rules[k])
-            silenced[rule] |= hits[rule] & self.rows[k]
+        rules = self.rules[self.pair_snoozes]
+        mine = rules >= 0
+        rules, rows = rules[mine], self.pair_rows[mine]
+        hit = hits[rules, rows]
+        silenced[rules[hit], rows[hit]] = True
         return silenced
 
     def settle(
@@ -116,15 +128,17 @@ class SnoozeMatch:
     ) -> tuple[npt.NDArray[np.uint8], npt.NDArray[np.bool_]]:
         """The decision codes after the review snoozes (review → approve), and (snoozes, rows) where
         each snooze applied: its rule hit there, or (every review) the row would have been review."""
-        applied = np.zeros_like(self.rows)
-        would_review = codes == REVIEW
-        for k, rule in enumerate(self.rules.tolist()):
-            if rule >= 0:
-                applied[k] = self.rows[k] & hits[rule]
-            elif rule == ALL_REVIEWS:
-                applied[k] = self.rows[k] & would_review
-        reviews = applied[self.rules == ALL_REVIEWS].any(axis=0)
-        settled = np.where(reviews, np.uint8(APPROVE), codes).astype(np.uint8)
+        rules = self.rules[self.pair_snoozes]
+        rows = self.pair_rows
+        applies = np.zeros(rows.shape[0], dtype=np.bool_)
+        mine = rules >= 0
+        applies[mine] = hits[rules[mine], rows[mine]]
+        reviews = rules == ALL_REVIEWS
+        applies[reviews] = codes[rows[reviews]] == REVIEW
+        applied = np.zeros((len(self.snoozes), self.n), dtype=np.bool_)
+        applied[self.pair_snoozes[applies], rows[applies]] = True
+        settled = codes.copy()
+        settled[rows[applies & reviews]] = APPROVE
         return settled, applied
 
 
@@ -143,8 +157,10 @@ class SnoozeTable:
 
     def __init__(self, snoozes: Sequence[Snooze] = ()) -> None:
         self.snoozes = tuple(snoozes)
-        #: Per entity kind: the distinct snoozed ids, and per snooze of that kind its id's position.
-        self._kinds: dict[str, tuple[pa.Array, list[int], npt.NDArray[np.int64]]] = {}
+        self._until = np.array([s.until_ms for s in self.snoozes], dtype=np.int64)
+        #: Per entity kind: its distinct snoozed ids (sorted), its snoozes ordered by their id's
+        #: position there, and where each position's snoozes start in that order (one past the end last).
+        self._kinds: dict[str, tuple[pa.Array, npt.NDArray[np.int64], npt.NDArray[np.int64]]] = {}
         for kind in ENTITY_FIELDS:
             mine = [i for i, s in enumerate(self.snoozes) if s.entity_kind == kind]
             if not mine:
@@ -152,42 +168,52 @@ class SnoozeTable:
             ids = sorted({self.snoozes[i].entity_id for i in mine})
             place = {value: p for p, value in enumerate(ids)}
             positions = np.array([place[self.snoozes[i].entity_id] for i in mine], dtype=np.int64)
-            self._kinds[kind] = (pa.array(ids, type=pa.string()), mine, positions)
+            order = np.argsort(positions, kind="stable")
+            starts = np.searchsorted(positions[order], np.arange(len(ids) + 1))
+            self._kinds[kind] = (
+                pa.array(ids, type=pa.string()),
+                np.array(mine, dtype=np.int64)[order],
+                starts,
+            )
 
     def __len__(self) -> int:
         return len(self.snoozes)
 
     def match(self, batch: TransactionBatch, codes: Sequence[str]) -> SnoozeMatch | None:
         """The snoozes that can apply to rows of ``batch`` (``codes``: the enabled rules, in the
-        order of the rule hits); None when none can."""
+        order of the rule hits); None when none can. One lookup per entity column, then array work
+        over the rows whose entity is snoozed: no Python per row or per snooze."""
         if not self.snoozes or not len(batch):
             return None
         times = batch.timestamp_ms
-        found: list[int] = []
-        masks: list[npt.NDArray[np.bool_]] = []
-        for kind, (ids, mine, positions) in self._kinds.items():
+        pair_snoozes: list[npt.NDArray[np.int64]] = []
+        pair_rows: list[npt.NDArray[np.int64]] = []
+        for kind, (ids, snoozes, starts) in self._kinds.items():
             column = batch.strings(ENTITY_FIELDS[kind])
             if column.null_count == len(column):
                 continue
             where = pc.index_in(column, value_set=ids).fill_null(-1).to_numpy(zero_copy_only=False)
-            present = np.unique(where[where >= 0])
-            for k in np.flatnonzero(np.isin(positions, present)).tolist():
-                snooze = self.snoozes[mine[k]]
-                rows = (where == positions[k]) & (times < snooze.until_ms)
-                if rows.any():
-                    found.append(mine[k])
-                    masks.append(rows)
-        if not found:
+            rows = np.flatnonzero(where >= 0)
+            if not rows.size:
+                continue
+            first, counts = starts[where[rows]], np.diff(starts)[where[rows]]
+            # Each row once per snooze of its entity: the k-th pair of a row takes its k-th snooze.
+            repeated = np.repeat(rows, counts)
+            within = np.arange(repeated.shape[0]) - np.repeat(np.cumsum(counts) - counts, counts)
+            found = snoozes[np.repeat(first, counts) + within]
+            keep = times[repeated] < self._until[found]
+            pair_snoozes.append(found[keep])
+            pair_rows.append(repeated[keep])
+        if not pair_snoozes or not sum(p.shape[0] for p in pair_snoozes):
             return None
+        matched, local = np.unique(np.concatenate(pair_snoozes), return_inverse=True)
         index = {code: i for i, code in enumerate(codes)}
+        chosen = tuple(self.snoozes[i] for i in matched.tolist())
         rules = np.array(
-            [
-                ALL_REVIEWS if s.rule is None else index.get(s.rule, NOT_ENABLED)
-                for s in (self.snoozes[i] for i in found)
-            ],
+            [ALL_REVIEWS if s.rule is None else index.get(s.rule, NOT_ENABLED) for s in chosen],
             dtype=np.int64,
         )
-        return SnoozeMatch(tuple(self.snoozes[i] for i in found), np.vstack(masks), rules)
+        return SnoozeMatch(chosen, rules, local.astype(np.int64), np.concatenate(pair_rows), len(batch))
 
     def to_list(self) -> list[dict[str, Any]]:
         return [s.as_dict() for s in self.snoozes]
