@@ -24,8 +24,7 @@ def history_from_store(store: Store, since_ms: int, until_ms: int | None = None)
     """Stored transactions since ``since_ms`` (and before ``until_ms``, if given) in log order; fraud
     where a label says so (reviews and chargebacks; the latest label of a transaction wins),
     legitimate otherwise."""
-    end = until_ms if until_ms is not None else float("inf")
-    rows = [r for r in store.events_after(0, 10_000_000) if since_ms <= r["timestamp_ms"] < end]
+    rows = store.events_in_time(since_ms, until_ms)
     batch = batch_from_rows(rows)
     verdicts: dict[str, bool] = {}
     for label in store.labels_after(0):

@@ -10,7 +10,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Engine, RowMapping
 
-from fraudstream.storage.tables import job_runs, labels, rule_sets
+from fraudstream.storage.rows import EVENT_COLUMNS
+from fraudstream.storage.tables import job_runs, labels, rule_sets, transactions
 
 __all__ = ["ACTIVE_STATUSES", "JOB_STATUSES", "JobRuns"]
 
@@ -138,3 +139,15 @@ class JobRuns:
         with self.engine.connect() as connection:
             found = connection.execute(query).scalar_one_or_none()
         return None if found is None else str(found)
+
+    def events_in_time(self, since_ms: int, until_ms: int | None) -> list[dict[str, Any]]:
+        """Stored transactions whose own time is in [``since_ms``, ``until_ms``) (no end when None), in
+        log order, as `events_after` gives them: the history a job replays, read by its time index."""
+        columns = [transactions.c.seq, *(transactions.c[name] for name in EVENT_COLUMNS)]
+        query = sa.select(*columns, transactions.c.received_at_ms).where(
+            transactions.c.timestamp_ms >= since_ms
+        )
+        if until_ms is not None:
+            query = query.where(transactions.c.timestamp_ms < until_ms)
+        with self.engine.connect() as connection:
+            return [dict(r) for r in connection.execute(query.order_by(transactions.c.seq)).mappings()]
