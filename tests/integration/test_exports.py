@@ -39,10 +39,17 @@ def minute(m: int) -> str:
     return f"2026-11-24T10:{m:02d}:00Z"
 
 
-@pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def client(request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    """A running app with API keys on, on SQLite or PostgreSQL (the export's keyset pages compare and
+    order as each database does, and must walk exactly what its listing pages do)."""
+    database = request.getfixturevalue("module_postgres_url") if request.param == "postgresql" else None
     settings = Settings(
-        data_dir=tmp_path_factory.mktemp("exports"), card_key="c" * 32, admin_key=ADMIN_KEY, batch_wait_ms=1.0
+        data_dir=tmp_path_factory.mktemp("exports"),
+        database_url=database,
+        card_key="c" * 32,
+        admin_key=ADMIN_KEY,
+        batch_wait_ms=1.0,
     )
     with TestClient(create_app(settings), headers=AS_ADMIN) as test_client:
         # Four users each pay small amounts, then a large one the default rules flag (alerts); some
