@@ -799,8 +799,16 @@ def test_rules_lists_and_snoozes_changed_through_the_api_in_kafka_mode_reach_the
                 if response.status_code == 200:
                     found[transaction_id] = response.json()["decision"]
             time.sleep(0.2)
+        # A rollback to the built-in set (version 1) reaches the worker as its next version.
+        assert client.post("/v1/rules/versions/1/activate").status_code == 200
+        while worker.rules.version != 3:
+            assert time.monotonic() < deadline + 60, "the worker never read the rolled back rule set"
+            time.sleep(0.1)
+        restored = {r.code for r in worker.rules.rules}
         worker.stop()
         thread.join(60)
+    assert "over_100" not in restored
+    assert "amount_spike" in restored
     assert {t: (d["decision"], d["rules"]) for t, d in found.items()} == {
         "big": ("decline", ["over_100"]),
         "blocked": ("decline", ["blocked_device"]),
