@@ -13,7 +13,6 @@ import pandas as pd
 import pytest
 from playwright.sync_api import expect
 
-from browsers import screenshot
 from factories import transaction
 from servers import RunningServer, start_server, stop
 
@@ -128,7 +127,6 @@ def test_a_filtered_transactions_page_exports_exactly_its_rows(
     assert table["transaction_id"].tolist() == [t["transaction_id"] for t in expected]
     assert table["decision"].tolist() == [t["decision"]["decision"] for t in expected]
     assert [int(t.timestamp() * 1000) for t in table["timestamp"]] == [t["timestamp_ms"] for t in expected]
-    screenshot(page, "exports")
 
 
 def test_the_review_queue_exports_its_open_alerts(
