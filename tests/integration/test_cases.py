@@ -389,3 +389,28 @@ def test_keys_made_with_the_command_line_are_audited(
     assert by_subject["alice"]["details"] == {"role": "analyst"}
     assert by_subject["victor"]["details"] == {"role": "viewer"}
     assert by_subject["admin"]["actor"] == "system"  # the admin key the server was started with
+
+
+def test_a_case_whose_alerts_were_all_reviewed_one_by_one_closes_itself(store: Store) -> None:
+    _store_alerts(store, ("t1", "u1", "card-a", 80, T0), ("t2", "u1", "card-a", 91, T0 + 1))
+    case_id = _case_of(store, "t1")
+    store.review_alert("t1", verdict="legit", note=None, actor="alice", status="closed", now_ms=T0 + 5)
+    case = store.get_case(case_id, now_ms=T0)
+    assert case is not None
+    assert case["status"] == "open"  # t2 is still to be worked
+    store.review_alert("t2", verdict="fraud", note=None, actor="alice", status="closed", now_ms=T0 + 9)
+    case = store.get_case(case_id, now_ms=T0)
+    assert case is not None
+    assert (case["status"], case["verdict"], case["closed_at_ms"]) == ("closed", "fraud", T0 + 9)
+    assert case["audit"][0]["details"] == {"verdict": "fraud", "settled_by": "t2"}
+
+
+def test_an_alert_joining_a_case_someone_works_is_theirs_too(store: Store) -> None:
+    _store_alerts(store, ("t1", "u1", "card-a", 80, T0))
+    store.assign_case(_case_of(store, "t1"), "alice", actor="alice", now_ms=T0 + 1)
+    _store_alerts(store, ("t2", "u1", "card-a", 70, T0 + 2))
+    case = store.get_case(_case_of(store, "t2"), now_ms=T0)
+    assert case is not None
+    assert {(a["transaction_id"], a["status"], a["assignee"]) for a in case["alerts"]} == {
+        ("t1", "in_review", "alice"), ("t2", "in_review", "alice"),
+    }  # fmt: skip

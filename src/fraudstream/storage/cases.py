@@ -8,7 +8,8 @@ by `Store.write_scored` in every runtime), so no stored alert is ever outside a 
 from __future__ import annotations
 
 import json
-import uuid
+import os
+import random
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
@@ -113,8 +114,13 @@ class CasePolicy:
         return (self.entity, str(key)) if key else ("user", str(row["user_id"]))
 
 
+#: Case ids need to be unique, not secret: a generator seeded once from the system's randomness
+#: costs nothing per case, where uuid4 reads the system's randomness each time.
+_IDS = random.Random(os.urandom(16))
+
+
 def _new_case_id() -> str:
-    return f"case_{uuid.uuid4().hex[:16]}"
+    return f"case_{_IDS.getrandbits(64):016x}"
 
 
 def _case_record(row: Mapping[str, Any] | RowMapping, now_ms: int | None = None) -> dict[str, Any]:
@@ -122,6 +128,21 @@ def _case_record(row: Mapping[str, Any] | RowMapping, now_ms: int | None = None)
     if now_ms is not None:
         record["overdue"] = record["status"] != "closed" and int(record["due_at_ms"]) < now_ms
     return record
+
+
+def _marks(connection: Connection, count: int) -> str:
+    """``count`` parameter markers in the driver's own style (SQLite ``?``, psycopg ``%s``)."""
+    return ", ".join(["?" if connection.dialect.paramstyle == "qmark" else "%s"] * count)
+
+
+def _driver(connection: Connection, statement: str, parameters: Sequence[Any]) -> list[tuple[Any, ...]]:
+    """Rows of a statement in the driver's SQL (see `attach_to_cases`)."""
+    return [tuple(row) for row in connection.exec_driver_sql(statement, tuple(parameters)).fetchall()]
+
+
+def _driver_many(connection: Connection, statement: str, rows: Sequence[tuple[Any, ...]]) -> None:
+    if rows:
+        connection.exec_driver_sql(statement, list(rows))
 
 
 def _audit_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
@@ -147,32 +168,36 @@ class Cases:
         """Put each alert of ``transaction_ids`` not yet in a case into the open case of its entity
         opened within the window before it, else into a new case; raise the case's risk, priority and
         due time when a riskier alert joins. Runs in the caller's transaction (the one storing the
-        alerts): a handful of statements per stored group, whatever its size, and none without alerts."""
+        alerts): six statements at most per stored group, whatever its size, none without alerts,
+        written in the driver's own SQL as the rest of the scored write is (SQLAlchemy's statement
+        building tripled their cost)."""
         policy = self.case_policy
-        entity_columns = [transactions.c[c] for c in sorted(set(_ENTITY_COLUMNS.values()))]
-        found = (
-            connection.execute(
-                sa.select(alerts.c.transaction_id, alerts.c.score, alerts.c.created_at_ms, *entity_columns)
-                .join(transactions, transactions.c.transaction_id == alerts.c.transaction_id)
-                .where(alerts.c.transaction_id.in_(list(transaction_ids)), alerts.c.case_id.is_(None))
-                .order_by(alerts.c.created_at_ms, transactions.c.seq)
-            )
-            .mappings()
-            .all()
+        ids = list(dict.fromkeys(transaction_ids))
+        found = _driver(
+            connection,
+            "SELECT a.transaction_id, a.score, a.created_at_ms, t.card_fingerprint, t.user_id, t.device_id "
+            "FROM alerts AS a JOIN transactions AS t ON t.transaction_id = a.transaction_id "
+            f"WHERE a.transaction_id IN ({_marks(connection, len(ids))}) AND a.case_id IS NULL "
+            "ORDER BY a.created_at_ms, t.seq",
+            ids,
         )
         if not found:
             return
-        entities = [policy.entity_of(row) for row in found]
-        earliest = min(int(r["created_at_ms"]) for r in found) - policy.window_ms
-        open_cases = self._open_cases(connection, entities, earliest)
+        rows = [
+            {"transaction_id": r[0], "score": int(r[1]), "at": int(r[2]),
+             "card_fingerprint": r[3], "user_id": r[4], "device_id": r[5]}
+            for r in found
+        ]  # fmt: skip
+        entities = [policy.entity_of(row) for row in rows]
+        open_cases = self._open_cases(connection, entities, min(r["at"] for r in rows) - policy.window_ms)
         new: dict[str, dict[str, Any]] = {}
-        raised: dict[str, dict[str, Any]] = {}
-        members: dict[str, list[str]] = {}
+        changed: dict[str, dict[str, Any]] = {}
+        joined: list[tuple[str, str]] = []
         audit: list[dict[str, Any]] = []
-        for row, entity in zip(found, entities):
-            at, risk, transaction_id = int(row["created_at_ms"]), int(row["score"]), row["transaction_id"]
+        for row, entity in zip(rows, entities):
+            at, risk, transaction_id = row["at"], row["score"], row["transaction_id"]
             case = open_cases.get(entity)
-            if case is None or int(case["opened_at_ms"]) < at - policy.window_ms:
+            if case is None or case["opened_at_ms"] < at - policy.window_ms:
                 priority = policy.priority(risk)
                 case = {
                     "id": _new_case_id(), "entity_kind": entity[0], "entity_id": entity[1],
@@ -181,42 +206,62 @@ class Cases:
                     "opened_at_ms": at, "updated_at_ms": at, "closed_at_ms": None,
                 }  # fmt: skip
                 new[case["id"]] = open_cases[entity] = case
+                details = {"entity_kind": entity[0], "entity_id": entity[1]}
                 action = "open_case"
             else:
-                if risk > int(case["risk"]):
+                if risk > case["risk"]:
                     case["risk"], case["priority"] = risk, policy.priority(risk)
                     case["due_at_ms"] = policy.due(
-                        opened_at_ms=int(case["opened_at_ms"]), priority=case["priority"]
+                        opened_at_ms=case["opened_at_ms"], priority=case["priority"]
                     )
-                    if case["id"] not in new:
-                        raised[case["id"]] = case
-                case["updated_at_ms"] = max(int(case["updated_at_ms"]), at)
-                action = "join_case"
-            members.setdefault(case["id"], []).append(transaction_id)
-            details = {"transaction_id": transaction_id, "score": risk, "priority": case["priority"]}
-            if action == "open_case":
-                details |= {"entity_kind": entity[0], "entity_id": entity[1]}
+                case["updated_at_ms"] = max(case["updated_at_ms"], at)
+                if case["id"] not in new:
+                    changed[case["id"]] = case
+                details, action = {}, "join_case"
+            joined.append((case["id"], transaction_id))
+            details = {
+                "transaction_id": transaction_id,
+                "score": risk,
+                "priority": case["priority"],
+                **details,
+            }
             audit.append(
                 {"at_ms": at, "actor": "system", "action": action, "subject": case["id"], "details": details}
             )
         if new:
-            connection.execute(sa.insert(cases), list(new.values()))
-        for case in raised.values():
-            connection.execute(
-                sa.update(cases)
-                .where(cases.c.id == case["id"])
-                .values(risk=case["risk"], priority=case["priority"], due_at_ms=case["due_at_ms"])
+            columns = tuple(c.name for c in cases.c)
+            _driver_many(
+                connection,
+                f"INSERT INTO cases ({', '.join(columns)}) VALUES ({_marks(connection, len(columns))})",
+                [tuple(case[c] for c in columns) for case in new.values()],
             )
-        for case_id, ids in members.items():
-            case = new.get(case_id) or next(c for c in open_cases.values() if c["id"] == case_id)
-            values: dict[str, Any] = {"case_id": case_id}
-            if case["assignee"] is not None:  # joins a case someone works: the alert is theirs too
-                values |= {"status": "in_review", "assignee": case["assignee"]}
-            connection.execute(sa.update(alerts).where(alerts.c.transaction_id.in_(ids)).values(**values))
-            if case_id not in new:
-                connection.execute(
-                    sa.update(cases).where(cases.c.id == case_id).values(updated_at_ms=case["updated_at_ms"])
+        mark = _marks(connection, 1)
+        if changed:
+            _driver_many(
+                connection,
+                f"UPDATE cases SET risk = {mark}, priority = {mark}, due_at_ms = {mark}, "
+                f"updated_at_ms = {mark} WHERE id = {mark}",
+                [
+                    (c["risk"], c["priority"], c["due_at_ms"], c["updated_at_ms"], c["id"])
+                    for c in changed.values()
+                ],
+            )
+        by_id = {case["id"]: case for case in open_cases.values()}
+        # An alert joining a case someone works is theirs too (status in_review); else it stays open.
+        _driver_many(
+            connection,
+            f"UPDATE alerts SET case_id = {mark}, status = COALESCE({mark}, status), "
+            f"assignee = COALESCE({mark}, assignee) WHERE transaction_id = {mark}",
+            [
+                (
+                    case_id,
+                    "in_review" if by_id[case_id]["assignee"] else None,
+                    by_id[case_id]["assignee"],
+                    tid,
                 )
+                for case_id, tid in joined
+            ],
+        )
         _audit_rows(connection, audit)
 
     @staticmethod
@@ -224,21 +269,25 @@ class Cases:
         connection: Connection, entities: Sequence[tuple[str, str]], since_ms: int
     ) -> dict[tuple[str, str], dict[str, Any]]:
         """The newest open (or in review) case of each of ``entities`` opened since ``since_ms``."""
-        by_kind: dict[str, set[str]] = {}
-        for kind, key in entities:
-            by_kind.setdefault(kind, set()).add(key)
-        wanted = sa.or_(
-            *(
-                sa.and_(cases.c.entity_kind == kind, cases.c.entity_id.in_(sorted(keys)))
-                for kind, keys in by_kind.items()
+        by_kind: dict[str, list[str]] = {}
+        for kind, key in dict.fromkeys(entities):
+            by_kind.setdefault(kind, []).append(key)
+        columns = tuple(c.name for c in cases.c)
+        found: dict[tuple[str, str], dict[str, Any]] = {}
+        for kind, keys in by_kind.items():  # one kind, or two (a transaction without the entity: its user)
+            rows = _driver(
+                connection,
+                f"SELECT {', '.join(columns)} FROM cases WHERE entity_kind = {_marks(connection, 1)} "
+                f"AND entity_id IN ({_marks(connection, len(keys))}) AND status <> 'closed' "
+                f"AND opened_at_ms >= {_marks(connection, 1)} ORDER BY opened_at_ms",
+                [kind, *keys, since_ms],
             )
-        )
-        rows = connection.execute(
-            sa.select(cases)
-            .where(wanted, cases.c.status != "closed", cases.c.opened_at_ms >= since_ms)
-            .order_by(cases.c.opened_at_ms)
-        ).mappings()
-        return {(r["entity_kind"], r["entity_id"]): dict(r) for r in rows}  # the newest wins
+            for row in rows:
+                case = dict(zip(columns, row))
+                for name in ("risk", "due_at_ms", "opened_at_ms", "updated_at_ms"):
+                    case[name] = int(case[name])
+                found[(case["entity_kind"], case["entity_id"])] = case  # the newest wins
+        return found
 
     # --- analysts' changes -------------------------------------------------------------------
 
@@ -382,6 +431,43 @@ class Cases:
                 ],
             )
             return {**case, **closed}, self._enrich(connection, stored)
+
+    @staticmethod
+    def settle_case_of(connection: Connection, transaction_id: str, *, actor: str, now_ms: int) -> None:
+        """Close the case of ``transaction_id``'s alert once an alert-by-alert review has closed every
+        alert of it (verdict fraud when any was fraud, legit when all were legit, else none): a case
+        with nothing left to work leaves the queue. Runs in the review's own transaction."""
+        case_id = connection.execute(
+            sa.select(alerts.c.case_id).where(alerts.c.transaction_id == transaction_id)
+        ).scalar_one_or_none()
+        if case_id is None:
+            return
+        members = connection.execute(
+            sa.select(alerts.c.status, alerts.c.verdict).where(alerts.c.case_id == case_id)
+        ).all()
+        if any(status != "closed" for status, _ in members):
+            return
+        verdicts = {verdict for _, verdict in members}
+        overall = "fraud" if "fraud" in verdicts else "legit" if verdicts == {"legit"} else None
+        settled = connection.execute(
+            sa.update(cases)
+            .where(cases.c.id == case_id, cases.c.status != "closed")
+            .values(status="closed", verdict=overall, closed_at_ms=now_ms, updated_at_ms=now_ms)
+        ).rowcount
+        if settled:
+            details = {"verdict": overall, "settled_by": transaction_id}
+            _audit_rows(
+                connection,
+                [
+                    {
+                        "at_ms": now_ms,
+                        "actor": actor,
+                        "action": "close_case",
+                        "subject": case_id,
+                        "details": details,
+                    }
+                ],
+            )
 
     @staticmethod
     def _case_for_change(connection: Connection, case_id: str) -> dict[str, Any]:
