@@ -27,7 +27,7 @@ function auditSubject(entry) {
 
 async function loadAudit() {
   const params = auditQuery();
-  history.replaceState(null, "", `?${params}`);
+  history.replaceState(null, "", params.size ? `?${params}` : location.pathname);
   params.set("limit", "50");
   const cursor = auditState.cursors[auditState.page];
   if (cursor != null) params.set("cursor", cursor);

@@ -46,7 +46,7 @@ function caseFilters() {
 
 async function loadCases() {
   const params = caseFilters();
-  history.replaceState(null, "", `?${params}`);
+  history.replaceState(null, "", params.size ? `?${params}` : location.pathname);
   params.set("limit", "50");
   params.set("cursor", String(caseQueue.cursors[caseQueue.page]));
   const rows = $("#cases-rows");
