@@ -414,3 +414,45 @@ def test_an_alert_joining_a_case_someone_works_is_theirs_too(store: Store) -> No
     assert {(a["transaction_id"], a["status"], a["assignee"]) for a in case["alerts"]} == {
         ("t1", "in_review", "alice"), ("t2", "in_review", "alice"),
     }  # fmt: skip
+
+
+def test_model_roles_and_key_revocations_changed_from_the_command_line_are_audited(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import numpy as np
+    from typer.testing import CliRunner
+
+    from fraudstream.cli import app
+    from fraudstream.core.models import fit_model
+    from fraudstream.ml.registry import Registry
+
+    monkeypatch.setenv("FRAUDSTREAM_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("FRAUDSTREAM_CARD_KEY", "test-card-key")
+    features = np.random.default_rng(3).normal(size=(200, 2)).astype(np.float32)
+    registry = Registry(tmp_path / "models")
+    for version in ("m-1", "m-2"):
+        labels = (features[:, 0] > 1).astype(np.int8)
+        registry.save(
+            fit_model(
+                "logistic",
+                features,
+                labels,
+                ["amount", "x"],
+                version=version,
+                created="2026-12-07T17:41:21Z",
+                training_fingerprint="test",
+            )
+        )
+    runner = CliRunner()
+    for command in (["models", "promote", "m-1"], ["models", "shadow", "m-2"]):
+        done = runner.invoke(app, [*command, "--registry", str(tmp_path / "models")])
+        assert done.exit_code == 0, done.output
+    assert runner.invoke(app, ["keys", "create", "dora", "--role", "viewer"]).exit_code == 0
+    assert runner.invoke(app, ["keys", "revoke", "dora"]).exit_code == 0
+
+    store = Store(f"sqlite:///{tmp_path / 'data' / 'fraudstream.db'}")
+    entries = [(e["action"], e["subject"], e["actor"].split(":")[0]) for e in reversed(store.audit_page()[0])]
+    assert entries == [
+        ("model_champion", "m-1", "cli"), ("model_challenger", "m-2", "cli"),
+        ("create_key", "dora", "cli"), ("revoke_keys", "dora", "cli"),
+    ]  # fmt: skip
