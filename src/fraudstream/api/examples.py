@@ -845,7 +845,10 @@ CASE_COMMENT: Any = {
 
 CASE_CLOSED: Any = {
     **_case(
-        status="closed", assignee="alice", verdict="fraud", updated_at_ms=1796673620000,
+        status="closed",
+        assignee="alice",
+        verdict="fraud",
+        updated_at_ms=1796673620000,
         closed_at_ms=1796673620000,
     ),
     "labels": [{**REVIEWED["label"], "label_time": 1796673620000}],
@@ -859,7 +862,11 @@ AUDIT_PAGE: Any = {
             "actor": "alice",
             "action": "close_case",
             "subject": _CASE_ID,
-            "details": {"verdict": "fraud", "labels": {"fraud": 1, "legit": 0}, "note": "card reported stolen"},
+            "details": {
+                "verdict": "fraud",
+                "labels": {"fraud": 1, "legit": 0},
+                "note": "card reported stolen",
+            },
         }
     ],
     "next_cursor": 5,
