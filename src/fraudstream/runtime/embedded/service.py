@@ -36,9 +36,9 @@ from fraudstream.errors import ConfigError, FraudstreamError, OverloadError, Sin
 from fraudstream.ml.registry import Registry, champion_model
 from fraudstream.runtime.decider import Decider, Outcome
 from fraudstream.runtime.embedded.alerts import AlertHub
-from fraudstream.runtime.embedded.jobs import Jobs
 from fraudstream.runtime.embedded.casework import CaseWork
 from fraudstream.runtime.embedded.drift import DriftMonitor
+from fraudstream.runtime.embedded.jobs import Jobs
 from fraudstream.runtime.embedded.metrics import Metrics
 from fraudstream.runtime.embedded.reads import Reads
 from fraudstream.runtime.embedded.snoozing import SnoozeWork
