@@ -12,7 +12,9 @@ failed ("interrupted by a restart") when the next one starts.
 from __future__ import annotations
 
 import asyncio
+import os
 import queue
+import sys
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -170,6 +172,7 @@ class Jobs:
         return progress
 
     def _work(self) -> None:
+        _yield_the_cores()
         while True:
             item = self._runs.get()
             if item is None:
@@ -187,3 +190,19 @@ class Jobs:
                 version = run["result"]["version"]
                 details = {"version": version, "run": run_id}
                 self._store.audit(run["actor"] or SCHEDULER, "model_champion", version, details, _now_ms())
+
+
+#: How much nicer than the server the job thread (and the threads it starts) runs, on Linux.
+JOB_NICENESS = 10
+
+
+def _yield_the_cores() -> None:
+    """Make the calling thread nicer than scoring: on Linux a nice value is a thread's own, and the
+    threads a job starts (LightGBM's and scikit-learn's OpenMP workers) inherit it, so a retrain that
+    keeps every core busy leaves them to the scoring thread whenever it has work."""
+    if sys.platform != "linux":
+        return
+    try:
+        os.setpriority(os.PRIO_PROCESS, threading.get_native_id(), JOB_NICENESS)
+    except OSError as exc:  # not allowed here (a container's limits): the jobs run at the same priority
+        log.warning("could not lower the job thread's priority", error=str(exc))
