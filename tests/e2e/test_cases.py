@@ -142,6 +142,10 @@ def test_a_cards_three_alerts_become_one_case_worked_and_closed_with_one_verdict
             case = client.get(f"/v1/cases/{case_id}").json()
         assert (case["status"], case["verdict"], case["assignee"]) == ("closed", "fraud", "bob")
 
+        page = session.goto(f"/ui/transactions/{transaction_ids[0]}")  # an alert's page links its case
+        page.locator("#alert-case").click()
+        page.wait_for_url(f"**/ui/cases/{case_id}")
+
         page = session.goto(f"/ui/audit?subject={case_id}")
         audit_rows = page.locator("#audit-rows tr[data-action]")
         expect(audit_rows).to_have_count(7, timeout=WAIT_MS)

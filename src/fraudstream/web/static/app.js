@@ -357,7 +357,8 @@ function reviewBox(alert) {
     </div>` : `<p class="muted">Your role can read but not review alerts.</p>`;
   return `<div class="review-box">
     <p>Alert <span id="alert-status">${pill(alert.status)}</span> ${verdict}
-      ${alert.assignee ? `· assigned to <strong>${esc(alert.assignee)}</strong>` : ""}</p>
+      ${alert.assignee ? `· assigned to <strong>${esc(alert.assignee)}</strong>` : ""}
+      ${alert.case_id ? `· part of <a href="/ui/cases/${encodeURIComponent(alert.case_id)}" id="alert-case">its case</a>` : ""}</p>
     ${alert.note ? `<p class="muted">Note: ${esc(alert.note)}</p>` : ""}${controls}</div>`;
 }
 
