@@ -172,6 +172,20 @@ def test_retrain_fires_after_n_labels_and_promotes_only_a_better_model(served: S
     assert schedule["retrain"]["after_labels"] == AFTER_LABELS
     assert schedule["retrain"]["labels_since_last"] == 0
 
+    # From the command line (cron), with a margin of -1 that promotes whatever the challenger: the
+    # promotion is audited as the command's user's.
+    with pytest.MonkeyPatch.context() as environment:
+        environment.setenv("FRAUDSTREAM_DATA_DIR", str(served.folder / "data"))
+        promoted = CliRunner().invoke(app, ["jobs", "run", "retrain", "--kind", "logistic", "--margin", "-1"])
+    assert promoted.exit_code == 0, promoted.output
+    assert " promoted: average precision" in promoted.output
+    champion = served.registry.roles()["champion"]
+    assert champion != result["version"]
+    audit = Store(served.database).audit_entries(subject=champion)
+    assert [e["action"] for e in audit] == ["model_champion"]
+    assert audit[0]["actor"].startswith("cli")
+    assert _runs(served, "retrain")[0]["trigger"] == "cli"
+
 
 def test_a_rescore_report_equals_the_backtest_computed_directly(served: Served) -> None:
     start_ms = int(served.table.column("timestamp")[0].value) + 2 * DAY

@@ -50,7 +50,9 @@ def run(
 ) -> None:
     """Run one job once, now, against the configured database and model registry, and exit: status 0
     when it is done, 1 when it failed or was skipped (a run of the same job was in progress). The run
-    is recorded (trigger "cli") and shows in the dashboard's Jobs page and GET /v1/jobs.
+    is recorded (trigger "cli") and shows in the dashboard's Jobs page and GET /v1/jobs; a retrain's
+    promotion goes to the audit log, and a running server scores with the new champion from its next
+    maintenance tick.
 
     Example (crontab, Mondays at 06:00): `0 6 * * 1 FRAUDSTREAM_DATA_DIR=/srv/fraud fraudstream jobs run
     backtest_report`
@@ -89,6 +91,10 @@ def run(
             raise typer.Exit(1)
         context = JobContext(store, settings, lambda: _active_rules(store, context), _say)
         ended = execute(context, recorded["id"], job, params)
+        if job == "retrain" and ended["status"] == "done" and ended["result"]["promoted"]:
+            version = ended["result"]["version"]
+            details = {"version": version, "run": ended["id"]}
+            store.audit(actor, "model_champion", version, details, int(time.time() * 1000))
     finally:
         store.close()
     _report(ended, as_json)
