@@ -185,7 +185,7 @@ def test_traffic_with_five_times_the_amounts_drifts_warns_and_sets_the_metric(
     assert today["alert_rate"] == round(today["alerts"] / 1_000, 6)
 
 
-def test_too_few_transactions_measure_nothing_and_a_model_without_reference_says_retrain(
+def test_too_few_transactions_kafka_mode_and_a_model_without_reference_say_why_nothing_is_measured(
     tmp_path: Path, trained: Trained
 ) -> None:
     service = service_in(tmp_path / "few", trained)
@@ -195,6 +195,11 @@ def test_too_few_transactions_measure_nothing_and_a_model_without_reference_says
     assert report["status"] == "too_few"
     assert report["warning"] is False
     assert report["window"]["transactions"] == 50
+    # Kafka mode: the workers decide and count nothing yet, and the answer says so.
+    kafka = service.settings.model_copy(update={"kafka_brokers": "127.0.0.1:9092"})
+    answer = DriftMonitor(service.store, kafka, lambda: trained.model).features_now()
+    assert answer["status"] == "too_few"
+    assert answer["message"].startswith("Kafka mode: the workers decide, and do not count")
     # A model trained before references were kept (its metadata.json has none).
     old = copy.copy(trained.model)
     old.metadata = dataclasses.replace(old.metadata, reference={}, version="before-drift")

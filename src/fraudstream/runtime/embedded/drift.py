@@ -224,6 +224,11 @@ class DriftMonitor:
                 f"{seen} transactions scored by {version} since {days[0]}: drift is measured from "
                 f"{settings.drift_min_transactions} (FRAUDSTREAM_DRIFT_MIN_TRANSACTIONS)"
             )
+            if settings.kafka_brokers:
+                answer["message"] = (
+                    "Kafka mode: the workers decide, and do not count features for drift yet "
+                    "(docs/drift.md); the daily scores and alert rate below are the workers' decisions"
+                )
             self._gauges = ([], False)
             return answer
         statuses = {f["status"] for f in features}
