@@ -442,6 +442,9 @@ def test_the_api_in_kafka_mode_accepts_onto_the_topic_and_serves_the_workers_dec
         assert found.json()["decision"]["latency_ms"] is None
         assert client.get("/v1/stats").json()["latency_ms"] == {"p50": None, "p99": None}
         assert [a["transaction_id"] for a in client.get("/v1/alerts").json()["items"]] == ["k2"]
+        # The decision sink forms cases as the embedded scorer does: the alert opened one on its card.
+        (case,) = client.get("/v1/cases").json()["items"]
+        assert (case["entity_kind"], case["card_last4"], case["alert_count"]) == ("card", "4242", 1)
         pushed = redis.Redis.from_url("redis://127.0.0.1:6379/0")
         deadline = time.monotonic() + 10
         while not pushed.llen(alerts_list) and time.monotonic() < deadline:
