@@ -456,3 +456,23 @@ def test_model_roles_and_key_revocations_changed_from_the_command_line_are_audit
         ("model_champion", "m-1", "cli"), ("model_challenger", "m-2", "cli"),
         ("create_key", "dora", "cli"), ("revoke_keys", "dora", "cli"),
     ]  # fmt: skip
+
+
+def test_closing_a_case_teaches_the_running_engine_at_once_as_a_review_does(tmp_path: Path) -> None:
+    from fastapi.testclient import TestClient
+
+    from fraudstream.api import create_app
+    from fraudstream.config import Settings
+
+    with TestClient(create_app(Settings(demo=True, data_dir=tmp_path, card_key="test-card-key"))) as client:
+        for tid, user, amount in (("e-1", "u-1", 20_000), ("e-2", "u-2", 30_000)):
+            card = {"card_number": "4242424242424242", "terminal_id": "T9"}
+            client.post(
+                "/v1/transactions", json={"transaction_id": tid, "user_id": user, "amount": amount, **card}
+            )
+        (case,) = client.get("/v1/cases").json()["items"]
+        probe = {"user_id": "v", "amount": 10, "terminal_id": "T9"}
+        assert "risky_terminal" not in client.post("/validate-transaction", json=probe).json()["shadow_rules"]
+        client.post(f"/v1/cases/{case['id']}/close", json={"verdict": "fraud"}).raise_for_status()
+        # Two confirmed frauds among the terminal's transactions: the label-fed shadow rule hits now.
+        assert "risky_terminal" in client.post("/validate-transaction", json=probe).json()["shadow_rules"]
