@@ -35,9 +35,9 @@ NAV = (
     ("/ui/check", "Check a transaction"),
     ("/ui/rules", "Rules"),
     ("/ui/models", "Models"),
+    ("/ui/drift", "Drift"),
     ("/ui/jobs", "Jobs"),
     ("/ui/audit", "Audit"),
-    ("/ui/drift", "Drift"),
 )
 
 
