@@ -49,15 +49,17 @@ def test_an_older_format_is_refused_with_the_way_out() -> None:
     state.compute(batch.slice(0, 40))
     state.apply_labels(fraud_labels(batch, [3], label_time=0))
     data = state.snapshot()
-    assert int.from_bytes(data[6:8], "little") == FORMAT_VERSION == 4
+    assert int.from_bytes(data[6:8], "little") == FORMAT_VERSION == 5
     for version in (2, 3):
         older = data[:6] + version.to_bytes(2, "little") + data[8:]
         with pytest.raises(StateError, match=rf"format {version} cannot be read.*replay the event log"):
             FeatureState.restore(older, CONFIG)
     again = FeatureState.restore(data, CONFIG)
-    np.testing.assert_array_equal(
-        again.compute(batch.slice(40, 60)).values, state.compute(batch.slice(40, 60)).values
-    )
+    # Format 4 is format 5 without declared aggregations: a state that declares none restores it.
+    format_4 = FeatureState.restore(data[:6] + (4).to_bytes(2, "little") + data[8:], CONFIG)
+    expected = state.compute(batch.slice(40, 60)).values
+    np.testing.assert_array_equal(again.compute(batch.slice(40, 60)).values, expected)
+    np.testing.assert_array_equal(format_4.compute(batch.slice(40, 60)).values, expected)
 
 
 def test_restore_refuses_a_format_newer_than_it_reads() -> None:

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from typing import Final
+from collections.abc import Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Final
 
 import numpy as np
 import numpy.typing as npt
 import pyarrow as pa
+
+if TYPE_CHECKING:
+    from fraudstream.core.attributes import AttributeKind
 
 __all__ = [
     "LABEL_SCHEMA",
@@ -120,13 +123,14 @@ class TransactionBatch:
     (1, 12.5)
     """
 
-    __slots__ = ("_cache", "data")
+    __slots__ = ("_attribute_cache", "_cache", "data")
 
     def __init__(self, data: pa.RecordBatch) -> None:
         if not data.schema.equals(TRANSACTION_SCHEMA):
             data = _conform(data, TRANSACTION_SCHEMA)
         self.data = data
         self._cache: dict[str, npt.NDArray[np.generic]] = {}
+        self._attribute_cache: dict[tuple[str, AttributeKind], Any] = {}
 
     @classmethod
     def from_arrow(cls, data: pa.RecordBatch | pa.Table) -> TransactionBatch:
@@ -165,6 +169,25 @@ class TransactionBatch:
         """A string column as an Arrow array (nulls where absent)."""
         col = self.data.column(name)
         return col
+
+    def attribute_values(
+        self, wanted: Iterable[tuple[str, AttributeKind]]
+    ) -> dict[tuple[str, AttributeKind], Any]:
+        """Top-level fields of the rows' extra fields (``attributes``) by ``(name, kind)``, each read
+        once per batch: the ones not read yet in one scan (see `fraudstream.core.attributes`).
+
+        >>> batch = TransactionBatch.from_pydict({"transaction_id": ["t"], "timestamp": [0],
+        ...     "user_id": ["u"], "amount": [1.0], "currency": ["USD"], "attributes": ['{"points":3}']})
+        >>> batch.attribute_values([("points", "number")])["points", "number"].tolist()
+        [3.0]
+        """
+        pairs = list(wanted)
+        missing = [pair for pair in pairs if pair not in self._attribute_cache]
+        if missing:
+            from fraudstream.core.attributes import attribute_columns  # a kernel: compiled on first use
+
+            self._attribute_cache.update(attribute_columns(self.data.column("attributes"), missing))
+        return {pair: self._attribute_cache[pair] for pair in pairs}
 
     def to_table(self) -> pa.Table:
         return pa.Table.from_batches([self.data])

@@ -108,12 +108,14 @@ def default_ruleset(config: FeatureConfig | None = None) -> RuleSet:
 
 
 class _Columns:
-    """What the rule language reads: feature columns by name, else the batch's string columns."""
+    """What the rule language reads: feature columns by name, ``attributes.NAME`` from the batch's
+    extra fields (as the rule set types them), else the batch's string columns."""
 
-    def __init__(self, batch: TransactionBatch, features: FeatureMatrix) -> None:
+    def __init__(self, batch: TransactionBatch, features: FeatureMatrix, attributes: dict[str, str]) -> None:
         self._batch = batch
         self._features = features
         self._index = features.index
+        self._attributes = attributes
 
     def __len__(self) -> int:
         return len(self._batch)
@@ -122,7 +124,17 @@ class _Columns:
         position = self._index.get(name)
         if position is not None:
             return self._features.values[:, position]
+        if name.startswith(_ATTRIBUTE_PREFIX):
+            attribute = name[len(_ATTRIBUTE_PREFIX) :]
+            kind = self._attributes[attribute]
+            # Every attribute the rule set reads, in one scan of the batch (cached by the batch).
+            read = self._batch.attribute_values(self._attributes.items())  # type: ignore[arg-type]
+            found: npt.NDArray[np.float32] | pa.Array = read[attribute, kind]  # type: ignore[index]
+            return found
         return self._batch.strings(name)
+
+
+_ATTRIBUTE_PREFIX: Final = "attributes."
 
 
 @dataclass
@@ -407,6 +419,15 @@ class Engine:
 
     def _check_model(self, model: Model) -> None:
         missing = [n for n in model.feature_names if n not in self.feature_names]
+        declared = model.metadata.params.get("declared_features")
+        if missing and isinstance(declared, list) and set(missing) & {d.get("feature") for d in declared}:
+            lacking = [d for d in declared if d.get("feature") in missing]
+            raise ModelError(
+                f"model {model.metadata.version} ({model.metadata.kind}) was trained with declared features "
+                f"this engine's configuration lacks: {[d['feature'] for d in lacking]}; declare them "
+                f"in the file FRAUDSTREAM_FEATURES_PATH names, as the model card lists them "
+                f"({[{k: v for k, v in d.items() if k != 'feature'} for d in lacking]}), or retrain"
+            )
         if missing:
             raise ModelError(
                 f"model {model.metadata.version} ({model.metadata.kind}) needs features this engine does not "
@@ -457,14 +478,29 @@ class Engine:
         ``seen_ms``: when each transaction reached the runtime, what ``expire`` measures idleness
         on (see ``FeatureState.compute``); left out, the transactions' own times.
         """
+        self._read_attributes(batch)
         return self._decide(batch, self.state.compute(batch, seen_ms))
+
+    def _read_attributes(self, batch: TransactionBatch) -> None:
+        """Read the extra fields the rules and the declared features use in one scan of the batch
+        (each then finds its columns in the batch's cache)."""
+        wanted: list[tuple[str, str]] = list(self.rules.attributes.items())
+        for aggregation in self.config.features.aggregations:
+            if aggregation.attribute is not None:
+                kind = "string" if aggregation.function == "distinct" else "number"
+                wanted.append((aggregation.attribute, kind))
+        if wanted and len(batch):
+            batch.attribute_values(wanted)  # type: ignore[arg-type]
 
     def preview(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> DecisionBatch:
         """What ``score`` would decide, without remembering the batch (a what-if check)."""
+        self._read_attributes(batch)
         return self._decide(batch, self.state.preview(batch, seen_ms))
 
     def _decide(self, batch: TransactionBatch, features: FeatureMatrix) -> DecisionBatch:
-        hits = self.rules.evaluate(_Columns(batch, features), self.lists.at(batch.timestamp_ms))
+        hits = self.rules.evaluate(
+            _Columns(batch, features, self.rules.attributes), self.lists.at(batch.timestamp_ms)
+        )
         match = self.snoozes.match(batch, hits.codes)
         snoozed = match.silenced(hits.hits) if match is not None else None
         probability = np.full(len(batch), np.nan, dtype=np.float32)

@@ -9,8 +9,11 @@ from typing import Final
 from fraudstream.errors import ConfigError
 
 __all__ = [
+    "AGGREGATE_FUNCTIONS",
     "DEFAULT_ENTITIES",
+    "DISTINCT_FIELDS",
     "ENTITY_COLUMNS",
+    "Aggregation",
     "EntitySpec",
     "FeatureConfig",
     "format_duration",
@@ -67,6 +70,100 @@ def format_duration(ms: int) -> str:
         if ms % _UNITS_MS[unit] == 0:
             return f"{ms // _UNITS_MS[unit]}{unit}" if ms else "0s"
     raise AssertionError("unreachable: every whole number of seconds has a unit")
+
+
+#: What a declared aggregation can compute over its window (see `Aggregation`).
+AGGREGATE_FUNCTIONS: Final = ("count", "sum", "mean", "max", "distinct")
+#: The columns ``distinct`` can count the different values of, by the name an aggregation gives them
+#: (an ``attributes.NAME`` holding text can be counted too).
+DISTINCT_FIELDS: Final = {
+    **ENTITY_COLUMNS,
+    "country": "country",
+    "currency": "currency",
+    "channel": "channel",
+    "merchant_category": "merchant_category",
+    "card_bin": "card_bin",
+}
+_ATTRIBUTE_FIELD = re.compile(r"^attributes\.([A-Za-z_][A-Za-z0-9_]{0,63})$")
+_MEASURE = re.compile(r"^[a-z][a-z0-9_]{0,63}$")
+
+
+@dataclass(frozen=True)
+class Aggregation:
+    """A feature declared in configuration rather than code: ``function`` of ``field`` over the
+    entity's events of the last ``window``, named ``entity.FUNCTION_FIELD_WINDOW`` unless ``name``
+    gives the part after the entity.
+
+    ``field`` is ``amount`` or a numeric ``attributes.NAME`` for count, sum, mean and max (count:
+    the events that have the field), and one of `DISTINCT_FIELDS` or a text ``attributes.NAME`` for
+    distinct. Like the entity windows these include the current event, and count, sum, mean and max
+    use the state's buckets (``FeatureConfig.buckets``); distinct counts exactly, by event time,
+    the different values of the events in ``(clock - window, clock]`` (clock: the entity's latest
+    event time), up to ``FeatureConfig.distinct_limit`` values and then reads that limit.
+
+    >>> Aggregation("merchant", "distinct", "device", "24h").feature_name
+    'merchant.distinct_device_24h'
+    >>> Aggregation("user", "sum", "attributes.loyaltyPoints", "1h").feature_name
+    'user.sum_attributes_loyalty_points_1h'
+    """
+
+    entity: str
+    function: str
+    field: str
+    window: str
+    name: str = ""
+
+    @property
+    def attribute(self) -> str | None:
+        """The name of the extra field it reads, or None for a column of the schema."""
+        match = _ATTRIBUTE_FIELD.match(self.field)
+        return match.group(1) if match else None
+
+    @property
+    def feature_name(self) -> str:
+        if self.name:
+            return f"{self.entity}.{self.name}"
+        field = self.field
+        attribute = self.attribute
+        if attribute is not None:
+            field = "attributes_" + re.sub(r"(?<=[a-z0-9])(?=[A-Z])", "_", attribute).lower()
+        return f"{self.entity}.{self.function}_{field}_{self.window}"
+
+    @property
+    def window_ms(self) -> int:
+        return parse_duration_ms(self.window)
+
+    def problems(self) -> list[str]:
+        """What is wrong with it, each saying what is allowed (empty when it is sound)."""
+        found = []
+        if self.entity not in ENTITY_COLUMNS:
+            found.append(f"entity {self.entity!r} is not one of {', '.join(ENTITY_COLUMNS)}")
+        if self.function not in AGGREGATE_FUNCTIONS:
+            found.append(f"function {self.function!r} is not one of {', '.join(AGGREGATE_FUNCTIONS)}")
+        elif self.function == "distinct":
+            if self.field not in DISTINCT_FIELDS and self.attribute is None:
+                found.append(
+                    f"field {self.field!r}: distinct counts one of {', '.join(DISTINCT_FIELDS)} or an "
+                    "attributes.NAME"
+                )
+        elif self.field != "amount" and self.attribute is None:
+            found.append(
+                f"field {self.field!r}: {self.function} takes amount or a numeric attributes.NAME "
+                "(an extra field the client sends)"
+            )
+        try:
+            parse_duration_ms(self.window)
+        except ConfigError as exc:
+            found.append(str(exc))
+        if self.name and not _MEASURE.match(self.name):
+            found.append(f"name {self.name!r} must be lower_snake_case, e.g. distinct_devices_24h")
+        return found
+
+    def to_dict(self) -> dict[str, str]:
+        found = {"entity": self.entity, "function": self.function, "field": self.field, "window": self.window}
+        if self.name:
+            found["name"] = self.name
+        return found
 
 
 @dataclass(frozen=True)
@@ -134,6 +231,10 @@ class FeatureConfig:
     recent_terminals: int = 8
     recent_devices: int = 4
     recent_countries: int = 4
+    #: Features declared in configuration (``FRAUDSTREAM_FEATURES_PATH``), after the built-in ones.
+    aggregations: tuple[Aggregation, ...] = ()
+    #: The most different values a declared ``distinct`` aggregation keeps per entity (and reads).
+    distinct_limit: int = 16
     feature_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:
@@ -163,7 +264,41 @@ class FeatureConfig:
                 f"the longest window and than the label delay plus the longest label window "
                 f"({self.label_delay} + {self.longest_label_window}): shorten the label delay"
             )
+        self._check_aggregations()
         object.__setattr__(self, "feature_names", tuple(self._names()))
+
+    def _check_aggregations(self) -> None:
+        if not 1 <= self.distinct_limit <= 256:
+            raise ConfigError(f"distinct_limit={self.distinct_limit}: allowed 1..256 values per entity")
+        seen: set[str] = set()
+        problems = []
+        for number, aggregation in enumerate(self.aggregations, 1):
+            problems += [f"aggregation {number}: {p}" for p in self.aggregation_problems(aggregation, seen)]
+        if problems:
+            raise ConfigError("; ".join(problems))
+
+    def aggregation_problems(self, aggregation: Aggregation, seen: set[str]) -> list[str]:
+        """What keeps ``aggregation`` from being computed by this state, each problem saying what is
+        allowed; ``seen``: the names of the aggregations declared before it (its name is added)."""
+        found = aggregation.problems()
+        if not found and self.entity(aggregation.entity) is None:
+            kept = ", ".join(e.name for e in self.entities)
+            found.append(f"entity {aggregation.entity!r} is not among the entities this state keeps ({kept})")
+        if found:
+            return found
+        name = aggregation.feature_name
+        builtin = name in USER_EXTRA_FEATURES or any(
+            name in self.entity_feature_names(e) for e in self.entities
+        )
+        if builtin or name in seen:
+            found.append(f"feature {name!r} is already defined: give this one another name")
+        seen.add(name)
+        window = aggregation.window_ms
+        if aggregation.function != "distinct" and window % self.buckets:
+            found.append(f"window {aggregation.window!r} must split into {self.buckets} whole milliseconds")
+        if window >= parse_duration_ms(self.idle_expiry):
+            found.append(f"window {aggregation.window!r} must be shorter than idle_expiry={self.idle_expiry}")
+        return found
 
     def entity(self, name: str) -> EntitySpec | None:
         return next((e for e in self.entities if e.name == name), None)
@@ -208,6 +343,7 @@ class FeatureConfig:
         for spec in self.entities:
             names += self.entity_feature_names(spec)
         names += USER_EXTRA_FEATURES
+        names += [a.feature_name for a in self.aggregations]
         return names
 
     def to_dict(self) -> dict[str, object]:
@@ -226,6 +362,16 @@ class FeatureConfig:
                 self.recent_devices,
                 self.recent_countries,
             ],
+            # Only when declared: a state without them has the header of format 4, whose snapshots
+            # then still restore.
+            **(
+                {
+                    "aggregations": [a.to_dict() for a in self.aggregations],
+                    "distinct_limit": self.distinct_limit,
+                }
+                if self.aggregations
+                else {}
+            ),
         }
 
 

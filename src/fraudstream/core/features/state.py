@@ -15,15 +15,25 @@ import pyarrow as pa
 
 from fraudstream.core.batch import LabelBatch, TransactionBatch, string_bytes
 from fraudstream.core.features import kernels
-from fraudstream.core.features.spec import EntitySpec, FeatureConfig, parse_delay_ms, parse_duration_ms
+from fraudstream.core.features.spec import (
+    DISTINCT_FIELDS,
+    Aggregation,
+    EntitySpec,
+    FeatureConfig,
+    parse_delay_ms,
+    parse_duration_ms,
+)
 from fraudstream.errors import StateError
 
 __all__ = ["FORMAT_VERSION", "FeatureMatrix", "FeatureState", "hash_keys"]
 
-#: Version of the snapshot layout; restore refuses any other. Format 4 keeps, per entity, when its
-#: latest event reached the runtime (what idle expiry measures); format 3 did not, and formats 1 and
-#: 2 kept fraud counts in the buckets of the entity's own windows: none can be converted, replay.
-FORMAT_VERSION: Final = 4
+#: Version of the snapshot layout; restore refuses any other. Format 5 adds, per entity, the state of
+#: the declared aggregations (``FeatureConfig.aggregations``); a format 4 snapshot is the same without
+#: them, and restores into a state that declares none. Format 4 keeps, per entity, when its latest
+#: event reached the runtime (what idle expiry measures); format 3 did not, and formats 1 and 2 kept
+#: fraud counts in the buckets of the entity's own windows: none of those can be converted, replay.
+FORMAT_VERSION: Final = 5
+_READABLE_VERSIONS: Final = (4, 5)
 _MAGIC: Final = b"FSTATE"
 _HEADER = struct.Struct("<6sHI")  # magic, format version, JSON header length
 
@@ -81,6 +91,11 @@ class _Rows:
         self.rows = rows
 
 
+def _attribute_name(field_name: str) -> str | None:
+    """``NAME`` of a field ``attributes.NAME``, else None."""
+    return field_name.removeprefix("attributes.") if field_name.startswith("attributes.") else None
+
+
 def hash_keys(column: pa.Array) -> U64:
     """Hash every string of an Arrow array to a non-zero uint64 (0 for null or empty).
 
@@ -125,10 +140,59 @@ class FeatureMatrix:
         return np.ascontiguousarray(self.values[:, [position[n] for n in names]])
 
 
+@dataclass(frozen=True)
+class _Declared:
+    """How the declared aggregations of one entity kind are computed: their sources (a numeric field
+    over a window, whose buckets serve every function of it), outputs and distinct counts, as the
+    arrays ``kernels.aggregate_kernel`` reads."""
+
+    source_gran: I64
+    source_field: I64
+    output_source: I64
+    output_function: I64
+    output_column: I64
+    distinct_field: I64
+    distinct_window: I64
+    distinct_column: I64
+
+    @classmethod
+    def plan(
+        cls,
+        aggregations: list[Aggregation],
+        config: FeatureConfig,
+        numeric_fields: list[str],
+        key_fields: list[str],
+    ) -> _Declared:
+        numeric = [a for a in aggregations if a.function != "distinct"]
+        distinct = [a for a in aggregations if a.function == "distinct"]
+        sources = list(dict.fromkeys((a.field, a.window_ms) for a in numeric))
+        column = {name: i for i, name in enumerate(config.feature_names)}
+
+        def ints(values: list[int]) -> I64:
+            return np.array(values, dtype=np.int64)
+
+        return cls(
+            source_gran=ints([window // config.buckets for _, window in sources]),
+            source_field=ints([numeric_fields.index(field) for field, _ in sources]),
+            output_source=ints([sources.index((a.field, a.window_ms)) for a in numeric]),
+            output_function=ints([("count", "sum", "mean", "max").index(a.function) for a in numeric]),
+            output_column=ints([column[a.feature_name] for a in numeric]),
+            distinct_field=ints([key_fields.index(a.field) for a in distinct]),
+            distinct_window=ints([a.window_ms for a in distinct]),
+            distinct_column=ints([column[a.feature_name] for a in distinct]),
+        )
+
+    def width(self, buckets: int, limit: int) -> int:
+        words = kernels.aggregate_layout(len(self.source_gran), buckets, len(self.distinct_field), limit)[2]
+        return int(words)
+
+
 class _EntityArrays:
     """The state arrays of one entity kind, grown by doubling and compacted on expiry."""
 
-    def __init__(self, spec: EntitySpec, config: FeatureConfig, capacity: int) -> None:
+    def __init__(
+        self, spec: EntitySpec, config: FeatureConfig, capacity: int, declared: _Declared | None = None
+    ) -> None:
         self.spec = spec
         self.gran = np.array([w // config.buckets for w in spec.window_ms], dtype=np.int64)
         self.longest = int(np.argmax(spec.window_ms))
@@ -143,6 +207,10 @@ class _EntityArrays:
         self._keys = _Rows(capacity, 1)  # each slot's key hash, read as uint64
         # One record per entity: its clock as int64, its buckets as float32 (the same memory).
         self._records = _Rows(capacity, width)
+        self.declared = declared
+        if declared is not None:
+            # The declared aggregations' row per entity: its clock as int64, buckets as float64.
+            self._aggregates = _Rows(capacity, declared.width(c.buckets, c.distinct_limit))
         if self.is_user:
             self.recent_sizes = np.array(
                 [c.recent_merchants, c.recent_terminals, c.recent_devices, c.recent_countries], dtype=np.int64
@@ -162,6 +230,9 @@ class _EntityArrays:
         if self.is_user:
             self.extras = self._extras.view()
             self.places = self.extras.view(np.float64)
+        if self.declared is not None:
+            self.aggregates = self._aggregates.view()
+            self.aggregate_cells = self.aggregates.view(np.float64)
 
     def _build_table(self, capacity: int) -> None:
         size = 1 << max(4, int(2 * capacity - 1).bit_length())
@@ -172,6 +243,8 @@ class _EntityArrays:
         arrays: dict[str, np.ndarray] = {"keys": self.keys, "records": self.records}
         if self.is_user:
             arrays["extras"] = self.extras
+        if self.declared is not None:
+            arrays["aggregates"] = self.aggregates
         return arrays
 
     @property
@@ -190,6 +263,9 @@ class _EntityArrays:
         if self.is_user:
             del self.extras, self.places
             self._extras.grow(capacity, used)
+        if self.declared is not None:
+            del self.aggregates, self.aggregate_cells
+            self._aggregates.grow(capacity, used)
         self._keys.grow(capacity, used)
         self._records.grow(capacity, used)
         self._views()
@@ -228,7 +304,20 @@ class FeatureState:
 
     def __init__(self, config: FeatureConfig, capacity: int = 1024) -> None:
         self.config = config
-        self.entities = {spec.name: _EntityArrays(spec, config, capacity) for spec in config.entities}
+        declared = config.aggregations
+        #: The numeric fields and the fields counted by distinct that declared aggregations read.
+        self._numeric_fields = list(dict.fromkeys(a.field for a in declared if a.function != "distinct"))
+        self._key_fields = list(dict.fromkeys(a.field for a in declared if a.function == "distinct"))
+        plans = {
+            spec.name: _Declared.plan(
+                [a for a in declared if a.entity == spec.name], config, self._numeric_fields, self._key_fields
+            )
+            for spec in config.entities
+            if any(a.entity == spec.name for a in declared)
+        }
+        self.entities = {
+            spec.name: _EntityArrays(spec, config, capacity, plans.get(spec.name)) for spec in config.entities
+        }
         self._idle_ms = parse_duration_ms(config.idle_expiry)
         self._lateness_ms = parse_duration_ms(config.allowed_lateness)
         self._delay_ms = parse_delay_ms(config.label_delay)
@@ -241,9 +330,14 @@ class FeatureState:
         self._extras_col = col
         # Every bucket length any entity kind uses, once: each event's bucket numbers are computed
         # for these per batch, and each kind reads its windows' rows of them.
-        self._lengths = np.unique(np.concatenate([a.gran for a in self.entities.values()]))
+        self._lengths = np.unique(
+            np.concatenate([a.gran for a in self.entities.values()] + [p.source_gran for p in plans.values()])
+        )
         self._rows = {
             name: np.searchsorted(self._lengths, a.gran).astype(np.int64) for name, a in self.entities.items()
+        }
+        self._source_rows = {
+            name: np.searchsorted(self._lengths, p.source_gran).astype(np.int64) for name, p in plans.items()
         }
 
     @property
@@ -289,6 +383,7 @@ class FeatureState:
         # The extras record keeps key hashes as int64: the same bits, compared for equality only.
         recent = [hashes.get(kind, none).view(np.int64) for kind in _RECENT_KINDS]
         bucket_of, position_of = kernels.bucket_numbers(ts, self._lengths, self.config.buckets)
+        values, keys = self._declared_inputs(batch, hashes)
         for arrays in self.entities.values():
             arrays.reserve(n)
         user = self.entities["user"]
@@ -304,12 +399,46 @@ class FeatureState:
                     self._lateness_ms, arrays.table, arrays.keys, arrays.n_used, arrays.records, arrays.cells,
                     out[rows], self._columns[name], entity_slots, entity_fresh, entity_late,
                 )  # fmt: skip
+                if arrays.declared is not None:
+                    plan = arrays.declared
+                    kernels.aggregate_kernel(
+                        entity_slots, entity_fresh, ts[rows], values[rows], keys[rows], bucket_of[rows],
+                        position_of[rows], self._source_rows[name], plan.source_gran, plan.source_field,
+                        self.config.buckets, plan.output_source, plan.output_function, plan.output_column,
+                        plan.distinct_field, plan.distinct_window, plan.distinct_column,
+                        self.config.distinct_limit, arrays.aggregates, arrays.aggregate_cells, out[rows],
+                    )  # fmt: skip
             merchant, terminal, device, country = (h[rows] for h in recent)
             kernels.user_extras_kernel(
                 slots[rows], fresh[rows], ts[rows], lat[rows], lon[rows], merchant, terminal, device,
                 country, user.recent_sizes, user.extras, user.places, out[rows], self._extras_col,
             )  # fmt: skip
         return FeatureMatrix(self.config.feature_names, out, late)
+
+    def _declared_inputs(
+        self, batch: TransactionBatch, hashes: dict[str, U64]
+    ) -> tuple[npt.NDArray[np.float64], I64]:
+        """What the declared aggregations read, one column per field: the numeric fields (amount, or an
+        attribute: NaN where missing) and the hashes of the fields distinct counts (0: missing)."""
+        n = len(batch)
+        values = np.empty((n, len(self._numeric_fields)), dtype=np.float64)
+        keys = np.empty((n, len(self._key_fields)), dtype=np.int64)
+        wanted = [(a, "number") for a in map(_attribute_name, self._numeric_fields) if a is not None]
+        wanted += [(a, "string") for a in map(_attribute_name, self._key_fields) if a is not None]
+        read = batch.attribute_values(wanted) if wanted else {}  # type: ignore[arg-type]
+        for j, name in enumerate(self._numeric_fields):
+            attribute = _attribute_name(name)
+            values[:, j] = batch.amount if attribute is None else read[attribute, "number"]
+        for j, name in enumerate(self._key_fields):
+            attribute = _attribute_name(name)
+            if attribute is not None:
+                found = hash_keys(read[attribute, "string"])
+            elif name in hashes:
+                found = hashes[name]
+            else:
+                found = hash_keys(batch.strings(DISTINCT_FIELDS[name]))
+            keys[:, j] = found.view(np.int64)
+        return values, keys
 
     def preview(self, batch: TransactionBatch, seen_ms: npt.ArrayLike | None = None) -> FeatureMatrix:
         """The features ``compute`` would give, leaving the state exactly as it was before.
@@ -419,16 +548,25 @@ class FeatureState:
         magic, version, length = _HEADER.unpack_from(data)
         if magic != _MAGIC:
             raise StateError("not a fraudstream feature snapshot (bad magic bytes)")
-        if version != FORMAT_VERSION:
+        if version not in _READABLE_VERSIONS:
             raise StateError(
-                f"feature snapshot format {version} cannot be read by this version (reads {FORMAT_VERSION}); "
-                "start from an empty state and replay the event log"
+                f"feature snapshot format {version} cannot be read by this version (reads "
+                f"{', '.join(map(str, _READABLE_VERSIONS))}); start from an empty state and replay the "
+                "event log"
             )
         try:
             header = json.loads(data[_HEADER.size : _HEADER.size + length])
         except ValueError as exc:
             raise StateError(f"feature snapshot header is corrupt: {exc}") from exc
         if header["config"] != config.to_dict():
+            taken = header["config"].get("aggregations", [])
+            if taken != [a.to_dict() for a in config.aggregations]:
+                raise StateError(
+                    f"feature snapshot was taken with the declared aggregations {taken or 'none'}, and "
+                    f"the configuration now declares {[a.to_dict() for a in config.aggregations] or 'none'} "
+                    "(FRAUDSTREAM_FEATURES_PATH): their state cannot be made up; restore with the "
+                    "declarations it was taken with, or start from an empty state and replay the event log"
+                )
             raise StateError(
                 "feature snapshot was taken with another feature configuration "
                 f"({header['config']}); restore with that configuration or replay the event log"

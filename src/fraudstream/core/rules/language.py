@@ -6,6 +6,13 @@ Expressions read like Python comparisons over feature names and transaction fiel
     user.count_30s > 5 and geo.speed_kmh > 900
     device_id in list('blocked_devices') or country in ('KP', 'IR')
     abs(user.amount_zscore_30d) > 4 and not is_missing(device_id)
+    attributes.channel == 'web' and attributes.loyalty_points > 100
+
+``attributes.NAME`` reads a field the client sent beyond the schema (kept in the batch's
+``attributes``). Its type is fixed by its first use in the rule set: compared with text it is text,
+with a number (or used in arithmetic) a number; using it as the other type later is an error at
+that position. A row without the field, or with a value of another type, reads it as missing, and
+``is_missing(attributes.NAME)`` says so.
 
 Nothing is ever ``eval``-ed: the text is parsed with :func:`ast.parse`, every node is checked against
 an allow-list, and the tree is compiled into small NumPy / Arrow operations over whole columns.
@@ -20,7 +27,7 @@ from __future__ import annotations
 import ast
 import difflib
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Final, Literal, Protocol
 
 import numpy as np
@@ -30,10 +37,34 @@ import pyarrow.compute as pc
 
 from fraudstream.errors import RuleError
 
-__all__ = ["ColumnSource", "Expression", "Kind", "ListSource", "Step", "compile_expression", "evaluate_flag"]
+__all__ = [
+    "ATTRIBUTES",
+    "AttributeTypes",
+    "ColumnSource",
+    "Expression",
+    "Kind",
+    "ListSource",
+    "Step",
+    "compile_expression",
+    "evaluate_flag",
+]
 
 Kind = Literal["number", "string"]
-_Type = Literal["number", "string", "bool", "values", "list"]
+#: "attribute": ``attributes.NAME`` before its use fixes its type.
+_Type = Literal["number", "string", "bool", "values", "list", "attribute"]
+#: The prefix of the names of a transaction's extra fields in rules: ``attributes.channel``.
+ATTRIBUTES: Final = "attributes"
+
+
+@dataclass
+class AttributeTypes:
+    """The type of each ``attributes.NAME`` a rule set reads, fixed at its first typed use (shared
+    by the rule set's expressions as they compile), and the rule that fixed it."""
+
+    kinds: dict[str, Kind] = field(default_factory=dict)
+    fixed_by: dict[str, str] = field(default_factory=dict)
+
+
 #: One step of a rule program: an operation name and its argument (a name, a constant, or a boolean
 #: node evaluated beforehand; see ``rules.program``). Each expression's steps leave its value on a
 #: stack of whole columns, booleans as 0.0 / 1.0.
@@ -82,6 +113,8 @@ class _Node:
     steps: tuple[Step, ...] | None = None
     #: A named list's name (type "list"), looked up through ``ListSource.is_in``.
     name: str | None = None
+    #: For an ``attribute`` node, the attribute's name.
+    attribute: str = ""
 
     def as_steps(self) -> tuple[Step, ...]:
         """Steps for this node: its own, or for a boolean node without any, its ready column."""
@@ -109,11 +142,20 @@ class Expression:
     [False, False, False]
     """
 
-    def __init__(self, text: str, node: _Node, names: frozenset[str], lists: frozenset[str]) -> None:
+    def __init__(
+        self,
+        text: str,
+        node: _Node,
+        names: frozenset[str],
+        lists: frozenset[str],
+        attributes: frozenset[str] = frozenset(),
+    ) -> None:
         self.text = text
         self._node = node
         self.names = names
         self.lists = lists
+        #: The names of the ``attributes.NAME`` it reads (their types: the rule set's `AttributeTypes`).
+        self.attributes = attributes
 
     @property
     def steps(self) -> tuple[Step, ...]:
@@ -152,12 +194,14 @@ def _as_bool(value: Any) -> npt.NDArray[np.bool_]:
 
 
 class _Compiler:
-    def __init__(self, text: str, names: Mapping[str, Kind], rule: str) -> None:
+    def __init__(self, text: str, names: Mapping[str, Kind], rule: str, attributes: AttributeTypes) -> None:
         self.text = text
         self.names = names
         self.rule = rule
         self.used: set[str] = set()
         self.lists: set[str] = set()
+        self.attribute_types = attributes
+        self.attributes: set[str] = set()
 
     def fail(self, node: ast.AST | None, reason: str, *, after: ast.AST | None = None) -> RuleError:
         """The error at ``node``'s start, or, given the operand ``after``, at the operator that
@@ -178,6 +222,14 @@ class _Compiler:
 
     def expect(self, node: ast.AST, *types: _Type) -> _Node:
         compiled = self.compile(node)
+        if compiled.type == "attribute":
+            if "number" in types or "string" in types:
+                return self.typed(node, compiled, "number" if "number" in types else "string")
+            raise self.fail(
+                node,
+                f"{ATTRIBUTES}.{compiled.attribute} is a value, not a condition: compare it, e.g. "
+                f"{ATTRIBUTES}.{compiled.attribute} == 'web' or {ATTRIBUTES}.{compiled.attribute} > 100",
+            )
         if compiled.type not in types:
             wanted = " or ".join(types)
             raise self.fail(node, f"expected a {wanted} here, found a {compiled.type}")
@@ -214,7 +266,45 @@ class _Compiler:
     def _Attribute(self, node: ast.Attribute) -> _Node:
         if not isinstance(node.value, ast.Name):
             raise self.fail(node, "only feature names of the form entity.feature are allowed")
+        if node.value.id == ATTRIBUTES:
+            name = node.attr
+            self.attributes.add(name)
+            return _Node("attribute", lambda ctx: None, attribute=name)
         return self._name(node, f"{node.value.id}.{node.attr}")
+
+    def typed(self, node: ast.AST, compiled: _Node, kind: Kind) -> _Node:
+        """An ``attributes.NAME`` used as ``kind``: its type fixed here if this is its first typed use
+        in the rule set, else checked against the type it has."""
+        name = compiled.attribute
+        known = self.attribute_types.kinds.get(name)
+        if known is None:
+            self.attribute_types.kinds[name] = kind
+            self.attribute_types.fixed_by[name] = self.rule
+        elif known != kind:
+            where = self.attribute_types.fixed_by.get(name, self.rule)
+            raise self.fail(
+                node,
+                f"{ATTRIBUTES}.{name} is used as {_KIND_WORDS[kind]} here but as {_KIND_WORDS[known]} in "
+                f"rule {where!r}; an attribute has one type in a rule set, fixed by its first use",
+            )
+        column = f"{ATTRIBUTES}.{name}"
+        if kind == "number":
+            return _Node("number", lambda ctx: ctx.number(column), (("number", column),))
+        return _Node("string", lambda ctx: ctx.columns.column(column))
+
+    def untyped_missing(self, compiled: _Node) -> _Node:
+        """``is_missing(attributes.NAME)`` where no use has fixed its type yet: whether the row lacks
+        the field (or holds null); once a later rule fixes the type, a value of another type is
+        missing too (the rule set reads the attribute with its type, see ``RuleSet.attributes``)."""
+        column = f"{ATTRIBUTES}.{compiled.attribute}"
+
+        def run(ctx: _Context) -> Any:
+            values = ctx.columns.column(column)
+            if isinstance(values, pa.Array | pa.ChunkedArray):
+                return _as_bool(pc.is_null(values))
+            return np.isnan(np.asarray(values, dtype=np.float64))
+
+        return _Node("bool", run)
 
     def _BoolOp(self, node: ast.BoolOp) -> _Node:
         parts = [self.expect(v, "bool") for v in node.values]
@@ -294,6 +384,11 @@ class _Compiler:
             if len(args) != 1:
                 raise self.fail(node, "is_missing() takes one name")
             inner = self.compile(args[0])
+            if inner.type == "attribute":
+                known = self.attribute_types.kinds.get(inner.attribute)
+                if known is None:
+                    return self.untyped_missing(inner)
+                inner = self.typed(args[0], inner, known)
             if inner.type == "number":
                 return _Node(
                     "bool", lambda ctx: np.isnan(inner.run(ctx)), (*inner.as_steps(), ("isnan", None))
@@ -349,6 +444,17 @@ class _Compiler:
         if isinstance(op, ast.In | ast.NotIn):
             return self._membership(node, op, left, right_node)
         right = self.compile(right_node)
+        if left.type == "attribute" and right.type == "attribute":
+            raise self.fail(
+                node,
+                "compare an attribute with a literal, a field or a feature (that gives it its type), not "
+                "with another attribute",
+                after=left_node,
+            )
+        if left.type == "attribute" and right.type in ("number", "string"):
+            left = self.typed(left_node, left, "number" if right.type == "number" else "string")
+        if right.type == "attribute" and left.type in ("number", "string"):
+            right = self.typed(right_node, right, "number" if left.type == "number" else "string")
         if left.type == "number" and right.type == "number":
             step: Step = (type(op).__name__.lower(), None)  # lt, lte, gt, gte, eq, noteq
             steps = (*left.as_steps(), *right.as_steps(), step)
@@ -363,6 +469,10 @@ class _Compiler:
         right = self.compile(right_node)
         if right.type not in ("values", "list"):
             raise self.fail(right_node, "'in' needs a list of literals such as ('NG', 'RU') or list('name')")
+        if left.type == "attribute":
+            elements = getattr(right_node, "elts", None)
+            numbers = bool(elements) and not isinstance(elements[0].value, str)  # type: ignore[index]
+            left = self.typed(node, left, "number" if numbers else "string")
         negate = isinstance(op, ast.NotIn)
         if left.type == "string":
 
@@ -392,6 +502,9 @@ class _Compiler:
 
             return _Node("bool", run_numbers)
         raise self.fail(node, f"cannot look up a {left.type} in a list of this kind")
+
+
+_KIND_WORDS: Final = {"number": "a number", "string": "text"}
 
 
 def _divide(a: Any, b: Any) -> Any:
@@ -487,8 +600,26 @@ def _depth(tree: ast.AST) -> int:
     return deepest
 
 
-def compile_expression(text: str, names: Mapping[str, Kind], *, rule: str) -> Expression:
-    """Parse and type-check ``text``; raise :class:`RuleError` with the 1-based column on failure."""
+def compile_expression(
+    text: str, names: Mapping[str, Kind], *, rule: str, attributes: AttributeTypes | None = None
+) -> Expression:
+    """Parse and type-check ``text``; raise :class:`RuleError` with the 1-based column on failure.
+
+    ``attributes``: the types of the rule set's ``attributes.NAME`` so far, which this expression's
+    first uses add to (a rule set passes one to all its expressions).
+
+    >>> types = AttributeTypes()
+    >>> _ = compile_expression("attributes.points > 100", {}, rule="a", attributes=types)
+    >>> types.kinds
+    {'points': 'number'}
+    >>> try:
+    ...     compile_expression("amount > 5 or attributes.points == 'gold'", {"amount": "number"}, rule="b",
+    ...         attributes=types)
+    ... except RuleError as error:
+    ...     print(error.position, error.reason)
+    15 attributes.points is used as text here but as a number in rule 'a'; an attribute has one type \
+in a rule set, fixed by its first use
+    """
     if not text or not text.strip():
         raise RuleError(rule, "the expression is empty", None, text)
     if len(text) > 2000:
@@ -502,6 +633,14 @@ def compile_expression(text: str, names: Mapping[str, Kind], *, rule: str) -> Ex
         raise RuleError(rule, f"the expression nests deeper than {MAX_DEPTH} levels", None, text) from None
     if _depth(tree) > MAX_DEPTH:
         raise RuleError(rule, f"the expression nests deeper than {MAX_DEPTH} levels", None, text)
-    compiler = _Compiler(text.strip(), names, rule)
+    compiler = _Compiler(
+        text.strip(), names, rule, attributes if attributes is not None else AttributeTypes()
+    )
     node = compiler.compile(tree)
-    return Expression(text.strip(), node, frozenset(compiler.used), frozenset(compiler.lists))
+    return Expression(
+        text.strip(),
+        node,
+        frozenset(compiler.used),
+        frozenset(compiler.lists),
+        frozenset(compiler.attributes),
+    )

@@ -23,7 +23,14 @@ import numpy as np
 import numpy.typing as npt
 import yaml
 
-from fraudstream.core.rules.language import ColumnSource, Expression, Kind, ListSource, compile_expression
+from fraudstream.core.rules.language import (
+    AttributeTypes,
+    ColumnSource,
+    Expression,
+    Kind,
+    ListSource,
+    compile_expression,
+)
 from fraudstream.core.rules.program import Program
 from fraudstream.core.rules.template import Template, compile_template
 from fraudstream.errors import RuleError, RuleSetError
@@ -94,6 +101,8 @@ class RuleSet:
     rules: tuple[Rule, ...]
     lists: Mapping[str, ListDeclaration] = field(default_factory=dict)
     description: str = ""
+    #: The type each ``attributes.NAME`` its rules read has in this rule set (see ``attributes``).
+    attribute_types: Mapping[str, Kind] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         enabled = [r for r in self.rules if r.enabled]
@@ -122,6 +131,21 @@ class RuleSet:
             weights=self._weights,  # type: ignore[attr-defined]
             shadow=self._shadow,  # type: ignore[attr-defined]
         )
+
+    @property
+    def attributes(self) -> dict[str, str]:
+        """The extra fields its enabled rules read, by name, with the kind a batch reads them as:
+        ``number`` or ``string`` as their use fixed it, ``present`` for one only ever tested with
+        ``is_missing`` (see `fraudstream.core.attributes`).
+
+        >>> rs = load_ruleset("version: 1\\nrules:\\n  - {code: web, action: tag, expression: "
+        ...     "'attributes.channel == \\"web\\"'}", {})
+        >>> rs.attributes
+        {'channel': 'string'}
+        """
+        enabled: tuple[Rule, ...] = self._enabled  # type: ignore[attr-defined]
+        used = sorted({name for r in enabled if r.compiled is not None for name in r.compiled.attributes})
+        return {name: self.attribute_types.get(name, "present") for name in used}
 
     def rule(self, code: str) -> Rule:
         found: Rule | None = self._by_code.get(code)  # type: ignore[attr-defined]
@@ -231,7 +255,11 @@ def _check_lists(raw: object, errors: list[RuleError]) -> dict[str, ListDeclarat
 
 
 def _check_rule(
-    raw: object, index: int, names: Mapping[str, Kind], lists: Mapping[str, ListDeclaration]
+    raw: object,
+    index: int,
+    names: Mapping[str, Kind],
+    lists: Mapping[str, ListDeclaration],
+    attributes: AttributeTypes,
 ) -> Rule | list[RuleError]:
     """The rule, or every problem found in it: each key is checked on its own, so one rule with a bad
     action and a bad weight says both."""
@@ -256,7 +284,7 @@ def _check_rule(
         errors.append(RuleError(code, problem, key="expression"))
     else:
         try:
-            compiled = compile_expression(expression, names, rule=code)
+            compiled = compile_expression(expression, names, rule=code, attributes=attributes)
         except RuleError as exc:
             errors.append(_with_key(exc, "expression"))
     action = raw.get("action")
@@ -337,8 +365,9 @@ def _parse(text: str, names: Mapping[str, Kind]) -> tuple[RuleSet | None, list[R
         errors.append(RuleError("<rule set>", "'rules' must be a YAML list of rules", key="rules"))
         raw_rules = []
     rules: list[Rule] = []
+    attributes = AttributeTypes()
     for index, raw in enumerate(raw_rules):
-        checked = _check_rule(raw, index, names, lists)
+        checked = _check_rule(raw, index, names, lists, attributes)
         if isinstance(checked, Rule):
             rules.append(checked)
         else:
@@ -352,7 +381,11 @@ def _parse(text: str, names: Mapping[str, Kind]) -> tuple[RuleSet | None, list[R
         return None, errors
     assert isinstance(version, int)
     ruleset = RuleSet(
-        version=version, rules=tuple(rules), lists=lists, description=str(document.get("description", ""))
+        version=version,
+        rules=tuple(rules),
+        lists=lists,
+        description=str(document.get("description", "")),
+        attribute_types=dict(attributes.kinds),
     )
     return ruleset, []
 

@@ -10,7 +10,8 @@ operations) per event and kind. Indexing in place made the feature kernels ~15% 
 
 One module per subject: ``slots`` (key hashes and the table from a key to its state slot),
 ``records`` (what an entity's record keeps where), ``windows`` (the entity kernel), ``labels``
-(label windows), ``user_extras`` (first-seen keys, distinct counts, travel) and ``prefetch``.
+(label windows), ``user_extras`` (first-seen keys, distinct counts, travel), ``aggregates`` (the
+aggregations declared in configuration) and ``prefetch``.
 
 numba checks a cached kernel against its own file only, and these call each other across modules
 (``_find``, ``_assign_slots``, ``_label_features``, ``_prefetch_ahead``, ...): the cache therefore
@@ -20,6 +21,7 @@ any of them compiles every kernel afresh.
 
 from __future__ import annotations
 
+from fraudstream.core.features.kernels.aggregates import aggregate_kernel, aggregate_layout
 from fraudstream.core.features.kernels.labels import label_kernel
 from fraudstream.core.features.kernels.records import SEEN, record_layout
 from fraudstream.core.features.kernels.slots import find_slots, forget_newest, hash_strings, rebuild_table
@@ -28,6 +30,8 @@ from fraudstream.core.features.kernels.windows import bucket_numbers, entity_ker
 
 __all__ = [
     "SEEN",
+    "aggregate_kernel",
+    "aggregate_layout",
     "bucket_numbers",
     "entity_kernel",
     "extras_layout",
