@@ -9,14 +9,17 @@ the values of one type are then gathered into one Arrow column (numbers parsed b
 Typed, missing is null: a field read as a ``number`` is the JSON number, NaN where the row lacks
 the field or holds anything else (text, true/false, null, an object); read as a ``string`` it is the
 JSON text (escapes decoded), null otherwise; read as ``present`` it is 1.0 where the row holds a
-value that is not null, NaN otherwise. Only top-level fields are read; a key written with escapes
+value that is not null, NaN otherwise. Top-level fields are read, and those of an object the client
+sent as ``attributes`` (``{"attributes": {"channel": "web"}}``: a field ``channel`` at the top would
+be the schema's own) where the top level has no field of that name. A key written with escapes
 (``"\\u0063hannel"``) is not matched to its name.
 
 >>> import pyarrow as pa
->>> column = pa.array(['{"channel":"web","points":150}', None, '{"channel":5,"points":"x"}', "{}"])
+>>> column = pa.array(['{"channel":"web","points":150}', None, '{"channel":5,"points":"x"}', "{}",
+...     '{"attributes":{"channel":"pos","points":2},"points":3}'])
 >>> values = attribute_columns(column, [("channel", "string"), ("points", "number")])
 >>> values["channel", "string"].to_pylist(), values["points", "number"].tolist()
-(['web', None, None, None], [150.0, nan, nan, nan])
+(['web', None, None, None, 'pos'], [150.0, nan, nan, nan, 3.0])
 """
 
 from __future__ import annotations
@@ -36,6 +39,11 @@ AttributeKind = Literal["number", "string", "present"]
 
 #: JSON types of a value, as the scan records them (0: the row has no such field).
 _ABSENT, _STRING, _NUMBER, _NULL, _OTHER = 0, 1, 2, 3, 4
+#: Added to a type while a row is scanned: the member is a top-level one (which a member of a nested
+#: ``attributes`` object does not override).
+_TOP = 8
+#: The key of an object of extra fields a client sent as such, read as if its members were top-level.
+_NESTED = np.frombuffer(b"attributes", dtype=np.uint8)
 
 
 @njit(cache=True, nogil=True)
@@ -95,54 +103,83 @@ def _after_value(data, p, end):  # type: ignore[no-untyped-def]
 
 
 @njit(cache=True, nogil=True)
-def _scan(offsets, data, valid, names, name_offsets, starts, ends, kinds):  # type: ignore[no-untyped-def]
-    """For every row's top-level object and every wanted name: where its value starts and ends in
-    ``data`` and its type (``kinds``, 0 where absent). The last of repeated keys wins, as in a
-    JSON parser that builds a mapping. A malformed object is read up to its first fault."""
+def _scan_members(data, p, end, names, name_offsets, starts, ends, kinds, i, top):  # type: ignore[no-untyped-def]
+    """Note the wanted members of the object at ``p`` in row ``i``: where each value starts and ends in
+    ``data`` and its type. At the top (``top``), the last of repeated keys wins, as in a JSON parser
+    that builds a mapping, and the range of an object under the key ``attributes`` is returned (else
+    -1, -1); inside that object (not ``top``), a member counts only where the top has none. A
+    malformed object is read up to its first fault."""
+    nested_start = -1
+    nested_end = -1
     n_names = name_offsets.shape[0] - 1
-    for i in range(offsets.shape[0] - 1):
+    p = _skip_space(data, p, end)
+    if p >= end or data[p] != 123:
+        return nested_start, nested_end
+    p += 1
+    while True:
+        p = _skip_space(data, p, end)
+        if p >= end or data[p] != 34:
+            break
+        key_start = p + 1
+        p = _after_string(data, p, end)
+        key_end = p - 1
+        p = _skip_space(data, p, end)
+        if p >= end or data[p] != 58:  # ':'
+            break
+        p = _skip_space(data, p + 1, end)
+        if p >= end:
+            break
+        value_start = p
+        p, kind = _after_value(data, p, end)
+        if top and data[value_start] == 123 and key_end - key_start == 10:
+            same = True
+            for j in range(10):
+                if data[key_start + j] != _NESTED[j]:
+                    same = False
+                    break
+            if same:
+                nested_start = value_start
+                nested_end = p
         for k in range(n_names):
+            length = name_offsets[k + 1] - name_offsets[k]
+            if length != key_end - key_start or (not top and kinds[i, k] >= _TOP):
+                continue
+            same = True
+            for j in range(length):
+                if names[name_offsets[k] + j] != data[key_start + j]:
+                    same = False
+                    break
+            if same:
+                starts[i, k] = value_start
+                ends[i, k] = p
+                kinds[i, k] = kind + (_TOP if top else 0)
+        p = _skip_space(data, p, end)
+        if p < end and data[p] == 44:  # ','
+            p += 1
+            continue
+        break
+    return nested_start, nested_end
+
+
+@njit(cache=True, nogil=True)
+def _scan(offsets, data, valid, names, name_offsets, starts, ends, kinds):  # type: ignore[no-untyped-def]
+    """For every row's object and every wanted name: where its value starts and ends in ``data`` and
+    its type (``kinds``, 0 where absent): a top-level member, else a member of an object the client
+    sent as ``attributes`` (``{"attributes": {"channel": "web"}}``)."""
+    for i in range(offsets.shape[0] - 1):
+        for k in range(kinds.shape[1]):
             kinds[i, k] = _ABSENT
         if not valid[i]:
             continue
         end = offsets[i + 1]
-        p = _skip_space(data, offsets[i], end)
-        if p >= end or data[p] != 123:
-            continue
-        p += 1
-        while True:
-            p = _skip_space(data, p, end)
-            if p >= end or data[p] != 34:
-                break
-            key_start = p + 1
-            p = _after_string(data, p, end)
-            key_end = p - 1
-            p = _skip_space(data, p, end)
-            if p >= end or data[p] != 58:  # ':'
-                break
-            p = _skip_space(data, p + 1, end)
-            if p >= end:
-                break
-            value_start = p
-            p, kind = _after_value(data, p, end)
-            for k in range(n_names):
-                length = name_offsets[k + 1] - name_offsets[k]
-                if length != key_end - key_start:
-                    continue
-                same = True
-                for j in range(length):
-                    if names[name_offsets[k] + j] != data[key_start + j]:
-                        same = False
-                        break
-                if same:
-                    starts[i, k] = value_start
-                    ends[i, k] = p
-                    kinds[i, k] = kind
-            p = _skip_space(data, p, end)
-            if p < end and data[p] == 44:  # ','
-                p += 1
-                continue
-            break
+        nested_start, nested_end = _scan_members(
+            data, offsets[i], end, names, name_offsets, starts, ends, kinds, i, True
+        )
+        if nested_start >= 0:
+            _scan_members(data, nested_start, nested_end, names, name_offsets, starts, ends, kinds, i, False)
+        for k in range(kinds.shape[1]):
+            if kinds[i, k] >= _TOP:
+                kinds[i, k] -= _TOP
 
 
 @njit(cache=True, nogil=True)
