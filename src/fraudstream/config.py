@@ -34,6 +34,7 @@ from fraudstream.errors import ConfigError
 
 if TYPE_CHECKING:
     from fraudstream.core.engine import EngineConfig
+    from fraudstream.core.features import FeatureConfig
     from fraudstream.core.policy import PolicyConfig
 
 __all__ = [
@@ -296,6 +297,12 @@ class Settings(BaseSettings):
     rules_path: Path | None = Field(
         None, description="YAML rule set to start with (default: the packaged set)"
     )
+    features_path: Path | None = Field(
+        None,
+        description="YAML of declared feature aggregations (entity, function count/sum/mean/max/distinct, "
+        "field, window), computed beside the built-in features by every engine: server, workers, "
+        "training, backtests",
+    )
     model_path: Path | None = Field(
         None, description="Model artifact directory (default: {data_dir}/models/champion)"
     )
@@ -523,6 +530,13 @@ class Settings(BaseSettings):
         except ConfigError as exc:
             raise ValueError(str(exc)) from None
 
+    @field_validator("features_path")
+    @classmethod
+    def _declared_features(cls, value: Path | None) -> Path | None:
+        if value is not None:
+            declared_features(value)
+        return value
+
     @model_validator(mode="after")
     def _coherent(self) -> Settings:
         low = self.challenge_threshold if self.challenge_threshold is not None else -1
@@ -604,7 +618,10 @@ class Settings(BaseSettings):
         from fraudstream.core.engine import EngineConfig
 
         base = EngineConfig(policy=self.policy())
-        return replace(base, features=replace(base.features, label_delay=self.label_delay))
+        features = replace(base.features, label_delay=self.label_delay)
+        if self.features_path is not None:
+            features = declared_features(self.features_path, features)
+        return replace(base, features=features)
 
     def masked(self) -> dict[str, Any]:
         """The effective settings with secrets (and passwords in URLs) shown as ****."""
@@ -626,6 +643,22 @@ class Settings(BaseSettings):
         }
         values["api_keys_required"] = self.keys_required
         return values
+
+
+def declared_features(path: Path, base: FeatureConfig | None = None) -> FeatureConfig:
+    """``base`` (default: the default feature configuration) with the aggregations the YAML file at
+    ``path`` declares; a ValueError naming the file and every problem in it."""
+    from fraudstream.core.features import FeatureConfig
+    from fraudstream.core.features.declared import with_declared_features
+
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ValueError(f"cannot read the declared features file {path}: {exc.strerror or exc}") from None
+    try:
+        return with_declared_features(text, base or FeatureConfig(), source=f"declared features file {path}")
+    except ConfigError as exc:
+        raise ValueError(str(exc)) from None
 
 
 class StoreSettings(Settings):

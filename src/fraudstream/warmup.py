@@ -18,11 +18,15 @@ import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
 
 from fraudstream.kernel_cache import cache_folder
+
+if TYPE_CHECKING:
+    from fraudstream.core.batch import TransactionBatch
 
 __all__ = ["STEPS", "is_warm", "mark_warm", "marker_path", "warm_kernels"]
 
@@ -34,7 +38,25 @@ STEPS = (
     "rules, models and reasons",
     "snapshot and restore",
     "Kafka messages",
+    "declared features and attributes",
 )
+
+#: Rules on extra fields and declared aggregations of every function, numeric and text, for the
+#: warm-up: a server configured with its own (FRAUDSTREAM_FEATURES_PATH) runs the same kernels.
+_WARM_RULES = """version: 1
+rules:
+  - {code: web, expression: "attributes.channel == 'web' and attributes.points > 100", action: tag}
+  - {code: unknown, expression: "is_missing(attributes.other)", action: tag}
+  - {code: busy_merchant, expression: "merchant.distinct_device_1h > 3", action: tag}
+"""
+_WARM_FEATURES = """aggregations:
+  - {entity: user, function: count, field: amount, window: 10m}
+  - {entity: user, function: sum, field: attributes.points, window: 1h}
+  - {entity: card, function: mean, field: amount, window: 1h}
+  - {entity: merchant, function: max, field: amount, window: 1h}
+  - {entity: merchant, function: distinct, field: device, window: 1h}
+  - {entity: user, function: distinct, field: attributes.channel, window: 1h}
+"""
 
 
 def marker_path() -> Path:
@@ -135,4 +157,38 @@ def warm_kernels(progress: Callable[[str], None] | None = None) -> None:
     if block is not None:
         checked = decider.validate_table(block, received_at_ms=0)
         decision_payloads(decider.decide(engine, checked.batch), [0] * len(checked.batch), list(range(200)))
+    step(STEPS[6])
+    _warm_declared(batch)
     mark_warm()
+
+
+def _warm_declared(batch: TransactionBatch) -> None:
+    """Decide with declared aggregations and rules on extra fields (text with escapes, numbers,
+    values of another type), in every batch shape, and snapshot and restore their state."""
+    import pyarrow as pa
+
+    from fraudstream.config import DEMO_CARD_KEY
+    from fraudstream.core.batch import TransactionBatch
+    from fraudstream.core.engine import EngineConfig, default_names
+    from fraudstream.core.features import FeatureConfig
+    from fraudstream.core.features.declared import with_declared_features
+    from fraudstream.core.rules import load_ruleset
+    from fraudstream.runtime.decider import Decider
+
+    config = EngineConfig(features=with_declared_features(_WARM_FEATURES, FeatureConfig()))
+    rules = load_ruleset(_WARM_RULES, default_names(config.features))
+    decider = Decider(config, DEMO_CARD_KEY.encode(), rules=rules)
+    extras = [
+        orjson.dumps(
+            {"channel": "web" if i % 3 else 'caf\u00e9 "pos"', "points": i if i % 4 else "x"}
+        ).decode()
+        for i in range(len(batch))
+    ]
+    column = batch.data.schema.get_field_index("attributes")
+    with_extras = TransactionBatch(batch.data.set_column(column, "attributes", pa.array(extras, pa.string())))
+    engine = decider.engine()
+    for size in (1, 3, len(with_extras)):
+        part = with_extras.slice(0, size)
+        decider.decide(engine, part, [0] * size).to_records()
+        decider.engine().score(part)
+    decider.engine().restore(engine.snapshot())

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
@@ -10,7 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from fraudstream.cli.app import USER_ERROR, app, out
-from fraudstream.config import ConfigReport, inspect_settings
+from fraudstream.config import ConfigReport, declared_features, inspect_settings
 
 config_app = typer.Typer(help="Show the effective configuration.", no_args_is_help=True)
 
@@ -64,6 +65,7 @@ def _print(report: ConfigReport) -> None:
         else:
             table.add_row(name, shown, sources if sources != "default" else "[dim]default[/dim]")
     out.print(table)
+    _print_declared_features(report, invalid)
     for problem in report.errors:
         out.print(f"[red]error[/red] {escape(str(problem))}", highlight=False, soft_wrap=True)
     for warning in report.warnings:
@@ -71,6 +73,19 @@ def _print(report: ConfigReport) -> None:
     if report.errors:
         count = len(report.errors)
         out.print(f"{count} configuration error{'s' if count > 1 else ''}", style="red", highlight=False)
+
+
+def _print_declared_features(report: ConfigReport, invalid: set[str | None]) -> None:
+    """The features the declared-features file adds, by the names rules and models use."""
+    path = report.values.get("features_path")
+    if not path or "features_path" in invalid:
+        return
+    try:
+        aggregations = declared_features(Path(path)).aggregations
+    except ValueError:
+        return  # reported among the errors
+    names = ", ".join(a.feature_name for a in aggregations) or "none"
+    out.print(f"declared features ({escape(str(path))}): {names}", highlight=False, soft_wrap=True)
 
 
 def _text(value: Any) -> str:

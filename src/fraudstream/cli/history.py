@@ -17,6 +17,8 @@ from fraudstream.cli.inputs import (
     _DataFromOption,
     _DataToOption,
     _duration_ms,
+    _engine_base,
+    _FeaturesOption,
     _history_or_exit,
     _LabelsOption,
     _MaxInvalidOption,
@@ -61,6 +63,7 @@ def train(
     data_from: _DataFromOption = None,
     data_to: _DataToOption = None,
     as_json: Annotated[bool, _JSON] = False,
+    features: _FeaturesOption = None,
 ) -> None:
     """Train a model on history replayed through the engine, evaluate it on the holdout, register it.
 
@@ -73,6 +76,7 @@ def train(
     from fraudstream.errors import FraudstreamError
     from fraudstream.ml.train import train_and_register
 
+    base = _engine_base(features)
     try:
         with steps(f"reading {data}") as progress:
             history = _history_or_exit(
@@ -89,6 +93,7 @@ def train(
                 train_from_ms=_time_ms(train_from),
                 train_to_ms=_time_ms(train_to),
                 progress=progress,
+                config=base,
             )
             if promote:
                 progress("promoting", 0, 0)
@@ -151,25 +156,23 @@ def evaluate(
     data_from: _DataFromOption = None,
     data_to: _DataToOption = None,
     as_json: Annotated[bool, _JSON] = False,
+    features: _FeaturesOption = None,
 ) -> None:
     """Replay a history file through the engine and report fraud metrics on a time window.
 
     Example: `fraudstream evaluate --data sim.parquet --model champion --from 2026-01-05T00:00:00+00:00`
     """
-    from fraudstream.core.engine import EngineConfig
+    from fraudstream.ml.train import engine_config
     from fraudstream.ml.train import evaluate as measure
 
+    base = _engine_base(features)
     with steps(f"reading {data}") as progress:
         history = _history_or_exit(
             data, map_, timezone, max_invalid, labels=labels, data_from=data_from, data_to=data_to
         )
         if model != "rules":
             progress(f"loading model {model}", 0, 0)
-        chosen = (
-            None
-            if model == "rules"
-            else _registry(registry).load(model, EngineConfig().features.feature_names)
-        )
+        chosen = None if model == "rules" else _registry(registry).load(model, base.features.feature_names)
         label_delay = _model_delay(chosen, label_delay)
         metrics, replayed, rows = measure(
             history,
@@ -177,6 +180,7 @@ def evaluate(
             from_ms=_time_ms(from_),
             to_ms=_time_ms(to),
             label_delay_ms=_duration_ms(label_delay),
+            config=engine_config(_duration_ms(label_delay), base),
             progress=progress,
         )
         written: tuple[Path, Path] | None = None

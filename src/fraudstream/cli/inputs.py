@@ -303,6 +303,32 @@ _MODEL_LABEL_DELAY = typer.Option(
 )
 
 
+#: ``--features`` of the commands that replay history: the declared aggregations the server computes.
+_FeaturesOption = Annotated[
+    Path | None,
+    typer.Option(
+        "--features",
+        envvar="FRAUDSTREAM_FEATURES_PATH",
+        help="YAML of declared feature aggregations (as the server's FRAUDSTREAM_FEATURES_PATH): the "
+        "replay computes them, so that a model learns and is measured on the features it serves with.",
+    ),
+]
+
+
+def _engine_base(features: Path | None) -> Any:
+    """The engine configuration a replay starts from: the default, with the declared aggregations of
+    ``features`` when given (an unreadable or invalid file: BadParameter naming every problem)."""
+    from fraudstream.config import declared_features
+    from fraudstream.core.engine import EngineConfig
+
+    if features is None:
+        return EngineConfig()
+    try:
+        return EngineConfig(features=declared_features(features))
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--features") from None
+
+
 def _duration_ms(text: str) -> int:
     from fraudstream.core.features import parse_delay_ms
 

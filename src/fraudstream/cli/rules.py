@@ -24,17 +24,33 @@ def rules_validate(
     as_json: Annotated[
         bool, typer.Option("--json", help="One JSON object (valid, and each problem), for scripts.")
     ] = False,
+    features: Annotated[
+        Path | None,
+        typer.Option(
+            "--features",
+            envvar="FRAUDSTREAM_FEATURES_PATH",
+            help="YAML of declared feature aggregations whose features the rules may use (as the "
+            "server's FRAUDSTREAM_FEATURES_PATH).",
+        ),
+    ] = None,
 ) -> None:
     """Check a rule set; print every problem at once (rule, key, column, reason) and exit 1 if any.
+    Rules may read the transaction's extra fields as `attributes.NAME`, and the features a
+    declared-features file adds (`--features`).
 
-    Example: `fraudstream rules validate my-rules.yaml`
+    Example: `fraudstream rules validate my-rules.yaml --features features.yaml`
     """
+    from fraudstream.config import declared_features
     from fraudstream.core.engine import default_names
     from fraudstream.core.features import FeatureConfig
     from fraudstream.core.rules import load_ruleset, ruleset_errors
 
     text = path.read_text(encoding="utf-8")
-    names = default_names(FeatureConfig())
+    try:
+        config = declared_features(features) if features is not None else FeatureConfig()
+    except ValueError as exc:
+        raise typer.BadParameter(str(exc), param_hint="--features") from None
+    names = default_names(config)
     errors = ruleset_errors(text, names)
     problems = [
         {"rule": e.rule, "key": e.detail.key or None, "column": e.position, "reason": e.reason}

@@ -154,15 +154,18 @@ def train(
     params: dict[str, Any] | None = None,
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
     progress: Progress | None = None,
+    config: EngineConfig | None = None,
 ) -> tuple[Model, dict[str, Any]]:
     """Fit a model on the rows of the window old enough for their labels to be known by its end,
     each labelled as it was known then (LightGBM: settings searched and probabilities calibrated by
     `fraudstream.ml.tuning` unless ``params`` are given). ``progress`` hears each step: replaying
-    features, choosing LightGBM settings, fitting."""
+    features, choosing LightGBM settings, fitting. ``config``: the engine configuration to replay
+    with (default: the default one), its declared aggregations recorded in the model."""
+    replay_config = engine_config(label_delay_ms, config)
     matrix, names = (
         features
         if features is not None
-        else replay_training_features(history, label_delay_ms, progress=progress)
+        else replay_training_features(history, label_delay_ms, replay_config, progress=progress)
     )
     end = train_to_ms if train_to_ms is not None else int(history.batch.timestamp_ms.max()) + 1
     rows = _window(history, train_from_ms, end - label_delay_ms)
@@ -201,9 +204,20 @@ def train(
         params=params,
     )
     delay = format_duration(label_delay_ms)
+    # The declared features it learnt from, so that an engine configured without them refuses it by
+    # name, and its card says where they come from.
+    declared = [
+        {"feature": a.feature_name, **a.to_dict()}
+        for a in replay_config.features.aggregations
+        if a.feature_name in names
+    ]
     model.metadata = dataclasses.replace(
         model.metadata,
-        params={**model.metadata.params, "label_delay": delay},
+        params={
+            **model.metadata.params,
+            "label_delay": delay,
+            **({"declared_features": declared} if declared else {}),
+        },
         # What drift is measured against: the training rows' distribution per feature.
         reference=reference_of(matrix[rows], names),
     )
@@ -271,6 +285,7 @@ def model_card(model: Model, training: dict[str, Any], metrics: dict[str, Any]) 
         f"- training data fingerprint: {meta.training_fingerprint}",
         f"- label windows end {meta.params.get('label_delay', '0s')} back (label delay)",
         *_reference_lines(meta.reference),
+        *_declared_lines(meta.params),
         *(f"- {k.replace('_', ' ')}: {v:g}" for k, v in training.items()),
         *_search_lines(meta.params),
         "",
@@ -288,6 +303,16 @@ def _reference_lines(reference: dict[str, Any]) -> list[str]:
     return [
         f"- drift reference: {reference['bins']} quantile bins per feature (and one for missing values) "
         f"over the {reference['rows']:,} training rows, in metadata.json"
+    ]
+
+
+def _declared_lines(params: dict[str, Any]) -> list[str]:
+    """The card's lines on the declared features the model learnt from (FRAUDSTREAM_FEATURES_PATH)."""
+    declared = params.get("declared_features") or []
+    return [
+        f"- declared feature `{d['feature']}`: {d['function']} of {d['field']} per {d['entity']} over "
+        f"{d['window']} (declare it in FRAUDSTREAM_FEATURES_PATH to serve this model)"
+        for d in declared
     ]
 
 
@@ -344,6 +369,7 @@ def train_and_register(
     features: tuple[npt.NDArray[np.float32], tuple[str, ...]] | None = None,
     progress: Progress | None = None,
     params: dict[str, Any] | None = None,
+    config: EngineConfig | None = None,
 ) -> tuple[Model, dict[str, Any], dict[str, Any], Path | str]:
     """Train on the window (by default the first 80 % of the history's time), evaluate on the rest,
     store the model with its holdout metrics and model card. Returns the model, the training summary,
@@ -361,10 +387,17 @@ def train_and_register(
         features=features,
         progress=progress,
         params=params,
+        config=config,
     )
     holdout = _renamed(progress, "replaying decisions", "evaluating on the holdout")
     report, _, _ = evaluate(
-        history, trained, from_ms=end, to_ms=None, label_delay_ms=label_delay_ms, progress=holdout
+        history,
+        trained,
+        from_ms=end,
+        to_ms=None,
+        label_delay_ms=label_delay_ms,
+        config=engine_config(label_delay_ms, config),
+        progress=holdout,
     )
     numbers = {k: v for k, v in report.items() if isinstance(v, float)}
     trained.metadata = dataclasses.replace(trained.metadata, metrics=numbers)

@@ -114,6 +114,15 @@ def check_features(metadata: ModelMetadata, expected: Sequence[str] | None) -> N
         detail.append(f"unknown to the engine {extra}")
     if not detail:
         detail.append("same names in another order")
+    declared = metadata.params.get("declared_features")
+    lacking = [d for d in declared if d.get("feature") in have - want] if isinstance(declared, list) else []
+    if lacking:
+        raise ModelError(
+            f"model {metadata.version} ({metadata.kind}) was trained with declared features the engine's "
+            f"configuration lacks: {[d['feature'] for d in lacking]}; declare them in the file "
+            "FRAUDSTREAM_FEATURES_PATH names, as the model card lists them "
+            f"({[{k: v for k, v in d.items() if k != 'feature'} for d in lacking]}), or retrain"
+        )
     raise ModelError(
         f"model {metadata.version} ({metadata.kind}) was trained on other features: {'; '.join(detail)}. "
         "Retrain it with the engine's feature configuration, or configure the engine like the model."
