@@ -182,6 +182,82 @@ def _scan(offsets, data, valid, names, name_offsets, starts, ends, kinds):  # ty
                 kinds[i, k] -= _TOP
 
 
+#: Powers of ten a double holds exactly: a decimal of at most 15 digits times or divided by one of
+#: them is correctly rounded by one IEEE operation.
+_EXACT_POWERS = np.array([10.0**k for k in range(23)])
+
+
+@njit(cache=True, nogil=True)
+def _digits(data, i, end, mantissa, digits):  # type: ignore[no-untyped-def]
+    """Read decimal digits into ``mantissa``; ``digits`` counts the significant ones (from the first
+    non-zero). Past 15 of them the mantissa stops growing and the caller gives up."""
+    while i < end and 48 <= data[i] <= 57:
+        if digits or data[i] != 48:
+            digits += 1
+        if digits <= 15:
+            mantissa = mantissa * 10 + (data[i] - 48)
+        i += 1
+    return i, mantissa, digits
+
+
+@njit(cache=True, nogil=True)
+def _number(data, i, end, powers):  # type: ignore[no-untyped-def]
+    """(value, position after it), or position -1 when the text is not a number this method reads."""
+    negative = data[i] == 45  # "-"
+    if negative:
+        i += 1
+    if i >= end or not 48 <= data[i] <= 57:
+        return 0.0, -1
+    if data[i] == 48 and i + 1 < end and 48 <= data[i + 1] <= 57:
+        return 0.0, -1  # a leading zero is not JSON
+    i, mantissa, digits = _digits(data, i, end, 0, 0)
+    scale = 0
+    if i < end and data[i] == 46:  # "."
+        i += 1
+        if i >= end or not 48 <= data[i] <= 57:
+            return 0.0, -1
+        fraction = i
+        i, mantissa, digits = _digits(data, i, end, mantissa, digits)
+        scale = fraction - i
+    if digits > 15:
+        return 0.0, -1
+    if i < end and (data[i] == 101 or data[i] == 69):  # "e", "E"
+        i += 1
+        sign = 1
+        if i < end and (data[i] == 43 or data[i] == 45):
+            sign = -1 if data[i] == 45 else 1
+            i += 1
+        if i >= end or not 48 <= data[i] <= 57:
+            return 0.0, -1
+        exponent = 0
+        while i < end and 48 <= data[i] <= 57:
+            exponent = exponent * 10 + (data[i] - 48)
+            if exponent > 400:
+                return 0.0, -1
+            i += 1
+        scale += sign * exponent
+    if scale < -22 or scale > 22:
+        return 0.0, -1
+    value = float(mantissa)
+    value = value * powers[scale] if scale >= 0 else value / powers[-scale]
+    return (-value if negative else value), i
+
+
+@njit(cache=True, nogil=True)
+def _numbers(data, starts, ends, take, powers, out, slow):  # type: ignore[no-untyped-def]
+    """The ``take`` rows' JSON numbers into ``out`` (NaN elsewhere); where the fast exact method does
+    not apply (more than 15 digits, a far exponent), ``slow`` marks the row for Arrow's parser."""
+    for i in range(take.shape[0]):
+        out[i] = np.nan
+        slow[i] = False
+        if take[i]:
+            value, after = _number(data, starts[i], ends[i], powers)
+            if after == ends[i]:
+                out[i] = value
+            else:
+                slow[i] = True
+
+
 @njit(cache=True, nogil=True)
 def _hex(c):  # type: ignore[no-untyped-def]
     if 48 <= c <= 57:
@@ -354,9 +430,12 @@ def attribute_columns(
                 _texts(data, starts_k, ends_k, take, unquote=True) if take.any() else pa.nulls(n, pa.string())
             )
             continue
-        values = np.full(n, np.nan)
-        if take.any():
-            texts = _texts(data, starts_k, ends_k, take, unquote=False)
-            values = np.asarray(pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+        values = np.empty(n)
+        slow = np.empty(n, dtype=np.bool_)
+        _numbers(data, starts_k, ends_k, take, _EXACT_POWERS, values, slow)
+        if slow.any():  # rare: numbers a double cannot read exactly by the fast method, parsed by Arrow
+            texts = _texts(data, starts_k, ends_k, slow, unquote=False)
+            parsed = np.asarray(pc.cast(texts, pa.float64()).to_numpy(zero_copy_only=False), dtype=np.float64)
+            values[slow] = parsed[slow]
         found[name, kind] = values
     return found

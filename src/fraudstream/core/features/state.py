@@ -148,6 +148,7 @@ class _Declared:
 
     source_gran: I64
     source_field: I64
+    source_max: I64
     output_source: I64
     output_function: I64
     output_column: I64
@@ -174,6 +175,12 @@ class _Declared:
         return cls(
             source_gran=ints([window // config.buckets for _, window in sources]),
             source_field=ints([numeric_fields.index(field) for field, _ in sources]),
+            source_max=ints(
+                [
+                    any(a.function == "max" and (a.field, a.window_ms) == source for a in numeric)
+                    for source in sources
+                ]
+            ),
             output_source=ints([sources.index((a.field, a.window_ms)) for a in numeric]),
             output_function=ints([("count", "sum", "mean", "max").index(a.function) for a in numeric]),
             output_column=ints([column[a.feature_name] for a in numeric]),
@@ -404,7 +411,8 @@ class FeatureState:
                     kernels.aggregate_kernel(
                         entity_slots, entity_fresh, ts[rows], values[rows], keys[rows], bucket_of[rows],
                         position_of[rows], self._source_rows[name], plan.source_gran, plan.source_field,
-                        self.config.buckets, plan.output_source, plan.output_function, plan.output_column,
+                        plan.source_max, self.config.buckets, plan.output_source, plan.output_function,
+                        plan.output_column,
                         plan.distinct_field, plan.distinct_window, plan.distinct_column,
                         self.config.distinct_limit, arrays.aggregates, arrays.aggregate_cells, out[rows],
                     )  # fmt: skip

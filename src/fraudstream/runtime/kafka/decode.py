@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.json as pajson
 from numba import njit
 
+from fraudstream.core.attributes import _EXACT_POWERS, _number
 from fraudstream.core.schema import FIELDS
 
 __all__ = ["decode_block"]
@@ -75,9 +76,6 @@ _KINDS: Final = np.array([_NUMBER if name in _NUMBERS else _STRING for name in F
 _NAMES: Final = [name.encode() for name in FIELDS]
 _NAME_BYTES: Final = np.frombuffer(b"".join(_NAMES), dtype=np.uint8)
 _NAME_BOUNDS: Final = np.concatenate([[0], np.cumsum([len(n) for n in _NAMES])]).astype(np.int64)
-#: Powers of ten a double holds exactly: a decimal of at most 15 digits times or divided by one of
-#: them is correctly rounded by one IEEE operation.
-_EXACT_POWERS: Final = np.array([10.0**k for k in range(23)])
 
 
 @njit(cache=True, nogil=True)
@@ -102,62 +100,6 @@ def _field(data, start, stop, names, bounds):  # type: ignore[no-untyped-def]
         if same:
             return f
     return -1
-
-
-@njit(cache=True, nogil=True)
-def _digits(data, i, end, mantissa, digits):  # type: ignore[no-untyped-def]
-    """Read decimal digits into ``mantissa``; ``digits`` counts the significant ones (from the first
-    non-zero). Past 15 of them the mantissa stops growing and the caller gives up."""
-    while i < end and 48 <= data[i] <= 57:
-        if digits or data[i] != 48:
-            digits += 1
-        if digits <= 15:
-            mantissa = mantissa * 10 + (data[i] - 48)
-        i += 1
-    return i, mantissa, digits
-
-
-@njit(cache=True, nogil=True)
-def _number(data, i, end, powers):  # type: ignore[no-untyped-def]
-    """(value, position after it), or position -1 when the text is not a number this method reads."""
-    negative = data[i] == 45  # "-"
-    if negative:
-        i += 1
-    if i >= end or not 48 <= data[i] <= 57:
-        return 0.0, -1
-    if data[i] == 48 and i + 1 < end and 48 <= data[i + 1] <= 57:
-        return 0.0, -1  # a leading zero is not JSON
-    i, mantissa, digits = _digits(data, i, end, 0, 0)
-    scale = 0
-    if i < end and data[i] == 46:  # "."
-        i += 1
-        if i >= end or not 48 <= data[i] <= 57:
-            return 0.0, -1
-        fraction = i
-        i, mantissa, digits = _digits(data, i, end, mantissa, digits)
-        scale = fraction - i
-    if digits > 15:
-        return 0.0, -1
-    if i < end and (data[i] == 101 or data[i] == 69):  # "e", "E"
-        i += 1
-        sign = 1
-        if i < end and (data[i] == 43 or data[i] == 45):
-            sign = -1 if data[i] == 45 else 1
-            i += 1
-        if i >= end or not 48 <= data[i] <= 57:
-            return 0.0, -1
-        exponent = 0
-        while i < end and 48 <= data[i] <= 57:
-            exponent = exponent * 10 + (data[i] - 48)
-            if exponent > 400:
-                return 0.0, -1
-            i += 1
-        scale += sign * exponent
-    if scale < -22 or scale > 22:
-        return 0.0, -1
-    value = float(mantissa)
-    value = value * powers[scale] if scale >= 0 else value / powers[-scale]
-    return (-value if negative else value), i
 
 
 @njit(cache=True, nogil=True)

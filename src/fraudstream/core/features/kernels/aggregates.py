@@ -24,13 +24,15 @@ def aggregate_layout(n_sources, n_buckets, n_distinct, limit):  # type: ignore[n
     """Where an entity's aggregates row keeps what, and its length in 64-bit words.
 
     Word 0 (int64) is the entity's latest event time as these aggregations last saw it. From
-    ``sources`` (read as float64), per source (a numeric field over a window), ``n_buckets``
-    buckets of (count, sum, max) of the field's values. From ``distinct`` (int64), per distinct
+    ``sources`` (read as float64), per source (a numeric field over a window), the count and sum of
+    its whole window, then ``n_buckets`` buckets of (count, sum, max) of the field's values: the
+    window's totals are kept as buckets come and go, so that count, sum and mean read two words
+    rather than every bucket (max still reads the buckets). From ``distinct`` (int64), per distinct
     aggregation, ``limit`` value hashes followed by as many last-seen times. Rows are padded to
     whole 64-byte cache lines. Returns (sources, distinct, words).
     """
     sources = 1
-    distinct = sources + 3 * n_sources * n_buckets
+    distinct = sources + (2 + 3 * n_buckets) * n_sources
     words = distinct + 2 * n_distinct * limit
     return sources, distinct, (words + 7) // 8 * 8
 
@@ -87,6 +89,7 @@ def aggregate_kernel(  # type: ignore[no-untyped-def]
     source_rows,
     source_gran,
     source_field,
+    source_max,
     n_buckets,
     output_source,
     output_function,
@@ -105,7 +108,8 @@ def aggregate_kernel(  # type: ignore[no-untyped-def]
     event's state slot, -1 without a key; whether the entity started afresh). ``values[i, f]`` is
     event i's numeric field f (NaN: missing), ``keys[i, f]`` the hash of its field f for distinct
     counts (0: missing). Each source s (a field over a window) keeps buckets of ``source_gran[s]``
-    ms (row ``source_rows[s]`` of ``bucket_of``/``position_of``); output o writes
+    ms (row ``source_rows[s]`` of ``bucket_of``/``position_of``), and reads its maximum only when
+    ``source_max[s]`` (an output asks for it); output o writes
     ``output_function[o]`` of source ``output_source[o]`` into column ``output_column[o]`` of
     ``out``, and distinct aggregation d its count into ``distinct_column[d]``. Like the entity
     windows, every value includes the current event's. ``rows`` holds one row per entity (see
@@ -136,9 +140,11 @@ def aggregate_kernel(  # type: ignore[no-untyped-def]
             b = bucket_of[i, source_rows[s]]
             here = position_of[i, source_rows[s]]
             hd = b if new else _floor_divide(prev, source_gran[s], inverse[s])
-            base = 1 + 3 * n_buckets * s
+            at = 1 + (2 + 3 * n_buckets) * s  # the window's count and sum, then its buckets
+            base = at + 2
             if b >= hd + n_buckets:
-                for c in range(base, base + 3 * n_buckets):
+                # The whole window has passed since the entity's latest event: empty it at once.
+                for c in range(at, base + 3 * n_buckets):
                     cells[slot, c] = 0.0
                 hd = b
             elif b > hd:
@@ -148,6 +154,8 @@ def aggregate_kernel(  # type: ignore[no-untyped-def]
                     idx += n_buckets
                 for _ in range(steps):
                     c = base + 3 * idx
+                    cells[slot, at] -= cells[slot, c]
+                    cells[slot, at + 1] -= cells[slot, c + 1]
                     cells[slot, c] = 0.0
                     cells[slot, c + 1] = 0.0
                     cells[slot, c + 2] = 0.0
@@ -161,18 +169,22 @@ def aggregate_kernel(  # type: ignore[no-untyped-def]
                 cells[slot, c + 2] = v if cells[slot, c] == 0.0 else max(cells[slot, c + 2], v)
                 cells[slot, c] += 1.0
                 cells[slot, c + 1] += v
-            count = 0.0
-            total = 0.0
-            peak = -np.inf
-            for k in range(n_buckets):
-                c = base + 3 * k
-                if cells[slot, c] > 0.0:
-                    count += cells[slot, c]
-                    total += cells[slot, c + 1]
-                    peak = max(peak, cells[slot, c + 2])
+                cells[slot, at] += 1.0
+                cells[slot, at + 1] += v
+            count = cells[slot, at]
+            if count <= 0.0:  # an empty window: exactly nothing, whatever rounding the sums left
+                cells[slot, at] = 0.0
+                cells[slot, at + 1] = 0.0
+                count = 0.0
             totals[s, 0] = count
-            totals[s, 1] = total
-            totals[s, 2] = peak
+            totals[s, 1] = cells[slot, at + 1]
+            if source_max[s]:
+                peak = -np.inf
+                for k in range(n_buckets):
+                    c = base + 3 * k
+                    if cells[slot, c] > 0.0:
+                        peak = max(peak, cells[slot, c + 2])
+                totals[s, 2] = peak
         for o in range(n_outputs):
             s = output_source[o]
             function = output_function[o]
