@@ -221,7 +221,8 @@ def declared_comparison(
     default, with_declared = max(default_runs), max(declared_runs)
     print(
         f"declared features, batch 1024: default config {default:,.0f} events/s; with 20 declared "
-        f"aggregations {with_declared:,.0f} events/s ({1 - with_declared / default:.1%} slower; target <= 25%)",
+        f"aggregations {with_declared:,.0f} events/s ({1 - with_declared / default:.1%} slower; "
+        "target <= 25%)",
         flush=True,
     )
     return {"engine_batch_1024_default": default, "engine_batch_1024_declared_20": with_declared}
