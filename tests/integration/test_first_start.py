@@ -34,6 +34,7 @@ def _transactions(prefix: str, count: int) -> list[dict[str, object]]:
             "ip_address": f"10.0.0.{i % 9}",
             "country": "US",
             "timestamp": now - 60 + i,
+            "loyalty_points": i,  # an extra field, which the declared aggregations below read
         }
         for i in range(count)
     ]
@@ -90,6 +91,15 @@ def _traffic(url: str, prefix: str) -> None:
 
 def test_a_first_start_compiles_once_saying_so_and_the_next_compiles_nothing(tmp_path: Path) -> None:
     kernels = tmp_path / "kernels"
+    # Declared aggregations of a numeric extra field and a distinct count: their kernels too are
+    # compiled by the warm-up, not in the first requests.
+    features = tmp_path / "features.yaml"
+    features.write_text(
+        "aggregations:\n"
+        "  - {entity: user, function: sum, field: attributes.loyalty_points, window: 1h}\n"
+        "  - {entity: merchant, function: distinct, field: device, window: 24h}\n",
+        encoding="utf-8",
+    )
     env = {
         **{k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"},
         "FRAUDSTREAM_KERNEL_CACHE": str(kernels),
@@ -98,6 +108,7 @@ def test_a_first_start_compiles_once_saying_so_and_the_next_compiles_nothing(tmp
         "FRAUDSTREAM_API_KEYS_ENABLED": "false",
         "FRAUDSTREAM_LOG_FORMAT": "json",
         "FRAUDSTREAM_SNAPSHOT_INTERVAL_S": "1",
+        "FRAUDSTREAM_FEATURES_PATH": str(features),
     }
     process, url, log = _serve(tmp_path, env)
     compiled = _cache_files(kernels)  # all the warm-up compiled, before any request
@@ -108,7 +119,8 @@ def test_a_first_start_compiles_once_saying_so_and_the_next_compiles_nothing(tmp
         _stop(process)
     first = log.read_text(errors="replace")
     assert COMPILING in first
-    assert "compiling kernels (6/6): Kafka messages" in first  # each step is said as it comes
+    assert "compiling kernels (6/7): Kafka messages" in first  # each step is said as it comes
+    assert "compiling kernels (7/7): declared features and attributes" in first
 
     process, url, log = _serve(tmp_path, env)
     try:
