@@ -234,7 +234,7 @@ class FeatureConfig:
     #: Features declared in configuration (``FRAUDSTREAM_FEATURES_PATH``), after the built-in ones.
     aggregations: tuple[Aggregation, ...] = ()
     #: The most different values a declared ``distinct`` aggregation keeps per entity (and reads).
-    distinct_limit: int = 16
+    distinct_limit: int = 8
     feature_names: tuple[str, ...] = field(init=False)
 
     def __post_init__(self) -> None:

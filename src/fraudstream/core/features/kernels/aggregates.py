@@ -57,23 +57,32 @@ def _count_distinct(rows, slot, hashes_at, limit, h, t, clock, window):  # type:
     longest ago, unless that one is more recent than ``t`` (a late event). So the count is exact
     while a window holds at most ``limit`` values, and reads ``limit`` beyond."""
     times_at = hashes_at + limit
-    if h != 0 and t > clock - window:
-        found = -1
-        oldest = 0
-        for k in range(limit):
-            if rows[slot, hashes_at + k] == h:
-                found = k
-            if rows[slot, times_at + k] < rows[slot, times_at + oldest]:
-                oldest = k
-        if found >= 0:
-            rows[slot, times_at + found] = max(rows[slot, times_at + found], t)
-        elif rows[slot, times_at + oldest] < t:
-            rows[slot, hashes_at + oldest] = h
-            rows[slot, times_at + oldest] = t
+    cutoff = clock - window
+    # One pass: the values seen in the window so far, the one equal to h and the one seen longest ago.
     distinct = 0
+    found = -1
+    oldest = 0
     for k in range(limit):
-        if rows[slot, hashes_at + k] != 0 and rows[slot, times_at + k] > clock - window:
+        seen = rows[slot, times_at + k]
+        if rows[slot, hashes_at + k] != 0 and seen > cutoff:
             distinct += 1
+        if rows[slot, hashes_at + k] == h:
+            found = k
+        if seen < rows[slot, times_at + oldest]:
+            oldest = k
+    if h == 0 or t <= cutoff:
+        return distinct
+    if found >= 0:
+        before = rows[slot, times_at + found]
+        if before <= cutoff:
+            distinct += 1  # seen again within the window
+        rows[slot, times_at + found] = max(before, t)
+    elif rows[slot, times_at + oldest] < t:
+        if rows[slot, hashes_at + oldest] != 0 and rows[slot, times_at + oldest] > cutoff:
+            distinct -= 1  # the value it replaces was in the window
+        rows[slot, hashes_at + oldest] = h
+        rows[slot, times_at + oldest] = t
+        distinct += 1
     return distinct
 
 
