@@ -102,3 +102,21 @@ def test_config_show_lists_the_declared_features_file_and_names_a_bad_entry(tmp_
     assert (
         "entry 3 (line 4): function 'median' is not one of count, sum, mean, max, distinct" in broken.output
     )
+
+
+def test_rules_validate_knows_the_declared_features_it_is_given(tmp_path: Path) -> None:
+    features, rules = tmp_path / "features.yaml", tmp_path / "rules.yaml"
+    features.write_text(FEATURES, encoding="utf-8")
+    rules.write_text(RULES, encoding="utf-8")
+    runner = CliRunner()
+    env = {name: None for name in os.environ if name.startswith("FRAUDSTREAM_")}
+    without = runner.invoke(app, ["rules", "validate", str(rules)], env=env)
+    assert without.exit_code == 1
+    assert "unknown name 'merchant.distinct_device_24h'" in without.output
+    given = runner.invoke(app, ["rules", "validate", str(rules), "--features", str(features)], env=env)
+    assert given.exit_code == 0, given.output
+    assert "valid: version 7, 3 rules" in given.output
+    from_environment = runner.invoke(
+        app, ["rules", "validate", str(rules)], env={**env, "FRAUDSTREAM_FEATURES_PATH": str(features)}
+    )
+    assert from_environment.exit_code == 0, from_environment.output
