@@ -8,7 +8,7 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from factories import fraud_labels
@@ -109,7 +109,8 @@ def test_label_windows_never_see_a_fraud_younger_than_the_delay(seed: int, cut: 
     early_only = [f and int(s) <= t_cut - delay for f, s in zip(frauds, ts.tolist())]
     everything, restricted = run(batch, frauds), run(batch, early_only)
     upto = int(np.searchsorted(ts, t_cut, side="right"))
-    assert any(frauds[:upto]), "the stream must hold frauds before the cut for the test to mean anything"
+    # Without a fraud before the cut both runs are trivially equal: such an example proves nothing.
+    assume(any(frauds[:upto]))
     for name in everything:
         np.testing.assert_array_equal(everything[name][:upto], restricted[name][:upto], err_msg=name)
 
