@@ -3,14 +3,35 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Engine
+from sqlalchemy.engine import Connection, Engine
 
 from fraudstream.storage.tables import audit_log
 
-__all__ = ["AuditTrail"]
+__all__ = ["AuditTrail", "record_audit", "record_audits"]
+
+
+def record_audit(
+    connection: Connection,
+    actor: str,
+    action: str,
+    subject: str | None,
+    details: Mapping[str, Any],
+    now_ms: int,
+) -> None:
+    """One audit entry, written in the change's own transaction: the change and its record commit
+    together or not at all."""
+    entry = {"at_ms": now_ms, "actor": actor, "action": action, "subject": subject, "details": details}
+    record_audits(connection, [entry])
+
+
+def record_audits(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Audit entries (at_ms, actor, action, subject, details) in one statement."""
+    if rows:
+        connection.execute(sa.insert(audit_log), [{**r, "details": json.dumps(r["details"])} for r in rows])
 
 
 class AuditTrail:

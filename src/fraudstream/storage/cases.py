@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Connection, Engine, RowMapping
 
 from fraudstream.errors import FraudstreamError
+from fraudstream.storage.audit import record_audit, record_audits
 from fraudstream.storage.tables import alerts, audit_log, case_comments, cases, labels, transactions
 
 if TYPE_CHECKING:
@@ -145,12 +146,6 @@ def _driver_many(connection: Connection, statement: str, rows: Sequence[tuple[An
         connection.exec_driver_sql(statement, list(rows))
 
 
-def _audit_rows(connection: Connection, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Audit entries (actor, action, subject, details, at_ms) in one statement."""
-    if rows:
-        connection.execute(sa.insert(audit_log), [{**r, "details": json.dumps(r["details"])} for r in rows])
-
-
 class Cases:
     """Case writes and reads, mixed into `Store`."""
 
@@ -262,7 +257,7 @@ class Cases:
                 for case_id, tid in joined
             ],
         )
-        _audit_rows(connection, audit)
+        record_audits(connection, audit)
 
     @staticmethod
     def _open_cases(
@@ -307,18 +302,7 @@ class Cases:
                 .values(status="in_review", assignee=assignee, updated_at_ms=now_ms)
             )
             details = {"assignee": assignee, "previous": case["assignee"]}
-            _audit_rows(
-                connection,
-                [
-                    {
-                        "at_ms": now_ms,
-                        "actor": actor,
-                        "action": "assign_case",
-                        "subject": case_id,
-                        "details": details,
-                    }
-                ],
-            )
+            record_audit(connection, actor, "assign_case", case_id, details, now_ms)
         return {**case, "status": "in_review", "assignee": assignee, "updated_at_ms": now_ms}
 
     def comment_case(self, case_id: str, body: str, *, author: str, now_ms: int) -> dict[str, Any]:
@@ -334,18 +318,7 @@ class Cases:
             ).scalar_one()
             connection.execute(sa.update(cases).where(cases.c.id == case_id).values(updated_at_ms=now_ms))
             details = {"comment_id": int(comment_id), "length": len(body)}
-            _audit_rows(
-                connection,
-                [
-                    {
-                        "at_ms": now_ms,
-                        "actor": author,
-                        "action": "comment_case",
-                        "subject": case_id,
-                        "details": details,
-                    }
-                ],
-            )
+            record_audit(connection, author, "comment_case", case_id, details, now_ms)
         return {"id": int(comment_id), "case_id": case_id, "at_ms": now_ms, "author": author, "body": body}
 
     def close_case(
@@ -418,18 +391,7 @@ class Cases:
             connection.execute(sa.update(cases).where(cases.c.id == case_id).values(**closed))
             counts = {v: sum(1 for x in chosen.values() if x == v) for v in VERDICTS}
             details = {"verdict": overall, "labels": counts, "note": note}
-            _audit_rows(
-                connection,
-                [
-                    {
-                        "at_ms": now_ms,
-                        "actor": actor,
-                        "action": "close_case",
-                        "subject": case_id,
-                        "details": details,
-                    }
-                ],
-            )
+            record_audit(connection, actor, "close_case", case_id, details, now_ms)
             return {**case, **closed}, self._enrich(connection, stored)
 
     @staticmethod
@@ -456,18 +418,7 @@ class Cases:
         ).rowcount
         if settled:
             details = {"verdict": overall, "settled_by": transaction_id}
-            _audit_rows(
-                connection,
-                [
-                    {
-                        "at_ms": now_ms,
-                        "actor": actor,
-                        "action": "close_case",
-                        "subject": case_id,
-                        "details": details,
-                    }
-                ],
-            )
+            record_audit(connection, actor, "close_case", case_id, details, now_ms)
 
     @staticmethod
     def _case_for_change(connection: Connection, case_id: str) -> dict[str, Any]:

@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from typing import Any
 
 import sqlalchemy as sa
-from sqlalchemy.engine import Connection, Engine, RowMapping
+from sqlalchemy.engine import Engine, RowMapping
 
-from fraudstream.storage.tables import audit_log, snoozes
+from fraudstream.storage.audit import record_audit
+from fraudstream.storage.tables import snoozes
 
 __all__ = ["Snoozes"]
 
@@ -45,7 +45,7 @@ class Snoozes:
         with self.engine.begin() as connection:
             connection.execute(sa.insert(snoozes), [stored])
             details = {k: row[k] for k in ("entity_kind", "rule_code", "until_ms", "reason")}
-            _audit(connection, actor, "create_snooze", str(row["id"]), details, now_ms)
+            record_audit(connection, actor, "create_snooze", str(row["id"]), details, now_ms)
         return _snooze(stored, now_ms)
 
     def cancel_snooze(self, snooze_id: str, actor: str, now_ms: int) -> dict[str, Any] | None:
@@ -60,7 +60,7 @@ class Snoozes:
                 connection.execute(
                     sa.update(snoozes).where(snoozes.c.id == snooze_id).values(cancelled_at_ms=now_ms)
                 )
-                _audit(connection, actor, "cancel_snooze", snooze_id, {}, now_ms)
+                record_audit(connection, actor, "cancel_snooze", snooze_id, {}, now_ms)
                 row = {**row, "cancelled_at_ms": now_ms}
         return _snooze(row, now_ms)
 
@@ -86,16 +86,3 @@ class Snoozes:
         query = sa.select(snoozes).where(snoozes.c.cancelled_at_ms.is_(None), snoozes.c.until_ms > now_ms)
         with self.engine.connect() as connection:
             return [_snooze(r, now_ms) for r in connection.execute(query.order_by(snoozes.c.id)).mappings()]
-
-
-def _audit(
-    connection: Connection, actor: str, action: str, subject: str, details: Mapping[str, Any], now_ms: int
-) -> None:
-    row = {
-        "at_ms": now_ms,
-        "actor": actor,
-        "action": action,
-        "subject": subject,
-        "details": json.dumps(details),
-    }
-    connection.execute(sa.insert(audit_log), [row])

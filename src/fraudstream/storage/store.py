@@ -16,7 +16,7 @@ from alembic.config import Config
 from sqlalchemy.engine import Connection
 
 from fraudstream.errors import ConfigError, SinkError
-from fraudstream.storage.audit import AuditTrail
+from fraudstream.storage.audit import AuditTrail, record_audit
 from fraudstream.storage.cases import CasePolicy, Cases
 from fraudstream.storage.drift import DriftCounts
 from fraudstream.storage.export_pages import ExportPages
@@ -27,7 +27,6 @@ from fraudstream.storage.snoozes import Snoozes
 from fraudstream.storage.tables import (
     alerts,
     api_keys,
-    audit_log,
     decisions,
     labels,
     lists,
@@ -573,20 +572,5 @@ class Store(Reports, Webhooks, Cases, ExportPages, JobRuns, AuditTrail, DriftCou
         with self.engine.begin() as connection:
             self._audit(connection, actor, action, subject, details, now_ms)
 
-    @staticmethod
-    def _audit(
-        connection: Connection,
-        actor: str,
-        action: str,
-        subject: str | None,
-        details: Mapping[str, Any],
-        now_ms: int,
-    ) -> None:
-        row = {
-            "at_ms": now_ms,
-            "actor": actor,
-            "action": action,
-            "subject": subject,
-            "details": json.dumps(details),
-        }
-        connection.execute(sa.insert(audit_log), [row])
+    #: One audit entry in the caller's transaction (see `record_audit`).
+    _audit = staticmethod(record_audit)
