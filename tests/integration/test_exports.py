@@ -275,6 +275,17 @@ def test_an_export_is_a_download_named_after_its_time(client: TestClient) -> Non
         assert answer.headers["cache-control"] == "no-store"
 
 
+def test_every_export_is_in_the_audit_log_with_who_took_it_and_its_filters(client: TestClient) -> None:
+    client.get("/v1/transactions.csv", params={"user": "bob", "min_score": 10})
+    client.get("/v1/alerts.parquet", params={"status": "open"})
+    entries = client.get("/v1/audit", params={"action": "export", "limit": 2}).json()["items"]
+    assert [(e["subject"], e["details"]) for e in entries] == [
+        ("alerts.parquet", {"status": ["open"], "order": "risk"}),
+        ("transactions.csv", {"user_id": "bob", "min_score": 10, "order": "newest"}),
+    ]
+    assert {e["actor"] for e in entries} == {"admin"}
+
+
 def test_an_export_of_nothing_is_a_header_or_an_empty_table_with_every_column(client: TestClient) -> None:
     csv = client.get("/v1/transactions.csv", params={"user": "nobody"}).content.decode()
     assert csv.startswith('"transaction_id","timestamp","user_id","amount",')

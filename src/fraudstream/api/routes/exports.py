@@ -159,10 +159,12 @@ def _transaction_pages(svc: ScoringService, filters: TransactionFilters) -> Iter
 )
 async def export_transactions_csv(
     svc: ScoringService = Depends(service),
-    _: Caller = Depends(require("read")),
+    caller: Caller = Depends(require("read")),
     filters: TransactionFilters = Depends(),
 ) -> CsvFile:
-    """Every row `GET /v1/transactions` would list, page after page, with the same filters."""
+    """Every row `GET /v1/transactions` would list, page after page, with the same filters (the
+    download is audited)."""
+    await svc.record_export(caller.name, "transactions.csv", {**filters.selection, "order": filters.order})
     return _csv("transactions", TRANSACTION_COLUMNS, _transaction_pages(svc, filters))
 
 
@@ -175,10 +177,14 @@ async def export_transactions_csv(
 )
 async def export_transactions_parquet(
     svc: ScoringService = Depends(service),
-    _: Caller = Depends(require("read")),
+    caller: Caller = Depends(require("read")),
     filters: TransactionFilters = Depends(),
 ) -> ParquetFile:
-    """Every row `GET /v1/transactions` would list, page after page, with the same filters."""
+    """Every row `GET /v1/transactions` would list, page after page, with the same filters (the
+    download is audited)."""
+    await svc.record_export(
+        caller.name, "transactions.parquet", {**filters.selection, "order": filters.order}
+    )
     return _parquet("transactions", TRANSACTION_COLUMNS, _transaction_pages(svc, filters))
 
 
@@ -191,10 +197,12 @@ async def export_transactions_parquet(
 )
 async def export_alerts_csv(
     svc: ScoringService = Depends(service),
-    _: Caller = Depends(require("read")),
+    caller: Caller = Depends(require("read")),
     filters: AlertFilters = Depends(),
 ) -> CsvFile:
-    """Every alert `GET /v1/alerts` would list, page after page, with the same filters."""
+    """Every alert `GET /v1/alerts` would list, page after page, with the same filters (the download
+    is audited)."""
+    await svc.record_export(caller.name, "alerts.csv", {"status": filters.statuses, "order": filters.order})
     return _csv("alerts", ALERT_COLUMNS, svc.reads.alert_pages(filters.statuses, filters.order))
 
 
@@ -207,8 +215,12 @@ async def export_alerts_csv(
 )
 async def export_alerts_parquet(
     svc: ScoringService = Depends(service),
-    _: Caller = Depends(require("read")),
+    caller: Caller = Depends(require("read")),
     filters: AlertFilters = Depends(),
 ) -> ParquetFile:
-    """Every alert `GET /v1/alerts` would list, page after page, with the same filters."""
+    """Every alert `GET /v1/alerts` would list, page after page, with the same filters (the download
+    is audited)."""
+    await svc.record_export(
+        caller.name, "alerts.parquet", {"status": filters.statuses, "order": filters.order}
+    )
     return _parquet("alerts", ALERT_COLUMNS, svc.reads.alert_pages(filters.statuses, filters.order))

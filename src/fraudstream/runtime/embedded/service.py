@@ -803,6 +803,12 @@ class ScoringService:
         self.store.audit(actor, action, found, {"version": found}, now_ms())
         return found
 
+    async def record_export(self, actor: str, export: str, filters: Mapping[str, Any]) -> None:
+        """Audit a download of stored data (``export``: e.g. ``transactions.csv``) with its filters:
+        who took customer data out, and which, is part of the trail."""
+        chosen = {name: value for name, value in filters.items() if value is not None}
+        await asyncio.to_thread(self.store.audit, actor, "export", export, chosen, now_ms())
+
     async def revoke_keys(self, name: str, actor: str) -> int:
         """Revoke every valid API key of ``name`` (audited); how many (0: it held none)."""
 
