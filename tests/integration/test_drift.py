@@ -61,7 +61,8 @@ def trained(tmp_path_factory: pytest.TempPathFactory) -> Trained:
     return Trained(history, records_for_http(table), model, folder / "models", replayed.features[:, columns])
 
 
-def service_in(data_dir: Path, trained: Trained) -> ScoringService:
+def service_in(data_dir: Path, trained: Trained, **overrides: Any) -> ScoringService:
+    chosen: dict[str, Any] = {"drift_min_transactions": 500, **overrides}
     settings = Settings(
         data_dir=data_dir,
         card_key="training",
@@ -69,7 +70,7 @@ def service_in(data_dir: Path, trained: Trained) -> ScoringService:
         registry_dir=trained.registry,
         label_delay="1d",
         batch_wait_ms=1.0,
-        drift_min_transactions=500,
+        **chosen,
     )
     return ScoringService(settings)
 
@@ -175,6 +176,7 @@ def test_traffic_with_five_times_the_amounts_drifts_warns_and_sets_the_metric(
     amount = next(f for f in report["features"] if f["feature"] == "amount")
     assert amount["status"] == "drifted"
     assert "amount" in report["message"]
+    assert "in the demo this is expected" not in report["message"]  # said only in demo mode
     assert warning == {(): 1.0}
     # The 20 most drifted features only: the series stay few whatever the model.
     assert psi == {(("feature", f["feature"]),): f["psi"] for f in report["features"][:20]}
@@ -183,6 +185,16 @@ def test_traffic_with_five_times_the_amounts_drifts_warns_and_sets_the_metric(
     assert today["decisions"] == 1_000
     assert sum(today["scores"]) == 1_000 == sum(today["decisions_by_kind"].values())
     assert today["alert_rate"] == round(today["alerts"] / 1_000, 6)
+
+
+def test_the_demo_says_its_drift_is_expected(tmp_path: Path, trained: Trained) -> None:
+    service = service_in(tmp_path, trained, demo=True, drift_min_transactions=200)
+    shifted = [{**record, "amount": round(float(record["amount"]) * 5, 2)} for record in trained.records]
+    with TestClient(create_app(service)) as client:
+        assert client.post("/v1/transactions", json=shifted[:300]).status_code == 200
+        report = client.get("/v1/drift").json()
+    assert report["warning"] is True
+    assert "in the demo this is expected" in report["message"]
 
 
 def test_too_few_transactions_kafka_mode_and_a_model_without_reference_say_why_nothing_is_measured(
