@@ -50,7 +50,10 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningServer]:
 def test_a_rescore_runs_from_the_jobs_page_with_its_progress_and_report(
     browser: Any, server: RunningServer
 ) -> None:
-    context = browser.new_context(viewport={"width": 1280, "height": 1000})
+    # A browser far from UTC: the cron's fire times must still read as the expression says (06:00 UTC).
+    context = browser.new_context(
+        viewport={"width": 1280, "height": 1000}, timezone_id="America/New_York", locale="en-US"
+    )
     errors: list[str] = []
     page = context.new_page()
     page.on("pageerror", lambda e: errors.append(str(e)))
@@ -60,6 +63,7 @@ def test_a_rescore_runs_from_the_jobs_page_with_its_progress_and_report(
         backtest_row = page.locator("#schedule-rows tr[data-job='backtest_report']")
         expect(backtest_row).to_contain_text("0 6 * * 1", timeout=WAIT_MS)
         expect(backtest_row).to_contain_text("never")
+        expect(backtest_row).to_contain_text("6:00 AM UTC")
         page.locator("#schedule-rows tr[data-job='rescore'] button[data-run]").click()
         form = page.locator("#rescore-form")
         expect(form).to_be_visible()

@@ -26,7 +26,9 @@ async function loadSchedule() {
     if (job.cron) when.push(`cron <code>${esc(job.cron)}</code>`);
     if (job.after_labels) when.push(`after ${fmtInt(job.after_labels)} new labels (${fmtInt(job.labels_since_last)} so far)`);
     if (!when.length) when.push(`<span class="muted">on demand</span>`);
-    const next = job.next_runs_ms.length ? job.next_runs_ms.map((t) => esc(fmtTime(t))).join("<br>") : "–";
+    // A cron expression is read in UTC: its fire times are shown in UTC too, saying so, so they
+    // match the expression beside them whatever the browser's zone.
+    const next = job.next_runs_ms.length ? job.next_runs_ms.map((t) => esc(fmtUtc(t))).join("<br>") : "–";
     const action = can.admin ? `<button type="button" class="small primary" data-run="${esc(job.job)}">Run now…</button>` : "";
     return `<tr data-job="${esc(job.job)}"><td>${esc(jobName(job.job))}</td><td>${when.join("; ")}</td><td>${next}</td>
       <td>${runCell(job.last_run)}</td><td class="actions">${action}</td></tr>`;
@@ -205,3 +207,7 @@ function initJobs() {
 }
 
 PAGES.jobs = initJobs;
+
+function fmtUtc(ms) {
+  return `${new Date(ms).toLocaleString([], { timeZone: "UTC", dateStyle: "medium", timeStyle: "short" })} UTC`;
+}
