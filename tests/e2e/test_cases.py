@@ -178,3 +178,30 @@ def test_an_analyst_reaches_cases_and_audit_from_the_navigation(
     finally:
         session.close()
     assert session.errors == [], f"JavaScript console errors: {session.errors}"
+
+
+def test_an_analyst_snoozes_a_cases_card_from_its_page(
+    browser: Any, server: tuple[RunningServer, str], card_case: tuple[str, list[str]]
+) -> None:
+    running, alice_key = server
+    with _api(running) as client:
+        cases = client.get("/v1/cases", params={"status": "open"}).raise_for_status().json()["items"]
+    other = next(c for c in cases if c["id"] != card_case[0])
+    session = SignedIn(browser, running.url, alice_key)
+    try:
+        page = session.goto(f"/ui/cases/{other['id']}")
+        form = page.get_by_role("form", name="Snooze this card")
+        expect(form).to_be_visible(timeout=WAIT_MS)
+        form.locator("#snooze-days").select_option("7")
+        form.locator("#snooze-reason").fill("cardholder travelling")
+        form.get_by_role("button", name="Snooze").click()
+        expect(page.locator("#toast")).to_contain_text("Snoozed every review for this card", timeout=WAIT_MS)
+    finally:
+        session.close()
+    assert session.errors == [], f"JavaScript console errors: {session.errors}"
+    with _api(running) as client:
+        (snooze,) = client.get("/v1/snoozes").raise_for_status().json()["items"]
+    assert (snooze["entity_kind"], snooze["entity_id"], snooze["rule"]) == ("card", other["entity_id"], None)
+    assert (snooze["created_by"], snooze["reason"]) == ("alice", "cardholder travelling")
+    days = (snooze["until_ms"] - snooze["created_at_ms"]) / 86_400_000
+    assert 6.99 < days < 7.01

@@ -168,6 +168,20 @@ function caseControls(c) {
     </form>`;
 }
 
+// A snooze from the case: the analyst who found the alerts legitimate (a cardholder travelling, a
+// known bulk buyer) silences one rule the case's alerts hit, or every review, for its entity a while.
+function snoozeForm(c) {
+  if (!can.review) return "";
+  const rules = [...new Set(c.alerts.flatMap((a) => (a.reasons || []).filter((r) => r.kind === "rule").map((r) => r.code)))];
+  return `<section class="panel"><h2>Snooze this ${esc(c.entity_kind)}</h2>
+    <form id="snooze-form" class="stack wide" aria-label="Snooze this ${esc(c.entity_kind)}">
+      <label>Silence <select id="snooze-rule"><option value="">every review</option>${rules.map((r) => `<option value="${esc(r)}">the rule ${esc(r)}</option>`).join("")}</select></label>
+      <label>For <select id="snooze-days"><option value="1">1 day</option><option value="7">7 days</option><option value="30">30 days</option></select></label>
+      <label>Reason <input id="snooze-reason" maxlength="500" autocomplete="off" placeholder="e.g. the cardholder is travelling"></label>
+      <div class="row"><button type="submit" id="snooze-case">Snooze</button></div>
+    </form></section>`;
+}
+
 function auditDetails(details) {
   return Object.entries(details || {}).filter(([, v]) => v != null && v !== "")
     .map(([k, v]) => `${esc(k)}: ${esc(typeof v === "object" ? JSON.stringify(v) : v)}`).join(" · ");
@@ -216,6 +230,7 @@ async function initCase() {
             <label>Comment <textarea name="body" id="comment-body" rows="3" maxlength="5000" required></textarea></label>
             <div class="row"><button type="submit" class="primary">Add comment</button></div></form>` : ""}
         </section>
+        ${snoozeForm(c)}
         <section class="panel"><h2>Audit log</h2><ul class="muted" id="case-audit">${audit}</ul></section>
       </div>
     </div>`);
@@ -238,6 +253,19 @@ async function initCase() {
       toast(`Closed: ${closed.labels.length} transactions labelled`);
       reload();
     } catch (error) { toast(`Not closed: ${error.message}`); }
+  });
+  $("#snooze-form")?.addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const until = new Date(Date.now() + Number($("#snooze-days").value) * 86400000).toISOString();
+    const body = { entity_kind: c.entity_kind, entity_id: c.entity_id, until, reason: $("#snooze-reason").value || `from case ${id}` };
+    if ($("#snooze-rule").value) body.rule = $("#snooze-rule").value;
+    try {
+      const snooze = await api("/v1/snoozes", { json: body });
+      toast(`Snoozed ${snooze.rule ? `the rule ${snooze.rule}` : "every review"} for this ${c.entity_kind} until ${fmtTime(snooze.until_ms)}`);
+    } catch (error) {
+      const errors = error.body && error.body.errors;
+      toast(`Not snoozed: ${errors ? errors.map((e) => `${e.field}: ${e.problem}`).join("; ") : error.message}`);
+    }
   });
   $("#comment-form")?.addEventListener("submit", async (event) => {
     event.preventDefault();
